@@ -1,0 +1,22 @@
+"""
+txspawn: fast, race-free process spawning and child management for Twisted
+on Linux.
+
+This module re-exports the public names; it imports neither a reactor nor
+the C extension.
+
+@since: txspawn 0.1
+"""
+
+from __future__ import annotations
+
+from txspawn.errors import ChildSetupStage, SpawnError, UnsupportedFeature
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "ChildSetupStage",
+    "SpawnError",
+    "UnsupportedFeature",
+    "__version__",
+]

@@ -1,0 +1,132 @@
+# -*- test-case-name: tests.test_plan -*-
+"""
+The spawn plan: every C{spawnProcess} argument, validated and normalised.
+
+L{planSpawn} is where all bad input is rejected, with a clear exception
+naming the argument, before any fd is opened or child created.  The resulting
+L{SpawnPlan} is immutable and complete: engines only execute it.
+
+CONTRACT (shared by the engines, the transports and the C engine):
+
+  - C{argv}, C{envp}, C{candidates}, C{cwd} are C{bytes} without NUL.
+  - C{candidates} is the ordered list of absolute-or-relative paths to
+    C{execve}; the engine tries each in order and reports the first error
+    that is not C{ENOENT}/C{ENOTDIR}, with C{EACCES} taking priority if seen
+    (C{execvp} semantics).
+  - C{childFDs} is empty for PTY plans; otherwise one entry per child fd,
+    sorted by child fd.
+  - Engines always reset every signal disposition to C{SIG_DFL} in the
+    child and set the signal mask to C{signalMask} (empty by default).
+"""
+
+from __future__ import annotations
+
+from typing import Union
+
+from attrs import frozen
+
+__all__ = [
+    "PipeToParent",
+    "PipeFromParent",
+    "InheritFD",
+    "ChildFDSpec",
+    "PTYSpec",
+    "SpawnPlan",
+    "planSpawn",
+]
+
+
+@frozen
+class PipeToParent:
+    """
+    Twisted's C{"r"}: a pipe the child writes and the parent reads.
+    """
+
+    childFD: int
+
+
+@frozen
+class PipeFromParent:
+    """
+    Twisted's C{"w"}: a pipe the parent writes and the child reads.
+    """
+
+    childFD: int
+
+
+@frozen
+class InheritFD:
+    """
+    Twisted's integer C{childFDs} value: the parent's fd C{parentFD} becomes
+    the child's fd C{childFD}.
+    """
+
+    childFD: int
+    parentFD: int
+
+
+ChildFDSpec = Union[PipeToParent, PipeFromParent, InheritFD]
+
+
+@frozen
+class PTYSpec:
+    """
+    The child runs on a pseudo-terminal.
+
+    @ivar given: C{None} when txspawn opens the pty itself, or the
+        C{(masterfd, slavefd, ttyname)} tuple the caller passed as C{usePTY}.
+    """
+
+    given: tuple[int, int, bytes] | None = None
+
+
+@frozen
+class SpawnPlan:
+    """
+    Everything an engine needs to start one child.
+
+    @ivar executable: The executable as the user gave it (bytes), for
+        messages.
+    @ivar candidates: Paths to try with C{execve}, in order.
+    @ivar argv: The argument vector.
+    @ivar envp: The environment, as C{b"KEY=VALUE"} entries.
+    @ivar cwd: Directory to change to in the child, or C{None}.
+    @ivar uid: User id to switch to (real, effective and saved), or C{None}.
+    @ivar gid: Group id to switch to, or C{None}.
+    @ivar groups: Supplementary groups to set, or C{None}.  When C{uid} is set
+        and C{groups} is C{None} the engine drops supplementary groups
+        (C{setgroups(0, NULL)}), as the issue-3 options require.
+    @ivar childFDs: The child's fds other than a pty (see L{ChildFDSpec}).
+    @ivar pty: L{PTYSpec} for a pty child, else C{None}.
+    @ivar newSession: Call C{setsid()} in the child (implied by C{pty}).
+    @ivar processGroup: C{None} to stay in the parent's group, C{0} to lead a
+        new group, or a pgid to join.
+    @ivar umask: The child's umask, or C{None} to inherit.
+    @ivar rlimits: C{(resource, soft, hard)} triples to apply.
+    @ivar deathSignal: Signal for C{PR_SET_PDEATHSIG}, or C{None}.
+    @ivar signalMask: Signals blocked in the child at exec.
+    """
+
+    executable: bytes
+    candidates: tuple[bytes, ...]
+    argv: tuple[bytes, ...]
+    envp: tuple[bytes, ...]
+    cwd: bytes | None = None
+    uid: int | None = None
+    gid: int | None = None
+    groups: tuple[int, ...] | None = None
+    childFDs: tuple[ChildFDSpec, ...] = ()
+    pty: PTYSpec | None = None
+    newSession: bool = False
+    processGroup: int | None = None
+    umask: int | None = None
+    rlimits: tuple[tuple[int, int, int], ...] = ()
+    deathSignal: int | None = None
+    signalMask: tuple[int, ...] = ()
+
+
+def planSpawn(*args: object, **kwargs: object) -> SpawnPlan:
+    """
+    Placeholder; implemented in the plan work item.
+    """
+    raise NotImplementedError

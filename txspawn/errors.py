@@ -1,0 +1,198 @@
+# -*- test-case-name: tests.test_errors -*-
+"""
+Exceptions raised by txspawn.
+
+Every failure to start a child, whether it happens in the parent (bad input,
+C{fork}/C{clone} failing) or in the child between clone and exec (C{chdir},
+C{setuid}, C{execve}, ...), is raised I{synchronously} from C{spawnProcess} as
+a L{SpawnError}.  L{SpawnError} is an L{OSError}, and a spawn failure with
+C{ENOENT} is also a L{FileNotFoundError}, one with C{EACCES}/C{EPERM} also a
+L{PermissionError}, and so on, so code written against C{subprocess} or plain
+C{os} keeps working.
+
+@since: txspawn 0.1
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import enum
+import os
+
+__all__ = [
+    "ChildSetupStage",
+    "SpawnError",
+    "UnsupportedFeature",
+]
+
+
+class ChildSetupStage(enum.IntEnum):
+    """
+    The step of child setup that failed.
+
+    The numeric values are part of the child-to-parent wire record (see
+    L{txspawn._wire}) and are mirrored by the C engine's C{plan.h}; never
+    renumber a member, only add new ones.
+    """
+
+    #: The parent could not create the child at all (C{fork}, C{clone},
+    #: C{posix_spawn} or a pipe failed in the parent).
+    SPAWN = 1
+    #: Moving the planned file descriptors into place (C{dup2}, C{fcntl}).
+    FDS = 2
+    #: Closing every file descriptor that is not in the plan.
+    CLOSE_FDS = 3
+    #: Resetting signal dispositions or the signal mask.
+    SIGNALS = 4
+    #: C{setsid()}.
+    SETSID = 5
+    #: C{setpgid()}.
+    SETPGID = 6
+    #: Acquiring the controlling terminal (C{TIOCSCTTY}).
+    CTTY = 7
+    #: C{chdir()} to the requested working directory.
+    CHDIR = 8
+    #: C{umask()} (cannot fail today; reserved so the record stays total).
+    UMASK = 9
+    #: C{setrlimit()}.
+    RLIMIT = 10
+    #: C{prctl(PR_SET_PDEATHSIG)}.
+    PDEATHSIG = 11
+    #: C{setgroups()}.
+    SETGROUPS = 12
+    #: C{setresgid()}.
+    SETGID = 13
+    #: C{setresuid()}.
+    SETUID = 14
+    #: C{execve()} of every candidate path failed.
+    EXEC = 15
+    #: Waiting for the parent to finish its part of the setup.
+    SYNC = 16
+    #: Entering or creating namespaces.
+    NAMESPACES = 17
+    #: Writing uid/gid maps.
+    IDMAP = 18
+    #: Joining a cgroup.
+    CGROUP = 19
+
+
+class SpawnError(OSError):
+    """
+    A child process could not be started.
+
+    Raised synchronously by C{spawnProcess}; by the time it is raised the
+    child, if one was created, has been reaped, and every file descriptor
+    txspawn opened for it has been closed.
+
+    @ivar stage: The L{ChildSetupStage} that failed.
+    @ivar filename: The path involved, if any: the working directory for
+        L{ChildSetupStage.CHDIR}, the executable for L{ChildSetupStage.EXEC}.
+    @ivar detail: A stage-specific integer (for example the resource number
+        for L{ChildSetupStage.RLIMIT}), or C{0}.
+    """
+
+    stage: ChildSetupStage
+    detail: int
+
+    def __init__(
+        self,
+        errno: int,
+        stage: ChildSetupStage,
+        filename: str | bytes | None = None,
+        detail: int = 0,
+    ) -> None:
+        strerror = f"{os.strerror(errno)} (while spawning: {stage.name.lower()})"
+        if filename is None:
+            super().__init__(errno, strerror)
+        else:
+            super().__init__(errno, strerror, filename)
+        self.stage = stage
+        self.detail = detail
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (
+            _flavourFor,
+            (self.errno, self.stage, self.filename, self.detail),
+        )
+
+    @classmethod
+    def fromErrno(
+        cls,
+        errno: int,
+        stage: ChildSetupStage,
+        filename: str | bytes | None = None,
+        detail: int = 0,
+    ) -> SpawnError:
+        """
+        Build the most specific L{SpawnError} for C{errno}.
+
+        C{SpawnError.fromErrno(ENOENT, ...)} is also a L{FileNotFoundError},
+        C{EACCES}/C{EPERM} give a L{PermissionError}, and so on, mirroring
+        the builtin errno-to-subclass mapping that L{OSError} applies only
+        to itself.
+        """
+        return _flavourFor(errno, stage, filename, detail)
+
+
+class SpawnFileNotFoundError(SpawnError, FileNotFoundError):
+    """
+    A L{SpawnError} for C{ENOENT}.
+    """
+
+
+class SpawnPermissionError(SpawnError, PermissionError):
+    """
+    A L{SpawnError} for C{EACCES} or C{EPERM}.
+    """
+
+
+class SpawnNotADirectoryError(SpawnError, NotADirectoryError):
+    """
+    A L{SpawnError} for C{ENOTDIR}.
+    """
+
+
+class SpawnIsADirectoryError(SpawnError, IsADirectoryError):
+    """
+    A L{SpawnError} for C{EISDIR}.
+    """
+
+
+_FLAVOURS: dict[int, type[SpawnError]] = {
+    _errno.ENOENT: SpawnFileNotFoundError,
+    _errno.EACCES: SpawnPermissionError,
+    _errno.EPERM: SpawnPermissionError,
+    _errno.ENOTDIR: SpawnNotADirectoryError,
+    _errno.EISDIR: SpawnIsADirectoryError,
+}
+
+
+def _flavourFor(
+    errno: int,
+    stage: ChildSetupStage,
+    filename: str | bytes | None,
+    detail: int,
+) -> SpawnError:
+    return _FLAVOURS.get(errno, SpawnError)(errno, stage, filename, detail)
+
+
+class UnsupportedFeature(SpawnError):
+    """
+    An option was requested that the chosen engine or this kernel cannot
+    honour.  txspawn never silently ignores an option.
+
+    @ivar feature: The name of the option, as the user spelled it.
+    @ivar reason: Why it cannot be honoured here.
+    """
+
+    def __init__(self, feature: str, reason: str) -> None:
+        super().__init__(_errno.ENOTSUP, ChildSetupStage.SPAWN)
+        self.feature = feature
+        self.reason = reason
+        self.strerror = f"{feature} is not supported here: {reason}"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (UnsupportedFeature, (self.feature, self.reason))
+
+    def __str__(self) -> str:
+        return self.strerror
