@@ -1,0 +1,194 @@
+# -*- test-case-name: tests.test_pty -*-
+"""
+The pseudo-terminal process transport (Twisted's C{PTYProcess} contract).
+
+The parent opens the pty (or takes the caller's C{(master, slave, ttyname)}
+tuple), the engine starts the child in a new session with the slave as
+fds 0, 1 and 2 and as its controlling terminal, and the parent keeps only
+the master.  A pty has no separate streams: the child's output arrives as
+C{childDataReceived(1, data)}, C{childConnectionLost} is never called,
+C{closeStdin}/C{closeStdout}/C{closeStderr} do nothing (as Twisted: closing
+one direction of a terminal would close all of it), and C{fileno()} is the
+master, which C{twisted.conch} uses to set the window size.
+
+When the last slave fd closes (normally: the child exits), Linux reports
+C{EIO} on the master; that is the pty's end of file.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from typing import TYPE_CHECKING
+
+from twisted.internet import abstract, fdesc
+from twisted.internet.interfaces import (
+    IProcessProtocol,
+    IProcessTransport,
+    IReactorFDSet,
+)
+from twisted.internet.main import CONNECTION_DONE, CONNECTION_LOST
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from txspawn._child import ChildProcess
+from txspawn._pipes import SMALL_READ
+from txspawn._plan import SpawnPlan
+from txspawn._process import ProcessLifecycle, killAndReap
+
+if TYPE_CHECKING:
+    from txspawn.interfaces import ISpawner
+
+__all__ = ["PTYProcess"]
+
+_log = Logger()
+
+
+@implementer(IProcessTransport)
+class PTYProcess(abstract.FileDescriptor, ProcessLifecycle):
+    """
+    A child process on a pseudo-terminal.
+
+    @ivar fd: The master side of the pty (non-blocking).
+    """
+
+    connected = False
+
+    def __init__(
+        self,
+        reactor: IReactorFDSet,
+        plan: SpawnPlan,
+        proto: IProcessProtocol | None,
+        spawner: ISpawner,
+    ) -> None:
+        """
+        Open the pty (unless given), start the child on it, close the slave.
+
+        Nothing is left behind if this raises: a pty opened here is closed
+        (a caller's pty is left to the caller, as Twisted does), and a child
+        that was started is killed and reaped.
+
+        @param reactor: The reactor the master is registered with.
+        @param plan: A validated plan with C{plan.pty} set.
+        @param proto: The protocol; connected later by C{_connect}.
+        @param spawner: The engine that starts the child.
+        @raise txspawn.errors.SpawnError: The child could not be started.
+        """
+        abstract.FileDescriptor.__init__(self, reactor)
+        assert plan.pty is not None, "a PTYProcess needs a pty plan"
+        given = plan.pty.given
+        if given is not None:
+            masterfd, slavefd, ttyName = given
+        else:
+            masterfd, slavefd = os.openpty()
+        try:
+            if given is None:
+                ttyName = os.fsencode(os.ttyname(slavefd))
+            child: ChildProcess = spawner.spawn(  # type: ignore[no-untyped-call]
+                plan, {0: slavefd, 1: slavefd, 2: slavefd}, ttyName
+            )
+        except BaseException:
+            if given is None:
+                os.close(masterfd)
+                os.close(slavefd)
+            raise
+        try:
+            # As Twisted: the slave is the child's now, even a caller's one;
+            # keeping it open would hide the child's exit (no EIO).
+            os.close(slavefd)
+            fdesc.setNonBlocking(masterfd)  # type: ignore[no-untyped-call]
+            self.fd = masterfd
+            self._child = child
+            self.pid = child.pid
+            self.proto = proto
+            self.connected = True
+            self.startReading()  # type: ignore[no-untyped-call]
+        except BaseException:
+            self.stopReading()  # type: ignore[no-untyped-call]
+            os.close(masterfd)
+            killAndReap(child)
+            raise
+
+    def fileno(self) -> int:
+        """
+        @return: The master side of the pty.
+        """
+        return self.fd
+
+    def doRead(self) -> Exception | None:
+        """
+        Read what the child wrote to the terminal and deliver it as fd 1.
+
+        C{EIO} (Linux: every slave fd is closed) is end of file.
+        """
+        try:
+            data = os.read(self.fd, SMALL_READ)
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError as e:
+            return CONNECTION_DONE if e.errno == errno.EIO else CONNECTION_LOST
+        if not data:
+            return CONNECTION_DONE
+        proto = self.proto
+        if proto is not None:
+            with _log.failuresHandled("while calling childDataReceived(1):") as op:
+                proto.childDataReceived(1, data)
+            if op.failed:
+                return CONNECTION_LOST
+        return None
+
+    def writeSomeData(self, data: bytes) -> int | Exception:
+        """
+        Write to the terminal (the child's input).
+        """
+        return fdesc.writeToFD(self.fd, data)  # type: ignore[no-untyped-call,no-any-return]
+
+    def connectionLost(self, reason: Failure) -> None:
+        """
+        The pty is finished: close the master and maybe end.
+        """
+        abstract.FileDescriptor.connectionLost(self, reason)  # type: ignore[no-untyped-call]
+        os.close(self.fd)
+        self.lostProcess += 1
+        self._ptyClosed = True
+        self.maybeCallProcessEnded()
+
+    _ptyClosed = False
+
+    def _pipesDone(self) -> bool:
+        return self._ptyClosed
+
+    def closeStdin(self) -> None:
+        """
+        Does nothing: a terminal cannot be half-closed (as Twisted).
+        """
+
+    def closeStdout(self) -> None:
+        """
+        Does nothing: a terminal cannot be half-closed (as Twisted).
+        """
+
+    def closeStderr(self) -> None:
+        """
+        Does nothing: a terminal cannot be half-closed (as Twisted).
+        """
+
+    def closeChildFD(self, descriptor: int) -> None:
+        """
+        Not supported on a pty (as Twisted).
+
+        @raise NotImplementedError: always.
+        """
+        raise NotImplementedError()
+
+    def writeToChild(self, childFD: int, data: bytes) -> None:
+        """
+        Not supported on a pty (as Twisted); use C{write}.
+
+        @raise NotImplementedError: always.
+        """
+        raise NotImplementedError()
+
+    def __repr__(self) -> str:
+        return ProcessLifecycle.__repr__(self)

@@ -1,0 +1,285 @@
+# -*- test-case-name: tests.test_spawner -*-
+"""
+L{ProcessSpawner}: the one place where a spawn request becomes a running,
+watched child with a connected transport.
+
+It ties the layers together, in this order (each step only runs if the
+previous one succeeded, and a failure leaves nothing behind):
+
+  1. L{txspawn._plan.planSpawn} validates every argument (all bad input is
+     rejected here, before any fd is opened or child created);
+  2. the transport (L{txspawn._process.Process} or
+     L{txspawn._pty.PTYProcess}) opens its pipes or pty and has the engine
+     start the child, then closes the child's ends;
+  3. C{protocol.makeConnection(transport)} runs, synchronously inside
+     C{spawnProcess}, as in Twisted;
+  4. the child monitor watches the child and calls the transport back once
+     it is reaped.
+
+L{installSpawner} and L{uninstallSpawner} put a L{ProcessSpawner} behind an
+existing reactor's C{spawnProcess}.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet.interfaces import (
+    IProcessProtocol,
+    IProcessTransport,
+    IReactorCore,
+    IReactorFDSet,
+    IReactorProcess,
+)
+from zope.interface import implementer
+
+from txspawn._plan import planSpawn
+from txspawn._process import Process
+from txspawn._pty import PTYProcess
+from txspawn.interfaces import IChildMonitor, ISpawner
+
+if TYPE_CHECKING:
+    from twisted.internet.base import _SystemEventID
+
+__all__ = [
+    "ProcessSpawner",
+    "installSpawner",
+    "installedSpawner",
+    "isOpenFD",
+    "uninstallSpawner",
+]
+
+
+def isOpenFD(fd: int) -> bool:
+    """
+    Whether C{fd} is an open file descriptor of this process.
+
+    @param fd: A candidate fd number (any integer).
+    @return: C{True} if C{fcntl(fd, F_GETFD)} succeeds.
+    """
+    if fd < 0:
+        return False
+    try:
+        fcntl.fcntl(fd, fcntl.F_GETFD)
+    except OSError:
+        return False
+    return True
+
+
+@implementer(IReactorProcess)
+class ProcessSpawner:
+    """
+    An L{IReactorProcess} provider that spawns through a txspawn engine and
+    watches children with a txspawn monitor, on behalf of one reactor.
+
+    @ivar reactor: The reactor the transports and the monitor use.
+    @ivar spawner: The engine (L{ISpawner}).
+    @ivar monitor: The child monitor (L{IChildMonitor}).
+    @ivar manageSignals: Whether this object installs and uninstalls the
+        monitor's process-global set-up itself (see L{__init__}).
+    """
+
+    def __init__(
+        self,
+        reactor: IReactorFDSet,
+        spawner: ISpawner | None = None,
+        monitor: IChildMonitor | None = None,
+        manageSignals: bool = True,
+    ) -> None:
+        """
+        @param reactor: An L{IReactorFDSet} (and, with C{manageSignals},
+            L{IReactorCore}) reactor.
+        @param spawner: The engine; C{None} for
+            L{txspawn._engines.selectSpawner}'s choice.
+        @param monitor: The monitor; C{None} for
+            L{txspawn._monitor.selectMonitor}'s choice for C{reactor}.
+        @param manageSignals: C{True} (for a reactor that knows nothing of
+            txspawn, see L{installSpawner}): install the monitor on the
+            first spawn and uninstall it at the reactor's C{"after"
+            "shutdown"} trigger.  C{False}: the reactor class composes the
+            monitor into its own signal handling (L{txspawn._reactor}).
+        """
+        if spawner is None:
+            from txspawn._engines import selectSpawner
+
+            spawner = selectSpawner()
+        if monitor is None:
+            from txspawn._monitor import selectMonitor
+
+            monitor = selectMonitor(reactor)
+        self.reactor = reactor
+        self.spawner = spawner
+        self.monitor = monitor
+        self.manageSignals = manageSignals
+        self._installed = False
+        self._shutdownTrigger: _SystemEventID | None = None
+
+    def spawnProcess(
+        self,
+        processProtocol: IProcessProtocol,
+        executable: bytes | str,
+        args: Sequence[bytes | str] = (),
+        env: Mapping[Any, Any] | None = {},
+        path: bytes | str | None = None,
+        uid: int | None = None,
+        gid: int | None = None,
+        usePTY: Any = 0,
+        childFDs: Mapping[int, int | str] | None = None,
+        **options: Any,
+    ) -> IProcessTransport:
+        """
+        Spawn a child process, as L{IReactorProcess.spawnProcess}.
+
+        The positional signature and the defaults are exactly those of
+        L{twisted.internet.posixbase.PosixReactorBase.spawnProcess}:
+        C{env={}} (the default) gives the child an I{empty} environment and
+        C{env=None} inherits C{os.environ}; C{childFDs} defaults to
+        C{{0: "w", 1: "r", 2: "r"}}; C{usePTY} is a truth value or a
+        C{(masterfd, slavefd, ttyname)} tuple and excludes C{childFDs}.
+
+        @param options: txspawn's extra options, keyword only, as accepted
+            by L{txspawn.options.SpawnOptions} (C{umask}, C{groups},
+            C{newSession}, C{processGroup}, C{rlimits}, C{deathSignal}).
+        @return: The connected L{IProcessTransport}.  The protocol's
+            C{makeConnection} has been called before this returns.
+        @raise TypeError: An argument has the wrong type (message names it).
+        @raise ValueError: An argument has a bad value (message names it).
+        @raise txspawn.errors.SpawnError: The child could not be started; it
+            has been reaped, every fd closed, and C{makeConnection} was not
+            called.
+        """
+        spawnOptions = None
+        if options:
+            from txspawn.options import SpawnOptions
+
+            spawnOptions = SpawnOptions(**options)
+        plan = planSpawn(
+            executable,
+            args,
+            env,
+            path,
+            uid,
+            gid,
+            usePTY,
+            childFDs,
+            parentEnviron=os.environb,
+            isOpenFD=isOpenFD,
+            options=spawnOptions,
+        )
+        if self.manageSignals:
+            self._installMonitor()
+        transport: Process | PTYProcess
+        if plan.pty is not None:
+            transport = PTYProcess(self.reactor, plan, processProtocol, self.spawner)
+        else:
+            transport = Process(self.reactor, plan, processProtocol, self.spawner)
+        transport._connect()
+        child = transport._child
+        assert child is not None
+        self.monitor.watch(child, transport._childExited)
+        return transport
+
+    def _installMonitor(self) -> None:
+        """
+        Install the monitor (once) and arrange for it to be uninstalled when
+        the reactor shuts down.
+        """
+        if self._installed:
+            return
+        self.monitor.install()
+        self._installed = True
+        core: IReactorCore = self.reactor  # type: ignore[assignment]
+        self._shutdownTrigger = core.addSystemEventTrigger(
+            "after", "shutdown", self._shutdownUninstall
+        )
+
+    def _shutdownUninstall(self) -> None:
+        # The trigger is being run, so it must not be removed again.
+        self._shutdownTrigger = None
+        self.uninstallMonitor()
+
+    def uninstallMonitor(self) -> None:
+        """
+        Undo what L{spawnProcess} installed under C{manageSignals}: the
+        monitor's process-global set-up and the shutdown trigger.
+        Idempotent; a later spawn installs again.
+        """
+        trigger, self._shutdownTrigger = self._shutdownTrigger, None
+        if trigger is not None:
+            core: IReactorCore = self.reactor  # type: ignore[assignment]
+            core.removeSystemEventTrigger(trigger)
+        if self._installed:
+            self._installed = False
+            self.monitor.uninstall()
+
+
+def installSpawner(
+    reactor: IReactorFDSet,
+    engine: str | ISpawner | None = None,
+    monitor: str | IChildMonitor | None = None,
+) -> ProcessSpawner:
+    """
+    Make an existing reactor's C{spawnProcess} spawn through txspawn.
+
+    The reactor gets an I{instance attribute} C{spawnProcess}, bound to a
+    new L{ProcessSpawner}, which shadows the class's method.  That is the
+    least invasive composition for a reactor that already exists (it may
+    even be running): nothing global is patched, the reactor's class and
+    every other instance are untouched, no new reactor object replaces the
+    one other code holds, and L{uninstallSpawner} undoes it by deleting one
+    attribute.  The spawner manages the monitor itself (C{manageSignals}):
+    installed on the first spawn, uninstalled at the reactor's shutdown.
+
+    @param reactor: A running or not-yet-running L{IReactorFDSet} and
+        L{IReactorCore} reactor.
+    @param engine: An engine name (C{"python"}, C{"c"}), an L{ISpawner}, or
+        C{None} for the default choice.
+    @param monitor: A monitor name (C{"pidfd"}, C{"sigchld"}), an
+        L{IChildMonitor}, or C{None} for the default choice.
+    @return: The L{ProcessSpawner} now serving C{reactor.spawnProcess}.
+    @raise RuntimeError: txspawn is already installed on C{reactor}.
+    """
+    if installedSpawner(reactor) is not None:
+        raise RuntimeError(f"txspawn is already installed on {reactor!r}")
+    from txspawn._engines import selectSpawner
+    from txspawn._monitor import selectMonitor
+
+    spawner = (
+        selectSpawner(engine) if engine is None or isinstance(engine, str) else engine
+    )
+    childMonitor = (
+        selectMonitor(reactor, monitor)
+        if monitor is None or isinstance(monitor, str)
+        else monitor
+    )
+    processSpawner = ProcessSpawner(reactor, spawner, childMonitor, manageSignals=True)
+    reactor.spawnProcess = processSpawner.spawnProcess  # type: ignore[attr-defined]
+    return processSpawner
+
+
+def installedSpawner(reactor: object) -> ProcessSpawner | None:
+    """
+    The L{ProcessSpawner} that L{installSpawner} put on C{reactor}, if any.
+    """
+    bound = vars(reactor).get("spawnProcess") if hasattr(reactor, "__dict__") else None
+    owner = getattr(bound, "__self__", None)
+    return owner if isinstance(owner, ProcessSpawner) else None
+
+
+def uninstallSpawner(reactor: IReactorFDSet) -> None:
+    """
+    Undo L{installSpawner}: C{reactor.spawnProcess} is the class's again and
+    the monitor's process-global set-up is removed.  Idempotent.
+
+    Children spawned before stay watched by the pidfd monitor (their pidfds
+    stay registered with the reactor); with the SIGCHLD monitor they are
+    only reaped if it is installed again.
+    """
+    processSpawner = installedSpawner(reactor)
+    if processSpawner is None:
+        return
+    del reactor.spawnProcess  # type: ignore[attr-defined]
+    processSpawner.uninstallMonitor()
