@@ -1,0 +1,280 @@
+# -*- test-case-name: tests.test_options -*-
+"""
+Public value types for the spawn options that Twisted's C{spawnProcess} does
+not have.
+
+A L{SpawnOptions} is validated when it is built, so a mistake is reported
+where it is made, with the option's name, and never half-way through a
+spawn.  Names (of groups, of resources) are accepted for convenience; group
+names are resolved when the spawn is planned (see L{SpawnOptions.groupIDs}).
+
+@since: txspawn 0.1
+"""
+
+from __future__ import annotations
+
+import grp
+import resource
+import signal
+from collections.abc import Callable, Iterable, Mapping
+from typing import Union
+
+from attrs import field, frozen
+
+__all__ = ["ID_MAX", "NGROUPS_MAX", "SpawnOptions"]
+
+#: The largest valid uid or gid: C{(uid_t)-1} is reserved to mean "no
+#: change" by C{setresuid(2)}.
+ID_MAX = 0xFFFFFFFE
+
+#: Linux's C{NGROUPS_MAX}: the most supplementary groups a process can have.
+NGROUPS_MAX = 65536
+
+# Every resource this Python knows, by number and by name; the values of the
+# RLIMIT_* constants differ between architectures, so never hard-code them.
+_RESOURCES: dict[str, int] = {
+    name: getattr(resource, name)
+    for name in dir(resource)
+    if name.startswith("RLIMIT_")
+}
+_RESOURCE_NAMES: dict[int, str] = {v: k for k, v in _RESOURCES.items()}
+
+#: One entry of L{SpawnOptions.groups} as given: a gid or a group name.
+GroupSpec = Union[int, str]
+
+
+def _isInt(value: object) -> bool:
+    """
+    Whether C{value} is an L{int} but not a L{bool}.
+    """
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _checkUmask(value: int | None) -> int | None:
+    if value is None:
+        return None
+    if not _isInt(value):
+        raise TypeError(f"SpawnOptions.umask must be an int or None, not {value!r}")
+    if not 0 <= value <= 0o777:
+        raise ValueError(
+            f"SpawnOptions.umask must be between 0 and 0o777, not {value!r}"
+        )
+    return int(value)
+
+
+def _checkGroups(value: Iterable[GroupSpec] | None) -> tuple[GroupSpec, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise TypeError(
+            "SpawnOptions.groups must be a sequence of gids or group names, "
+            f"not {value!r}"
+        )
+    groups = tuple(value)
+    for index, group in enumerate(groups):
+        if isinstance(group, str):
+            if not group or "\0" in group:
+                raise ValueError(
+                    f"SpawnOptions.groups[{index}] is not a valid group name: {group!r}"
+                )
+        elif _isInt(group):
+            if not 0 <= group <= ID_MAX:
+                raise ValueError(
+                    f"SpawnOptions.groups[{index}] must be a gid between 0 and "
+                    f"{ID_MAX}, not {group!r}"
+                )
+        else:
+            raise TypeError(
+                f"SpawnOptions.groups[{index}] must be a gid (int) or a group "
+                f"name (str), not {group!r}"
+            )
+    if len(groups) > NGROUPS_MAX:
+        raise ValueError(
+            f"SpawnOptions.groups has {len(groups)} entries; "
+            f"at most {NGROUPS_MAX} are allowed"
+        )
+    return groups
+
+
+def _checkNewSession(value: bool) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"SpawnOptions.newSession must be a bool, not {value!r}")
+    return value
+
+
+def _checkProcessGroup(value: int | None) -> int | None:
+    if value is None:
+        return None
+    if not _isInt(value):
+        raise TypeError(
+            f"SpawnOptions.processGroup must be None, 0 or a pgid, not {value!r}"
+        )
+    if value < 0:
+        raise ValueError(
+            "SpawnOptions.processGroup must be None, 0 (lead a new group) or a "
+            f"positive pgid to join, not {value!r}"
+        )
+    return int(value)
+
+
+def _limitValue(value: object, what: str) -> int:
+    """
+    Normalise one soft or hard limit: C{RLIM_INFINITY} (C{-1} in Python on
+    Linux, or the C value C{2**64 - 1}) becomes C{resource.RLIM_INFINITY}.
+    """
+    if not _isInt(value):
+        raise TypeError(f"{what} must be an int, not {value!r}")
+    assert isinstance(value, int)
+    if value in (resource.RLIM_INFINITY, 2**64 - 1):
+        return resource.RLIM_INFINITY
+    if not 0 <= value < 2**64 - 1:
+        raise ValueError(
+            f"{what} must be between 0 and 2**64 - 2 or RLIM_INFINITY, not {value!r}"
+        )
+    return value
+
+
+def _limitKey(value: int) -> int:
+    """
+    Order limits with C{RLIM_INFINITY} above every finite value.
+    """
+    return 2**64 if value == resource.RLIM_INFINITY else value
+
+
+def _checkRlimits(
+    value: Mapping[int | str, tuple[int, int]] | Iterable[tuple[int, int, int]],
+) -> tuple[tuple[int, int, int], ...]:
+    if isinstance(value, Mapping):
+        items = [(key, limits) for key, limits in value.items()]
+    elif isinstance(value, tuple) and all(
+        isinstance(entry, tuple) and len(entry) == 3 for entry in value
+    ):
+        # The normalised form, as attrs.evolve() passes it back.
+        items = [(entry[0], entry[1:]) for entry in value]
+    else:
+        raise TypeError(
+            "SpawnOptions.rlimits must be a mapping of resource.RLIMIT_* -> "
+            f"(soft, hard), not {value!r}"
+        )
+    result: dict[int, tuple[int, int, int]] = {}
+    for key, limits in items:
+        if isinstance(key, str):
+            name = key if key.startswith("RLIMIT_") else "RLIMIT_" + key
+            if name not in _RESOURCES:
+                raise ValueError(f"SpawnOptions.rlimits: unknown resource {key!r}")
+            number = _RESOURCES[name]
+        elif _isInt(key):
+            if key not in _RESOURCE_NAMES:
+                raise ValueError(f"SpawnOptions.rlimits: unknown resource {key!r}")
+            number = int(key)
+        else:
+            raise TypeError(
+                "SpawnOptions.rlimits keys must be resource.RLIMIT_* values, "
+                f"not {key!r}"
+            )
+        what = f"SpawnOptions.rlimits[{_RESOURCE_NAMES[number]}]"
+        if not isinstance(limits, (tuple, list)) or len(limits) != 2:
+            raise TypeError(f"{what} must be a (soft, hard) pair, not {limits!r}")
+        soft = _limitValue(limits[0], f"{what} soft limit")
+        hard = _limitValue(limits[1], f"{what} hard limit")
+        if _limitKey(soft) > _limitKey(hard):
+            raise ValueError(
+                f"{what}: the soft limit {soft!r} exceeds the hard limit {hard!r}"
+            )
+        if number in result:
+            raise ValueError(f"{what} is given twice")
+        result[number] = (number, soft, hard)
+    return tuple(result[number] for number in sorted(result))
+
+
+def _checkDeathSignal(value: int | None) -> int | None:
+    if value is None:
+        return None
+    if not _isInt(value):
+        raise TypeError(
+            f"SpawnOptions.deathSignal must be a signal number or None, not {value!r}"
+        )
+    if value not in signal.valid_signals() or value == 0:
+        raise ValueError(
+            f"SpawnOptions.deathSignal must be a valid signal number, not {value!r}"
+        )
+    return int(value)
+
+
+@frozen
+class SpawnOptions:
+    """
+    Options for a child beyond Twisted's C{spawnProcess} arguments.
+
+    Every option defaults to "as Twisted does": inherit from the parent.
+    Each engine either honours every option or raises
+    L{txspawn.errors.UnsupportedFeature} naming it; none is ever ignored.
+
+    @ivar umask: The child's umask (C{0} to C{0o777}), or C{None} to
+        inherit the parent's.
+    @ivar groups: Supplementary groups for the child: gids or group names
+        (resolved with L{grp} when the spawn is planned).  C{None} (the
+        default) inherits the parent's groups, I{except} when a C{uid} is
+        given to C{spawnProcess}: then the child gets no supplementary
+        groups at all, so that it cannot keep privileged groups of a root
+        parent.  Giving C{groups} without a C{uid} is fine.
+    @ivar newSession: Start a new session (C{setsid()}) in the child.  A
+        pty child always gets a new session.
+    @ivar processGroup: C{None} to stay in the parent's process group, C{0}
+        to make the child the leader of a new group (its pgid is its pid),
+        or the pgid of an existing group to join.  Cannot be combined with
+        C{newSession}, which already makes the child a group leader.
+    @ivar rlimits: Resource limits, given as a mapping of
+        C{resource.RLIMIT_*} (or its name, C{"NOFILE"} or
+        C{"RLIMIT_NOFILE"}) to C{(soft, hard)}; either may be
+        C{resource.RLIM_INFINITY}, and C{soft <= hard}.  Stored as sorted
+        C{(resource, soft, hard)} triples with C{RLIM_INFINITY} as
+        C{resource.RLIM_INFINITY}.
+    @ivar deathSignal: A signal the kernel sends the child when the thread
+        that spawned it exits (C{PR_SET_PDEATHSIG}), or C{None}.
+
+    @since: txspawn 0.1
+    """
+
+    umask: int | None = field(default=None, converter=_checkUmask)
+    groups: tuple[GroupSpec, ...] | None = field(default=None, converter=_checkGroups)
+    newSession: bool = field(default=False, converter=_checkNewSession)
+    processGroup: int | None = field(default=None, converter=_checkProcessGroup)
+    rlimits: tuple[tuple[int, int, int], ...] = field(
+        default=(), converter=_checkRlimits
+    )
+    deathSignal: int | None = field(default=None, converter=_checkDeathSignal)
+
+    def __attrs_post_init__(self) -> None:
+        if self.newSession and self.processGroup is not None:
+            raise ValueError(
+                "SpawnOptions.newSession and SpawnOptions.processGroup cannot "
+                "be combined: a new session already leads a new process group"
+            )
+
+    def groupIDs(
+        self, getgrnam: Callable[[str], grp.struct_group] = grp.getgrnam
+    ) -> tuple[int, ...] | None:
+        """
+        Resolve L{groups} to gids.
+
+        @param getgrnam: Looks a group name up (injectable for tests).
+        @return: The gids in the order given, or C{None} if L{groups} is.
+        @raise ValueError: if a group name is unknown.
+
+        @since: txspawn 0.1
+        """
+        if self.groups is None:
+            return None
+        gids = []
+        for index, group in enumerate(self.groups):
+            if isinstance(group, str):
+                try:
+                    gids.append(getgrnam(group).gr_gid)
+                except KeyError:
+                    raise ValueError(
+                        f"SpawnOptions.groups[{index}]: unknown group {group!r}"
+                    ) from None
+            else:
+                gids.append(group)
+        return tuple(gids)
