@@ -1,0 +1,242 @@
+# -*- test-case-name: tests.test_reactor -*-
+"""
+Reactor integration: Twisted's reactors with txspawn composed in.
+
+L{SpawnReactorMixin} is mixed in I{before} a Twisted reactor class.  It
+changes exactly two things, both by composition (nothing in
+C{twisted.internet.process} is patched):
+
+  - C{spawnProcess} delegates to a per-reactor
+    L{txspawn._spawner.ProcessSpawner}, with exactly the signature and
+    defaults of L{twisted.internet.posixbase.PosixReactorBase.spawnProcess}.
+  - C{_signalsFactory} composes Twisted's basic signal handling (SIGINT,
+    SIGTERM) with the child monitor's own process-global set-up instead of
+    Twisted's C{_ChildSignalHandling}:
+
+      - C{sigchld} monitor: the monitor itself (its SIGCHLD waker);
+      - C{pidfd} monitor: the monitor (whose install/uninstall need no
+        signal at all) plus L{txspawn._sigchldmonitor.TwistedRegistryReaping},
+        so that L{twisted.internet.process.Process} objects which other code
+        builds directly (buildbot does) are still reaped.
+
+The concrete classes L{EPollReactor}, L{PollReactor}, L{SelectReactor} and
+L{AsyncioSelectorReactor} are constructible with no arguments, because
+Twisted's C{ReactorBuilder} builds reactors with C{namedAny(fqpn)()}.
+
+A note on asyncio: Twisted's asyncio reactor does not use asyncio's own
+signal machinery (C{loop.add_signal_handler}); it installs the same
+C{SignalHandling} objects as every other Twisted reactor, so there is no
+second owner of C{signal.set_wakeup_fd} unless application code calls
+C{loop.add_signal_handler} itself.  If it does, asyncio replaces the wakeup
+fd (and resets it to C{-1} when its last handler is removed): with the
+C{sigchld} monitor SIGCHLD wake-ups are then lost, exactly as with stock
+Twisted; with the C{pidfd} monitor (the default) txspawn's own children do
+not depend on the wakeup fd at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
+
+from twisted.internet import asyncioreactor, epollreactor, pollreactor, selectreactor
+from twisted.internet._signals import SignalHandling, _MultiSignalHandling
+from twisted.internet.base import ReactorBase
+from twisted.internet.interfaces import IProcessProtocol, IProcessTransport
+
+from txspawn._engines import selectSpawner
+from txspawn._monitor import selectMonitor
+from txspawn._sigchldmonitor import TwistedRegistryReaping
+from txspawn._spawner import ProcessSpawner
+from txspawn.interfaces import IChildMonitor, ISpawner
+
+if TYPE_CHECKING:
+    from asyncio import AbstractEventLoop
+
+__all__ = [
+    "AsyncioSelectorReactor",
+    "EPollReactor",
+    "PollReactor",
+    "SelectReactor",
+    "SpawnReactorMixin",
+]
+
+
+class SpawnReactorMixin:
+    """
+    Make a Twisted reactor spawn and monitor children through txspawn.
+
+    Mix this in before a L{twisted.internet.posixbase.PosixReactorBase}
+    subclass.
+
+    @ivar processSpawner: The L{ProcessSpawner} that serves this reactor's
+        C{spawnProcess}; its own C{spawnProcess} also accepts txspawn's extra
+        options.
+    @ivar childMonitor: The L{IChildMonitor} watching this reactor's
+        children.
+    """
+
+    processSpawner: ProcessSpawner
+    childMonitor: IChildMonitor
+
+    def __init__(
+        self,
+        *,
+        engine: str | ISpawner | None = None,
+        monitor: str | IChildMonitor | None = None,
+    ) -> None:
+        """
+        @param engine: An engine name (C{"python"}, C{"c"}), an L{ISpawner},
+            or C{None} for C{TXSPAWN_ENGINE} or else the best available.
+        @param monitor: A monitor name (C{"pidfd"}, C{"sigchld"}), an
+            L{IChildMonitor}, or C{None} for C{TXSPAWN_MONITOR} or else the
+            best the kernel supports.
+        """
+        super().__init__()
+        self._setUpSpawning(engine, monitor)
+
+    def _setUpSpawning(
+        self,
+        engine: str | ISpawner | None,
+        monitor: str | IChildMonitor | None,
+    ) -> None:
+        """
+        Build this reactor's L{ProcessSpawner}.  Called once the Twisted
+        reactor itself is initialised, because the monitor may need the
+        reactor's fd-set.
+        """
+        spawner = (
+            selectSpawner(engine) if engine is None or isinstance(engine, str) else engine
+        )
+        childMonitor = (
+            selectMonitor(self, monitor)
+            if monitor is None or isinstance(monitor, str)
+            else monitor
+        )
+        self.childMonitor = childMonitor
+        # manageSignals=False: the monitor's process-global set-up is
+        # installed and removed with the reactor's own signal handling (see
+        # _signalsFactory), at the moments Twisted chooses, and never
+        # outlives reactor.run().
+        self.processSpawner = ProcessSpawner(
+            self, spawner, childMonitor, manageSignals=False
+        )
+
+    def _signalsFactory(self) -> SignalHandling:
+        """
+        Compose Twisted's basic signal handling with the child monitor's.
+
+        This replaces L{PosixReactorBase._signalsFactory}, whose
+        C{_ChildSignalHandling} would reap through Twisted's global registry
+        on every SIGCHLD.
+
+        @return: the L{SignalHandling} that C{reactor.run()} installs and
+            uninstalls.
+        """
+        # Skip PosixReactorBase's override (which adds Twisted's SIGCHLD
+        # handling) and take the basic SIGINT/SIGTERM/SIGBREAK behaviour.
+        baseHandling = ReactorBase._signalsFactory(cast(ReactorBase, self))
+        handlings: list[SignalHandling] = [baseHandling]
+        monitor = self.childMonitor
+        handlings.append(cast(SignalHandling, monitor))
+        if monitor.name != "sigchld":
+            # The sigchld monitor also reaps Twisted's registry from its
+            # waker; with pidfds nothing else would, so add the waker that
+            # only serves twisted.internet.process.reapProcessHandlers.
+            handlings.append(TwistedRegistryReaping(self))
+        return _MultiSignalHandling(handlings)
+
+    def spawnProcess(
+        self,
+        processProtocol: IProcessProtocol,
+        executable: bytes | str,
+        args: Sequence[bytes | str] = (),
+        env: Mapping[bytes | str, bytes | str] | None = {},  # noqa: B006
+        path: bytes | str | None = None,
+        uid: int | None = None,
+        gid: int | None = None,
+        usePTY: Any = 0,
+        childFDs: Mapping[int, int | str] | None = None,
+    ) -> IProcessTransport:
+        """
+        Spawn a process, as L{IReactorProcess.spawnProcess}, through
+        txspawn.
+
+        The signature and defaults are those of
+        L{twisted.internet.posixbase.PosixReactorBase.spawnProcess}
+        (C{env={}} means an empty environment, C{env=None} inherits
+        C{os.environ}).  Unlike Twisted's fork path, a failure to start the
+        child raises L{txspawn.errors.SpawnError} synchronously.
+
+        @return: the L{IProcessTransport}.
+        """
+        # The mutable default is never mutated: it only marks "not given",
+        # which IReactorProcess defines as an empty environment.
+        return self.processSpawner.spawnProcess(
+            processProtocol,
+            executable,
+            args,
+            env,
+            path,
+            uid,
+            gid,
+            usePTY,
+            childFDs,
+        )
+
+
+class EPollReactor(SpawnReactorMixin, epollreactor.EPollReactor):
+    """
+    Twisted's epoll reactor, spawning through txspawn.
+    """
+
+
+class PollReactor(SpawnReactorMixin, pollreactor.PollReactor):
+    """
+    Twisted's poll reactor, spawning through txspawn.
+    """
+
+
+class SelectReactor(SpawnReactorMixin, selectreactor.SelectReactor):
+    """
+    Twisted's select reactor, spawning through txspawn.
+    """
+
+
+class AsyncioSelectorReactor(SpawnReactorMixin, asyncioreactor.AsyncioSelectorReactor):
+    """
+    Twisted's asyncio reactor, spawning through txspawn.
+
+    Unlike Twisted's, L{run} uninstalls the reactor's signal handling when
+    the loop returns (Twisted's asyncio reactor leaves it installed until
+    C{_uninstallHandler}), so that the SIGCHLD disposition and wakeup fd are
+    restored after C{reactor.run()} as with every other reactor.
+    """
+
+    def __init__(
+        self,
+        eventloop: AbstractEventLoop | None = None,
+        *,
+        engine: str | ISpawner | None = None,
+        monitor: str | IChildMonitor | None = None,
+    ) -> None:
+        """
+        @param eventloop: The asyncio event loop to wrap; C{None} for the
+            running loop or a new one, as Twisted's reactor does.
+        @param engine: See L{SpawnReactorMixin.__init__}.
+        @param monitor: See L{SpawnReactorMixin.__init__}.
+        """
+        asyncioreactor.AsyncioSelectorReactor.__init__(self, eventloop)
+        self._setUpSpawning(engine, monitor)
+
+    def run(self, installSignalHandlers: bool = True) -> None:
+        """
+        Run the asyncio loop until the reactor stops, then uninstall signal
+        handling (as L{twisted.internet.base.ReactorBase.run} does).
+
+        @param installSignalHandlers: As for L{IReactorCore.run}.
+        """
+        try:
+            super().run(installSignalHandlers=installSignalHandlers)
+        finally:
+            self._signals.uninstall()
