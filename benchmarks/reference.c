@@ -1,0 +1,1 @@
+../txspawn/_bench/reference.c

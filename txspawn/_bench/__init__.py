@@ -1,0 +1,23 @@
+# -*- test-case-name: tests.test_bench -*-
+"""
+The side-by-side benchmark behind C{python -m txspawn bench}.
+
+It ships inside the package (rather than only in the source tree's
+C{benchmarks/}) so that the command works after a plain C{pip install .}:
+the C reference loop travels as source (C{reference.c}, package data) and is
+compiled with C{cc -O2} into a temporary directory when the benchmark runs.
+
+  - L{txspawn._bench._scenarios}: what is measured (setups, tasks, the
+    registry of scenarios with their quick and full parameters).
+  - L{txspawn._bench._pyworker}: the worker process for the two Twisted
+    columns (stock Twisted and txspawn), one reactor per process.
+  - L{txspawn._bench._creference}: compiling and locating the C reference.
+  - L{txspawn._bench._driver}: starting workers and interleaving batches.
+  - L{txspawn._bench._report}: medians, ratios, the table and the JSON.
+
+Nothing here is public API.
+"""
+
+from __future__ import annotations
+
+__all__: list[str] = []

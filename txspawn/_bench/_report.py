@@ -1,0 +1,216 @@
+# -*- test-case-name: tests.test_bench -*-
+"""
+Turn a L{txspawn._bench._driver.BenchRun} into the printed table and the
+C{--json} document.
+
+Each cell is the median over repetitions of each batch's median; each ratio
+is a ratio of those medians.  For latency rows (microseconds) lower is
+better and C{txspawn/C} is "times the practical limit"; for throughput rows
+(MiB/s) higher is better and C{txspawn/C} is "fraction of the practical
+limit".  The target column checks txspawn/C against the issue's bound.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+from txspawn._bench._driver import BenchRun, ImplRun, ScenarioRun
+
+__all__ = ["RATIOS", "formatReport", "ratio", "toJSON"]
+
+#: The ratio columns: (numerator, denominator).
+RATIOS: tuple[tuple[str, str], ...] = (
+    ("txspawn", "c"),
+    ("twisted", "c"),
+    ("txspawn", "twisted"),
+)
+
+_LABELS = {"txspawn": "txspawn", "twisted": "twisted", "c": "C"}
+
+
+def _median(impl: ImplRun | None) -> float | None:
+    if impl is None or not impl.values:
+        return None
+    return statistics.median(impl.values)
+
+
+def ratio(run: ScenarioRun, numerator: str, denominator: str) -> float | None:
+    """
+    @param run: One scenario's results.
+    @param numerator: An implementation name.
+    @param denominator: An implementation name.
+    @return: The ratio of their medians, or C{None} if either is missing.
+    """
+    top = _median(run.impls.get(numerator))
+    bottom = _median(run.impls.get(denominator))
+    if top is None or bottom is None or bottom == 0:
+        return None
+    return top / bottom
+
+
+def _value(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if value >= 100:
+        return f"{value:.0f}"
+    return f"{value:.1f}"
+
+
+def _ratio(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def _target(run: ScenarioRun) -> str:
+    target = run.scenario.target
+    if target is None:
+        return "-"
+    value = ratio(run, "txspawn", "c")
+    if run.scenario.higherIsBetter:
+        bound = f">={target:.2f}"
+        verdict = "" if value is None else (" ok" if value >= target else " MISS")
+    else:
+        bound = f"<={target:.2f}"
+        verdict = "" if value is None else (" ok" if value <= target else " MISS")
+    return bound + verdict
+
+
+def _table(rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for n, row in enumerate(rows):
+        cells = [
+            cell.ljust(widths[i]) if i < 2 else cell.rjust(widths[i])
+            for i, cell in enumerate(row)
+        ]
+        lines.append("  ".join(cells).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return lines
+
+
+def formatReport(bench: BenchRun) -> str:
+    """
+    @param bench: The results.
+    @return: The human report: parameters, the table, spreads, notes.
+    """
+    opts = bench.options
+    impls = list(opts.implementations)
+    env = bench.environment
+    out = [
+        f"txspawn bench ({opts.params.mode}): {bench.seconds:.0f} s",
+        f"  {opts.params.describe()}",
+        f"  {env['kernel']}, {env['cpus']} cpus, Python {env['python']}, "
+        f"Twisted {env['twisted']}, txspawn {env['txspawn']}",
+        f"  txspawn column: txspawn.reactor.EPollReactor("
+        f"engine={opts.engine or 'default'}, monitor={opts.monitor or 'default'})",
+        "  twisted column: twisted.internet.epollreactor.EPollReactor()",
+        f"  C column: posix_spawn + waitpid, built with {bench.reference.reason}",
+        "",
+    ]
+    header = ["scenario", "unit", *(_LABELS[i] for i in impls)]
+    shown = [(a, b) for a, b in RATIOS if a in impls and b in impls]
+    header += [f"{_LABELS[a]}/{_LABELS[b]}" for a, b in shown]
+    header.append("target txspawn/C")
+    rows = [header]
+    for run in bench.scenarios:
+        row = [run.scenario.name, run.scenario.unit]
+        row += [_value(_median(run.impls[i])) for i in impls]
+        row += [_ratio(ratio(run, a, b)) for a, b in shown]
+        row.append(_target(run))
+        rows.append(row)
+    out += _table(rows)
+    out += [
+        "",
+        "us rows: median latency, lower is better; MiB/s rows: median "
+        "throughput, higher is better.",
+        "Ratios are ratios of the medians (x/C: 1.00 is the practical limit).",
+        "",
+        "scenarios:",
+    ]
+    for run in bench.scenarios:
+        s = run.scenario
+        out.append(
+            f"  {s.name:<14} [{s.issue}] {s.title}; {run.setup.describe()}; "
+            f"{run.task.count} {'MiB' if s.unit == 'MiB/s' else 'samples'}/batch"
+        )
+    out += ["", "spread (min..max of the per-repetition medians) and fds open:"]
+    for run in bench.scenarios:
+        cells = []
+        for impl in impls:
+            r = run.impls[impl]
+            if r.values:
+                cell = f"{_LABELS[impl]} {_value(min(r.values))}..{_value(max(r.values))}"
+            else:
+                cell = f"{_LABELS[impl]} n/a"
+            if r.fds is not None:
+                cell += f" ({r.fds} fds)"
+            cells.append(cell)
+        out.append(f"  {run.scenario.name:<14} " + "; ".join(cells))
+    notes = []
+    for run in bench.scenarios:
+        for impl in impls:
+            r = run.impls[impl]
+            if r.error is not None:
+                notes.append(f"  {run.scenario.name} / {_LABELS[impl]}: {r.error}")
+            if r.late:
+                notes.append(
+                    f"  {run.scenario.name} / {_LABELS[impl]}: {r.late} samples "
+                    "where the child exited before spawnProcess returned"
+                )
+    if notes:
+        out += ["", "notes:", *notes]
+    return "\n".join(out) + "\n"
+
+
+def toJSON(bench: BenchRun) -> dict[str, Any]:
+    """
+    @param bench: The results.
+    @return: A JSON-able document with every sample, median and ratio.
+    """
+    p = bench.options.params
+    return {
+        "params": {
+            "mode": p.mode,
+            "reps": p.reps,
+            "idle": p.idle,
+            "spawnCount": p.spawnCount,
+            "idleSpawnCount": p.idleSpawnCount,
+            "exitCount": p.exitCount,
+            "exitDelayUs": p.exitDelayUs,
+            "pipeMiB": p.pipeMiB,
+            "ballastMiB": p.ballastMiB,
+        },
+        "engine": bench.options.engine,
+        "monitor": bench.options.monitor,
+        "reference": {"binary": bench.reference.binary, "note": bench.reference.reason},
+        "environment": bench.environment,
+        "seconds": bench.seconds,
+        "scenarios": [
+            {
+                "name": run.scenario.name,
+                "issue": run.scenario.issue,
+                "title": run.scenario.title,
+                "unit": run.scenario.unit,
+                "target": run.scenario.target,
+                "setup": {"idle": run.setup.idle, "ballastMiB": run.setup.ballastMiB},
+                "task": run.task.toJSON(),
+                "seconds": run.seconds,
+                "implementations": {
+                    impl: {
+                        "median": _median(r),
+                        "values": r.values,
+                        "samples": r.samples,
+                        "late": r.late,
+                        "error": r.error,
+                        "fds": r.fds,
+                        "setupSeconds": r.setupSeconds,
+                    }
+                    for impl, r in run.impls.items()
+                },
+                "ratios": {f"{a}/{b}": ratio(run, a, b) for a, b in RATIOS},
+            }
+            for run in bench.scenarios
+        ],
+    }

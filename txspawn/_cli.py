@@ -1,0 +1,248 @@
+# -*- test-case-name: tests.test_cli -*-
+"""
+The command line: C{python -m txspawn info} and C{python -m txspawn bench}.
+
+C{info} says which engine and monitor txspawn would use here, and why, and
+lists every kernel and libc feature probed, with the reason for each one
+that is off.  C{bench} runs the side-by-side benchmark (txspawn, stock
+Twisted, a C C{posix_spawn} loop) and prints medians and ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+__all__ = ["buildParser", "infoReport", "main"]
+
+
+def _section(title: str, lines: Sequence[str]) -> list[str]:
+    return [title, *(f"  {line}" for line in lines), ""]
+
+
+def _failure(e: BaseException) -> str:
+    return f"unavailable ({type(e).__name__}: {e})"
+
+
+def _engineLines() -> list[str]:
+    try:
+        from txspawn._engines import availableSpawners, selectSpawner
+    except ImportError as e:
+        return [f"engine selection {_failure(e)}"]
+    lines = []
+    available = availableSpawners()
+    for name, reason in available.items():
+        lines.append(f"{name:<8} {'available' if reason is None else 'off: ' + reason}")
+    requested = os.environ.get("TXSPAWN_ENGINE")
+    try:
+        spawner = selectSpawner()
+    except Exception as e:
+        lines.append(f"in use: none: {type(e).__name__}: {e}")
+        return lines
+    name = str(getattr(spawner, "name", type(spawner).__name__))
+    if requested:
+        why = f"TXSPAWN_ENGINE={requested}"
+    else:
+        skipped = [n for n, r in available.items() if r is not None]
+        why = "the best available engine"
+        if skipped:
+            why += " (" + ", ".join(f"{n} is off" for n in skipped) + ")"
+    lines.append(f"in use: {name}: {why}")
+    return lines
+
+
+def _monitorLines() -> list[str]:
+    try:
+        from twisted.internet.epollreactor import EPollReactor
+
+        from txspawn._monitor import selectMonitor
+    except ImportError as e:
+        return [f"monitor selection {_failure(e)}"]
+    requested = os.environ.get("TXSPAWN_MONITOR")
+    try:
+        # A scratch reactor: selection may need one to build the monitor,
+        # and must not touch (or install) the global reactor.
+        monitor = selectMonitor(EPollReactor())
+    except Exception as e:
+        return [f"in use: none: {type(e).__name__}: {e}"]
+    name = str(getattr(monitor, "name", type(monitor).__name__))
+    reason = getattr(monitor, "reason", None)
+    if requested:
+        why = f"TXSPAWN_MONITOR={requested}"
+    elif isinstance(reason, str) and reason:
+        why = reason
+    elif name == "pidfd":
+        why = "the kernel supports pidfd_open and waitid(P_PIDFD)"
+    else:
+        why = "pidfd is unavailable (see the features below)"
+    return [f"in use: {name}: {why}"]
+
+
+def _featureLines() -> list[str]:
+    try:
+        from txspawn._features import probeFeatures
+    except ImportError as e:
+        return [f"feature probes {_failure(e)}"]
+    rows = probeFeatures().describe()
+    width = max((len(name) for name, _, _ in rows), default=0)
+    return [f"{name:<{width}}  {state:<3}  {reason}" for name, state, reason in rows]
+
+
+def infoReport() -> str:
+    """
+    @return: The text C{python -m txspawn info} prints.
+    """
+    import twisted
+
+    import txspawn
+
+    uname = os.uname()
+    out = [
+        f"txspawn {txspawn.__version__} (Python {platform.python_version()}, "
+        f"Twisted {twisted.__version__}, "
+        f"{uname.sysname} {uname.release} {uname.machine})",
+        "",
+    ]
+    out += _section("engine:", _engineLines())
+    out += _section("monitor:", _monitorLines())
+    out += _section("features:", _featureLines())
+    return "\n".join(out)
+
+
+def buildParser() -> argparse.ArgumentParser:
+    """
+    @return: The parser for C{python -m txspawn}.
+    """
+    from txspawn._bench._scenarios import SCENARIOS
+
+    parser = argparse.ArgumentParser(
+        prog="python -m txspawn",
+        description="txspawn: fast, race-free process spawning for Twisted.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser(
+        "info", help="show the engine, the monitor and the kernel features"
+    )
+    bench = commands.add_parser(
+        "bench",
+        help="benchmark txspawn against stock Twisted and a C posix_spawn loop",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="scenarios:\n"
+        + "\n".join(
+            f"  {s.name:<14} [{s.issue}] {s.title}"
+            + ("" if s.default else " (not in the default set)")
+            for s in SCENARIOS
+        ),
+    )
+    bench.add_argument(
+        "--quick",
+        action="store_true",
+        help="smaller sizes (1000 idle children, 3 repetitions): about 2 minutes",
+    )
+    bench.add_argument(
+        "--scenario",
+        action="append",
+        metavar="NAME",
+        help="run only this scenario (repeatable; 'all' for every scenario)",
+    )
+    bench.add_argument("--reps", type=int, help="timed repetitions per scenario")
+    bench.add_argument("--idle", type=int, help="idle children in the *-idle scenarios")
+    bench.add_argument("--json", metavar="FILE", help="also write every sample here")
+    bench.add_argument(
+        "--engine", help="txspawn engine for the txspawn column (python, c)"
+    )
+    bench.add_argument(
+        "--monitor", help="txspawn monitor for the txspawn column (pidfd, sigchld)"
+    )
+    bench.add_argument("--cc", metavar="COMMAND", help="C compiler (default $CC or cc)")
+    bench.add_argument(
+        "--only",
+        action="append",
+        choices=("txspawn", "twisted", "c"),
+        help="run only these columns (repeatable)",
+    )
+    return parser
+
+
+def _bench(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    import attrs
+
+    from txspawn._bench._driver import IMPLEMENTATIONS, BenchOptions, runBench
+    from txspawn._bench._report import formatReport, toJSON
+    from txspawn._bench._scenarios import (
+        FULL,
+        QUICK,
+        SCENARIOS,
+        defaultScenarios,
+        scenarioNamed,
+    )
+
+    params = QUICK if args.quick else FULL
+    changes: dict[str, object] = {}
+    for name in ("reps", "idle"):
+        value = getattr(args, name)
+        if value is not None:
+            if value < (1 if name == "reps" else 0):
+                err.write(f"--{name} must be at least {1 if name == 'reps' else 0}\n")
+                return 2
+            changes[name] = value
+    if changes:
+        params = attrs.evolve(params, mode=f"{params.mode}, custom", **changes)
+    try:
+        if not args.scenario:
+            scenarios = defaultScenarios()
+        elif "all" in args.scenario:
+            scenarios = list(SCENARIOS)
+        else:
+            scenarios = [scenarioNamed(name) for name in dict.fromkeys(args.scenario)]
+    except ValueError as e:
+        err.write(f"--scenario: {e}\n")
+        return 2
+    options = BenchOptions(
+        params,
+        scenarios,
+        engine=args.engine,
+        monitor=args.monitor,
+        compiler=args.cc,
+        implementations=[i for i in IMPLEMENTATIONS if i in (args.only or IMPLEMENTATIONS)],
+    )
+
+    def log(line: str) -> None:
+        err.write(line + "\n")
+        err.flush()
+
+    result = runBench(options, log)
+    out.write(formatReport(result))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(toJSON(result), f, indent=1)
+            f.write("\n")
+    return 0
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """
+    Run the command line.
+
+    @param argv: The arguments (without the program name); C{None} for
+        C{sys.argv[1:]}.
+    @param out: Where reports go (default C{sys.stdout}).
+    @param err: Where progress and errors go (default C{sys.stderr}).
+    @return: The exit code.
+    """
+    out = sys.stdout if out is None else out
+    err = sys.stderr if err is None else err
+    args = buildParser().parse_args(argv)
+    if args.command == "info":
+        out.write(infoReport())
+        return 0
+    return _bench(args, out, err)
