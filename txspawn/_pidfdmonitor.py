@@ -1,0 +1,231 @@
+# -*- test-case-name: tests.test_monitor -*-
+"""
+The pidfd child monitor: each child's pidfd is a reactor reader.
+
+A pidfd becomes readable when its process exits.  Registering it with the
+reactor turns "a child exited" into an ordinary I/O event: no signal handler,
+no wakeup fd, no thread, no scan over every child.  When it fires the
+monitor reaps exactly that child with C{wait4(pid, WNOHANG)} (the unreaped
+zombie keeps the pid from being reused, so this is race-free), which also
+yields the child's resource usage.
+
+Because it needs no process-global state, L{PidfdMonitor.install} and
+L{PidfdMonitor.uninstall} do nothing, and the monitor works with
+C{reactor.run(installSignalHandlers=False)}, with a reactor running in a
+thread other than the main one, and beside asyncio or anything else that
+owns C{SIGCHLD} or the signal wakeup fd.
+
+At reactor shutdown (its C{"after" "shutdown"} trigger) the monitor forgets
+the children it still watches: it unregisters and closes their pidfds and
+never calls their C{exited} callbacks.  The children themselves are left
+running and unreaped, exactly as stock Twisted leaves them; see
+L{PidfdMonitor.forgetAll}.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.interfaces import IReadDescriptor
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from txspawn._child import ChildProcess
+from txspawn._monitor import (
+    Exited,
+    ShutdownHook,
+    addInternalReader,
+    callExited,
+    removeInternalReader,
+)
+from txspawn.interfaces import IChildMonitor
+
+__all__ = ["PidfdMonitor"]
+
+_log = Logger()
+
+
+@implementer(IReadDescriptor)
+class _PidfdReader:
+    """
+    One watched child's pidfd, as the reactor sees it.
+
+    @ivar child: The child.
+    @ivar exited: The callback for its exit.
+    @ivar internal: Whether it is registered as an internal reader.
+    @ivar registered: Whether it is currently registered with the reactor.
+    """
+
+    def __init__(
+        self, monitor: PidfdMonitor, child: ChildProcess, exited: Exited
+    ) -> None:
+        self._monitor = monitor
+        self.child = child
+        self.exited = exited
+        self.internal = False
+        self.registered = False
+
+    def fileno(self) -> int:
+        """
+        @return: The pidfd, or -1 once it is closed (the reactor then finds
+            the reader by identity).
+        """
+        fd = self.child.pidfd
+        return -1 if fd is None else fd
+
+    def doRead(self) -> None:
+        """
+        The child exited (or was reaped by someone else): reap and report.
+        """
+        self._monitor._pidfdReadable(self)
+
+    def connectionLost(self, reason: Failure) -> None:
+        """
+        The reactor dropped this reader (C{disconnectAll} at shutdown when it
+        could not be registered as internal, or an error event).
+        """
+        self._monitor._readerLost(self, reason)
+
+    def logPrefix(self) -> str:
+        """
+        @return: The log prefix naming the watched pid.
+        """
+        return f"txspawn pidfd monitor (pid {self.child.pid})"
+
+
+@implementer(IChildMonitor)
+class PidfdMonitor:
+    """
+    Watch children through their pidfds, one internal reactor reader each.
+
+    @ivar name: C{"pidfd"}.
+    @ivar reason: Why this monitor was chosen (for C{python -m txspawn
+        info}).
+    """
+
+    name = "pidfd"
+
+    def __init__(self, reactor: Any, reason: str = "chosen explicitly") -> None:
+        """
+        @param reactor: An L{IReactorFDSet} provider; if it also provides
+            C{_addInternalReader} (every Twisted POSIX reactor does) pidfds
+            are registered as internal readers, which C{removeAll()} leaves
+            in place.
+        @param reason: Why this monitor was chosen.
+        """
+        self._reactor = reactor
+        self.reason = reason
+        self._readers: dict[int, _PidfdReader] = {}
+        self._shutdown = ShutdownHook(reactor, self.forgetAll)
+
+    def __repr__(self) -> str:
+        return f"<PidfdMonitor watching {len(self._readers)} children>"
+
+    def install(self) -> None:
+        """
+        Nothing to install: pidfds need no process-global state.
+        """
+
+    def uninstall(self) -> None:
+        """
+        Nothing to uninstall.
+        """
+
+    def watch(self, child: ChildProcess, exited: Exited) -> None:
+        """
+        Register C{child}'s pidfd with the reactor.
+
+        A child that already exited has a readable pidfd, so it is reported
+        on the reactor's next iteration (when it runs, if it is not running
+        yet); C{exited} is never called from inside C{watch}.
+
+        @param child: A child with an open pidfd, not yet reaped.
+        @param exited: Called once, from the reactor thread, with C{child}
+            reaped (C{child.status} set, or C{None} if someone else reaped
+            it) and its pidfd closed.  Its exceptions are logged.
+        @raise ValueError: if C{child} has no pidfd, is already reaped or is
+            already watched.
+        """
+        if child.pidfd is None:
+            raise ValueError(
+                f"child {child.pid} has no pidfd: the pidfd monitor cannot "
+                f"watch it (use the sigchld monitor)"
+            )
+        if child.reaped:
+            raise ValueError(f"child {child.pid} is already reaped")
+        if child.pid in self._readers:
+            raise ValueError(f"child {child.pid} is already watched")
+        reader = _PidfdReader(self, child, exited)
+        reader.internal = addInternalReader(self._reactor, reader)
+        reader.registered = True
+        self._readers[child.pid] = reader
+        self._shutdown.arm()
+
+    def watching(self) -> list[ChildProcess]:
+        """
+        @return: The children currently watched.
+        """
+        return [reader.child for reader in self._readers.values()]
+
+    def forgetAll(self) -> None:
+        """
+        Stop watching every child, without reaping or reporting them.
+
+        Called at reactor shutdown: each pidfd is unregistered and closed so
+        that none leaks, and the children are left as they are (running, or
+        a zombie if they exited after the reactor's last iteration), like
+        stock Twisted leaves them.  They can still be signalled through
+        their L{ChildProcess} (by pid: safe while they stay unreaped).
+        """
+        for pid in list(self._readers):
+            reader = self._readers.pop(pid)
+            self._unregister(reader)
+            reader.child.closePidfd()
+        self._shutdown.disarm()
+
+    def _unregister(self, reader: _PidfdReader) -> None:
+        if reader.registered:
+            reader.registered = False
+            removeInternalReader(self._reactor, reader, reader.internal)
+
+    def _forget(self, reader: _PidfdReader) -> None:
+        # Unregister before closing: epoll must not be left watching a
+        # closed number that the next open() may reuse.
+        self._readers.pop(reader.child.pid, None)
+        self._unregister(reader)
+        reader.child.closePidfd()
+        if not self._readers:
+            self._shutdown.disarm()
+
+    def _pidfdReadable(self, reader: _PidfdReader) -> None:
+        if self._readers.get(reader.child.pid) is not reader:
+            # A stale event for a reader already handled; never happens with
+            # the reactors in Twisted, but a spurious doRead must be harmless.
+            self._unregister(reader)
+            return
+        child = reader.child
+        try:
+            reaped = child.tryReap()
+        except Exception:
+            # wait4 failing with anything but ECHILD/EINTR would be a kernel
+            # or interpreter bug; logging and giving up on the status beats
+            # a level-triggered reader spinning forever.
+            _log.failure("txspawn: wait4({pid}) failed", pid=child.pid)
+            child.reapUnknown()
+            reaped = True
+        if not reaped:
+            # A readable pidfd means the process exited, so wait4 finds the
+            # zombie; stay registered in case the kernel ever says otherwise.
+            return
+        self._forget(reader)
+        callExited(reader.exited, child)
+
+    def _readerLost(self, reader: _PidfdReader, reason: Failure) -> None:
+        # The reactor already removed the reader from its fd set (but not
+        # from its internal-reader set after an error event); unregistering
+        # again is harmless and drops it from both.
+        if self._readers.get(reader.child.pid) is reader:
+            self._forget(reader)
+        else:
+            self._unregister(reader)
