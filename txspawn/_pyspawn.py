@@ -1,0 +1,605 @@
+# -*- test-case-name: tests.test_pyspawn -*-
+"""
+The pure-Python spawn engine: C{posix_spawn} when the plan fits, C{os.fork}
+otherwise.
+
+This engine is always available: it is the fallback when the C engine is
+not built, and the differential oracle the C engine is tested against.
+
+  - B{posix_spawn} (glibc through L{txspawn._libcspawn}) expresses plain
+    spawns, arbitrary C{childFDs}, a new session or process group, signal
+    dispositions and mask, and PTYs (C{setsid} + opening the slave by name
+    onto fd 0, which makes it the controlling terminal on Linux).  glibc
+    reports exec errors synchronously and reaps a failed child itself.
+    Because C{posix_spawn} only returns an errno, a failure of one of its
+    setup steps (opening the tty, a C{dup2}) cannot be told apart from an
+    exec failure: all are reported with stage C{EXEC}.
+  - B{fork} handles what C{posix_spawn} cannot express: C{path} (cwd),
+    C{uid}/C{gid}/C{groups}, C{umask}, rlimits and the parent-death signal.
+    The child runs a short, precomputed sequence of Python calls (no
+    planning, no formatting), reports any failure as one
+    L{txspawn._wire} record over a close-on-exec pipe, and never returns
+    into the caller's code.  Under Python 3.12+ C{os.fork()} emits a
+    C{DeprecationWarning} in a process with threads (gh-100228); txspawn
+    targets 3.11 here and prefers C{posix_spawn} for that reason too.
+
+Both paths leave nothing behind on failure: the child is reaped, every fd the
+engine opened is closed, and L{SpawnError} is raised synchronously.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import resource
+import signal
+import termios
+from collections.abc import Mapping
+from typing import Literal, NoReturn
+
+from attrs import frozen
+from zope.interface import implementer
+
+from txspawn import _features
+from txspawn._child import ChildProcess
+from txspawn._fdops import CLOSE_RANGE_MAX, FdOpCode
+from txspawn._fdplan import planFdOps
+from txspawn._libcspawn import (
+    Close,
+    CloseFrom,
+    Dup2,
+    Open,
+    PosixSpawnBackend,
+    PreparedSpawn,
+    SpawnAction,
+    SpawnAttributes,
+    defaultPosixSpawn,
+)
+from txspawn._plan import SpawnPlan
+from txspawn._wire import encodeFailure, readFailure
+from txspawn.errors import ChildSetupStage, SpawnError, UnsupportedFeature
+from txspawn.interfaces import ISpawner
+
+__all__ = ["ParentSyscalls", "PythonSpawner", "SpawnMethod", "forkReason"]
+
+#: How L{PythonSpawner} starts children: C{"auto"} uses C{posix_spawn}
+#: whenever the plan fits; the other two force one path (tests use them).
+SpawnMethod = Literal["auto", "posix_spawn", "fork"]
+
+#: Every signal whose disposition can be changed (SIGKILL and SIGSTOP
+#: cannot).  Resetting all of them to SIG_DFL is what guarantees that a
+#: SIG_IGN in the parent (Python ignores SIGPIPE and SIGXFSZ) never reaches
+#: the child.  glibc's internal signals 32 and 33 are not in
+#: valid_signals().
+_CATCHABLE: tuple[int, ...] = tuple(
+    sorted(
+        int(s)
+        for s in signal.valid_signals()
+        if s not in (signal.SIGKILL, signal.SIGSTOP)
+    )
+)
+_ALL_SIGNALS = frozenset(signal.valid_signals())
+#: The SETSIGDEF set for posix_spawn: the catchable signals plus glibc's
+#: internal ones (32 up to SIGRTMIN), which glibc's spawn child would
+#: otherwise leave ignored (see L{txspawn._libcspawn.LibcPosixSpawn}).
+_SPAWN_SIGDEF: tuple[int, ...] = tuple(
+    sorted({*_CATCHABLE, *range(32, int(signal.SIGRTMIN))})
+)
+
+# close_range(2) takes unsigned ints, os.closerange C ints: INT_MAX - 1 is
+# the highest "last fd" it can be given, which is above any possible fd.
+_CLOSERANGE_LAST = 0x7FFFFFFE
+
+_PR_SET_PDEATHSIG = 1
+
+
+class ParentSyscalls:
+    """
+    The parent-side syscalls of the fork path that can fail, in one narrow
+    object so that tests can inject failures without patching L{os}.
+    """
+
+    def pipe(self) -> tuple[int, int]:
+        """
+        @return: A close-on-exec pipe (the child's error pipe).
+        """
+        return os.pipe2(os.O_CLOEXEC)
+
+    def fork(self) -> int:
+        """
+        @return: C{os.fork()}.
+        """
+        return os.fork()
+
+    def pidfdOpen(self, pid: int) -> int:
+        """
+        @return: C{os.pidfd_open(pid)}.
+        """
+        return os.pidfd_open(pid)
+
+
+def forkReason(plan: SpawnPlan, ttyName: bytes | None) -> str | None:
+    """
+    Whether C{posix_spawn} can express C{plan}.
+
+    @return: L{None} if it can, else the name of the first option (as the
+        user spells it) that needs the fork path.
+    """
+    if plan.cwd is not None:
+        return "path"
+    if plan.uid is not None:
+        return "uid"
+    if plan.gid is not None:
+        return "gid"
+    if plan.groups is not None:
+        return "groups"
+    if plan.umask is not None:
+        return "umask"
+    if plan.rlimits:
+        return "rlimits"
+    if plan.deathSignal is not None:
+        return "deathSignal"
+    if plan.pty is not None and ttyName is None:
+        return "usePTY"
+    return None
+
+
+def _posixSpawnActions(
+    plan: SpawnPlan, fdMap: Mapping[int, int], ttyName: bytes | None
+) -> list[SpawnAction]:
+    if plan.pty is not None and ttyName is not None:
+        # glibc runs setsid() before the file actions, so opening the slave
+        # (without O_NOCTTY) as a session leader without a controlling
+        # terminal makes it the controlling terminal (Linux tty_open).
+        return [
+            Open(0, ttyName, os.O_RDWR),
+            Dup2(0, 1),
+            Dup2(0, 2),
+            CloseFrom(3),
+        ]
+    actions: list[SpawnAction] = []
+    for op in planFdOps(fdMap).ops:
+        if op.op in (FdOpCode.DUP2, FdOpCode.DUP2_CLOEXEC):
+            # A relocated copy needs no CLOEXEC here: nothing is kept, and
+            # the final close actions close it.
+            actions.append(Dup2(op.fd, op.target))
+        elif op.op == FdOpCode.CLEAR_CLOEXEC:
+            # adddup2(fd, fd) clears FD_CLOEXEC in glibc >= 2.29.
+            actions.append(Dup2(op.fd, op.fd))
+        elif op.op == FdOpCode.CLOSE:
+            actions.append(Close(op.fd))
+        elif op.target == CLOSE_RANGE_MAX:
+            actions.append(CloseFrom(op.fd))
+        else:
+            # A bounded gap between the child's fds: costs one action per
+            # fd below the highest child fd, whatever the parent holds.
+            actions.extend(Close(fd) for fd in range(op.fd, op.target + 1))
+    return actions
+
+
+@frozen
+class _ChildSteps:
+    """
+    Everything the fork child does, precomputed in the parent so that the
+    child only makes syscalls.
+    """
+
+    errWrite: int
+    newSession: bool
+    processGroup: int | None
+    ops: tuple[tuple[int, int, int], ...]
+    ctty: bool
+    cwd: bytes | None
+    umask: int | None
+    rlimits: tuple[tuple[int, int, int], ...]
+    groups: tuple[int, ...] | None
+    gid: int | None
+    uid: int | None
+    deathSignal: int | None
+    parentPid: int
+    signalMask: tuple[int, ...]
+    candidates: tuple[bytes, ...]
+    argv: tuple[bytes, ...]
+    env: dict[bytes, bytes]
+    closeRangeWorks: bool
+
+
+def _closeRange(low: int, high: int, closeRangeWorks: bool) -> None:
+    high = min(high, _CLOSERANGE_LAST)
+    if closeRangeWorks:
+        # CPython 3.11's os.closerange uses close_range(2) (Linux 5.9).
+        os.closerange(low, high + 1)
+        return
+    # Without close_range, os.closerange would loop over every number up to
+    # ``high``; list the (private, child-only) fd table instead, as CPython's
+    # _close_open_fds_safe does.
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if low <= fd <= high:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _execChild(s: _ChildSteps) -> NoReturn:
+    """
+    The fork child: set up, exec, or report the failure and C{_exit(127)}.
+
+    Every signal is blocked on entry (the parent blocked them around the
+    fork); the mask is set to the plan's just before exec.  Nothing here
+    may return into the parent's Python code: the whole body is guarded by
+    C{except BaseException} and ends in C{os._exit}.
+    """
+    errFd = s.errWrite
+    stage = ChildSetupStage.SIGNALS
+    code = 0
+    detail = 0
+    try:
+        for signum in _CATCHABLE:
+            signal.signal(signum, signal.SIG_DFL)
+        if s.newSession:
+            stage = ChildSetupStage.SETSID
+            os.setsid()
+        if s.processGroup is not None:
+            stage = ChildSetupStage.SETPGID
+            os.setpgid(0, s.processGroup)
+        for op, fd, target in s.ops:
+            if op == FdOpCode.DUP2:
+                stage = ChildSetupStage.FDS
+                os.dup2(fd, target, inheritable=True)
+            elif op == FdOpCode.DUP2_CLOEXEC:
+                stage = ChildSetupStage.FDS
+                os.dup2(fd, target, inheritable=False)
+                if fd == errFd:
+                    errFd = target
+            elif op == FdOpCode.CLEAR_CLOEXEC:
+                stage = ChildSetupStage.FDS
+                os.set_inheritable(fd, True)
+            elif op == FdOpCode.CLOSE:
+                stage = ChildSetupStage.CLOSE_FDS
+                try:
+                    os.close(fd)
+                except OSError as e:
+                    if e.errno != errno.EBADF:
+                        raise
+            else:
+                stage = ChildSetupStage.CLOSE_FDS
+                _closeRange(fd, target, s.closeRangeWorks)
+        if s.ctty:
+            stage = ChildSetupStage.CTTY
+            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        if s.cwd is not None:
+            stage = ChildSetupStage.CHDIR
+            os.chdir(s.cwd)
+        if s.umask is not None:
+            stage = ChildSetupStage.UMASK
+            os.umask(s.umask)
+        # rlimits before dropping privileges: raising a hard limit needs
+        # CAP_SYS_RESOURCE, which the new uid may not have.
+        stage = ChildSetupStage.RLIMIT
+        for res, soft, hard in s.rlimits:
+            detail = res
+            resource.setrlimit(res, (soft, hard))
+        detail = 0
+        if s.groups is not None:
+            stage = ChildSetupStage.SETGROUPS
+            os.setgroups(list(s.groups))
+        if s.gid is not None:
+            stage = ChildSetupStage.SETGID
+            os.setresgid(s.gid, s.gid, s.gid)
+        if s.uid is not None:
+            stage = ChildSetupStage.SETUID
+            os.setresuid(s.uid, s.uid, s.uid)
+        if s.deathSignal is not None:
+            # After the credential change: the kernel clears the
+            # parent-death signal whenever the euid/egid change.
+            stage = ChildSetupStage.PDEATHSIG
+            detail = s.deathSignal
+            _prctlPdeathsig(s.deathSignal)
+            if os.getppid() != s.parentPid:
+                # The parent died before the prctl: deliver now what the
+                # kernel would have sent (it stays pending until the mask
+                # below unblocks it).
+                os.kill(os.getpid(), s.deathSignal)
+            detail = 0
+        stage = ChildSetupStage.SIGNALS
+        signal.pthread_sigmask(signal.SIG_SETMASK, s.signalMask)
+        stage = ChildSetupStage.EXEC
+        # execvp semantics: skip ENOENT/ENOTDIR, remember EACCES, stop at
+        # any other error.
+        code = errno.ENOENT
+        seenEacces = False
+        for path in s.candidates:
+            try:
+                os.execve(path, s.argv, s.env)
+            except OSError as e:
+                code = e.errno or errno.EINVAL
+                if code == errno.EACCES:
+                    seenEacces = True
+                elif code not in (errno.ENOENT, errno.ENOTDIR):
+                    break
+        else:
+            if seenEacces:
+                code = errno.EACCES
+    except OSError as e:
+        code = e.errno or errno.EINVAL
+    except MemoryError:
+        code = errno.ENOMEM
+    except BaseException:
+        # ValueError/OverflowError from a bad rlimit, or anything else: the
+        # parent still gets a record instead of a mysterious exit.
+        code = errno.EINVAL
+    try:
+        record = encodeFailure(stage, code, detail)
+        while record:
+            record = record[os.write(errFd, record) :]
+    finally:
+        os._exit(127)
+
+
+_prctl = None
+
+
+def _prctlPdeathsig(signum: int) -> None:
+    assert _prctl is not None
+    if _prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0) != 0:
+        import ctypes
+
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+
+
+def _loadPrctl() -> None:
+    # Resolved in the parent, never in the child.
+    global _prctl
+    if _prctl is None:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.prctl
+        fn.restype = ctypes.c_int
+        fn.argtypes = [ctypes.c_int, ctypes.c_ulong] + [ctypes.c_ulong] * 3
+        _prctl = fn
+
+
+def _reap(pid: int) -> None:
+    # Blocking wait for THIS pid only; the child is exiting or exited.
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        # SIGCHLD is SIG_IGN (or SA_NOCLDWAIT): the kernel reaped it.
+        pass
+
+
+def _killAndReap(pid: int) -> None:
+    # The child is unreaped, so the pid cannot have been reused.
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:  # pragma: no cover - auto-reaped already
+        pass
+    _reap(pid)
+
+
+def _errorFilename(plan: SpawnPlan, stage: ChildSetupStage) -> str | None:
+    if stage == ChildSetupStage.CHDIR and plan.cwd is not None:
+        return os.fsdecode(plan.cwd)
+    if stage == ChildSetupStage.EXEC:
+        return os.fsdecode(plan.executable)
+    return None
+
+
+@implementer(ISpawner)
+class PythonSpawner:
+    """
+    The pure-Python L{ISpawner}.
+
+    @ivar posixSpawnFallbackReason: Why the glibc C{posix_spawn} binding is
+        not used (L{None} when it is).
+    """
+
+    name = "python"
+
+    def __init__(
+        self,
+        *,
+        method: SpawnMethod = "auto",
+        features: _features.Features | None = None,
+        posixSpawn: PosixSpawnBackend | None = None,
+        syscalls: ParentSyscalls | None = None,
+    ) -> None:
+        """
+        @param method: C{"auto"} (C{posix_spawn} when the plan fits, else
+            fork), or force C{"posix_spawn"} or C{"fork"}.
+        @param features: Probed features (default: L{probeFeatures}).
+        @param posixSpawn: The C{posix_spawn} backend (default: glibc via
+            C{ctypes}, else C{os.posix_spawn}).
+        @param syscalls: The fork path's parent-side syscalls.
+        @raise ValueError: for an unknown C{method}.
+        """
+        if method not in ("auto", "posix_spawn", "fork"):
+            raise ValueError(
+                f"method must be 'auto', 'posix_spawn' or 'fork', not {method!r}"
+            )
+        self._method = method
+        self._features = (
+            features if features is not None else (_features.probeFeatures())
+        )
+        self.posixSpawnFallbackReason: str | None = None
+        if posixSpawn is None:
+            posixSpawn, self.posixSpawnFallbackReason = defaultPosixSpawn()
+        self._posixSpawn = posixSpawn
+        self._sys = syscalls if syscalls is not None else ParentSyscalls()
+
+    def spawn(
+        self, plan: SpawnPlan, fdMap: Mapping[int, int], ttyName: bytes | None
+    ) -> ChildProcess:
+        """
+        See L{ISpawner.spawn}.
+
+        @raise UnsupportedFeature: if C{method="posix_spawn"} was forced and
+            the plan needs the fork path.
+        """
+        reason = forkReason(plan, ttyName)
+        if self._method == "fork" or (self._method == "auto" and reason):
+            return self._spawnByFork(plan, fdMap)
+        if reason is not None:
+            raise UnsupportedFeature(
+                reason, "posix_spawn cannot express it and the fork path is disabled"
+            )
+        return self._spawnByPosixSpawn(plan, fdMap, ttyName)
+
+    # -- posix_spawn ------------------------------------------------------
+
+    def _spawnByPosixSpawn(
+        self, plan: SpawnPlan, fdMap: Mapping[int, int], ttyName: bytes | None
+    ) -> ChildProcess:
+        actions = _posixSpawnActions(plan, fdMap, ttyName)
+        attributes = SpawnAttributes(
+            setsid=plan.newSession or plan.pty is not None,
+            processGroup=plan.processGroup,
+            sigdef=_SPAWN_SIGDEF,
+            sigmask=plan.signalMask,
+        )
+        try:
+            prepared = self._posixSpawn.prepare(
+                plan.argv, plan.envp, actions, attributes
+            )
+        except OSError as e:
+            raise SpawnError.fromErrno(
+                e.errno or errno.EINVAL, ChildSetupStage.FDS
+            ) from None
+        try:
+            pid = self._tryCandidates(prepared, plan)
+        finally:
+            prepared.close()
+        return self._withPidfd(pid)
+
+    def _tryCandidates(self, prepared: PreparedSpawn, plan: SpawnPlan) -> int:
+        filename = os.fsdecode(plan.executable)
+        code = errno.ENOENT
+        seenEacces = False
+        for path in plan.candidates:
+            try:
+                return prepared.spawn(path)
+            except OSError as e:
+                code = e.errno or errno.EINVAL
+                if code == errno.EACCES:
+                    seenEacces = True
+                elif code not in (errno.ENOENT, errno.ENOTDIR):
+                    break
+        else:
+            if seenEacces:
+                code = errno.EACCES
+        raise SpawnError.fromErrno(code, ChildSetupStage.EXEC, filename)
+
+    # -- fork -------------------------------------------------------------
+
+    def _spawnByFork(self, plan: SpawnPlan, fdMap: Mapping[int, int]) -> ChildProcess:
+        if plan.deathSignal is not None:
+            _loadPrctl()
+        try:
+            errRead, errWrite = self._sys.pipe()
+        except OSError as e:
+            raise SpawnError.fromErrno(
+                e.errno or errno.EINVAL, ChildSetupStage.SPAWN
+            ) from None
+        pid: int | None = None
+        try:
+            steps = self._childSteps(plan, fdMap, errWrite)
+            # Block every signal around the fork: the child must not run a
+            # handler before it has reset the dispositions (it sets the
+            # plan's mask just before exec); the parent restores its mask
+            # right after.
+            oldMask = signal.pthread_sigmask(signal.SIG_BLOCK, _ALL_SIGNALS)
+            try:
+                try:
+                    pid = self._sys.fork()
+                except OSError as e:
+                    raise SpawnError.fromErrno(
+                        e.errno or errno.EINVAL, ChildSetupStage.SPAWN
+                    ) from None
+                if pid == 0:
+                    _execChild(steps)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, oldMask)
+            os.close(errWrite)
+            errWrite = -1
+            failure = readFailure(errRead)
+        except BaseException:
+            if pid is not None:
+                _killAndReap(pid)
+            raise
+        finally:
+            os.close(errRead)
+            if errWrite != -1:
+                os.close(errWrite)
+        if failure is not None:
+            _reap(pid)
+            raise failure.toError(_errorFilename(plan, failure.stage))
+        return self._withPidfd(pid)
+
+    def _childSteps(
+        self, plan: SpawnPlan, fdMap: Mapping[int, int], errWrite: int
+    ) -> _ChildSteps:
+        program = planFdOps(fdMap, keep=(errWrite,))
+        groups = plan.groups
+        if groups is None and plan.uid is not None:
+            # A uid without groups drops the parent's supplementary groups.
+            groups = ()
+        env: dict[bytes, bytes] = {}
+        for entry in plan.envp:
+            key, _, value = entry.partition(b"=")
+            env[key] = value
+        return _ChildSteps(
+            errWrite=errWrite,
+            newSession=plan.newSession or plan.pty is not None,
+            processGroup=plan.processGroup,
+            ops=tuple((int(op.op), op.fd, op.target) for op in program.ops),
+            ctty=plan.pty is not None,
+            cwd=plan.cwd,
+            umask=plan.umask,
+            rlimits=plan.rlimits,
+            groups=groups,
+            gid=plan.gid,
+            uid=plan.uid,
+            deathSignal=plan.deathSignal,
+            parentPid=os.getpid(),
+            signalMask=plan.signalMask,
+            candidates=plan.candidates,
+            argv=plan.argv,
+            env=env,
+            closeRangeWorks=self._features.enabled(_features.CLOSE_RANGE),
+        )
+
+    # -- pidfd ------------------------------------------------------------
+
+    def _withPidfd(self, pid: int) -> ChildProcess:
+        """
+        Open the new child's pidfd.  Race-free: the child is unreaped, so
+        its pid cannot have been reused.
+
+        @raise SpawnError: (stage C{SPAWN}) if the pidfd cannot be opened
+            for a reason other than missing kernel support; the child is
+            killed and reaped first.
+        """
+        if not self._features.enabled(_features.PIDFD_OPEN):
+            return ChildProcess(pid, None)
+        try:
+            pidfd = self._sys.pidfdOpen(pid)
+        except OSError as e:
+            if e.errno == errno.ENOSYS:
+                return ChildProcess(pid, None)
+            if e.errno == errno.ESRCH:
+                # Only possible when SIGCHLD is SIG_IGN: the kernel already
+                # reaped the child, and its status is gone.
+                return ChildProcess(pid, None)
+            _killAndReap(pid)
+            raise SpawnError.fromErrno(
+                e.errno or errno.EINVAL, ChildSetupStage.SPAWN
+            ) from None
+        except BaseException:
+            _killAndReap(pid)
+            raise
+        return ChildProcess(pid, pidfd)
