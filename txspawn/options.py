@@ -16,8 +16,8 @@ from __future__ import annotations
 import grp
 import resource
 import signal
-from collections.abc import Callable, Iterable, Mapping
-from typing import Union
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Union
 
 from attrs import field, frozen
 
@@ -37,7 +37,11 @@ _RESOURCES: dict[str, int] = {
     for name in dir(resource)
     if name.startswith("RLIMIT_")
 }
-_RESOURCE_NAMES: dict[int, str] = {v: k for k, v in _RESOURCES.items()}
+_RESOURCE_NAMES: dict[int, str] = {}
+for _name in sorted(_RESOURCES):
+    # Aliases (RLIMIT_OFILE is RLIMIT_NOFILE) sort after the usual name.
+    _RESOURCE_NAMES.setdefault(_RESOURCES[_name], _name)
+del _name
 
 #: One entry of L{SpawnOptions.groups} as given: a gid or a group name.
 GroupSpec = Union[int, str]
@@ -142,7 +146,7 @@ def _limitKey(value: int) -> int:
 
 
 def _checkRlimits(
-    value: Mapping[int | str, tuple[int, int]] | Iterable[tuple[int, int, int]],
+    value: Mapping[Any, Sequence[int]] | Iterable[tuple[int, int, int]],
 ) -> tuple[tuple[int, int, int], ...]:
     if isinstance(value, Mapping):
         items = [(key, limits) for key, limits in value.items()]
