@@ -10,13 +10,17 @@ the C extension.
 
 from __future__ import annotations
 
+from txspawn._spawner import ProcessSpawner
+from txspawn._spawner import installSpawner as install
 from txspawn.errors import ChildSetupStage, SpawnError, UnsupportedFeature
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "ChildSetupStage",
+    "ProcessSpawner",
     "SpawnError",
     "UnsupportedFeature",
     "__version__",
+    "install",
 ]

@@ -106,7 +106,9 @@ class SpawnReactorMixin:
         reactor's fd-set.
         """
         spawner = (
-            selectSpawner(engine) if engine is None or isinstance(engine, str) else engine
+            selectSpawner(engine)
+            if engine is None or isinstance(engine, str)
+            else engine
         )
         childMonitor = (
             selectMonitor(self, monitor)
@@ -151,7 +153,7 @@ class SpawnReactorMixin:
         processProtocol: IProcessProtocol,
         executable: bytes | str,
         args: Sequence[bytes | str] = (),
-        env: Mapping[bytes | str, bytes | str] | None = {},  # noqa: B006
+        env: Mapping[bytes | str, bytes | str] | None = {},
         path: bytes | str | None = None,
         uid: int | None = None,
         gid: int | None = None,

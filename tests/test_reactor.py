@@ -1,0 +1,454 @@
+# -*- test-case-name: tests.test_reactor -*-
+"""
+Tests for L{txspawn.reactor} and L{txspawn._reactor}: the reactor classes,
+their signal-handling composition, and their coexistence with processes
+built directly from L{twisted.internet.process.Process}.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from typing import Any, ClassVar
+
+from twisted.internet import (
+    asyncioreactor,
+    epollreactor,
+    pollreactor,
+    selectreactor,
+)
+from twisted.internet import (
+    process as twistedProcess,
+)
+from twisted.internet.defer import Deferred
+from twisted.internet.error import ProcessDone, ProcessTerminated
+from twisted.internet.interfaces import IReactorProcess
+from twisted.internet.protocol import ProcessProtocol
+from twisted.python.failure import Failure
+from twisted.python.reflect import namedAny
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
+from zope.interface.verify import verifyClass, verifyObject
+
+import txspawn
+from tests.builders import (
+    PYTHON,
+    RecordingProtocol,
+    makeTestCaseClasses,
+    python,
+    spawnAndRun,
+)
+from txspawn import reactor as txspawnReactor
+from txspawn._reactor import SpawnReactorMixin
+from txspawn._spawner import ProcessSpawner
+
+#: Each txspawn reactor class and the Twisted class it extends.
+REACTOR_CLASSES: dict[str, type] = {
+    "txspawn.reactor.EPollReactor": epollreactor.EPollReactor,
+    "txspawn.reactor.PollReactor": pollreactor.PollReactor,
+    "txspawn.reactor.SelectReactor": selectreactor.SelectReactor,
+    "txspawn.reactor.AsyncioSelectorReactor": asyncioreactor.AsyncioSelectorReactor,
+}
+
+
+def _peekWakeupFD() -> int:
+    """
+    The current signal wakeup fd (only readable by setting it back).
+    """
+    old = signal.set_wakeup_fd(-1)
+    signal.set_wakeup_fd(old)
+    return old
+
+
+def _dispose(reactor: Any) -> None:
+    """
+    Release what an unused reactor holds: its waker, its poller, and (for
+    the asyncio reactor) the event loop it created for itself.
+    """
+    reactor._signals.uninstall()
+    for reader in list(reactor._internalReaders):
+        reactor.removeReader(reader)
+        reader.connectionLost(None)
+    reactor._internalReaders.clear()
+    poller = getattr(reactor, "_poller", None)
+    if poller is not None and hasattr(poller, "close"):
+        poller.close()
+    loop = getattr(reactor, "_asyncioEventloop", None)
+    if loop is not None and not loop.is_closed():
+        loop.close()
+        import asyncio
+
+        asyncio.set_event_loop(None)
+
+
+def _runPython(source: str) -> str:
+    """
+    Run C{source} in a fresh interpreter (so that no global reactor of this
+    process is disturbed) and return its stdout.
+    """
+    result = subprocess.run(
+        [sys.executable, "-c", source],
+        capture_output=True,
+        check=True,
+        text=True,
+    )
+    return result.stdout.strip()
+
+
+class ReactorClassTests(SynchronousTestCase):
+    """
+    The public reactor classes, without spawning anything.
+    """
+
+    def test_publicNames(self) -> None:
+        """
+        L{txspawn.reactor} exports the four reactor classes of
+        L{txspawn._reactor} and L{install}.
+        """
+        for fqpn in REACTOR_CLASSES:
+            name = fqpn.rsplit(".", 1)[1]
+            self.assertIn(name, txspawnReactor.__all__)
+            self.assertIs(namedAny(fqpn), namedAny(f"txspawn._reactor.{name}"))
+        self.assertIn("install", txspawnReactor.__all__)
+
+    def test_extendsTwistedReactor(self) -> None:
+        """
+        Each class is Twisted's reactor class with L{SpawnReactorMixin}
+        composed in, the mixin first so that its methods win.
+        """
+        for fqpn, twistedClass in REACTOR_CLASSES.items():
+            cls = namedAny(fqpn)
+            self.assertTrue(issubclass(cls, twistedClass), fqpn)
+            self.assertIs(cls.__mro__[1], SpawnReactorMixin, fqpn)
+
+    def test_verifyClass(self) -> None:
+        """
+        Each class declares and implements L{IReactorProcess}.
+        """
+        for fqpn in REACTOR_CLASSES:
+            self.assertTrue(verifyClass(IReactorProcess, namedAny(fqpn)))
+
+    def test_noArgumentConstruction(self) -> None:
+        """
+        Each class is constructible with no arguments (Twisted's
+        C{ReactorBuilder} does C{namedAny(fqpn)()}), and the instance
+        provides L{IReactorProcess} through a L{ProcessSpawner} that does
+        not manage signals itself.
+        """
+        for fqpn in REACTOR_CLASSES:
+            reactor = namedAny(fqpn)()
+            self.addCleanup(_dispose, reactor)
+            self.assertTrue(verifyObject(IReactorProcess, reactor))
+            self.assertIsInstance(reactor.processSpawner, ProcessSpawner)
+            self.assertTrue(verifyObject(IReactorProcess, reactor.processSpawner))
+            self.assertFalse(reactor.processSpawner.manageSignals)
+            self.assertIs(reactor.processSpawner.monitor, reactor.childMonitor)
+            self.assertIs(reactor.processSpawner.reactor, reactor)
+
+    def test_namesSelectEngineAndMonitor(self) -> None:
+        """
+        C{engine} and C{monitor} given as names choose the engine and the
+        monitor.
+        """
+        for fqpn in REACTOR_CLASSES:
+            for monitor in ("pidfd", "sigchld"):
+                reactor = namedAny(fqpn)(engine="python", monitor=monitor)
+                self.addCleanup(_dispose, reactor)
+                self.assertEqual(reactor.processSpawner.spawner.name, "python")
+                self.assertEqual(reactor.childMonitor.name, monitor)
+
+    def test_objectsUsedAsGiven(self) -> None:
+        """
+        C{engine} and C{monitor} given as objects are used as they are.
+        """
+        from txspawn._engines import selectSpawner
+        from txspawn._monitor import selectMonitor
+
+        for fqpn in REACTOR_CLASSES:
+            spawner = selectSpawner("python")
+            reactor = namedAny(fqpn)(engine=spawner, monitor="pidfd")
+            self.addCleanup(_dispose, reactor)
+            monitor = selectMonitor(reactor, "sigchld")
+            other = namedAny(fqpn)(engine=spawner, monitor=monitor)
+            self.addCleanup(_dispose, other)
+            self.assertIs(other.processSpawner.spawner, spawner)
+            self.assertIs(other.childMonitor, monitor)
+            self.assertIs(other.processSpawner.monitor, monitor)
+
+    def test_spawnProcessSignature(self) -> None:
+        """
+        C{spawnProcess} has exactly the parameters and defaults of Twisted's
+        C{PosixReactorBase.spawnProcess}.
+        """
+        import inspect
+
+        from twisted.internet.posixbase import PosixReactorBase
+
+        ours = inspect.signature(SpawnReactorMixin.spawnProcess)
+        theirs = inspect.signature(PosixReactorBase.spawnProcess)
+        self.assertEqual(
+            [(p.name, p.default, p.kind) for p in ours.parameters.values()],
+            [(p.name, p.default, p.kind) for p in theirs.parameters.values()],
+        )
+
+    def test_usePTYWithChildFDs(self) -> None:
+        """
+        C{usePTY} together with C{childFDs} raises L{ValueError} from
+        C{spawnProcess}, as Twisted's does, without spawning.
+        """
+        reactor = txspawnReactor.EPollReactor(engine="python")
+        self.addCleanup(_dispose, reactor)
+        self.assertRaises(
+            ValueError,
+            reactor.spawnProcess,
+            ProcessProtocol(),
+            PYTHON,
+            [PYTHON, b"-c", b""],
+            usePTY=True,
+            childFDs={1: "r"},
+        )
+
+    def test_importHasNoSideEffect(self) -> None:
+        """
+        Importing L{txspawn} and L{txspawn.reactor} installs no reactor.
+        """
+        out = _runPython(
+            "import sys, txspawn, txspawn.reactor; "
+            "print('twisted.internet.reactor' in sys.modules)"
+        )
+        self.assertEqual(out, "False")
+
+    def test_install(self) -> None:
+        """
+        L{txspawn.reactor.install} installs an L{EPollReactor} as Twisted's
+        global reactor, with the engine and monitor asked for.
+        """
+        out = _runPython(
+            "import txspawn.reactor as r; "
+            "installed = r.install(engine='python', monitor='sigchld'); "
+            "from twisted.internet import reactor; "
+            "print(reactor is installed, type(reactor).__module__, "
+            "type(reactor).__name__, reactor.childMonitor.name)"
+        )
+        self.assertEqual(out, "True txspawn._reactor EPollReactor sigchld")
+
+    def test_installTwice(self) -> None:
+        """
+        L{txspawn.reactor.install} refuses to replace an installed reactor.
+        """
+        out = _runPython(
+            "import txspawn.reactor as r; r.install()\n"
+            "from twisted.internet.error import ReactorAlreadyInstalledError\n"
+            "try:\n    r.install()\n"
+            "except ReactorAlreadyInstalledError:\n    print('refused')"
+        )
+        self.assertEqual(out, "refused")
+
+    def test_packageReexports(self) -> None:
+        """
+        C{txspawn.install} and C{txspawn.ProcessSpawner} are the spawner
+        module's L{installSpawner} and L{ProcessSpawner}.
+        """
+        from txspawn import _spawner
+
+        self.assertIs(txspawn.install, _spawner.installSpawner)
+        self.assertIs(txspawn.ProcessSpawner, _spawner.ProcessSpawner)
+        self.assertIn("install", txspawn.__all__)
+        self.assertIn("ProcessSpawner", txspawn.__all__)
+
+
+class _RecordingTwistedProcess(ProcessProtocol):
+    """
+    Records C{processEnded} for a process Twisted's own code spawned.
+    """
+
+    def __init__(self) -> None:
+        self.ended: Deferred[Failure] = Deferred()
+
+    def processEnded(self, reason: Failure) -> None:
+        self.ended.callback(reason)
+
+
+class ReactorProcessMixin:
+    """
+    Real-process tests of one txspawn reactor class, for one engine and
+    monitor (see L{tests.builders}).
+    """
+
+    engineName: ClassVar[str]
+    monitorName: ClassVar[str]
+
+    def test_signalHandlingWhileRunning(self) -> None:
+        """
+        While the reactor runs (with signal handlers), a SIGCHLD handler and
+        a wakeup fd are installed (the SIGCHLD monitor's, or, with pidfds,
+        the waker that serves Twisted's own registry); after C{run()}
+        returns both are what they were before.
+        """
+        before = (signal.getsignal(signal.SIGCHLD), _peekWakeupFD())
+        during: list[tuple[Any, int]] = []
+        reactor = self.buildReactor()
+
+        def probe() -> None:
+            during.append((signal.getsignal(signal.SIGCHLD), _peekWakeupFD()))
+            reactor.stop()
+
+        reactor.callWhenRunning(probe)
+        self.runReactor(reactor)  # type: ignore[attr-defined]
+        self.assertEqual(len(during), 1)  # type: ignore[attr-defined]
+        handler, wakeup = during[0]
+        self.assertNotIn(  # type: ignore[attr-defined]
+            handler, (signal.SIG_DFL, signal.SIG_IGN, None)
+        )
+        self.assertNotEqual(wakeup, -1)  # type: ignore[attr-defined]
+        self.assertEqual(  # type: ignore[attr-defined]
+            (signal.getsignal(signal.SIGCHLD), _peekWakeupFD()), before
+        )
+
+    def test_spawnAndReap(self) -> None:
+        """
+        C{spawnProcess} on the reactor spawns through txspawn: the exit code
+        arrives in C{processEnded}, and the reactor's monitor is the one
+        that watched the child.
+        """
+        proto = RecordingProtocol()
+        transport = spawnAndRun(
+            self,  # type: ignore[arg-type]
+            proto,
+            PYTHON,
+            python("import sys; sys.stdout.write('hi'); sys.exit(3)"),
+        )
+        assert proto.endedReason is not None
+        self.assertIsInstance(  # type: ignore[attr-defined]
+            proto.endedReason.value, ProcessTerminated
+        )
+        self.assertEqual(proto.endedReason.value.exitCode, 3)  # type: ignore[attr-defined]
+        self.assertEqual(proto.output[1], b"hi")  # type: ignore[attr-defined]
+        self.assertIsNone(transport.pid)  # type: ignore[attr-defined]
+        self.assertNotIn(  # type: ignore[attr-defined]
+            transport, twistedProcess.reapProcessHandlers.values()
+        )
+
+    def test_twistedProcessReaped(self) -> None:
+        """
+        A L{twisted.internet.process.Process} built directly (as buildbot
+        does) on a txspawn reactor is still reaped: it gets C{processEnded}
+        and leaves Twisted's registry.
+        """
+        reactor = self.buildReactor()
+        proto = _RecordingTwistedProcess()
+        registered: list[bool] = []
+
+        def spawn() -> None:
+            proc = twistedProcess.Process(
+                reactor,
+                PYTHON,
+                python("import sys; sys.exit(5)"),
+                {},
+                None,
+                proto,
+            )
+            registered.append(proc.pid in twistedProcess.reapProcessHandlers)
+
+        reasons: list[Failure] = []
+        proto.ended.addCallback(reasons.append)
+        proto.ended.addCallback(lambda _: reactor.stop())
+        reactor.callWhenRunning(spawn)
+        self.runReactor(reactor)  # type: ignore[attr-defined]
+        self.assertEqual(registered, [True])  # type: ignore[attr-defined]
+        self.assertEqual(len(reasons), 1)  # type: ignore[attr-defined]
+        self.assertIsInstance(  # type: ignore[attr-defined]
+            reasons[0].value, ProcessTerminated
+        )
+        self.assertEqual(reasons[0].value.exitCode, 5)  # type: ignore[attr-defined]
+        self.assertEqual(twistedProcess.reapProcessHandlers, {})  # type: ignore[attr-defined]
+
+    def test_withoutSignalHandlers(self) -> None:
+        """
+        With C{installSignalHandlers=False} nothing is installed; with the
+        pidfd monitor children are still reaped (stock Twisted, and the
+        SIGCHLD monitor, need the signal handlers for that).
+        """
+        if self.monitorName != "pidfd":
+            raise SkipTest("the SIGCHLD monitor reaps only with signal handlers")
+        before = (signal.getsignal(signal.SIGCHLD), _peekWakeupFD())
+        during: list[tuple[Any, int]] = []
+        reactor = self.buildReactor()
+        proto = RecordingProtocol()
+
+        def spawn() -> None:
+            during.append((signal.getsignal(signal.SIGCHLD), _peekWakeupFD()))
+            reactor.spawnProcess(proto, PYTHON, python(""))
+
+        proto.ended.addBoth(lambda _: reactor.stop())
+        reactor.callWhenRunning(spawn)
+        self.runReactor(reactor, installSignalHandlers=False)  # type: ignore[attr-defined]
+        self.assertEqual(during, [before])  # type: ignore[attr-defined]
+        assert proto.endedReason is not None
+        self.assertIsInstance(  # type: ignore[attr-defined]
+            proto.endedReason.value, ProcessDone
+        )
+
+
+class _ReactorClassChoice:
+    """
+    Build the reactor class named by C{reactorClassName} (instead of
+    L{tests.builders}' default), and dispose of it fully afterwards.
+    """
+
+    reactorClassName: ClassVar[str]
+    engineName: ClassVar[str]
+    monitorName: ClassVar[str]
+
+    def buildReactor(self) -> Any:
+        reactor = namedAny(self.reactorClassName)(
+            engine=self.engineName, monitor=self.monitorName
+        )
+        self._reactors.append(reactor)  # type: ignore[attr-defined]
+        return reactor
+
+    def _unbuildReactor(self, reactor: Any) -> None:
+        super()._unbuildReactor(reactor)  # type: ignore[misc]
+        _dispose(reactor)
+
+
+def _perReactorClass(classes: dict[str, type]) -> dict[str, type]:
+    """
+    Multiply the engine x monitor classes by the four reactor classes.
+    """
+    result: dict[str, type] = {}
+    for name, cls in classes.items():
+        for fqpn in REACTOR_CLASSES:
+            short = fqpn.rsplit(".", 1)[1]
+            newName = f"{name}_{short}"
+            result[newName] = type(
+                newName,
+                (_ReactorClassChoice, cls),
+                {
+                    "reactorClassName": fqpn,
+                    "__module__": __name__,
+                    "__qualname__": newName,
+                },
+            )
+    return result
+
+
+globals().update(_perReactorClass(makeTestCaseClasses(ReactorProcessMixin)))
+
+
+class OsEnvironUntouchedTests(SynchronousTestCase):
+    """
+    Building txspawn reactors changes no process-global state.
+    """
+
+    def test_constructionInstallsNothing(self) -> None:
+        """
+        Constructing (and disposing of) each reactor class leaves the
+        SIGCHLD disposition and the wakeup fd alone.
+        """
+        before = (signal.getsignal(signal.SIGCHLD), _peekWakeupFD())
+        for fqpn in REACTOR_CLASSES:
+            _dispose(namedAny(fqpn)())
+            self.assertEqual(
+                (signal.getsignal(signal.SIGCHLD), _peekWakeupFD()), before
+            )

@@ -1,0 +1,131 @@
+# -*- test-case-name: tests.test_twisted_conformance -*-
+"""
+Twisted's own reactor-process tests, run against txspawn's reactors.
+
+C{twisted.internet.test.test_process} defines its tests in
+C{ReactorBuilder} subclasses; pointing their C{_reactors} at txspawn's four
+reactor classes and calling C{makeTestCaseClasses()} runs every one of
+them (pipes and PTYs, env semantics, fd hygiene, signals, exit reasons)
+through txspawn.  The reactors are built with no arguments, so the engine
+and monitor follow C{TXSPAWN_ENGINE} / C{TXSPAWN_MONITOR} (CI runs this
+module once per monitor).
+
+C{twisted.internet.test.test_posixprocess} has no C{ReactorBuilder}: its
+tests exercise Twisted's private fd-listing helpers without any reactor, so
+there is nothing to point at txspawn; C{.ci/twisted_suites.sh} runs it
+under C{--reactor=txspawn} anyway.  The global-reactor suite
+C{twisted.test.test_process} is run by L{tests.twisted_global_suite}.
+
+Only the builder classes are imported, by name: C{import *} would drag
+Twisted's own generated classes (stock reactors) into this module.
+Excluded tests are in L{tests.twisted_exclusions}, each with its reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from twisted.internet.test.test_process import (
+    ProcessTestsBuilder as _TwistedProcessTestsBuilder,
+)
+from twisted.internet.test.test_process import (
+    PTYProcessTestsBuilder as _TwistedPTYProcessTestsBuilder,
+)
+from twisted.trial.unittest import SynchronousTestCase
+
+from tests.twisted_exclusions import applyExclusions, unusedExclusions
+from txspawn._reactor import AsyncioSelectorReactor
+
+__all__ = [
+    "TXSPAWN_REACTORS",
+    "ExclusionListTests",
+    "PTYProcessTestsBuilder",
+    "ProcessTestsBuilder",
+]
+
+TXSPAWN_REACTORS = [
+    "txspawn.reactor.EPollReactor",
+    "txspawn.reactor.PollReactor",
+    "txspawn.reactor.SelectReactor",
+    "txspawn.reactor.AsyncioSelectorReactor",
+]
+
+_TWISTED_MODULE = "twisted.internet.test.test_process"
+
+
+class _TxspawnBuilderMixin:
+    """
+    What every txspawn-pointed builder adds to Twisted's: closing the
+    asyncio event loop an L{AsyncioSelectorReactor} created for itself.
+
+    Twisted's own builder uses a test-only factory that does the same; the
+    real reactor class (which is what we test) leaves its loop open, as
+    Twisted's does.
+    """
+
+    def _unbuildReactor(self, reactor: Any) -> None:
+        super()._unbuildReactor(reactor)  # type: ignore[misc]
+        if isinstance(reactor, AsyncioSelectorReactor):
+            loop = reactor._asyncioEventloop
+            if not loop.is_running() and not loop.is_closed():
+                loop.close()
+            asyncio.set_event_loop(None)
+
+
+class ProcessTestsBuilder(_TxspawnBuilderMixin, _TwistedProcessTestsBuilder):
+    """
+    Twisted's non-PTY C{IReactorProcess} tests on txspawn's reactors.
+    """
+
+    _reactors = TXSPAWN_REACTORS
+
+
+class PTYProcessTestsBuilder(_TxspawnBuilderMixin, _TwistedPTYProcessTestsBuilder):
+    """
+    Twisted's PTY C{IReactorProcess} tests on txspawn's reactors.
+    """
+
+    _reactors = TXSPAWN_REACTORS
+
+
+def _generate() -> dict[str, type]:
+    """
+    The generated test classes, with the exclusions applied.
+    """
+    generated: dict[str, type] = {}
+    for builder, twistedName in [
+        (ProcessTestsBuilder, f"{_TWISTED_MODULE}.ProcessTestsBuilder"),
+        (PTYProcessTestsBuilder, f"{_TWISTED_MODULE}.PTYProcessTestsBuilder"),
+    ]:
+        for name, cls in builder.makeTestCaseClasses().items():
+            generated[name] = applyExclusions(cls, twistedName)
+    return generated
+
+
+globals().update(_generate())
+
+
+class ExclusionListTests(SynchronousTestCase):
+    """
+    The exclusion list stays honest.
+    """
+
+    def test_everyEntryUsed(self) -> None:
+        """
+        Every exclusion for C{twisted.internet.test.test_process} names a
+        test that exists and was skipped here.
+        """
+        self.assertEqual(unusedExclusions([_TWISTED_MODULE]), [])
+
+    def test_reasonGiven(self) -> None:
+        """
+        A skipped Twisted test carries its exclusion's reason.
+        """
+        from tests.twisted_exclusions import EXCLUSIONS
+
+        cls = globals()["ProcessTestsBuilder_EPollReactorTests"]
+        self.assertEqual(
+            cls.test_errorDuringExec.skip,
+            EXCLUSIONS[f"{_TWISTED_MODULE}.ProcessTestsBuilder.test_errorDuringExec"],
+        )

@@ -1,0 +1,146 @@
+# -*- test-case-name: tests.test_twisted_conformance -*-
+"""
+The one list of Twisted process tests that are not run against txspawn.
+
+Twisted's own process suites (C{twisted.test.test_process} on the global
+reactor, C{twisted.internet.test.test_process} through its
+C{ReactorBuilder}) are the executable form of the contract txspawn keeps.
+A test may be excluded for exactly one of two reasons, which its entry
+says:
+
+  - L{PRIVATE}: it reaches into Twisted's private spawning machinery
+    (patches C{os.execvpe}, sets C{reactor._neverUseSpawn}, inspects
+    C{twisted.internet.process.reapProcessHandlers} or C{_listOpenFDs}),
+    which a different backend does not have by design;
+  - L{STOCK}: it fails the same way with stock Twisted on this machine;
+    the entry quotes the stock failure (reproduce with
+    C{trial twisted.internet.test.test_process} /
+    C{trial twisted.test.test_process}).
+
+Keys are C{"<Twisted module>.<Twisted class>.<test method>"}: the class is
+the C{ReactorBuilder} subclass (C{ProcessTestsBuilder},
+C{PTYProcessTestsBuilder}) or the C{TestCase} (C{PosixProcessTests}, ...)
+as Twisted names it, so one entry covers that test on every txspawn
+reactor.  L{applyExclusions} turns each entry into a C{skip} carrying its
+reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from twisted.trial.unittest import SkipTest
+
+__all__ = ["EXCLUSIONS", "PRIVATE", "STOCK", "applyExclusions", "unusedExclusions"]
+
+PRIVATE = "reaches into Twisted's private spawning machinery"
+STOCK = "fails the same way with stock Twisted on this machine"
+
+_INTERNET = "twisted.internet.test.test_process"
+_GLOBAL = "twisted.test.test_process"
+
+_ERROR_DURING_EXEC = (
+    f"{PRIVATE}: patches os.execvpe (and sets reactor._neverUseSpawn) to make "
+    "Twisted's fork path format a traceback in the child; txspawn never runs "
+    "Python between fork and exec, and reports exec failures synchronously as "
+    "SpawnError (see docs/design/compatibility.rst)"
+)
+
+_CHANGE_UID = (
+    f"{STOCK}: the child runs as uid 1, which may not execute "
+    "/work/venv/bin/python here (a directory on its path is closed to other "
+    "users). Stock Twisted: 'twisted.trial.unittest.FailTest: 0 != 1' after "
+    "the child printed 'PermissionError: [Errno 13] Permission denied: "
+    "/work/venv/bin/python' from os.execvpe; txspawn raises the same "
+    "PermissionError (a SpawnError) from spawnProcess, which this test, "
+    "calling spawnProcess from callWhenRunning, turns into a timeout"
+)
+
+EXCLUSIONS: Mapping[str, str] = {
+    # --- twisted.internet.test.test_process (ReactorBuilder) -------------
+    f"{_INTERNET}.ProcessTestsBuilder.test_errorDuringExec": _ERROR_DURING_EXEC,
+    f"{_INTERNET}.PTYProcessTestsBuilder.test_errorDuringExec": _ERROR_DURING_EXEC,
+    f"{_INTERNET}.ProcessTestsBuilder.test_changeUID": _CHANGE_UID,
+    f"{_INTERNET}.PTYProcessTestsBuilder.test_changeUID": _CHANGE_UID,
+    # --- twisted.test.test_process (global reactor) ----------------------
+    f"{_GLOBAL}.PosixProcessTests.test_executionError": (
+        f"{PRIVATE}: replaces os.execvpe and sets reactor._neverUseSpawn to "
+        "check the traceback Twisted's fork path writes from the child"
+    ),
+    f"{_GLOBAL}.PosixProcessPTYTests.test_executionError": (
+        f"{PRIVATE}: replaces os.execvpe and sets reactor._neverUseSpawn to "
+        "check the traceback Twisted's fork path writes from the child"
+    ),
+    f"{_GLOBAL}.PosixProcessTests.test_errorInProcessEnded": (
+        f"{PRIVATE}: asserts the transport's pid is in "
+        "twisted.internet.process.reapProcessHandlers; txspawn keeps its "
+        "children in a per-reactor monitor, never in Twisted's global registry"
+    ),
+    f"{_GLOBAL}.PosixProcessPTYTests.test_errorInProcessEnded": (
+        f"{PRIVATE}: asserts the transport's pid is in "
+        "twisted.internet.process.reapProcessHandlers; txspawn keeps its "
+        "children in a per-reactor monitor, never in Twisted's global registry"
+    ),
+}
+
+
+def _skipped(name: str, reason: str, original: Callable[..., Any]) -> Any:
+    """
+    A replacement test method that is skipped with C{reason}.
+
+    Trial reads the C{skip} attribute before running the method; the body
+    raises L{SkipTest} too, for runners that call it anyway.
+    """
+
+    def test(self: object) -> None:
+        raise SkipTest(reason)
+
+    test.__name__ = name
+    test.__qualname__ = name
+    test.__doc__ = original.__doc__
+    test.skip = reason  # type: ignore[attr-defined]
+    return test
+
+
+_applied: set[str] = set()
+
+
+def applyExclusions(cls: type, twistedName: str) -> type:
+    """
+    Skip, on C{cls}, every test the exclusion list names for C{twistedName}.
+
+    C{cls} must be a subclass owned by the caller (a generated
+    C{ReactorBuilder} class or a subclass of a Twisted C{TestCase}): the
+    skipped methods are set on it, never on Twisted's classes.
+
+    @param cls: The class to change.
+    @param twistedName: The fully qualified Twisted class name the keys use,
+        e.g. C{"twisted.internet.test.test_process.ProcessTestsBuilder"}.
+    @return: C{cls}.
+    @raise AttributeError: an entry names a method C{cls} does not have (the
+        list is stale: fix it rather than let it silently cover nothing).
+    """
+    for key, reason in EXCLUSIONS.items():
+        owner, _, methodName = key.rpartition(".")
+        if owner != twistedName:
+            continue
+        original = getattr(cls, methodName)
+        setattr(cls, methodName, _skipped(methodName, reason, original))
+        _applied.add(key)
+    return cls
+
+
+def unusedExclusions(prefixes: Iterable[str]) -> list[str]:
+    """
+    The entries under any of C{prefixes} that no L{applyExclusions} call has
+    used so far (a stale or misspelt entry).
+
+    @param prefixes: Twisted module names whose entries should all be used.
+    """
+    return sorted(
+        key
+        for key in EXCLUSIONS
+        if key not in _applied
+        and any(key.startswith(prefix + ".") for prefix in prefixes)
+    )
