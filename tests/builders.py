@@ -53,13 +53,21 @@ MONITORS = ("pidfd", "sigchld")
 
 def openFDs() -> set[int]:
     """
-    The fds open in this process (the listing's own fd excluded).
+    The fds open in this process.
+
+    C{listdir} opens the directory itself; that fd is closed again when it
+    returns, so keeping only the numbers that are still valid drops it.
     """
-    dirFD = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    listed = {int(name) for name in os.listdir("/proc/self/fd")}
+    return {fd for fd in listed if _isOpen(fd)}
+
+
+def _isOpen(fd: int) -> bool:
     try:
-        return {int(name) for name in os.listdir(dirFD)} - {dirFD}
-    finally:
-        os.close(dirFD)
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
 
 
 def childrenOf(pid: int) -> dict[int, str]:

@@ -116,6 +116,7 @@ class ProcessSpawner:
         self.manageSignals = manageSignals
         self._installed = False
         self._shutdownTrigger: _SystemEventID | None = None
+        self._startupTrigger: _SystemEventID | None = None
 
     def spawnProcess(
         self,
@@ -186,15 +187,33 @@ class ProcessSpawner:
         """
         Install the monitor (once) and arrange for it to be uninstalled when
         the reactor shuts down.
+
+        If the reactor is not running yet, the installation waits for the
+        reactor's C{"after" "startup"} event: a stock Twisted reactor
+        installs its own SIGCHLD handling I{during} startup, and the monitor
+        must come after it, so that it forwards wake-ups to Twisted's waker
+        rather than being silently replaced by it.  Children spawned in the
+        meantime are reaped when the monitor is installed (reap-on-install).
         """
-        if self._installed:
+        if self._installed or self._startupTrigger is not None:
             return
-        self.monitor.install()
-        self._installed = True
         core: IReactorCore = self.reactor  # type: ignore[assignment]
         self._shutdownTrigger = core.addSystemEventTrigger(
             "after", "shutdown", self._shutdownUninstall
         )
+        if core.running:
+            self.monitor.install()
+            self._installed = True
+        else:
+            self._startupTrigger = core.addSystemEventTrigger(
+                "after", "startup", self._startupInstall
+            )
+
+    def _startupInstall(self) -> None:
+        self._startupTrigger = None
+        if not self._installed:
+            self.monitor.install()
+            self._installed = True
 
     def _shutdownUninstall(self) -> None:
         # The trigger is being run, so it must not be removed again.
@@ -207,10 +226,11 @@ class ProcessSpawner:
         monitor's process-global set-up and the shutdown trigger.
         Idempotent; a later spawn installs again.
         """
-        trigger, self._shutdownTrigger = self._shutdownTrigger, None
-        if trigger is not None:
-            core: IReactorCore = self.reactor  # type: ignore[assignment]
-            core.removeSystemEventTrigger(trigger)
+        core: IReactorCore = self.reactor  # type: ignore[assignment]
+        for trigger in (self._shutdownTrigger, self._startupTrigger):
+            if trigger is not None:
+                core.removeSystemEventTrigger(trigger)
+        self._shutdownTrigger = self._startupTrigger = None
         if self._installed:
             self._installed = False
             self.monitor.uninstall()

@@ -1,0 +1,290 @@
+"""
+Tests for L{txspawn._pty.PTYProcess}: Twisted's pty process transport
+contract, with real children, on every engine x monitor combination.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import struct
+import termios
+from typing import Any
+
+from zope.interface.verify import verifyObject
+
+from twisted.internet.error import ProcessDone, ProcessExitedAlready, ProcessTerminated
+from twisted.internet.interfaces import IProcessTransport
+
+from tests.builders import (
+    PYTHON,
+    RecordingProtocol,
+    childrenOf,
+    makeTestCaseClasses,
+    openFDs,
+    python,
+    spawnAndRun,
+)
+from tests.test_process import LIST_FDS
+from txspawn._pty import PTYProcess
+from txspawn.errors import SpawnError
+
+
+class PTYBehaviourMixin:
+    """
+    The pty transport's callbacks, state and methods.
+    """
+
+    def test_interface(self) -> None:
+        """
+        The transport provides L{IProcessTransport} and is a L{PTYProcess}.
+        """
+        proto = RecordingProtocol()
+        transport = spawnAndRun(self, proto, PYTHON, python("pass"), usePTY=True)
+        self.assertTrue(verifyObject(IProcessTransport, transport))
+        self.assertIsInstance(transport, PTYProcess)
+
+    def test_outputAsFDOneAndNoConnectionLost(self) -> None:
+        """
+        Everything the child writes to the terminal (stdout and stderr)
+        arrives as fd 1; C{childConnectionLost} is never called;
+        C{processExited} then C{processEnded} end it, with C{pid} C{None}.
+        """
+        proto = RecordingProtocol()
+        source = "import os; os.write(1, b'out;'); os.write(2, b'err')"
+        transport = spawnAndRun(self, proto, PYTHON, python(source), usePTY=True)
+        self.assertEqual(list(proto.output), [1])
+        self.assertEqual(proto.output[1], b"out;err")
+        names = proto.names()
+        self.assertNotIn("lost", names)
+        self.assertEqual(names[0], "connectionMade")
+        self.assertEqual(names[-1], "ended")
+        self.assertEqual(names.count("exited"), 1)
+        self.assertIsNone(proto.pidAt["ended"])
+        self.assertIsNone(proto.pidAt["exited"])
+        self.assertEqual(proto.statusAt["connectionMade"], -1)
+        self.assertIsNone(transport.pid)
+        assert proto.endedReason is not None
+        self.assertIsInstance(proto.endedReason.value, ProcessDone)
+        self.assertIsNotNone(proto.endedReason.value.rusage)
+
+    def test_controllingTerminal(self) -> None:
+        """
+        The child leads a new session, its stdio is the terminal, and the
+        terminal is its controlling terminal (C{/dev/tty} opens).
+        """
+        source = (
+            "import os\n"
+            "ok = [os.getsid(0) == os.getpid(),\n"
+            "      all(os.isatty(fd) for fd in (0, 1, 2)),\n"
+            "      os.tcgetpgrp(0) == os.getpgrp()]\n"
+            "os.close(os.open('/dev/tty', os.O_RDWR))\n"
+            "os.write(1, repr(ok).encode())\n"
+        )
+        proto = RecordingProtocol()
+        spawnAndRun(self, proto, PYTHON, python(source), usePTY=True)
+        self.assertEqual(proto.output[1], b"[True, True, True]")
+
+    def test_onlyTheTerminal(self) -> None:
+        """
+        The child has fds 0, 1 and 2 (all the terminal) and nothing else.
+        """
+        proto = RecordingProtocol()
+        spawnAndRun(self, proto, PYTHON, python(LIST_FDS), usePTY=True)
+        self.assertEqual(proto.output[1], b"[0, 1, 2]")
+
+    def test_writeReachesChild(self) -> None:
+        """
+        C{write} types into the terminal: the child reads it on stdin.
+        """
+        source = "import sys; line = sys.stdin.readline(); print('got', line.strip())"
+        proto = RecordingProtocol()
+        spawnAndRun(
+            self,
+            proto,
+            PYTHON,
+            python(source),
+            usePTY=True,
+            onSpawned=lambda t: t.write(b"typed\n"),
+        )
+        # The terminal echoes the input, then the child's answer follows.
+        self.assertIn(b"got typed", proto.output[1])
+
+    def test_filenoIsMaster(self) -> None:
+        """
+        C{fileno()} is the pty master: setting the window size on it is what
+        the child sees (as C{twisted.conch} does).
+        """
+
+        def resize(transport: Any) -> None:
+            fcntl.ioctl(
+                transport.fileno(),
+                termios.TIOCSWINSZ,
+                struct.pack("4H", 33, 77, 0, 0),
+            )
+            transport.write(b"go\n")
+
+        source = (
+            "import os, sys\n"
+            "sys.stdin.readline()\n"
+            "size = os.get_terminal_size(0)\n"
+            "print('size', size.lines, size.columns)\n"
+        )
+        proto = RecordingProtocol()
+        spawnAndRun(self, proto, PYTHON, python(source), usePTY=True, onSpawned=resize)
+        self.assertIn(b"size 33 77", proto.output[1])
+
+    def test_closeMethods(self) -> None:
+        """
+        C{closeStdin}, C{closeStdout} and C{closeStderr} do nothing (a
+        terminal cannot be half-closed); C{closeChildFD} and
+        C{writeToChild} raise L{NotImplementedError}, as Twisted's.
+        """
+        raised: list[str] = []
+
+        def poke(transport: Any) -> None:
+            transport.closeStdin()
+            transport.closeStdout()
+            transport.closeStderr()
+            for method, args in (
+                (transport.closeChildFD, (0,)),
+                (transport.writeToChild, (0, b"x")),
+            ):
+                try:
+                    method(*args)
+                except NotImplementedError:
+                    raised.append(method.__name__)
+            transport.write(b"still open\n")
+
+        source = "import sys; print('echo', sys.stdin.readline().strip())"
+        proto = RecordingProtocol()
+        spawnAndRun(self, proto, PYTHON, python(source), usePTY=True, onSpawned=poke)
+        self.assertEqual(raised, ["closeChildFD", "writeToChild"])
+        self.assertIn(b"echo still open", proto.output[1])
+
+    def test_exitCodeAndSignal(self) -> None:
+        """
+        Exit codes and signals are reported as for pipes;
+        C{signalProcess} works by name, and raises L{ProcessExitedAlready}
+        after the end.
+        """
+        proto = RecordingProtocol()
+        spawnAndRun(self, proto, PYTHON, python("raise SystemExit(5)"), usePTY=True)
+        assert proto.endedReason is not None
+        self.assertIsInstance(proto.endedReason.value, ProcessTerminated)
+        self.assertEqual(proto.endedReason.value.exitCode, 5)
+
+        proto = RecordingProtocol()
+        transport = spawnAndRun(
+            self,
+            proto,
+            PYTHON,
+            python("import sys; sys.stdin.read()"),
+            usePTY=True,
+            onSpawned=lambda t: t.signalProcess("KILL"),
+        )
+        assert proto.endedReason is not None
+        self.assertEqual(proto.endedReason.value.signal, signal.SIGKILL)
+        self.assertRaises(ProcessExitedAlready, transport.signalProcess, "TERM")
+
+    def test_loseConnection(self) -> None:
+        """
+        C{loseConnection} closes the master; the child (which gets
+        C{SIGHUP} as its terminal hangs up) is still reaped and
+        C{processEnded} comes once.
+        """
+        proto = RecordingProtocol()
+        spawnAndRun(
+            self,
+            proto,
+            PYTHON,
+            python("import sys; sys.stdin.read()"),
+            usePTY=True,
+            onSpawned=lambda t: t.loseConnection(),
+        )
+        self.assertEqual(proto.names().count("ended"), 1)
+
+    def test_callerPTY(self) -> None:
+        """
+        C{usePTY=(master, slave, ttyname)} runs the child on the caller's
+        pty; the transport takes the master over and closes the slave.
+        """
+        master, slave = os.openpty()
+        name = os.ttyname(slave)
+        proto = RecordingProtocol()
+        transport = spawnAndRun(
+            self,
+            proto,
+            PYTHON,
+            python("import os; print(os.ttyname(0))"),
+            usePTY=(master, slave, name),
+        )
+        self.assertEqual(proto.output[1].strip(), name.encode())
+        self.assertEqual(transport.fileno(), master)
+        for fd in (master, slave):
+            self.assertRaises(OSError, os.fstat, fd)
+
+    def test_execFailure(self) -> None:
+        """
+        A missing executable raises L{SpawnError} synchronously; the pty
+        txspawn opened is closed, no child is left, and C{makeConnection}
+        is not called.
+        """
+        reactor = self.buildReactor()
+        proto = RecordingProtocol()
+        fds = openFDs()
+        exc = self.assertRaises(
+            SpawnError,
+            reactor.spawnProcess,
+            proto,
+            "/nonexistent/x",
+            ["x"],
+            usePTY=True,
+        )
+        self.assertIsInstance(exc, FileNotFoundError)
+        self.assertEqual(proto.events, [])
+        self.assertEqual(openFDs(), fds)
+        self.assertEqual(childrenOf(os.getpid()), {})
+
+    def test_execFailureCallerPTY(self) -> None:
+        """
+        On exec failure a caller's pty is left open for the caller (as
+        Twisted does).
+        """
+        master, slave = os.openpty()
+        self.addCleanup(os.close, master)
+        self.addCleanup(os.close, slave)
+        reactor = self.buildReactor()
+        self.assertRaises(
+            SpawnError,
+            reactor.spawnProcess,
+            RecordingProtocol(),
+            "/nonexistent/x",
+            ["x"],
+            usePTY=(master, slave, os.ttyname(slave)),
+        )
+        os.fstat(master)
+        os.fstat(slave)
+
+    def test_protocolExceptionLogged(self) -> None:
+        """
+        An exception from C{childDataReceived} is logged; the pty is closed
+        and the child still reaped.
+        """
+
+        class Boom(Exception):
+            pass
+
+        class Raiser(RecordingProtocol):
+            def childDataReceived(self, childFD: int, data: bytes) -> None:
+                super().childDataReceived(childFD, data)
+                raise Boom()
+
+        proto = Raiser()
+        spawnAndRun(self, proto, PYTHON, python("print('x')"), usePTY=True)
+        self.assertEqual(len(self.flushLoggedErrors(Boom)), 1)  # type: ignore[attr-defined]
+        self.assertEqual(proto.names().count("ended"), 1)
+
+
+globals().update(makeTestCaseClasses(PTYBehaviourMixin))
