@@ -10,17 +10,28 @@ the C extension.
 
 from __future__ import annotations
 
+from txspawn._run import ProcessFailed, ProcessResult, ProcessTimedOut, run
 from txspawn._spawner import ProcessSpawner
 from txspawn._spawner import installSpawner as install
+from txspawn._stream import OutputChunk, OutputStream, stream
+from txspawn._tee import TeeProtocol
 from txspawn.errors import ChildSetupStage, SpawnError, UnsupportedFeature
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "ChildSetupStage",
+    "OutputChunk",
+    "OutputStream",
+    "ProcessFailed",
+    "ProcessResult",
     "ProcessSpawner",
+    "ProcessTimedOut",
     "SpawnError",
+    "TeeProtocol",
     "UnsupportedFeature",
     "__version__",
     "install",
+    "run",
+    "stream",
 ]

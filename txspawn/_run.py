@@ -302,6 +302,8 @@ class _ChildRun(ProcessProtocol):
         self.pid: int | None = None
         self.timedOut = False
         self.cancelled = False
+        self.killed = False
+        self._endWaiters: list[Deferred[None]] = []
         self.exited = False
         self.ended = False
         self._started = 0.0
@@ -349,9 +351,13 @@ class _ChildRun(ProcessProtocol):
                 **options,
             )
         except BaseException:
+            failure = _failure_here()
             if self.tee is not None:
                 self.tee.closeLog()
-            self.deferred.errback(_failure_here())
+            self.ended = True
+            self._sink.abandon()
+            self.deferred.errback(failure)
+            self._notifyEnded()
             return
         if self._timeout is not None and not self.ended:
             self._timeoutCall = self._clock.callLater(
@@ -369,7 +375,7 @@ class _ChildRun(ProcessProtocol):
         transport.closeStdin()
 
     def childDataReceived(self, childFD: int, data: bytes) -> None:
-        if not self.cancelled:
+        if not (self.cancelled or self.killed):
             self._sink.dataReceived(childFD, data)
 
     def childConnectionLost(self, childFD: int) -> None:
@@ -379,7 +385,7 @@ class _ChildRun(ProcessProtocol):
         self.exited = True
         self._exitedAt = self._clock.seconds()
         self._cancelCall("_killCall")
-        if self.cancelled or self.timedOut:
+        if self.cancelled or self.timedOut or self.killed:
             # We killed it; a grandchild may still hold the pipes.  Output
             # still in flight is not worth waiting for.
             self._closePipes()
@@ -392,11 +398,14 @@ class _ChildRun(ProcessProtocol):
         self.ended = True
         for name in ("_timeoutCall", "_killCall", "_closeCall"):
             self._cancelCall(name)
-        if not self.cancelled:
+        if not (self.cancelled or self.killed):
             self._sink.finish()
         result = self._buildResult(reason)
         if self.cancelled:
             self._reapedAfterCancel.errback(_failure(CancelledError()))
+        elif self.killed:
+            # Killed on request (not cancelled): report how it ended.
+            self.deferred.callback(result)
         elif self.timedOut:
             assert self._timeout is not None
             self.deferred.errback(_failure(ProcessTimedOut(result, self._timeout)))
@@ -404,6 +413,25 @@ class _ChildRun(ProcessProtocol):
             self.deferred.errback(_failure(ProcessFailed(result)))
         else:
             self.deferred.callback(result)
+        self._notifyEnded()
+
+    def whenEnded(self) -> Deferred[None]:
+        """
+        A L{Deferred} firing with C{None} once the process ended (reaped,
+        pipes closed) or failed to start; it never fails and does not touch
+        L{deferred}.
+        """
+        waiter: Deferred[None] = Deferred()
+        if self.ended:
+            waiter.callback(None)
+        else:
+            self._endWaiters.append(waiter)
+        return waiter
+
+    def _notifyEnded(self) -> None:
+        waiters, self._endWaiters = self._endWaiters, []
+        for waiter in waiters:
+            waiter.callback(None)
 
     # -- killing -------------------------------------------------------------
 
@@ -429,6 +457,22 @@ class _ChildRun(ProcessProtocol):
                 signal=signalID,
                 argv=_describeArgv(self._argv),
             )
+
+    def kill(self) -> None:
+        """
+        Kill the child now (C{SIGKILL}, to its group when it leads one) and
+        drop its further output; L{deferred} then fires with the
+        L{ProcessResult} saying how it ended (C{check} does not apply).
+        """
+        if self.ended or self.cancelled or self.killed:
+            return
+        self.killed = True
+        for name in ("_timeoutCall", "_killCall"):
+            self._cancelCall(name)
+        self._sink.abandon()
+        self.signal("KILL")
+        if self.exited:
+            self._closePipes()
 
     def _timeoutExpired(self) -> None:
         self._timeoutCall = None
