@@ -26,11 +26,11 @@ from twisted.internet.base import _SystemEventID
 from twisted.internet.interfaces import IReactorCore, IReadDescriptor
 from twisted.logger import Logger
 
-from txspawn.interfaces import IChildMonitor
-
 if TYPE_CHECKING:
     from txspawn._child import ChildProcess
     from txspawn._features import Features
+    from txspawn._pidfdmonitor import PidfdMonitor
+    from txspawn._sigchldmonitor import SIGCHLDMonitor
 
 __all__ = [
     "MONITOR_ENVIRONMENT_VARIABLE",
@@ -60,7 +60,7 @@ def selectMonitor(
     name: str | None = None,
     features: Features | None = None,
     environ: Mapping[str, str] | None = None,
-) -> IChildMonitor:
+) -> PidfdMonitor | SIGCHLDMonitor:
     """
     Build the child monitor for C{reactor}.
 
@@ -73,8 +73,8 @@ def selectMonitor(
         L{txspawn._features.probeFeatures}'s (tests inject their own).
     @param environ: Where to look up C{TXSPAWN_MONITOR}; C{None} for
         C{os.environ} (tests inject their own).
-    @return: A new monitor, whose C{reason} attribute says why it was
-        chosen.
+    @return: A new L{IChildMonitor} provider, whose C{reason} attribute
+        says why it was chosen.
     @raise ValueError: if the name (given or from the environment) is not a
         monitor name, or names the pidfd monitor on a kernel without pidfds.
     """

@@ -147,13 +147,13 @@ class PidfdMonitor:
         @raise ValueError: if C{child} has no pidfd, is already reaped or is
             already watched.
         """
+        if child.reaped:
+            raise ValueError(f"child {child.pid} is already reaped")
         if child.pidfd is None:
             raise ValueError(
                 f"child {child.pid} has no pidfd: the pidfd monitor cannot "
                 f"watch it (use the sigchld monitor)"
             )
-        if child.reaped:
-            raise ValueError(f"child {child.pid} is already reaped")
         if child.pid in self._readers:
             raise ValueError(f"child {child.pid} is already watched")
         reader = _PidfdReader(self, child, exited)
