@@ -1,0 +1,285 @@
+"""
+Tests for L{txspawn._spawner}: L{ProcessSpawner} as an L{IReactorProcess}
+provider, its monitor management, and L{installSpawner} /
+L{uninstallSpawner} on an existing (stock Twisted) reactor.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import signal
+
+from twisted.internet.epollreactor import EPollReactor as StockEPollReactor
+from twisted.internet.interfaces import IReactorProcess
+from twisted.internet.posixbase import PosixReactorBase
+from twisted.trial.unittest import SynchronousTestCase
+from zope.interface.verify import verifyObject
+
+from tests.builders import (
+    PYTHON,
+    RecordingProtocol,
+    childrenOf,
+    makeTestCaseClasses,
+    openFDs,
+    python,
+    spawnAndRun,
+)
+from txspawn._engines import selectSpawner
+from txspawn._monitor import selectMonitor
+from txspawn._process import Process
+from txspawn._spawner import (
+    ProcessSpawner,
+    installedSpawner,
+    installSpawner,
+    isOpenFD,
+    uninstallSpawner,
+)
+
+
+class SpawnerMixin:
+    """
+    L{ProcessSpawner} and L{installSpawner} with every engine and monitor.
+    """
+
+    def buildStockReactor(self) -> StockEPollReactor:
+        """
+        A stock Twisted epoll reactor, torn down after the test like the
+        txspawn ones.
+        """
+        reactor = StockEPollReactor()
+        self._reactors.append(reactor)  # type: ignore[attr-defined]
+        return reactor
+
+    def test_interface(self) -> None:
+        """
+        L{ProcessSpawner} provides L{IReactorProcess}.
+        """
+        reactor = self.buildStockReactor()
+        spawner = ProcessSpawner(
+            reactor,
+            selectSpawner(self.engineName),  # type: ignore[attr-defined]
+            selectMonitor(reactor, self.monitorName),  # type: ignore[attr-defined]
+        )
+        self.assertTrue(verifyObject(IReactorProcess, spawner))
+
+    def test_install(self) -> None:
+        """
+        After L{installSpawner}, a stock reactor's C{spawnProcess} spawns
+        through txspawn (the transport is a txspawn L{Process}), with the
+        reactor's signal handlers installed.
+        """
+        reactor = self.buildStockReactor()
+        spawner = installSpawner(
+            reactor,
+            engine=self.engineName,  # type: ignore[attr-defined]
+            monitor=self.monitorName,  # type: ignore[attr-defined]
+        )
+        self.assertIs(installedSpawner(reactor), spawner)
+        self.assertEqual(spawner.monitor.name, self.monitorName)  # type: ignore[attr-defined]
+        proto = RecordingProtocol()
+        transport = spawnAndRun(
+            self, proto, PYTHON, python("raise SystemExit(6)"), reactor=reactor
+        )
+        self.assertIsInstance(transport, Process)
+        assert proto.endedReason is not None
+        self.assertEqual(proto.endedReason.value.exitCode, 6)
+
+    def test_installWithoutSignalHandlers(self) -> None:
+        """
+        L{installSpawner} also works when the reactor runs with
+        C{installSignalHandlers=False}: the monitor installs itself.
+        """
+        reactor = self.buildStockReactor()
+        installSpawner(
+            reactor,
+            engine=self.engineName,  # type: ignore[attr-defined]
+            monitor=self.monitorName,  # type: ignore[attr-defined]
+        )
+        proto = RecordingProtocol()
+        reactor.callWhenRunning(
+            reactor.spawnProcess, proto, PYTHON, python("raise SystemExit(2)")
+        )
+        proto.ended.addBoth(lambda _: reactor.stop())
+        self.runReactor(reactor, installSignalHandlers=False)  # type: ignore[attr-defined]
+        assert proto.endedReason is not None
+        self.assertEqual(proto.endedReason.value.exitCode, 2)
+
+    def test_installSpawnBeforeRun(self) -> None:
+        """
+        A child spawned through an installed spawner before the reactor runs
+        is reaped once it runs (the monitor is installed after the
+        reactor's own signal handling, and reaps what exited meanwhile).
+        """
+        reactor = self.buildStockReactor()
+        installSpawner(
+            reactor,
+            engine=self.engineName,  # type: ignore[attr-defined]
+            monitor=self.monitorName,  # type: ignore[attr-defined]
+        )
+        handler = signal.getsignal(signal.SIGCHLD)
+        proto = RecordingProtocol()
+        reactor.spawnProcess(proto, PYTHON, python("raise SystemExit(9)"))
+        # Nothing process-global is touched before the reactor runs.
+        self.assertEqual(signal.getsignal(signal.SIGCHLD), handler)
+        proto.ended.addBoth(lambda _: reactor.stop())
+        self.runReactor(reactor)  # type: ignore[attr-defined]
+        assert proto.endedReason is not None
+        self.assertEqual(proto.endedReason.value.exitCode, 9)
+
+    def test_monitorInstalledWhileRunning(self) -> None:
+        """
+        With C{manageSignals}, the SIGCHLD monitor's handler is in place
+        while the reactor runs after a spawn, and gone after shutdown (the
+        hygiene check verifies the restoration).
+        """
+        reactor = self.buildStockReactor()
+        installSpawner(
+            reactor,
+            engine=self.engineName,  # type: ignore[attr-defined]
+            monitor=self.monitorName,  # type: ignore[attr-defined]
+        )
+        seen: list[object] = []
+
+        class Watcher(RecordingProtocol):
+            def processEnded(self, reason: object) -> None:
+                seen.append(signal.getsignal(signal.SIGCHLD))
+                super().processEnded(reason)  # type: ignore[arg-type]
+
+        proto = Watcher()
+        reactor.callWhenRunning(reactor.spawnProcess, proto, PYTHON, python("pass"))
+        proto.ended.addBoth(lambda _: reactor.stop())
+        self.runReactor(reactor, installSignalHandlers=False)  # type: ignore[attr-defined]
+        if self.monitorName == "sigchld":  # type: ignore[attr-defined]
+            self.assertNotIn(seen[0], (signal.SIG_DFL, None))
+        else:
+            self.assertEqual(seen, [signal.SIG_DFL])
+
+    def test_installTwiceAndUninstall(self) -> None:
+        """
+        Installing twice raises L{RuntimeError}; L{uninstallSpawner}
+        restores the class's C{spawnProcess} and is idempotent.
+        """
+        reactor = self.buildStockReactor()
+        installSpawner(reactor, engine=self.engineName)  # type: ignore[attr-defined]
+        self.assertRaises(RuntimeError, installSpawner, reactor)
+        uninstallSpawner(reactor)
+        self.assertIsNone(installedSpawner(reactor))
+        self.assertNotIn("spawnProcess", vars(reactor))
+        self.assertEqual(
+            reactor.spawnProcess.__func__,  # type: ignore[attr-defined]
+            PosixReactorBase.spawnProcess,
+        )
+        uninstallSpawner(reactor)
+
+    def test_uninstallBeforeRun(self) -> None:
+        """
+        L{uninstallSpawner} before the reactor ran cancels the monitor
+        installation that a spawn scheduled for startup: running the reactor
+        then installs nothing of txspawn's.
+        """
+        reactor = self.buildStockReactor()
+        processSpawner = installSpawner(
+            reactor,
+            engine=self.engineName,  # type: ignore[attr-defined]
+            monitor=self.monitorName,  # type: ignore[attr-defined]
+        )
+        # What the first spawnProcess does before the reactor runs.
+        processSpawner._installMonitor()
+        self.assertIsNotNone(processSpawner._startupTrigger)
+        uninstallSpawner(reactor)
+        self.assertFalse(processSpawner._installed)
+        self.assertIsNone(processSpawner._startupTrigger)
+        self.assertIsNone(processSpawner._shutdownTrigger)
+        seen: list[object] = []
+        reactor.callWhenRunning(lambda: seen.append(signal.getsignal(signal.SIGCHLD)))
+        reactor.callWhenRunning(reactor.stop)
+        self.runReactor(reactor, installSignalHandlers=False)  # type: ignore[attr-defined]
+        self.assertEqual(seen, [signal.SIG_DFL])
+        self.assertFalse(processSpawner._installed)
+
+    def test_options(self) -> None:
+        """
+        txspawn's extra keyword options reach the child (here C{umask} and
+        C{processGroup}).
+        """
+        source = (
+            "import os\n"
+            "old = os.umask(0)\n"
+            "os.write(1, repr((oct(old), os.getpgrp() == os.getpid())).encode())\n"
+        )
+        reactor = self.buildStockReactor()
+        installSpawner(
+            reactor,
+            engine=self.engineName,  # type: ignore[attr-defined]
+            monitor=self.monitorName,  # type: ignore[attr-defined]
+        )
+        proto = RecordingProtocol()
+        spawnAndRun(
+            self,
+            proto,
+            PYTHON,
+            python(source),
+            reactor=reactor,
+            umask=0o027,
+            processGroup=0,
+        )
+        self.assertEqual(proto.output[1], b"('0o27', True)")
+
+    def test_badOptionOpensNothing(self) -> None:
+        """
+        An unknown or invalid extra option raises before any fd is opened
+        or child started.
+        """
+        reactor = self.buildReactor()  # type: ignore[attr-defined]
+        fds = openFDs()
+        proto = RecordingProtocol()
+        self.assertRaises(
+            TypeError, reactor.processSpawner.spawnProcess, proto, "/bin/true", bogus=1
+        )
+        exc = self.assertRaises(
+            (TypeError, ValueError),
+            reactor.processSpawner.spawnProcess,
+            proto,
+            "/bin/true",
+            umask=-1,
+        )
+        self.assertIn("umask", str(exc))
+        self.assertEqual(proto.events, [])
+        self.assertEqual(openFDs(), fds)
+        self.assertEqual(childrenOf(os.getpid()), {})
+
+
+class SpawnerSignatureTests(SynchronousTestCase):
+    """
+    Tests for the shape of L{ProcessSpawner.spawnProcess}.
+    """
+
+    def test_mirrorsTwisted(self) -> None:
+        """
+        The positional parameters, their order and their defaults are
+        exactly those of L{PosixReactorBase.spawnProcess}; the extra options
+        are keyword only.
+        """
+        ours = inspect.signature(ProcessSpawner.spawnProcess).parameters
+        theirs = inspect.signature(PosixReactorBase.spawnProcess).parameters
+        positional = [p for p in ours.values() if p.kind is not p.VAR_KEYWORD]
+        self.assertEqual(
+            [(p.name, p.default) for p in positional],
+            [(p.name, p.default) for p in theirs.values()],
+        )
+        self.assertEqual(list(ours)[-1], "options")
+        self.assertIs(ours["options"].kind, inspect.Parameter.VAR_KEYWORD)
+
+    def test_isOpenFD(self) -> None:
+        """
+        L{isOpenFD} tells open fds from closed and negative ones.
+        """
+        fd = os.open(os.devnull, os.O_RDONLY)
+        self.assertTrue(isOpenFD(fd))
+        os.close(fd)
+        self.assertFalse(isOpenFD(fd))
+        self.assertFalse(isOpenFD(-1))
+
+
+globals().update(makeTestCaseClasses(SpawnerMixin))
