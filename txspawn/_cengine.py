@@ -1,0 +1,355 @@
+# -*- test-case-name: tests.test_cspawn -*-
+"""
+The C engine's Python side: L{CSpawner} turns a L{SpawnPlan} and an fd map
+into one call of the C{txspawn._cspawn} extension.
+
+Everything that allocates or formats happens here or in the extension's
+argument conversion, in the parent, before the clone: the fd program is
+planned by L{planFdOps}, ids and limits become plain ints, and the child
+(C{txspawn/_csrc/child.c}) only executes.
+
+B{Slot mode.}  A child cloned with C{CLONE_FILES} starts on the parent's own
+fd table and, as its very first step, keeps only fds below a bound
+(C{close_range(bound, ~0U, CLOSE_RANGE_UNSHARE)}, Linux 5.9): its cost no
+longer depends on how many fds the parent holds (posix_spawn and fork pay
+about 0.25 microseconds per open fd to copy the table and close it again at
+exec).  For that, every fd the child needs must sit below the bound when it
+is cloned.  So, once per process and as early as possible (when this module
+is imported, normally before the application has opened many fds), txspawn
+reserves a small block of low fd numbers (L{FdSlots}): close-on-exec
+duplicates of one placeholder pipe.  Each spawn that fits then, under a
+lock, has the extension C{dup3} the fds the child needs into the slots
+(atomically replacing placeholders that txspawn owns, so no other thread's
+fd is ever touched), clone, and put the placeholders back.  Spawns that do
+not fit (too many fds, or the lock is busy because another thread is
+spawning) take the ordinary path, which copies the fd table.  See
+C{docs/design/engines.rst}.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+
+from attrs import define, field
+from zope.interface import implementer
+
+from txspawn._child import ChildProcess
+from txspawn._fdplan import planFdOps
+from txspawn._plan import SpawnPlan
+from txspawn._wire import decodeFailure
+from txspawn.errors import ChildSetupStage, SpawnError
+from txspawn.interfaces import ISpawner
+
+__all__ = [
+    "CSpawner",
+    "FdSlots",
+    "SLOTS_ENV",
+    "buildFailureReason",
+    "defaultSlots",
+]
+
+#: The environment variable giving the number of reserved low fd slots
+#: (default 16; C{0} turns slot mode off).
+SLOTS_ENV = "TXSPAWN_FD_SLOTS"
+_DEFAULT_SLOTS = 16
+#: Slots start at 3 so that a thread redirecting stdio (C{dup2} onto 0, 1
+#: or 2, legitimate even while those are closed) never hits one.
+_FIRST_SLOT = 3
+
+
+def buildFailureReason() -> str | None:
+    """
+    Why the extension was not built, as recorded by C{setup.py}.
+
+    @return: The recorded reason, or L{None} when none was recorded.
+    """
+    path = Path(__file__).with_name("_cbuild_failure.txt")
+    try:
+        return path.read_text().strip() or None
+    except OSError:
+        return None
+
+
+try:
+    from txspawn import _cspawn
+except ImportError as e:  # pragma: no cover - exercised when not built
+    _why = buildFailureReason()
+    raise ImportError(f"{e}; {_why}" if _why else str(e)) from e
+
+
+@define
+class FdSlots:
+    """
+    A block of reserved low fd numbers (see the module docstring).
+
+    @ivar placeholder: The fd put back into each slot after a spawn: the
+        read end of a pipe whose write end is closed (a unique inode, so a
+        slot can be checked to still be ours).
+    @ivar numbers: The slots, ascending.
+    @ivar bound: One above the highest slot (and the placeholder): the
+        child unshares C{[0, bound)}.
+    @ivar broken: Why slot mode was given up, or L{None}.
+    """
+
+    placeholder: int
+    numbers: tuple[int, ...]
+    bound: int
+    _identity: tuple[int, int]
+    lock: threading.Lock = field(factory=threading.Lock)
+    broken: str | None = None
+
+    @classmethod
+    def reserve(cls, count: int) -> FdSlots | None:
+        """
+        Reserve C{count} slots: the lowest free fd numbers from 3 up.
+
+        @return: The slots, or L{None} when C{count} is 0 or the fds
+            cannot be had (C{EMFILE}).
+        """
+        if count <= 0:
+            return None
+        fds: list[int] = []
+        try:
+            readEnd, writeEnd = os.pipe2(os.O_CLOEXEC)
+            os.close(writeEnd)
+            fds.append(readEnd)
+            for _ in range(count):
+                fds.append(fcntl.fcntl(readEnd, fcntl.F_DUPFD_CLOEXEC, _FIRST_SLOT))
+        except OSError:
+            for fd in fds:
+                os.close(fd)
+            return None
+        st = os.fstat(readEnd)
+        slots = cls(
+            readEnd,
+            tuple(sorted(fds[1:])),
+            max(fds) + 1,
+            (st.st_dev, st.st_ino),
+        )
+        os.register_at_fork(after_in_child=slots._afterFork)
+        return slots
+
+    def _afterFork(self) -> None:
+        # A fork while another thread held the lock would leave it held
+        # for good in the child; the slots themselves are still ours there.
+        self.lock = threading.Lock()
+
+    def intact(self, count: int) -> bool:
+        """
+        Whether the first C{count} slots still hold our placeholder: some
+        code closes fds it does not own (a "close everything" loop), and
+        then the numbers may belong to someone else, who must never be
+        clobbered.  Gives slot mode up for good when they do not.
+        """
+        for fd in self.numbers[:count]:
+            try:
+                st = os.fstat(fd)
+            except OSError:
+                st = None
+            if st is None or (st.st_dev, st.st_ino) != self._identity:
+                self.broken = f"reserved fd {fd} was closed or replaced by other code"
+                return False
+        return True
+
+    def close(self) -> None:
+        """
+        Release every slot and the placeholder (for tests).
+        """
+        for fd in (*self.numbers, self.placeholder):
+            os.close(fd)
+        self.broken = "closed"
+
+
+def _slotCount() -> int:
+    value = os.environ.get(SLOTS_ENV, "")
+    try:
+        return int(value) if value else _DEFAULT_SLOTS
+    except ValueError:
+        return _DEFAULT_SLOTS
+
+
+_defaultSlots: FdSlots | None = FdSlots.reserve(_slotCount())
+
+
+def defaultSlots() -> FdSlots | None:
+    """
+    The process-wide slots reserved when this module was imported (fd
+    numbers are a process-wide resource, best taken early while they are
+    still low), or L{None} when slot mode is off.
+    """
+    return _defaultSlots
+
+
+def _errorFilename(plan: SpawnPlan, stage: ChildSetupStage) -> str | None:
+    # The same names as the Python engine: cwd for CHDIR, the executable
+    # for EXEC (as CPython's subprocess does).
+    if stage == ChildSetupStage.CHDIR and plan.cwd is not None:
+        return os.fsdecode(plan.cwd)
+    if stage == ChildSetupStage.EXEC:
+        return os.fsdecode(plan.executable)
+    return None
+
+
+@implementer(ISpawner)
+class CSpawner:
+    """
+    The C L{ISpawner}: C{clone(CLONE_VM|CLONE_VFORK|CLONE_PIDFD)} on a
+    separate stack, a C child, C{execve}.
+
+    @ivar lastUsedVfork: Whether the last successful spawn ran its child in
+        vfork mode (C{CLONE_VM}); for tests and C{info}.
+    @ivar lastUsedSlots: Whether the last spawn used slot mode.
+    """
+
+    name = "c"
+
+    def __init__(
+        self,
+        *,
+        vfork: bool = True,
+        clonePidfd: bool = True,
+        pidfdOpen: bool = True,
+        slots: FdSlots | None | bool = True,
+    ) -> None:
+        """
+        @param vfork: Allow the vfork mode (C{CLONE_VM|CLONE_VFORK}); when
+            C{False}, or when the kernel refuses it, the child is cloned
+            fork-like (a copy-on-write copy of the parent).
+        @param clonePidfd: Allow C{CLONE_PIDFD}.
+        @param pidfdOpen: Allow C{pidfd_open()} when there is no
+            C{CLONE_PIDFD}; with neither, children have no pidfd.
+        @param slots: C{True} for the process-wide L{defaultSlots}, an
+            L{FdSlots}, or C{False}/L{None} to never use slot mode.
+        """
+        self._allow = (
+            (_cspawn.ALLOW_VFORK if vfork else 0)
+            | (_cspawn.ALLOW_CLONE_PIDFD if clonePidfd else 0)
+            | (_cspawn.ALLOW_PIDFD_OPEN if pidfdOpen else 0)
+        )
+        if slots is True:
+            self._slots = defaultSlots()
+        elif slots is False:
+            self._slots = None
+        else:
+            self._slots = slots
+        self.lastUsedVfork = False
+        self.lastUsedSlots = False
+
+    @staticmethod
+    def features() -> dict[str, tuple[bool | None, str | None]]:
+        """
+        The extension's cached probes: name to C{(on, reason)}, C{on}
+        L{None} while not settled yet.
+        """
+        return _cspawn.features()
+
+    def slotStatus(self) -> str | None:
+        """
+        @return: L{None} if slot mode is usable, else why not.
+        """
+        if self._slots is None:
+            return f"disabled (no reserved fds; {SLOTS_ENV}=0 or EMFILE)"
+        return self._slots.broken
+
+    def spawn(
+        self, plan: SpawnPlan, fdMap: Mapping[int, int], ttyName: bytes | None
+    ) -> ChildProcess:
+        """
+        See L{ISpawner.spawn}.
+        """
+        slots = self._slots
+        sources = sorted(set(fdMap.values()))
+        locked = (
+            slots is not None
+            and slots.broken is None
+            and len(sources) < len(slots.numbers)
+            and slots.lock.acquire(blocking=False)
+        )
+        try:
+            if locked:
+                assert slots is not None
+                if (
+                    slots.placeholder in sources
+                    or not set(sources).isdisjoint(slots.numbers)
+                    or not slots.intact(len(sources) + 1)
+                ):
+                    slots.lock.release()
+                    locked = False
+            result = self._call(plan, fdMap, sources, slots if locked else None)
+        finally:
+            if locked:
+                assert slots is not None
+                slots.lock.release()
+        pid, pidfd, record, flags = result
+        if slots is not None and flags & _cspawn.FLAG_SLOTS_LOST:
+            slots.broken = "a reserved fd could not be restored after a spawn"
+        self.lastUsedSlots = locked
+        if record is not None:
+            # The child has been reaped by the extension; a malformed
+            # record raises MalformedRecord naming the bytes.
+            failure = decodeFailure(record)
+            raise failure.toError(_errorFilename(plan, failure.stage))
+        self.lastUsedVfork = bool(flags & _cspawn.FLAG_VFORK)
+        return ChildProcess(pid, pidfd if pidfd >= 0 else None)
+
+    def _call(
+        self,
+        plan: SpawnPlan,
+        fdMap: Mapping[int, int],
+        sources: list[int],
+        slots: FdSlots | None,
+    ) -> tuple[int, int, bytes | None, int]:
+        if slots is not None:
+            slotOf = dict(zip(sources, slots.numbers))
+            errFd = slots.numbers[len(sources)]
+            childMap = {child: slotOf[parent] for child, parent in fdMap.items()}
+            pairs = tuple(slotOf.items())
+            bound = slots.bound
+            placeholder = slots.placeholder
+        else:
+            # The child moves the error pipe above every fd the program
+            # mentions before running it.
+            errFd = max((3, *fdMap, *fdMap.values())) + 1
+            childMap = dict(fdMap)
+            pairs = ()
+            bound = 0
+            placeholder = -1
+        program = planFdOps(childMap, keep=(errFd,))
+        groups = plan.groups
+        implicitGroups = groups is None and plan.uid is not None
+        if implicitGroups:
+            # A uid without groups drops the parent's supplementary groups.
+            groups = ()
+        try:
+            return _cspawn.spawn(
+                plan.candidates,
+                plan.argv,
+                plan.envp,
+                plan.cwd,
+                tuple((int(op.op), op.fd, op.target) for op in program.ops),
+                errFd,
+                pairs,
+                bound,
+                placeholder,
+                plan.newSession or plan.pty is not None,
+                plan.pty is not None,
+                -1 if plan.processGroup is None else plan.processGroup,
+                -1 if plan.umask is None else plan.umask,
+                plan.rlimits,
+                groups,
+                implicitGroups,
+                -1 if plan.gid is None else plan.gid,
+                -1 if plan.uid is None else plan.uid,
+                plan.deathSignal or 0,
+                plan.signalMask,
+                self._allow,
+            )
+        except OSError as e:
+            raise SpawnError.fromErrno(
+                e.errno or errno.EINVAL, ChildSetupStage.SPAWN
+            ) from None

@@ -1,0 +1,68 @@
+"""
+Type stub for the C engine extension (txspawn/_csrc/module.c).
+
+Use it through L{txspawn._cengine.CSpawner}; the argument conventions are
+documented there and in docs/design/engines.rst.
+"""
+
+from __future__ import annotations
+
+MAGIC: bytes
+RECORD_SIZE: int
+CLOSE_RANGE_MAX: int
+ALLOW_VFORK: int
+ALLOW_CLONE_PIDFD: int
+ALLOW_PIDFD_OPEN: int
+ALLOW_ALL: int
+FLAG_VFORK: int
+FLAG_SLOTS_LOST: int
+FDOP_DUP2: int
+FDOP_DUP2_CLOEXEC: int
+FDOP_CLEAR_CLOEXEC: int
+FDOP_CLOSE: int
+FDOP_CLOSE_RANGE: int
+STAGE_SPAWN: int
+STAGE_FDS: int
+STAGE_CLOSE_FDS: int
+STAGE_SIGNALS: int
+STAGE_SETSID: int
+STAGE_SETPGID: int
+STAGE_CTTY: int
+STAGE_CHDIR: int
+STAGE_UMASK: int
+STAGE_RLIMIT: int
+STAGE_PDEATHSIG: int
+STAGE_SETGROUPS: int
+STAGE_SETGID: int
+STAGE_SETUID: int
+STAGE_EXEC: int
+STAGE_SYNC: int
+STAGE_NAMESPACES: int
+STAGE_IDMAP: int
+STAGE_CGROUP: int
+
+def spawn(
+    candidates: tuple[bytes, ...],
+    argv: tuple[bytes, ...],
+    envp: tuple[bytes, ...],
+    cwd: bytes | None,
+    ops: tuple[tuple[int, int, int], ...],
+    errFd: int,
+    slots: tuple[tuple[int, int], ...],
+    filesBound: int,
+    placeholder: int,
+    newSession: bool,
+    ctty: bool,
+    processGroup: int,
+    umask: int,
+    rlimits: tuple[tuple[int, int, int], ...],
+    groups: tuple[int, ...] | None,
+    groupsImplicit: bool,
+    gid: int,
+    uid: int,
+    deathSignal: int,
+    signalMask: tuple[int, ...],
+    allow: int,
+    /,
+) -> tuple[int, int, bytes | None, int]: ...
+def features() -> dict[str, tuple[bool | None, str | None]]: ...

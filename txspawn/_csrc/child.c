@@ -1,0 +1,342 @@
+/*
+ * child.c: everything the child does between clone and execve.
+ *
+ * Rules (docs/design/engines.rst, STYLE.md B4):
+ *
+ *   - This file must not include <Python.h>.  The child reads only the
+ *     plain-C struct txs_plan that the parent filled in before the clone.
+ *   - Async-signal-safe and vfork-safe calls only: no malloc/free, no stdio,
+ *     no strerror, no locks, no writable globals (with CLONE_VM the child
+ *     shares the parent's memory: a global written here is written in the
+ *     parent; the only shared state touched is errno, which belongs to the
+ *     parent thread that is suspended until we exec or exit).
+ *   - Credentials through raw syscalls (sys.h), never glibc's set*id().
+ *   - No raise()/abort(): glibc's raise() signals the thread id it finds in
+ *     the calling thread's TLS, which here is the parent thread's.
+ *   - One failure path, txs_child_fail(): record {stage, errno, detail} on
+ *     the error pipe and _exit(127).  detail is 0 except for RLIMIT (the
+ *     resource) and PDEATHSIG (the signal), as in the Python engine.
+ *
+ * Stage order (the Python engine's fork path follows the same order, so
+ * both engines report the same stage for the same input):
+ *
+ *   fd table unshare (CLONE_FILES only) -> signal dispositions -> setsid ->
+ *   setpgid -> fd program -> TIOCSCTTY -> chdir -> umask -> rlimits ->
+ *   setgroups -> setresgid -> setresuid -> PR_SET_PDEATHSIG -> signal mask
+ *   -> execve over the candidates.
+ *
+ * PR_SET_PDEATHSIG comes after the credential changes because the kernel
+ * clears it when the effective uid or gid changes (prctl(2)).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "plan.h"
+#include "sys.h"
+
+/* Per-child state; lives on the child's own stack, never in a global. */
+struct txs_child {
+    const struct txs_plan *plan;
+    int err_fd;  /* where the error pipe's write end is right now */
+};
+
+/* What getdents64(2) fills in; glibc < 2.30 does not declare it. */
+struct txs_dirent64 {
+    uint64_t d_ino;
+    int64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[];
+};
+
+/*
+ * Report a failure and exit.  errno is read first, before anything can
+ * change it.  The record is 16 bytes (< PIPE_BUF), so one write() puts it in
+ * the pipe atomically; the loop only retries EINTR (signals are blocked at
+ * every call site but the last, where they are set to the planned mask).
+ */
+_Noreturn static void
+txs_child_fail(const struct txs_child *c, enum txs_stage stage, int detail)
+{
+    int saved = errno;
+    struct txs_record rec = {
+        {TXS_MAGIC0, TXS_MAGIC1, TXS_MAGIC2, TXS_MAGIC3},
+        (uint32_t)stage, (int32_t)saved, (int32_t)detail,
+    };
+    const char *p = (const char *)&rec;
+    size_t left = sizeof(rec);
+    while (left > 0) {
+        ssize_t n = write(c->err_fd, p, left);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            break;  /* nobody to tell: the parent sees a short record */
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+    _exit(127);
+}
+
+/* Parse a /proc/self/fd entry name; -1 for "." and "..". */
+static int
+txs_parse_fd(const char *name)
+{
+    long fd = 0;
+    if (*name == '\0') {
+        return -1;
+    }
+    for (; *name; name++) {
+        if (*name < '0' || *name > '9' || fd > INT_MAX / 10) {
+            return -1;
+        }
+        fd = fd * 10 + (*name - '0');
+    }
+    return fd > INT_MAX ? -1 : (int)fd;
+}
+
+/*
+ * Close every fd in [lo, hi].  close_range() (Linux 5.9) when the kernel
+ * has it; else list /proc/self/fd with getdents64 into a stack buffer
+ * (never opendir: it mallocs); else close every number up to the
+ * RLIMIT_NOFILE soft limit (CPython's _close_open_fds_safe/_unsafe).
+ */
+static void
+txs_close_fds(const struct txs_child *c, unsigned lo, unsigned hi)
+{
+    if (txs_close_range(lo, hi, 0) == 0) {
+        return;
+    }
+    if (errno != ENOSYS && errno != EINVAL) {
+        txs_child_fail(c, TXS_STAGE_CLOSE_FDS, 0);
+    }
+    int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir >= 0) {
+        _Alignas(8) char buf[4096];
+        long n;
+        while ((n = txs_getdents64(dir, buf, sizeof(buf))) > 0) {
+            for (long off = 0; off < n;) {
+                struct txs_dirent64 *d = (struct txs_dirent64 *)(buf + off);
+                int fd = txs_parse_fd(d->d_name);
+                if (fd >= 0 && fd != dir && fd != c->err_fd &&
+                        (unsigned)fd >= lo && (unsigned)fd <= hi) {
+                    close(fd);
+                }
+                off += d->d_reclen;
+            }
+        }
+        close(dir);
+        return;
+    }
+    struct rlimit rl;
+    unsigned top = 1024;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+            rl.rlim_cur < (rlim_t)INT_MAX) {
+        top = (unsigned)rl.rlim_cur;
+    }
+    for (unsigned fd = lo; fd <= hi && fd < top; fd++) {
+        if ((int)fd != c->err_fd) {
+            close((int)fd);
+        }
+    }
+}
+
+/*
+ * With CLONE_FILES the child starts on the parent's own fd table: it must
+ * not change any fd until it has a private copy.  close_range(bound, ~0U,
+ * CLOSE_RANGE_UNSHARE) (Linux 5.9) copies only [0, bound) -- where the
+ * parent put every fd the child needs -- and drops the rest, at a cost
+ * independent of how many fds the parent has open.
+ */
+static void
+txs_unshare_fds(const struct txs_child *c, unsigned bound)
+{
+    if (txs_close_range(bound, TXS_CLOSE_RANGE_MAX, CLOSE_RANGE_UNSHARE) == 0) {
+        return;
+    }
+    /* Not expected (the parent probed close_range), but never fall through
+       to closing fds in a table the parent still uses. */
+    if (unshare(CLONE_FILES) != 0) {
+        txs_child_fail(c, TXS_STAGE_CLOSE_FDS, 0);
+    }
+}
+
+/*
+ * Every disposition back to SIG_DFL, as Twisted does: handlers would run
+ * parent code in our shared memory, and SIG_IGN would survive the exec.
+ * (CLONE_CLEAR_SIGHAND would reset handlers but keeps SIG_IGN, so this loop
+ * is needed in any case.)  Signals stay blocked until just before execve.
+ * glibc's sigaction() refuses SIGKILL, SIGSTOP and its own internal signals
+ * (32, 33) with EINVAL: those cannot be ignored, so skipping them is right.
+ */
+static void
+txs_reset_signals(const struct txs_child *c)
+{
+    struct sigaction sa = {0};
+    sa.sa_handler = SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP) {
+            continue;
+        }
+        if (sigaction(sig, &sa, NULL) != 0 && errno != EINVAL) {
+            txs_child_fail(c, TXS_STAGE_SIGNALS, 0);
+        }
+    }
+}
+
+/* Run the fd program computed by txspawn._fdplan.planFdOps. */
+static void
+txs_run_fd_ops(struct txs_child *c)
+{
+    const struct txs_plan *plan = c->plan;
+    for (size_t i = 0; i < plan->nops; i++) {
+        const struct txs_fdop *op = &plan->ops[i];
+        int target = (int)op->target;
+        switch (op->code) {
+        case TXS_FDOP_DUP2:
+            if (dup2(op->fd, target) < 0) {
+                txs_child_fail(c, TXS_STAGE_FDS, 0);
+            }
+            break;
+        case TXS_FDOP_DUP2_CLOEXEC:
+            if (dup3(op->fd, target, O_CLOEXEC) < 0) {
+                txs_child_fail(c, TXS_STAGE_FDS, 0);
+            }
+            if (op->fd == c->err_fd) {
+                c->err_fd = target;  /* the kept error pipe was moved */
+            }
+            break;
+        case TXS_FDOP_CLEAR_CLOEXEC:
+            if (fcntl(op->fd, F_SETFD, 0) < 0) {
+                txs_child_fail(c, TXS_STAGE_FDS, 0);
+            }
+            break;
+        case TXS_FDOP_CLOSE:
+            close(op->fd);  /* EBADF is fine; EINTR still closed it */
+            break;
+        case TXS_FDOP_CLOSE_RANGE:
+            txs_close_fds(c, (unsigned)op->fd, op->target);
+            break;
+        default:
+            errno = EINVAL;
+            txs_child_fail(c, TXS_STAGE_FDS, 0);
+        }
+    }
+}
+
+/*
+ * execve over the candidates with glibc execvp's error semantics: ENOENT
+ * and ENOTDIR mean "try the next one"; EACCES is remembered and reported if
+ * nothing better comes (libuv's seen_eacces); any other error stops the
+ * search and is reported; if every candidate was missing, the last
+ * ENOENT/ENOTDIR.  The Python engine does exactly the same.
+ */
+_Noreturn static void
+txs_exec(const struct txs_child *c)
+{
+    const struct txs_plan *plan = c->plan;
+    int seen_eacces = 0, err = ENOENT;
+    for (char *const *path = plan->candidates; *path != NULL; path++) {
+        execve(*path, plan->argv, plan->envp);
+        err = errno;
+        if (err == EACCES) {
+            seen_eacces = 1;
+        }
+        else if (err != ENOENT && err != ENOTDIR) {
+            errno = err;
+            txs_child_fail(c, TXS_STAGE_EXEC, 0);
+        }
+    }
+    errno = seen_eacces ? EACCES : err;
+    txs_child_fail(c, TXS_STAGE_EXEC, 0);
+}
+
+int
+txs_child_main(void *arg)
+{
+    const struct txs_plan *plan = arg;
+    struct txs_child c = {plan, plan->err_fd};
+
+    if (plan->files_bound > 0) {
+        txs_unshare_fds(&c, plan->files_bound);
+    }
+    txs_reset_signals(&c);
+
+    if (plan->new_session && setsid() < 0) {
+        txs_child_fail(&c, TXS_STAGE_SETSID, 0);
+    }
+    if (plan->process_group >= 0 && setpgid(0, plan->process_group) < 0) {
+        txs_child_fail(&c, TXS_STAGE_SETPGID, 0);
+    }
+
+    if (plan->err_target != c.err_fd) {
+        /* Move the error pipe above every fd the program mentions. */
+        if (dup3(c.err_fd, plan->err_target, O_CLOEXEC) < 0) {
+            txs_child_fail(&c, TXS_STAGE_FDS, 0);
+        }
+        c.err_fd = plan->err_target;
+    }
+    txs_run_fd_ops(&c);
+
+    if (plan->ctty && ioctl(0, TIOCSCTTY, 0) < 0) {
+        txs_child_fail(&c, TXS_STAGE_CTTY, 0);
+    }
+    if (plan->cwd != NULL && chdir(plan->cwd) < 0) {
+        txs_child_fail(&c, TXS_STAGE_CHDIR, 0);
+    }
+    if (plan->umask >= 0) {
+        umask((mode_t)plan->umask);
+    }
+    for (size_t i = 0; i < plan->nrlimits; i++) {
+        const struct txs_rlimit *r = &plan->rlimits[i];
+        struct rlimit rl = {(rlim_t)r->soft, (rlim_t)r->hard};
+        if (setrlimit(r->resource, &rl) < 0) {
+            txs_child_fail(&c, TXS_STAGE_RLIMIT, r->resource);
+        }
+    }
+
+    if (plan->set_groups && txs_setgroups(plan->ngroups, plan->groups) < 0 &&
+            !(plan->groups_implicit && errno == EPERM)) {
+        /* The implicit drop that comes with a uid needs CAP_SETGID; without
+           it the parent has no privilege to lose, and setresuid() reports
+           EPERM if the uid change is not allowed either (as Rust's
+           std::process does). */
+        txs_child_fail(&c, TXS_STAGE_SETGROUPS, 0);
+    }
+    if (plan->gid != (gid_t)-1 && txs_setresgid(plan->gid) < 0) {
+        txs_child_fail(&c, TXS_STAGE_SETGID, 0);
+    }
+    if (plan->uid != (uid_t)-1 && txs_setresuid(plan->uid) < 0) {
+        txs_child_fail(&c, TXS_STAGE_SETUID, 0);
+    }
+
+    if (plan->death_signal > 0) {
+        if (prctl(PR_SET_PDEATHSIG, (unsigned long)plan->death_signal, 0, 0,
+                  0) < 0) {
+            txs_child_fail(&c, TXS_STAGE_PDEATHSIG, plan->death_signal);
+        }
+        /* The parent may have died before the prctl: then nobody will send
+           the signal, so send it ourselves (pending until the mask below). */
+        if (getppid() != plan->parent_pid) {
+            syscall(SYS_kill, (pid_t)syscall(SYS_getpid), plan->death_signal);
+        }
+    }
+
+    if (txs_sigmask(SIG_SETMASK, &plan->signal_mask, NULL) < 0) {
+        txs_child_fail(&c, TXS_STAGE_SIGNALS, 0);
+    }
+    txs_exec(&c);
+}

@@ -1,0 +1,578 @@
+/*
+ * module.c: txspawn._cspawn, the Python-facing glue of the C engine.
+ *
+ * The only file of the engine that includes <Python.h>.  It converts the
+ * arguments prepared by txspawn/_cengine.py into a plain struct txs_plan
+ * (every allocation happens here, with the GIL held, before the spawn),
+ * releases the GIL around the whole clone -> exec -> error-pipe section
+ * (spawn.c), and builds the result.  The child (child.c) never sees a
+ * Python object.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "plan.h"
+#include "spawn.h"
+
+#define TXS_NARGS 21
+
+/* Everything allocated for one spawn; freed by txs_plan_free(). */
+struct txs_alloc {
+    char **candidates;
+    char **argv;
+    char **envp;
+    struct txs_fdop *ops;
+    struct txs_rlimit *rlimits;
+    gid_t *groups;
+    int *slot_src;
+    int *slot_num;
+};
+
+static void
+txs_alloc_free(struct txs_alloc *a)
+{
+    PyMem_Free(a->candidates);
+    PyMem_Free(a->argv);
+    PyMem_Free(a->envp);
+    PyMem_Free(a->ops);
+    PyMem_Free(a->rlimits);
+    PyMem_Free(a->groups);
+    PyMem_Free(a->slot_src);
+    PyMem_Free(a->slot_num);
+}
+
+static PyObject *
+txs_need_tuple(PyObject *obj, const char *what)
+{
+    if (!PyTuple_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s must be a tuple, not %.100s", what,
+                     Py_TYPE(obj)->tp_name);
+        return NULL;
+    }
+    return obj;
+}
+
+/* A tuple of bytes -> a NULL-terminated char * array pointing into the
+   bytes objects (which the caller keeps alive for the whole call). */
+static char **
+txs_bytes_array(PyObject *obj, const char *what, int nonempty)
+{
+    if (txs_need_tuple(obj, what) == NULL) {
+        return NULL;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(obj);
+    if (nonempty && n == 0) {
+        PyErr_Format(PyExc_ValueError, "%s must not be empty", what);
+        return NULL;
+    }
+    char **out = PyMem_New(char *, (size_t)n + 1);
+    if (out == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyTuple_GET_ITEM(obj, i);
+        if (!PyBytes_Check(item)) {
+            PyErr_Format(PyExc_TypeError, "%s[%zd] must be bytes, not %.100s",
+                         what, i, Py_TYPE(item)->tp_name);
+            PyMem_Free(out);
+            return NULL;
+        }
+        char *s = PyBytes_AS_STRING(item);
+        if ((Py_ssize_t)strlen(s) != PyBytes_GET_SIZE(item)) {
+            PyErr_Format(PyExc_ValueError, "%s[%zd] contains a NUL byte",
+                         what, i);
+            PyMem_Free(out);
+            return NULL;
+        }
+        out[i] = s;
+    }
+    out[n] = NULL;
+    return out;
+}
+
+static int
+txs_int(PyObject *obj, const char *what, long long lo, long long hi,
+        long long *out)
+{
+    if (!PyLong_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "%s must be an int, not %.100s", what,
+                     Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(obj, &overflow);
+    if (v == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (overflow || v < lo || v > hi) {
+        PyErr_Format(PyExc_ValueError, "%s out of range [%lld, %lld]", what,
+                     lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* A tuple of k-tuples of ints -> a flat long long array. */
+static long long *
+txs_int_rows(PyObject *obj, const char *what, Py_ssize_t k, Py_ssize_t *n)
+{
+    if (txs_need_tuple(obj, what) == NULL) {
+        return NULL;
+    }
+    *n = PyTuple_GET_SIZE(obj);
+    long long *out = PyMem_New(long long, (size_t)(*n * k) + 1);
+    if (out == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < *n; i++) {
+        PyObject *row = PyTuple_GET_ITEM(obj, i);
+        if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) != k) {
+            PyErr_Format(PyExc_TypeError, "%s[%zd] must be a %zd-tuple", what,
+                         i, k);
+            PyMem_Free(out);
+            return NULL;
+        }
+        for (Py_ssize_t j = 0; j < k; j++) {
+            if (txs_int(PyTuple_GET_ITEM(row, j), what, LLONG_MIN, LLONG_MAX,
+                        &out[i * k + j]) < 0) {
+                PyMem_Free(out);
+                return NULL;
+            }
+        }
+    }
+    return out;
+}
+
+static int
+txs_convert_ops(PyObject *obj, struct txs_plan *plan, struct txs_alloc *a)
+{
+    Py_ssize_t n;
+    long long *rows = txs_int_rows(obj, "ops", 3, &n);
+    if (rows == NULL) {
+        return -1;
+    }
+    a->ops = PyMem_New(struct txs_fdop, (size_t)n + 1);
+    if (a->ops == NULL) {
+        PyMem_Free(rows);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        long long code = rows[3 * i], fd = rows[3 * i + 1];
+        long long target = rows[3 * i + 2];
+        if (code < TXS_FDOP_DUP2 || code > TXS_FDOP_CLOSE_RANGE || fd < 0 ||
+                fd > INT_MAX || target < 0 ||
+                target > (long long)TXS_CLOSE_RANGE_MAX ||
+                (code != TXS_FDOP_CLOSE_RANGE && target > INT_MAX)) {
+            PyErr_Format(PyExc_ValueError, "ops[%zd] is not a valid fd op: "
+                         "(%lld, %lld, %lld)", i, code, fd, target);
+            PyMem_Free(rows);
+            return -1;
+        }
+        a->ops[i].code = (int)code;
+        a->ops[i].fd = (int)fd;
+        a->ops[i].target = (unsigned)target;
+    }
+    PyMem_Free(rows);
+    plan->ops = a->ops;
+    plan->nops = (size_t)n;
+    return 0;
+}
+
+static int
+txs_convert_rlimits(PyObject *obj, struct txs_plan *plan, struct txs_alloc *a)
+{
+    Py_ssize_t n;
+    long long *rows = txs_int_rows(obj, "rlimits", 3, &n);
+    if (rows == NULL) {
+        return -1;
+    }
+    a->rlimits = PyMem_New(struct txs_rlimit, (size_t)n + 1);
+    if (a->rlimits == NULL) {
+        PyMem_Free(rows);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (rows[3 * i] < 0 || rows[3 * i] > INT_MAX) {
+            PyErr_Format(PyExc_ValueError, "rlimits[%zd]: bad resource", i);
+            PyMem_Free(rows);
+            return -1;
+        }
+        a->rlimits[i].resource = (int)rows[3 * i];
+        /* -1 is RLIM_INFINITY, as Python's resource module spells it. */
+        a->rlimits[i].soft = (uint64_t)rows[3 * i + 1];
+        a->rlimits[i].hard = (uint64_t)rows[3 * i + 2];
+    }
+    PyMem_Free(rows);
+    plan->rlimits = a->rlimits;
+    plan->nrlimits = (size_t)n;
+    return 0;
+}
+
+static int
+txs_convert_groups(PyObject *obj, struct txs_plan *plan, struct txs_alloc *a)
+{
+    if (obj == Py_None) {
+        plan->set_groups = 0;
+        return 0;
+    }
+    Py_ssize_t n;
+    long long *rows = txs_int_rows(obj, "groups", 1, &n);
+    if (rows == NULL) {
+        return -1;
+    }
+    a->groups = PyMem_New(gid_t, (size_t)n + 1);
+    if (a->groups == NULL) {
+        PyMem_Free(rows);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (rows[i] < 0 || rows[i] >= (long long)UINT32_MAX) {
+            PyErr_Format(PyExc_ValueError, "groups[%zd] is not a gid", i);
+            PyMem_Free(rows);
+            return -1;
+        }
+        a->groups[i] = (gid_t)rows[i];
+    }
+    PyMem_Free(rows);
+    plan->set_groups = 1;
+    plan->groups = a->groups;
+    plan->ngroups = (size_t)n;
+    return 0;
+}
+
+static int
+txs_convert_mask(PyObject *obj, struct txs_plan *plan)
+{
+    Py_ssize_t n;
+    long long *rows = txs_int_rows(obj, "signalMask", 1, &n);
+    if (rows == NULL) {
+        return -1;
+    }
+    uint64_t mask = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (rows[i] < 1 || rows[i] > 64) {
+            PyErr_Format(PyExc_ValueError, "signalMask[%zd]: no signal %lld",
+                         i, rows[i]);
+            PyMem_Free(rows);
+            return -1;
+        }
+        mask |= (uint64_t)1 << (rows[i] - 1);
+    }
+    PyMem_Free(rows);
+    plan->signal_mask = mask;
+    return 0;
+}
+
+static int
+txs_convert_slots(PyObject *obj, struct txs_slots *slots, struct txs_alloc *a)
+{
+    Py_ssize_t n;
+    long long *rows = txs_int_rows(obj, "slots", 2, &n);
+    if (rows == NULL) {
+        return -1;
+    }
+    a->slot_src = PyMem_New(int, (size_t)n + 1);
+    a->slot_num = PyMem_New(int, (size_t)n + 1);
+    if (a->slot_src == NULL || a->slot_num == NULL) {
+        PyMem_Free(rows);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (rows[2 * i] < 0 || rows[2 * i] > INT_MAX || rows[2 * i + 1] < 0 ||
+                rows[2 * i + 1] > INT_MAX) {
+            PyErr_Format(PyExc_ValueError, "slots[%zd] is not a pair of fds",
+                         i);
+            PyMem_Free(rows);
+            return -1;
+        }
+        a->slot_src[i] = (int)rows[2 * i];
+        a->slot_num[i] = (int)rows[2 * i + 1];
+    }
+    PyMem_Free(rows);
+    slots->src = a->slot_src;
+    slots->slot = a->slot_num;
+    slots->n = (size_t)n;
+    return 0;
+}
+
+PyDoc_STRVAR(txs_spawn_doc,
+"spawn(candidates, argv, envp, cwd, ops, errFd, slots, filesBound,\n"
+"      placeholder, newSession, ctty, processGroup, umask, rlimits,\n"
+"      groups, groupsImplicit, gid, uid, deathSignal, signalMask,\n"
+"      allow)\n"
+"    -> (pid, pidfd, record, flags)\n"
+"\n"
+"Spawn one child; see txspawn/_cspawn.pyi.  record is None when the exec\n"
+"succeeded, else the bytes read from the error pipe (the child has been\n"
+"reaped).  Parent-side failures raise OSError.");
+
+static PyObject *
+txs_py_spawn(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != TXS_NARGS) {
+        PyErr_Format(PyExc_TypeError, "spawn() takes %d arguments (%zd given)",
+                     TXS_NARGS, nargs);
+        return NULL;
+    }
+    struct txs_plan plan;
+    struct txs_alloc a;
+    struct txs_slots slots;
+    struct txs_outcome out;
+    long long v;
+    memset(&plan, 0, sizeof(plan));
+    memset(&a, 0, sizeof(a));
+    memset(&slots, 0, sizeof(slots));
+    PyObject *result = NULL;
+
+    if ((a.candidates = txs_bytes_array(args[0], "candidates", 1)) == NULL ||
+            (a.argv = txs_bytes_array(args[1], "argv", 0)) == NULL ||
+            (a.envp = txs_bytes_array(args[2], "envp", 0)) == NULL) {
+        goto done;
+    }
+    plan.candidates = a.candidates;
+    plan.argv = a.argv;
+    plan.envp = a.envp;
+    if (args[3] != Py_None) {
+        if (!PyBytes_Check(args[3]) ||
+                (Py_ssize_t)strlen(PyBytes_AS_STRING(args[3])) !=
+                PyBytes_GET_SIZE(args[3])) {
+            PyErr_SetString(PyExc_TypeError,
+                            "cwd must be None or bytes without NUL");
+            goto done;
+        }
+        plan.cwd = PyBytes_AS_STRING(args[3]);
+    }
+    if (txs_convert_ops(args[4], &plan, &a) < 0) {
+        goto done;
+    }
+    if (txs_int(args[5], "errFd", 0, INT_MAX, &v) < 0) {
+        goto done;
+    }
+    plan.err_target = (int)v;
+    if (txs_convert_slots(args[6], &slots, &a) < 0) {
+        goto done;
+    }
+    if (txs_int(args[7], "filesBound", 0, INT_MAX, &v) < 0) {
+        goto done;
+    }
+    plan.files_bound = (unsigned)v;
+    if (txs_int(args[8], "placeholder", -1, INT_MAX, &v) < 0) {
+        goto done;
+    }
+    slots.placeholder = (int)v;
+    if (plan.files_bound > 0 && slots.placeholder < 0) {
+        PyErr_SetString(PyExc_ValueError,
+                        "slot mode (filesBound > 0) needs a placeholder fd");
+        goto done;
+    }
+    plan.new_session = PyObject_IsTrue(args[9]);
+    plan.ctty = PyObject_IsTrue(args[10]);
+    if (plan.new_session < 0 || plan.ctty < 0) {
+        goto done;
+    }
+    if (txs_int(args[11], "processGroup", -1, INT_MAX, &v) < 0) {
+        goto done;
+    }
+    plan.process_group = (pid_t)v;
+    if (txs_int(args[12], "umask", -1, 0777, &v) < 0) {
+        goto done;
+    }
+    plan.umask = (int)v;
+    if (txs_convert_rlimits(args[13], &plan, &a) < 0 ||
+            txs_convert_groups(args[14], &plan, &a) < 0) {
+        goto done;
+    }
+    plan.groups_implicit = PyObject_IsTrue(args[15]);
+    if (plan.groups_implicit < 0) {
+        goto done;
+    }
+    if (txs_int(args[16], "gid", -1, (long long)UINT32_MAX - 1, &v) < 0) {
+        goto done;
+    }
+    plan.gid = (gid_t)v;
+    if (txs_int(args[17], "uid", -1, (long long)UINT32_MAX - 1, &v) < 0) {
+        goto done;
+    }
+    plan.uid = (uid_t)v;
+    if (txs_int(args[18], "deathSignal", 0, 64, &v) < 0) {
+        goto done;
+    }
+    plan.death_signal = (int)v;
+    if (txs_convert_mask(args[19], &plan) < 0) {
+        goto done;
+    }
+    if (txs_int(args[20], "allow", 0, TXS_ALLOW_ALL, &v) < 0) {
+        goto done;
+    }
+    unsigned allow = (unsigned)v;
+
+    int rc;
+    /* From here to the end of the exec (or the failure record) no Python
+       object is touched: other threads run while the child is set up. */
+    Py_BEGIN_ALLOW_THREADS
+    rc = txs_spawn(&plan, plan.files_bound > 0 ? &slots : NULL, allow, &out);
+    Py_END_ALLOW_THREADS
+
+    if (rc < 0) {
+        PyObject *exc = PyObject_CallFunction(
+            PyExc_OSError, "is", out.err,
+            out.what != NULL ? out.what : "spawn");
+        if (exc != NULL) {
+            PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+            Py_DECREF(exc);
+        }
+        goto done;
+    }
+    PyObject *record;
+    if (out.record_len > 0) {
+        record = PyBytes_FromStringAndSize((const char *)out.record,
+                                           (Py_ssize_t)out.record_len);
+        if (record == NULL) {
+            goto done;
+        }
+    }
+    else {
+        record = Py_NewRef(Py_None);
+    }
+    result = Py_BuildValue("iiNi", (int)out.pid, out.pidfd, record,
+                           (out.used_vm ? 1 : 0) | (out.slots_lost ? 2 : 0));
+
+done:
+    txs_alloc_free(&a);
+    return result;
+}
+
+PyDoc_STRVAR(txs_features_doc,
+"features() -> dict[str, tuple[bool | None, str | None]]\n"
+"\n"
+"The C engine's cached probes: name -> (on, reason).  on is None while a\n"
+"probe is not settled yet (the first spawn settles it); reason says why\n"
+"a feature is off or unsettled.");
+
+static PyObject *
+txs_py_features(PyObject *module, PyObject *unused)
+{
+    (void)module;
+    (void)unused;
+    PyObject *d = PyDict_New();
+    if (d == NULL) {
+        return NULL;
+    }
+    for (int i = 0; i < TXS_NFEATURES; i++) {
+        const struct txs_feature *f = &txs_features[i];
+        int state = f->state;
+        const char *reason = state == TXS_ON ? NULL : f->reason;
+        PyObject *on = state == TXS_UNKNOWN ? Py_None
+                       : (state == TXS_ON ? Py_True : Py_False);
+        PyObject *v = Py_BuildValue("(Oz)", on, reason);
+        if (v == NULL || PyDict_SetItemString(d, f->name, v) < 0) {
+            Py_XDECREF(v);
+            Py_DECREF(d);
+            return NULL;
+        }
+        Py_DECREF(v);
+    }
+    return d;
+}
+
+static PyMethodDef txs_methods[] = {
+    {"spawn", (PyCFunction)(void (*)(void))txs_py_spawn, METH_FASTCALL,
+     txs_spawn_doc},
+    {"features", txs_py_features, METH_NOARGS, txs_features_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static int
+txs_add_int(PyObject *m, const char *name, long value)
+{
+    return PyModule_AddIntConstant(m, name, value);
+}
+
+static int
+txs_exec_module(PyObject *m)
+{
+    txs_probe_init();
+    PyObject *magic = PyBytes_FromStringAndSize("TXSP", 4);
+    if (magic == NULL || PyModule_AddObject(m, "MAGIC", magic) < 0) {
+        Py_XDECREF(magic);
+        return -1;
+    }
+    static const struct { const char *name; long value; } ints[] = {
+        {"RECORD_SIZE", (long)sizeof(struct txs_record)},
+        {"CLOSE_RANGE_MAX", (long)TXS_CLOSE_RANGE_MAX},
+        {"ALLOW_VFORK", TXS_ALLOW_VFORK},
+        {"ALLOW_CLONE_PIDFD", TXS_ALLOW_CLONE_PIDFD},
+        {"ALLOW_PIDFD_OPEN", TXS_ALLOW_PIDFD_OPEN},
+        {"ALLOW_ALL", TXS_ALLOW_ALL},
+        {"FLAG_VFORK", 1},
+        {"FLAG_SLOTS_LOST", 2},
+        {"FDOP_DUP2", TXS_FDOP_DUP2},
+        {"FDOP_DUP2_CLOEXEC", TXS_FDOP_DUP2_CLOEXEC},
+        {"FDOP_CLEAR_CLOEXEC", TXS_FDOP_CLEAR_CLOEXEC},
+        {"FDOP_CLOSE", TXS_FDOP_CLOSE},
+        {"FDOP_CLOSE_RANGE", TXS_FDOP_CLOSE_RANGE},
+        {"STAGE_SPAWN", TXS_STAGE_SPAWN},
+        {"STAGE_FDS", TXS_STAGE_FDS},
+        {"STAGE_CLOSE_FDS", TXS_STAGE_CLOSE_FDS},
+        {"STAGE_SIGNALS", TXS_STAGE_SIGNALS},
+        {"STAGE_SETSID", TXS_STAGE_SETSID},
+        {"STAGE_SETPGID", TXS_STAGE_SETPGID},
+        {"STAGE_CTTY", TXS_STAGE_CTTY},
+        {"STAGE_CHDIR", TXS_STAGE_CHDIR},
+        {"STAGE_UMASK", TXS_STAGE_UMASK},
+        {"STAGE_RLIMIT", TXS_STAGE_RLIMIT},
+        {"STAGE_PDEATHSIG", TXS_STAGE_PDEATHSIG},
+        {"STAGE_SETGROUPS", TXS_STAGE_SETGROUPS},
+        {"STAGE_SETGID", TXS_STAGE_SETGID},
+        {"STAGE_SETUID", TXS_STAGE_SETUID},
+        {"STAGE_EXEC", TXS_STAGE_EXEC},
+        {"STAGE_SYNC", TXS_STAGE_SYNC},
+        {"STAGE_NAMESPACES", TXS_STAGE_NAMESPACES},
+        {"STAGE_IDMAP", TXS_STAGE_IDMAP},
+        {"STAGE_CGROUP", TXS_STAGE_CGROUP},
+    };
+    for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+        if (txs_add_int(m, ints[i].name, ints[i].value) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static PyModuleDef_Slot txs_slots[] = {
+    {Py_mod_exec, txs_exec_module},
+#ifdef Py_mod_multiple_interpreters
+    /* No Python-level state at all (m_size 0); the C-level probe cache is
+       process-wide, like the kernel it describes. */
+    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
+#endif
+    {0, NULL},
+};
+
+static struct PyModuleDef txs_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "txspawn._cspawn",
+    .m_doc = "The txspawn C spawn engine (see txspawn._cengine).",
+    .m_size = 0,
+    .m_methods = txs_methods,
+    .m_slots = txs_slots,
+};
+
+PyMODINIT_FUNC
+PyInit__cspawn(void)
+{
+    return PyModuleDef_Init(&txs_module);
+}

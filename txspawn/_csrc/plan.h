@@ -1,0 +1,143 @@
+/*
+ * plan.h: the plain-C spawn plan shared by spawn.c (parent) and child.c
+ * (child), plus the child-to-parent wire record, the setup stages and the
+ * fd-op codes.
+ *
+ * Everything here mirrors a Python definition, and tests/test_wire.py and
+ * tests/test_cspawn.py check that the values agree (module.c exports them):
+ *
+ *   - struct txs_record          <-> txspawn/_wire.py RECORD ("=4sIii")
+ *   - enum txs_stage             <-> txspawn/errors.py ChildSetupStage
+ *   - enum txs_fdop_code         <-> txspawn/_fdops.py FdOpCode
+ *
+ * Never renumber a value: only add new ones.
+ *
+ * This header must not include <Python.h>: the child never touches Python.
+ */
+#ifndef TXSPAWN_PLAN_H
+#define TXSPAWN_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ---- the wire record (16 bytes, native byte order, < PIPE_BUF) ---- */
+
+#define TXS_MAGIC0 'T'
+#define TXS_MAGIC1 'X'
+#define TXS_MAGIC2 'S'
+#define TXS_MAGIC3 'P'
+
+struct txs_record {
+    char magic[4];   /* "TXSP" */
+    uint32_t stage;  /* enum txs_stage */
+    int32_t err;     /* errno */
+    int32_t detail;  /* stage-specific, see txs_child_fail() callers */
+};
+
+_Static_assert(sizeof(struct txs_record) == 16, "wire record is 16 bytes");
+
+/* ---- setup stages (txspawn.errors.ChildSetupStage) ---- */
+
+enum txs_stage {
+    TXS_STAGE_SPAWN = 1,
+    TXS_STAGE_FDS = 2,
+    TXS_STAGE_CLOSE_FDS = 3,
+    TXS_STAGE_SIGNALS = 4,
+    TXS_STAGE_SETSID = 5,
+    TXS_STAGE_SETPGID = 6,
+    TXS_STAGE_CTTY = 7,
+    TXS_STAGE_CHDIR = 8,
+    TXS_STAGE_UMASK = 9,
+    TXS_STAGE_RLIMIT = 10,
+    TXS_STAGE_PDEATHSIG = 11,
+    TXS_STAGE_SETGROUPS = 12,
+    TXS_STAGE_SETGID = 13,
+    TXS_STAGE_SETUID = 14,
+    TXS_STAGE_EXEC = 15,
+    TXS_STAGE_SYNC = 16,
+    TXS_STAGE_NAMESPACES = 17,
+    TXS_STAGE_IDMAP = 18,
+    TXS_STAGE_CGROUP = 19,
+};
+
+/* ---- fd operations (txspawn._fdops.FdOpCode) ---- */
+
+enum txs_fdop_code {
+    TXS_FDOP_DUP2 = 1,
+    TXS_FDOP_DUP2_CLOEXEC = 2,
+    TXS_FDOP_CLEAR_CLOEXEC = 3,
+    TXS_FDOP_CLOSE = 4,
+    TXS_FDOP_CLOSE_RANGE = 5,
+};
+
+#define TXS_CLOSE_RANGE_MAX 0xFFFFFFFFu
+
+struct txs_fdop {
+    int code;         /* enum txs_fdop_code */
+    int fd;
+    unsigned target;  /* an fd, or TXS_CLOSE_RANGE_MAX for CLOSE_RANGE */
+};
+
+struct txs_rlimit {
+    int resource;
+    uint64_t soft;    /* RLIM_INFINITY is passed through unchanged */
+    uint64_t hard;
+};
+
+/* ---- mechanism bits: what the caller allows this spawn to use ---- */
+
+#define TXS_ALLOW_VFORK 0x1        /* CLONE_VM|CLONE_VFORK */
+#define TXS_ALLOW_CLONE_PIDFD 0x2  /* CLONE_PIDFD */
+#define TXS_ALLOW_PIDFD_OPEN 0x4   /* pidfd_open() after the clone */
+#define TXS_ALLOW_ALL 0x7
+
+/*
+ * The plan.  Every pointer refers to memory the parent allocated and keeps
+ * alive until spawn returns; the child only reads it.
+ */
+struct txs_plan {
+    /* exec */
+    char *const *candidates;     /* NULL-terminated */
+    char *const *argv;           /* NULL-terminated */
+    char *const *envp;           /* NULL-terminated */
+
+    /* fds */
+    const struct txs_fdop *ops;
+    size_t nops;
+    int err_fd;                  /* the error pipe's number at clone time */
+    int err_target;              /* where the child moves it before the fd
+                                    ops (== err_fd: leave it; the program
+                                    keeps it, see planFdOps(keep=)) */
+    unsigned files_bound;        /* >0: started on the parent's fd table
+                                    (CLONE_FILES); unshare [0, bound) first */
+
+    /* session, terminal */
+    int new_session;
+    int ctty;                    /* TIOCSCTTY on fd 0 after the fd ops */
+    pid_t process_group;         /* -1: unchanged, 0: lead, >0: join */
+
+    /* environment of the process */
+    const char *cwd;             /* NULL: unchanged */
+    int umask;                   /* -1: unchanged */
+    const struct txs_rlimit *rlimits;
+    size_t nrlimits;
+
+    /* credentials; (uid_t)-1 / (gid_t)-1 mean unchanged */
+    int set_groups;              /* call setgroups(ngroups, groups) */
+    int groups_implicit;         /* the drop implied by a uid: EPERM is ok */
+    const gid_t *groups;
+    size_t ngroups;
+    gid_t gid;
+    uid_t uid;
+
+    /* signals */
+    int death_signal;            /* 0: none */
+    pid_t parent_pid;            /* for the PR_SET_PDEATHSIG race check */
+    uint64_t signal_mask;        /* bit (n - 1) blocks signal n */
+};
+
+/* child.c: the function the clone runs.  Never returns. */
+int txs_child_main(void *plan);
+
+#endif /* TXSPAWN_PLAN_H */

@@ -1,0 +1,348 @@
+/*
+ * spawn.c: the parent side of a spawn.  No Python here: module.c converts
+ * the arguments into a struct txs_plan, releases the GIL, and calls
+ * txs_spawn(), which
+ *
+ *   1. creates the error pipe (pipe2 O_CLOEXEC);
+ *   2. in slot mode, dup3()s every fd the child needs, and the error pipe,
+ *      into the caller's reserved low fd numbers (see _cengine.py);
+ *   3. maps a child stack with a guard page (a CLONE_VM child must never
+ *      run on the caller's stack);
+ *   4. blocks every signal, clones (CLONE_VM|CLONE_VFORK|CLONE_PIDFD, plus
+ *      CLONE_FILES in slot mode), restores the signal mask;
+ *   5. puts the placeholders back into the slots, closes its copy of the
+ *      error pipe's write end, and reads the pipe until EOF (the exec
+ *      closed the child's copy) or one record (the child failed: it is
+ *      reaped here, before returning).
+ *
+ * Mechanisms are chosen by probes cached in txs_features[], each with the
+ * reason it is off.  A probe is settled by the first spawn that uses the
+ * flag: EINVAL/ENOSYS from clone() turns the flag off for good, success
+ * turns it on for good; any other error (EAGAIN, ENOMEM, EMFILE) is
+ * transient and settles nothing.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "plan.h"
+#include "spawn.h"
+#include "sys.h"
+
+#if defined(__hppa__)
+#error "txspawn: stacks that grow upwards are not supported"
+#endif
+
+/* Enough for child.c (its largest frame holds a 4 KiB getdents buffer)
+   and the libc wrappers it calls. */
+#define TXS_STACK_SIZE (64 * 1024)
+
+struct txs_feature txs_features[TXS_NFEATURES] = {
+    [TXS_FEAT_VFORK] = {"vfork", TXS_UNKNOWN,
+                        "not probed yet: settled by the first spawn"},
+    [TXS_FEAT_CLONE_PIDFD] = {"clone_pidfd", TXS_UNKNOWN,
+                              "not probed yet: settled by the first spawn"},
+    [TXS_FEAT_PIDFD_OPEN] = {"pidfd_open", TXS_UNKNOWN,
+                             "not probed yet: used only without CLONE_PIDFD"},
+    [TXS_FEAT_CLOSE_RANGE] = {"close_range_unshare", TXS_UNKNOWN,
+                              "not probed yet"},
+    [TXS_FEAT_CLONE3] = {"clone3", TXS_OFF,
+                         "not used: clone3 with CLONE_VM needs a per-arch "
+                         "assembly trampoline; glibc clone() is used instead"},
+    [TXS_FEAT_CLEAR_SIGHAND] = {"clone_clear_sighand", TXS_OFF,
+                                "not used: glibc clone() cannot pass it, and "
+                                "it keeps SIG_IGN, so the child resets every "
+                                "disposition itself"},
+};
+
+static void
+txs_settle(int feature, int state, const char *reason)
+{
+    struct txs_feature *f = &txs_features[feature];
+    if (f->state == TXS_UNKNOWN) {
+        f->reason = reason;
+        f->state = state;
+    }
+}
+
+void
+txs_probe_init(void)
+{
+    /* close_range(~0U, ~0U, 0) closes nothing (fd ~0U is never open) and
+       fails with ENOSYS before Linux 5.9.  Never probe CLOSE_RANGE_UNSHARE
+       itself here: in a threaded parent it would give this thread a
+       private fd table. */
+    if (txs_close_range(TXS_CLOSE_RANGE_MAX, TXS_CLOSE_RANGE_MAX, 0) == 0) {
+        txs_settle(TXS_FEAT_CLOSE_RANGE, TXS_ON, NULL);
+    }
+    else if (errno == ENOSYS) {
+        txs_settle(TXS_FEAT_CLOSE_RANGE, TXS_OFF,
+                   "close_range() failed with ENOSYS: needs Linux 5.9; "
+                   "children copy the whole fd table");
+    }
+    else {
+        txs_settle(TXS_FEAT_CLOSE_RANGE, TXS_OFF,
+                   "close_range() probe failed (seccomp?); children copy "
+                   "the whole fd table");
+    }
+}
+
+int
+txs_can_share_files(void)
+{
+    return txs_features[TXS_FEAT_CLOSE_RANGE].state == TXS_ON;
+}
+
+static int
+txs_usable(int feature)
+{
+    return txs_features[feature].state != TXS_OFF;
+}
+
+static pid_t
+txs_clone_once(struct txs_plan *plan, void *stack_top, int vm, int pidfd,
+               int share_files, int *pidfd_out)
+{
+    int flags = SIGCHLD;
+    if (vm) {
+        flags |= CLONE_VM | CLONE_VFORK;
+        /* Only while the parent is suspended: the child unshares the
+           table first thing, before the parent can touch the slots. */
+        if (share_files) {
+            flags |= CLONE_FILES;
+        }
+    }
+    if (pidfd) {
+        flags |= CLONE_PIDFD;
+    }
+    *pidfd_out = -1;
+    /* With CLONE_PIDFD the kernel stores the pidfd through parent_tid
+       (Linux 5.2, glibc passes it through). */
+    return clone(txs_child_main, stack_top, flags, plan, pidfd_out);
+}
+
+/*
+ * clone() with the best flags the probes allow, settling the probes.  On
+ * EINVAL/ENOSYS with a flag not yet known to work, retry without it.
+ */
+static pid_t
+txs_clone(struct txs_plan *plan, void *stack_top, unsigned allow,
+          int share_files, int *pidfd_out, int *used_vm)
+{
+    int vm = (allow & TXS_ALLOW_VFORK) && txs_usable(TXS_FEAT_VFORK);
+    int pfd = (allow & TXS_ALLOW_CLONE_PIDFD) &&
+              txs_usable(TXS_FEAT_CLONE_PIDFD);
+    pid_t pid = txs_clone_once(plan, stack_top, vm, pfd, share_files,
+                               pidfd_out);
+    int retry_pfd = pfd &&
+        txs_features[TXS_FEAT_CLONE_PIDFD].state == TXS_UNKNOWN;
+    int retry_vm = vm && txs_features[TXS_FEAT_VFORK].state == TXS_UNKNOWN;
+    if (pid < 0 && (errno == EINVAL || errno == ENOSYS) && retry_pfd) {
+        pid = txs_clone_once(plan, stack_top, vm, 0, share_files, pidfd_out);
+        if (pid >= 0) {
+            txs_settle(TXS_FEAT_CLONE_PIDFD, TXS_OFF,
+                       "clone(CLONE_PIDFD) failed with EINVAL: needs Linux "
+                       "5.2; using pidfd_open() after the clone");
+            pfd = 0;
+        }
+    }
+    if (pid < 0 && (errno == EINVAL || errno == ENOSYS) && retry_vm) {
+        int p = retry_pfd ? 0 : pfd;
+        pid = txs_clone_once(plan, stack_top, 0, p, share_files, pidfd_out);
+        if (pid >= 0) {
+            txs_settle(TXS_FEAT_VFORK, TXS_OFF,
+                       "clone(CLONE_VM|CLONE_VFORK) failed with EINVAL or "
+                       "ENOSYS (seccomp or an emulator); using the fork-like "
+                       "mode");
+            vm = 0;
+            if (retry_pfd && !p) {
+                txs_settle(TXS_FEAT_CLONE_PIDFD, TXS_OFF,
+                           "clone(CLONE_PIDFD) failed with EINVAL: needs "
+                           "Linux 5.2; using pidfd_open() after the clone");
+            }
+            pfd = p;
+        }
+    }
+    if (pid >= 0) {
+        if (vm) {
+            txs_settle(TXS_FEAT_VFORK, TXS_ON, NULL);
+        }
+        if (pfd) {
+            txs_settle(TXS_FEAT_CLONE_PIDFD, TXS_ON, NULL);
+        }
+    }
+    *used_vm = vm;
+    return pid;
+}
+
+static void
+txs_fail_parent(struct txs_outcome *out, const char *what)
+{
+    out->err = errno;
+    out->what = what;
+}
+
+/* Put the placeholder back into the first n slots; 0 if all went well. */
+static int
+txs_restore_slots(const struct txs_slots *slots, size_t n, int err_slot)
+{
+    int lost = 0;
+    for (size_t i = 0; i <= n; i++) {
+        int slot = i < n ? slots->slot[i] : err_slot;
+        if (slot < 0) {
+            continue;
+        }
+        if (dup3(slots->placeholder, slot, O_CLOEXEC) < 0) {
+            /* Never leave a dup of a pipe end behind (the child would never
+               see EOF): give the number up instead. */
+            close(slot);
+            lost = 1;
+        }
+    }
+    return lost;
+}
+
+int
+txs_spawn(struct txs_plan *plan, const struct txs_slots *slots,
+          unsigned allow, struct txs_outcome *out)
+{
+    static long page = 0;
+    int errpipe[2];
+    size_t dupped = 0;
+    int err_slot = -1;
+
+    memset(out, 0, sizeof(*out));
+    out->pid = -1;
+    out->pidfd = -1;
+
+    if (page == 0) {
+        page = sysconf(_SC_PAGESIZE);
+    }
+    if (pipe2(errpipe, O_CLOEXEC) < 0) {
+        txs_fail_parent(out, "pipe2");
+        return -1;
+    }
+
+    if (slots != NULL) {
+        for (; dupped < slots->n; dupped++) {
+            if (dup3(slots->src[dupped], slots->slot[dupped], O_CLOEXEC) < 0) {
+                /* The source fd is not open (closed since the plan): the
+                   same EBADF the child's dup2 would have reported. */
+                int e = errno;
+                out->slots_lost = txs_restore_slots(slots, dupped, -1);
+                close(errpipe[0]);
+                close(errpipe[1]);
+                out->record_len = sizeof(struct txs_record);
+                struct txs_record rec = {
+                    {TXS_MAGIC0, TXS_MAGIC1, TXS_MAGIC2, TXS_MAGIC3},
+                    TXS_STAGE_FDS, e, 0};
+                memcpy(out->record, &rec, sizeof(rec));
+                return 0;
+            }
+        }
+        err_slot = plan->err_target;
+        if (dup3(errpipe[1], err_slot, O_CLOEXEC) < 0) {
+            txs_fail_parent(out, "dup3");
+            out->slots_lost = txs_restore_slots(slots, dupped, -1);
+            close(errpipe[0]);
+            close(errpipe[1]);
+            return -1;
+        }
+        close(errpipe[1]);
+        errpipe[1] = -1;
+        plan->err_fd = err_slot;
+    }
+    else {
+        plan->err_fd = errpipe[1];
+    }
+    plan->parent_pid = getpid();
+
+    size_t map_size = TXS_STACK_SIZE + (size_t)page;
+    char *stack = mmap(NULL, map_size, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    pid_t pid = -1;
+    int pidfd = -1, used_vm = 0, clone_errno = 0;
+    if (stack == MAP_FAILED) {
+        txs_fail_parent(out, "mmap");
+    }
+    else if (mprotect(stack, (size_t)page, PROT_NONE) < 0) {
+        txs_fail_parent(out, "mprotect");  /* the guard page */
+    }
+    else {
+        uint64_t all = ~(uint64_t)0, old;
+        txs_sigmask(SIG_SETMASK, &all, &old);
+        pid = txs_clone(plan, stack + map_size, allow,
+                        slots != NULL && txs_can_share_files(), &pidfd,
+                        &used_vm);
+        clone_errno = errno;
+        txs_sigmask(SIG_SETMASK, &old, NULL);
+        if (pid < 0) {
+            errno = clone_errno;
+            txs_fail_parent(out, "clone");
+        }
+    }
+    if (stack != MAP_FAILED) {
+        /* vfork mode: the child has exec'd or exited.  Fork-like mode: the
+           child runs on its own copy of these pages. */
+        munmap(stack, map_size);
+    }
+    if (slots != NULL) {
+        out->slots_lost = txs_restore_slots(slots, dupped, err_slot);
+    }
+    else {
+        close(errpipe[1]);
+    }
+    if (pid < 0) {
+        close(errpipe[0]);
+        return -1;
+    }
+
+    if (pidfd < 0 && (allow & TXS_ALLOW_PIDFD_OPEN) &&
+            txs_usable(TXS_FEAT_PIDFD_OPEN)) {
+        /* Race-free: the child cannot have been reaped yet. */
+        pidfd = txs_pidfd_open(pid);
+        if (pidfd >= 0) {
+            txs_settle(TXS_FEAT_PIDFD_OPEN, TXS_ON, NULL);
+        }
+        else if (errno == ENOSYS) {
+            txs_settle(TXS_FEAT_PIDFD_OPEN, TXS_OFF,
+                       "pidfd_open() failed with ENOSYS: needs Linux 5.3");
+        }
+    }
+
+    size_t got = 0;
+    while (got < sizeof(struct txs_record)) {
+        ssize_t n = read(errpipe[0], out->record + got,
+                         sizeof(struct txs_record) - got);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            break;
+        }
+        got += (size_t)n;
+    }
+    close(errpipe[0]);
+    out->record_len = got;
+    out->pid = pid;
+    out->pidfd = pidfd;
+    out->used_vm = used_vm;
+    if (got > 0) {
+        /* The child failed and is exiting: reap it before returning, so
+           the caller never sees a zombie.  (ECHILD: SIGCHLD is SIG_IGN.) */
+        int status;
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+        if (pidfd >= 0) {
+            close(pidfd);
+        }
+        out->pidfd = -1;
+    }
+    return 0;
+}

@@ -1,0 +1,109 @@
+/*
+ * sys.h: raw system-call wrappers used by the parent (spawn.c) and the child
+ * (child.c), each with the minimum kernel that has it.
+ *
+ * Why raw syscalls:
+ *   - glibc's set*id() wrappers broadcast the change to every thread with
+ *     SIGSETXID; in a CLONE_VM child that shares the parent's memory but is
+ *     not one of its threads, that machinery is unsafe (CPython bpo-35823:
+ *     "consider using syscall()").  The child wants to change only itself.
+ *   - close_range(), pidfd_open() and getdents64() have no wrapper in older
+ *     glibc (close_range since 2.34, pidfd_open since 2.36).
+ *   - rt_sigprocmask: glibc's sigprocmask() refuses to block its own
+ *     internal signals (SIGCANCEL, SIGSETXID); around a CLONE_VM clone we
+ *     block really everything, as glibc's own posix_spawn does.
+ *
+ * All of these are async-signal-safe: each is one syscall instruction and
+ * touches no libc state except errno.
+ */
+#ifndef TXSPAWN_SYS_H
+#define TXSPAWN_SYS_H
+
+#include <signal.h>
+#include <stdint.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+/* close_range(2): Linux 5.9 (with CLOSE_RANGE_UNSHARE); 2.6.x has none. */
+#ifndef __NR_close_range
+#define __NR_close_range 436
+#endif
+#ifndef CLOSE_RANGE_UNSHARE
+#define CLOSE_RANGE_UNSHARE (1U << 1)
+#endif
+
+/* pidfd_open(2): Linux 5.3. */
+#ifndef __NR_pidfd_open
+#define __NR_pidfd_open 434
+#endif
+
+/* CLONE_PIDFD for clone(2): Linux 5.2. */
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+
+static inline int
+txs_close_range(unsigned lo, unsigned hi, unsigned flags)
+{
+    return (int)syscall(__NR_close_range, lo, hi, flags);
+}
+
+static inline int
+txs_pidfd_open(pid_t pid)
+{
+    return (int)syscall(__NR_pidfd_open, pid, 0);
+}
+
+/*
+ * 32-bit architectures have 16-bit legacy uid syscalls; the "32" variants
+ * take full ids (Linux 2.4).  64-bit architectures only have the full ones.
+ */
+static inline int
+txs_setgroups(size_t n, const gid_t *groups)
+{
+#ifdef SYS_setgroups32
+    return (int)syscall(SYS_setgroups32, n, groups);
+#else
+    return (int)syscall(SYS_setgroups, n, groups);
+#endif
+}
+
+static inline int
+txs_setresgid(gid_t gid)
+{
+#ifdef SYS_setresgid32
+    return (int)syscall(SYS_setresgid32, gid, gid, gid);
+#else
+    return (int)syscall(SYS_setresgid, gid, gid, gid);
+#endif
+}
+
+static inline int
+txs_setresuid(uid_t uid)
+{
+#ifdef SYS_setresuid32
+    return (int)syscall(SYS_setresuid32, uid, uid, uid);
+#else
+    return (int)syscall(SYS_setresuid, uid, uid, uid);
+#endif
+}
+
+/*
+ * rt_sigprocmask with the kernel's 64-bit sigset (every Linux architecture
+ * txspawn targets has _NSIG == 64; MIPS has 128 and is not supported).
+ */
+static inline int
+txs_sigmask(int how, const uint64_t *set, uint64_t *old)
+{
+    return (int)syscall(SYS_rt_sigprocmask, how, set, old, sizeof(uint64_t));
+}
+
+/* getdents64(2): Linux 2.4.  Used only by the close_range() fallback. */
+static inline long
+txs_getdents64(int fd, void *buf, size_t len)
+{
+    return syscall(SYS_getdents64, fd, buf, len);
+}
+
+#endif /* TXSPAWN_SYS_H */
