@@ -13,7 +13,7 @@ extension module C{txspawn._cspawn} and insists that it really is a compiled
 extension: the C sources live in C{txspawn/_csrc/} precisely so that no
 directory named C{_cspawn} can be imported as an empty namespace package in
 a source checkout, but the check here makes that mistake loud instead of
-silent.  It then builds the L{ISpawner} from C{txspawn._cspawner.CSpawner}
+silent.  It then builds the L{ISpawner} from C{txspawn._cengine.CSpawner}
 (the C engine's Python-side wrapper, written with the C engine).
 """
 
@@ -62,6 +62,21 @@ def _loadPythonSpawner() -> ISpawner:
     return PythonSpawner()
 
 
+def _buildFailure() -> str:
+    """
+    What C{setup.py} recorded when it could not build the extension.
+
+    @return: C{"; <reason>"}, or C{""} when nothing was recorded.
+    """
+    path = os.path.join(os.path.dirname(__file__), "_cbuild_failure.txt")
+    try:
+        with open(path) as f:
+            reason = f.read().strip()
+    except OSError:
+        return ""
+    return f"; {reason}" if reason else ""
+
+
 def _loadCSpawner() -> ISpawner:
     """
     Load the C engine.
@@ -72,7 +87,9 @@ def _loadCSpawner() -> ISpawner:
     try:
         module = importlib.import_module("txspawn._cspawn")
     except ImportError as e:
-        raise EngineUnavailable("c", f"txspawn._cspawn is not built ({e})") from None
+        raise EngineUnavailable(
+            "c", f"txspawn._cspawn is not built ({e}){_buildFailure()}"
+        ) from None
     origin = getattr(module, "__file__", None)
     if origin is None or not origin.endswith(
         tuple(importlib.machinery.EXTENSION_SUFFIXES)
@@ -85,10 +102,10 @@ def _loadCSpawner() -> ISpawner:
             "is there a stray txspawn/_cspawn/ directory?",
         )
     try:
-        wrapper = importlib.import_module("txspawn._cspawner")
+        wrapper = importlib.import_module("txspawn._cengine")
     except ImportError as e:
         raise EngineUnavailable(
-            "c", f"the C engine's wrapper txspawn._cspawner is missing ({e})"
+            "c", f"the C engine's wrapper txspawn._cengine is missing ({e})"
         ) from None
     spawner: ISpawner = wrapper.CSpawner()
     return spawner
