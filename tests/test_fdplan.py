@@ -127,6 +127,10 @@ class PlanFdOpsTableTests(SynchronousTestCase):
         ops: list[FdOp],
         keptFds: tuple[int, ...] = (),
     ) -> None:
+        """
+        Assert that planning C{fdMap} and C{keep} gives exactly C{ops} and
+        C{keptFds}.
+        """
         program = planFdOps(fdMap, keep)
         self.assertEqual(list(program.ops), ops)
         self.assertEqual(program.keptFds, keptFds)
@@ -401,6 +405,12 @@ class PlanFdOpsModelTests(SynchronousTestCase):
     """
 
     def checkCase(self, case: FdPlanCase) -> FdProgram:
+        """
+        Plan C{case}, run it over its table and exec, and assert the child
+        and the kept fds are exactly right.
+
+        @return: The program.
+        """
         program, beforeExec, child = applyAndExec(case.table, case.fdMap, case.keep)
         expected = {c: (case.table[p][0], False) for c, p in case.fdMap.items()}
         self.assertEqual(child, expected)

@@ -120,6 +120,10 @@ class DecodeTests(SynchronousTestCase):
     """
 
     def assertMalformed(self, data: bytes, reason: str) -> None:
+        """
+        Assert that decoding C{data} is L{MalformedRecord} whose message
+        shows the bytes and C{reason}.
+        """
         error = self.assertRaises(MalformedRecord, decodeFailure, data)
         self.assertIn(repr(data), str(error))
         self.assertIn(reason, str(error))
@@ -189,6 +193,9 @@ class ReadFailureTests(SynchronousTestCase):
 
     @staticmethod
     def closeQuietly(fd: int) -> None:
+        """
+        Close C{fd}, which the test may already have closed.
+        """
         try:
             os.close(fd)
         except OSError:

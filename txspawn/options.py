@@ -55,6 +55,9 @@ def _isInt(value: object) -> bool:
 
 
 def _checkUmask(value: int | None) -> int | None:
+    """
+    Validate L{SpawnOptions.umask}.
+    """
     if value is None:
         return None
     if not _isInt(value):
@@ -67,6 +70,10 @@ def _checkUmask(value: int | None) -> int | None:
 
 
 def _checkGroups(value: Iterable[GroupSpec] | None) -> tuple[GroupSpec, ...] | None:
+    """
+    Validate L{SpawnOptions.groups} (names are resolved later, by
+    L{SpawnOptions.groupIDs}).
+    """
     if value is None:
         return None
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
@@ -101,12 +108,18 @@ def _checkGroups(value: Iterable[GroupSpec] | None) -> tuple[GroupSpec, ...] | N
 
 
 def _checkNewSession(value: bool) -> bool:
+    """
+    Validate L{SpawnOptions.newSession}.
+    """
     if not isinstance(value, bool):
         raise TypeError(f"SpawnOptions.newSession must be a bool, not {value!r}")
     return value
 
 
 def _checkProcessGroup(value: int | None) -> int | None:
+    """
+    Validate L{SpawnOptions.processGroup}.
+    """
     if value is None:
         return None
     if not _isInt(value):
@@ -148,6 +161,10 @@ def _limitKey(value: int) -> int:
 def _checkRlimits(
     value: Mapping[Any, Sequence[int]] | Iterable[tuple[int, int, int]],
 ) -> tuple[tuple[int, int, int], ...]:
+    """
+    Validate and normalise L{SpawnOptions.rlimits} to sorted C{(resource,
+    soft, hard)} triples.
+    """
     if isinstance(value, Mapping):
         items = [(key, limits) for key, limits in value.items()]
     elif isinstance(value, tuple) and all(
@@ -192,6 +209,9 @@ def _checkRlimits(
 
 
 def _checkDeathSignal(value: int | None) -> int | None:
+    """
+    Validate L{SpawnOptions.deathSignal}.
+    """
     if value is None:
         return None
     if not _isInt(value):
@@ -250,6 +270,9 @@ class SpawnOptions:
     deathSignal: int | None = field(default=None, converter=_checkDeathSignal)
 
     def __attrs_post_init__(self) -> None:
+        """
+        Check the options that constrain each other.
+        """
         if self.newSession and self.processGroup is not None:
             raise ValueError(
                 "SpawnOptions.newSession and SpawnOptions.processGroup cannot "
