@@ -26,7 +26,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorCore
@@ -38,6 +38,7 @@ __all__ = [
     "ENGINES",
     "MONITORS",
     "PYTHON",
+    "MixinBase",
     "ReactorTestMixin",
     "RecordingProtocol",
     "childrenOf",
@@ -266,6 +267,22 @@ def _reapLeftovers(children: dict[int, str]) -> None:
             pass
 
 
+class _BuiltTestCase(ReactorTestMixin, SynchronousTestCase):
+    """
+    What a class made by L{makeTestCaseClasses} looks like, for type
+    checking the mixins.
+    """
+
+
+if TYPE_CHECKING:
+    MixinBase = _BuiltTestCase
+else:
+    #: Base class for test mixins: at type-checking time the built test
+    #: case (so C{self.assertEqual} and C{self.buildReactor} type-check),
+    #: at run time C{object} (so the mixin itself is never collected).
+    MixinBase = object
+
+
 def makeTestCaseClasses(base: type) -> dict[str, type[SynchronousTestCase]]:
     """
     Make one L{SynchronousTestCase} per (engine, monitor) pair out of the
@@ -312,8 +329,9 @@ class RecordingProtocol(ProcessProtocol):
         self.events: list[tuple[str, object]] = []
         self.output: dict[int, bytes] = {}
         self.ended: Deferred[Failure] = Deferred()
-        self.exitedReason: Failure | None = None
-        self.endedReason: Failure | None = None
+        # Any: tests read reason.value.exitCode and friends directly.
+        self.exitedReason: Any = None
+        self.endedReason: Any = None
         self.pidAt: dict[str, int | None] = {}
         self.statusAt: dict[str, int | None] = {}
 
@@ -350,7 +368,7 @@ class RecordingProtocol(ProcessProtocol):
 
 
 def spawnAndRun(
-    test: ReactorTestMixin,
+    test: _BuiltTestCase,
     proto: ProcessProtocol,
     executable: bytes | str,
     args: Sequence[bytes | str] = (),
@@ -387,7 +405,7 @@ def spawnAndRun(
     reactor.callWhenRunning(spawn)
     test.runReactor(reactor, timeout)
     if not result:
-        test.fail("spawnProcess failed (see the logged error)")  # type: ignore[attr-defined]
+        test.fail("spawnProcess failed (see the logged error)")
     return result[0]
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-import tempfile
 import signal
+import tempfile
 from typing import Any
 
 from twisted.internet.error import ProcessDone, ProcessExitedAlready, ProcessTerminated
@@ -20,6 +20,7 @@ from zope.interface.verify import verifyObject
 
 from tests.builders import (
     PYTHON,
+    MixinBase,
     RecordingProtocol,
     childrenOf,
     makeTestCaseClasses,
@@ -46,7 +47,7 @@ os.write(1, repr(fds).encode())
 """
 
 
-class ProcessBehaviourMixin:
+class ProcessBehaviourMixin(MixinBase):
     """
     The pipe transport's callbacks, state and methods.
     """
@@ -330,6 +331,8 @@ class ProcessBehaviourMixin:
 
         @implementer(IPullProducer)
         class Chunks:
+            transport: Any
+
             def __init__(self) -> None:
                 self.left = [b"a" * 1000] * 50
 
@@ -345,7 +348,7 @@ class ProcessBehaviourMixin:
 
         def feed(transport: Any) -> None:
             producer = Chunks()
-            producer.transport = transport  # type: ignore[attr-defined]
+            producer.transport = transport
             transport.registerProducer(producer, False)
 
         proto = RecordingProtocol()
@@ -455,13 +458,17 @@ class ProcessBehaviourMixin:
         C{signalProcess} accepts C{"HUP" "INT" "KILL" "TERM"} by name.
         """
         for name in ("HUP", "INT", "KILL", "TERM"):
+
+            def send(transport: Any, name: str = name) -> None:
+                transport.signalProcess(name)
+
             proto = RecordingProtocol()
             spawnAndRun(
                 self,
                 proto,
                 PYTHON,
                 python("import sys; sys.stdin.read()"),
-                onSpawned=lambda t, name=name: t.signalProcess(name),
+                onSpawned=send,
             )
             assert proto.endedReason is not None
             self.assertEqual(
@@ -590,7 +597,7 @@ class ProcessBehaviourMixin:
         self.assertEqual(proto.endedReason.value.exitCode, 4)
 
 
-class ProcessFailureMixin:
+class ProcessFailureMixin(MixinBase):
     """
     Failures: exec errors, bad input, and exceptions from protocols.
     """
@@ -624,7 +631,7 @@ class ProcessFailureMixin:
         L{SpawnError}, with nothing left behind.
         """
         directory = tempfile.mkdtemp()
-        self.addCleanup(shutil.rmtree, directory)  # type: ignore[attr-defined]
+        self.addCleanup(shutil.rmtree, directory)
         path = os.path.join(directory, "not-executable")
         with open(path, "w") as f:
             f.write("#!/bin/sh\n")
@@ -703,7 +710,7 @@ class ProcessFailureMixin:
         proto = Raiser()
         spawnAndRun(self, proto, PYTHON, python("print('x')"))
         self.assertEqual(proto.names().count("ended"), 1)
-        logged = self.flushLoggedErrors(Boom)  # type: ignore[attr-defined]
+        logged = self.flushLoggedErrors(Boom)
         where = {str(f.value) for f in logged}
         self.assertEqual(
             where,
@@ -733,14 +740,14 @@ class ProcessFailureMixin:
         self.runReactor(reactor)
 
 
-class ProcessThreadingMixin:
+class ProcessThreadingMixin(MixinBase):
     """
     Reactors without signal handlers and off the main thread (pidfd only).
     """
 
     def _requirePidfd(self) -> None:
-        if self.monitorName != "pidfd":  # type: ignore[attr-defined]
-            self.skipTest("only the pidfd monitor works without signals")  # type: ignore[attr-defined]
+        if self.monitorName != "pidfd":
+            self.skipTest("only the pidfd monitor works without signals")
 
     def test_withoutSignalHandlers(self) -> None:
         """

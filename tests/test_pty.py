@@ -12,13 +12,13 @@ import struct
 import termios
 from typing import Any
 
-from zope.interface.verify import verifyObject
-
 from twisted.internet.error import ProcessDone, ProcessExitedAlready, ProcessTerminated
 from twisted.internet.interfaces import IProcessTransport
+from zope.interface.verify import verifyObject
 
 from tests.builders import (
     PYTHON,
+    MixinBase,
     RecordingProtocol,
     childrenOf,
     makeTestCaseClasses,
@@ -31,7 +31,7 @@ from txspawn._pty import PTYProcess
 from txspawn.errors import SpawnError
 
 
-class PTYBehaviourMixin:
+class PTYBehaviourMixin(MixinBase):
     """
     The pty transport's callbacks, state and methods.
     """
@@ -283,7 +283,7 @@ class PTYBehaviourMixin:
 
         proto = Raiser()
         spawnAndRun(self, proto, PYTHON, python("print('x')"), usePTY=True)
-        self.assertEqual(len(self.flushLoggedErrors(Boom)), 1)  # type: ignore[attr-defined]
+        self.assertEqual(len(self.flushLoggedErrors(Boom)), 1)
         self.assertEqual(proto.names().count("ended"), 1)
 
 

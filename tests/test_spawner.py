@@ -18,6 +18,7 @@ from zope.interface.verify import verifyObject
 
 from tests.builders import (
     PYTHON,
+    MixinBase,
     RecordingProtocol,
     childrenOf,
     makeTestCaseClasses,
@@ -37,7 +38,7 @@ from txspawn._spawner import (
 )
 
 
-class SpawnerMixin:
+class SpawnerMixin(MixinBase):
     """
     L{ProcessSpawner} and L{installSpawner} with every engine and monitor.
     """
@@ -48,7 +49,7 @@ class SpawnerMixin:
         txspawn ones.
         """
         reactor = StockEPollReactor()
-        self._reactors.append(reactor)  # type: ignore[attr-defined]
+        self._reactors.append(reactor)
         return reactor
 
     def test_interface(self) -> None:
@@ -58,8 +59,8 @@ class SpawnerMixin:
         reactor = self.buildStockReactor()
         spawner = ProcessSpawner(
             reactor,
-            selectSpawner(self.engineName),  # type: ignore[attr-defined]
-            selectMonitor(reactor, self.monitorName),  # type: ignore[attr-defined]
+            selectSpawner(self.engineName),
+            selectMonitor(reactor, self.monitorName),
         )
         self.assertTrue(verifyObject(IReactorProcess, spawner))
 
@@ -72,11 +73,11 @@ class SpawnerMixin:
         reactor = self.buildStockReactor()
         spawner = installSpawner(
             reactor,
-            engine=self.engineName,  # type: ignore[attr-defined]
-            monitor=self.monitorName,  # type: ignore[attr-defined]
+            engine=self.engineName,
+            monitor=self.monitorName,
         )
         self.assertIs(installedSpawner(reactor), spawner)
-        self.assertEqual(spawner.monitor.name, self.monitorName)  # type: ignore[attr-defined]
+        self.assertEqual(spawner.monitor.name, self.monitorName)
         proto = RecordingProtocol()
         transport = spawnAndRun(
             self, proto, PYTHON, python("raise SystemExit(6)"), reactor=reactor
@@ -93,15 +94,15 @@ class SpawnerMixin:
         reactor = self.buildStockReactor()
         installSpawner(
             reactor,
-            engine=self.engineName,  # type: ignore[attr-defined]
-            monitor=self.monitorName,  # type: ignore[attr-defined]
+            engine=self.engineName,
+            monitor=self.monitorName,
         )
         proto = RecordingProtocol()
         reactor.callWhenRunning(
             reactor.spawnProcess, proto, PYTHON, python("raise SystemExit(2)")
         )
         proto.ended.addBoth(lambda _: reactor.stop())
-        self.runReactor(reactor, installSignalHandlers=False)  # type: ignore[attr-defined]
+        self.runReactor(reactor, installSignalHandlers=False)
         assert proto.endedReason is not None
         self.assertEqual(proto.endedReason.value.exitCode, 2)
 
@@ -114,8 +115,8 @@ class SpawnerMixin:
         reactor = self.buildStockReactor()
         installSpawner(
             reactor,
-            engine=self.engineName,  # type: ignore[attr-defined]
-            monitor=self.monitorName,  # type: ignore[attr-defined]
+            engine=self.engineName,
+            monitor=self.monitorName,
         )
         handler = signal.getsignal(signal.SIGCHLD)
         proto = RecordingProtocol()
@@ -123,7 +124,7 @@ class SpawnerMixin:
         # Nothing process-global is touched before the reactor runs.
         self.assertEqual(signal.getsignal(signal.SIGCHLD), handler)
         proto.ended.addBoth(lambda _: reactor.stop())
-        self.runReactor(reactor)  # type: ignore[attr-defined]
+        self.runReactor(reactor)
         assert proto.endedReason is not None
         self.assertEqual(proto.endedReason.value.exitCode, 9)
 
@@ -136,8 +137,8 @@ class SpawnerMixin:
         reactor = self.buildStockReactor()
         installSpawner(
             reactor,
-            engine=self.engineName,  # type: ignore[attr-defined]
-            monitor=self.monitorName,  # type: ignore[attr-defined]
+            engine=self.engineName,
+            monitor=self.monitorName,
         )
         seen: list[object] = []
 
@@ -149,8 +150,8 @@ class SpawnerMixin:
         proto = Watcher()
         reactor.callWhenRunning(reactor.spawnProcess, proto, PYTHON, python("pass"))
         proto.ended.addBoth(lambda _: reactor.stop())
-        self.runReactor(reactor, installSignalHandlers=False)  # type: ignore[attr-defined]
-        if self.monitorName == "sigchld":  # type: ignore[attr-defined]
+        self.runReactor(reactor, installSignalHandlers=False)
+        if self.monitorName == "sigchld":
             self.assertNotIn(seen[0], (signal.SIG_DFL, None))
         else:
             self.assertEqual(seen, [signal.SIG_DFL])
@@ -161,13 +162,13 @@ class SpawnerMixin:
         restores the class's C{spawnProcess} and is idempotent.
         """
         reactor = self.buildStockReactor()
-        installSpawner(reactor, engine=self.engineName)  # type: ignore[attr-defined]
+        installSpawner(reactor, engine=self.engineName)
         self.assertRaises(RuntimeError, installSpawner, reactor)
         uninstallSpawner(reactor)
         self.assertIsNone(installedSpawner(reactor))
         self.assertNotIn("spawnProcess", vars(reactor))
         self.assertEqual(
-            reactor.spawnProcess.__func__,  # type: ignore[attr-defined]
+            getattr(reactor.spawnProcess, "__func__", None),
             PosixReactorBase.spawnProcess,
         )
         uninstallSpawner(reactor)
@@ -181,8 +182,8 @@ class SpawnerMixin:
         reactor = self.buildStockReactor()
         processSpawner = installSpawner(
             reactor,
-            engine=self.engineName,  # type: ignore[attr-defined]
-            monitor=self.monitorName,  # type: ignore[attr-defined]
+            engine=self.engineName,
+            monitor=self.monitorName,
         )
         # What the first spawnProcess does before the reactor runs.
         processSpawner._installMonitor()
@@ -194,7 +195,7 @@ class SpawnerMixin:
         seen: list[object] = []
         reactor.callWhenRunning(lambda: seen.append(signal.getsignal(signal.SIGCHLD)))
         reactor.callWhenRunning(reactor.stop)
-        self.runReactor(reactor, installSignalHandlers=False)  # type: ignore[attr-defined]
+        self.runReactor(reactor, installSignalHandlers=False)
         self.assertEqual(seen, [signal.SIG_DFL])
         self.assertFalse(processSpawner._installed)
 
@@ -211,8 +212,8 @@ class SpawnerMixin:
         reactor = self.buildStockReactor()
         installSpawner(
             reactor,
-            engine=self.engineName,  # type: ignore[attr-defined]
-            monitor=self.monitorName,  # type: ignore[attr-defined]
+            engine=self.engineName,
+            monitor=self.monitorName,
         )
         proto = RecordingProtocol()
         spawnAndRun(
@@ -231,7 +232,7 @@ class SpawnerMixin:
         An unknown or invalid extra option raises before any fd is opened
         or child started.
         """
-        reactor = self.buildReactor()  # type: ignore[attr-defined]
+        reactor = self.buildReactor()
         fds = openFDs()
         proto = RecordingProtocol()
         self.assertRaises(

@@ -13,7 +13,7 @@ from twisted.internet.error import ProcessDone, ProcessTerminated
 from twisted.internet.protocol import ProcessProtocol
 from twisted.python.failure import Failure
 
-from tests.builders import makeTestCaseClasses
+from tests.builders import MixinBase, makeTestCaseClasses
 
 TOTAL = 2000
 ALIVE = 1000
@@ -86,7 +86,7 @@ class _StressRun:
             self.reactor.stop()
 
 
-class StressMixin:
+class StressMixin(MixinBase):
     """
     Thousands of children on one reactor.
     """
@@ -96,7 +96,7 @@ class StressMixin:
         2000 children, 1000 of them alive at once, are all reaped exactly
         once with their own exit status, and nothing is left behind.
         """
-        reactor = self.buildReactor()  # type: ignore[attr-defined]
+        reactor = self.buildReactor()
         run = _StressRun(reactor)
 
         def start() -> None:
@@ -107,18 +107,18 @@ class StressMixin:
                 raise
 
         reactor.callWhenRunning(start)
-        self.runReactor(reactor, 600)  # type: ignore[attr-defined]
-        self.assertEqual(run.done, TOTAL)  # type: ignore[attr-defined]
-        self.assertEqual(run.peak, ALIVE)  # type: ignore[attr-defined]
+        self.runReactor(reactor, 600)
+        self.assertEqual(run.done, TOTAL)
+        self.assertEqual(run.peak, ALIVE)
         for child in run.children:
-            self.assertEqual(len(child.reasons), 1)  # type: ignore[attr-defined]
-            value = child.reasons[0].value
+            self.assertEqual(len(child.reasons), 1)
+            value: Any = child.reasons[0].value
             if child.expected == 0:
-                self.assertIsInstance(value, ProcessDone)  # type: ignore[attr-defined]
+                self.assertIsInstance(value, ProcessDone)
             else:
-                self.assertIsInstance(value, ProcessTerminated)  # type: ignore[attr-defined]
-                self.assertEqual(value.exitCode, child.expected)  # type: ignore[attr-defined]
-            self.assertIsNotNone(value.rusage)  # type: ignore[attr-defined]
+                self.assertIsInstance(value, ProcessTerminated)
+                self.assertEqual(value.exitCode, child.expected)
+            self.assertIsNotNone(value.rusage)
 
 
 globals().update(makeTestCaseClasses(StressMixin))
