@@ -172,7 +172,7 @@ class _StreamBuffer:
             end = pending.find(b"\n", start)
             if end < 0:
                 break
-            self._queue.append(OutputChunk(childFD, pending[start : end + 1]))
+            self._queuePieces(childFD, pending[start : end + 1])
             start = end + 1
         rest = pending[start:]
         # A line that alone reaches the high-water mark is delivered in
@@ -182,6 +182,14 @@ class _StreamBuffer:
             rest = rest[self._highWater :]
         if rest:
             self._partial[childFD] = rest
+
+    def _queuePieces(self, childFD: int, line: bytes) -> None:
+        # Long complete lines are cut the same way as long unfinished ones,
+        # so where a line is cut does not depend on how the reads fell.
+        while len(line) > self._highWater:
+            self._queue.append(OutputChunk(childFD, line[: self._highWater]))
+            line = line[self._highWater :]
+        self._queue.append(OutputChunk(childFD, line))
 
     def _flushPartial(self, childFD: int) -> None:
         rest = self._partial.pop(childFD, b"")
