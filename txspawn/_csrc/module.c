@@ -119,6 +119,29 @@ txs_int(PyObject *obj, const char *what, long long lo, long long hi,
     return 0;
 }
 
+/* A tuple of ints -> a long long array. */
+static long long *
+txs_int_tuple(PyObject *obj, const char *what, Py_ssize_t *n)
+{
+    if (txs_need_tuple(obj, what) == NULL) {
+        return NULL;
+    }
+    *n = PyTuple_GET_SIZE(obj);
+    long long *out = PyMem_New(long long, (size_t)*n + 1);
+    if (out == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < *n; i++) {
+        if (txs_int(PyTuple_GET_ITEM(obj, i), what, LLONG_MIN, LLONG_MAX,
+                    &out[i]) < 0) {
+            PyMem_Free(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
 /* A tuple of k-tuples of ints -> a flat long long array. */
 static long long *
 txs_int_rows(PyObject *obj, const char *what, Py_ssize_t k, Py_ssize_t *n)
@@ -226,7 +249,7 @@ txs_convert_groups(PyObject *obj, struct txs_plan *plan, struct txs_alloc *a)
         return 0;
     }
     Py_ssize_t n;
-    long long *rows = txs_int_rows(obj, "groups", 1, &n);
+    long long *rows = txs_int_tuple(obj, "groups", &n);
     if (rows == NULL) {
         return -1;
     }
@@ -255,7 +278,7 @@ static int
 txs_convert_mask(PyObject *obj, struct txs_plan *plan)
 {
     Py_ssize_t n;
-    long long *rows = txs_int_rows(obj, "signalMask", 1, &n);
+    long long *rows = txs_int_tuple(obj, "signalMask", &n);
     if (rows == NULL) {
         return -1;
     }

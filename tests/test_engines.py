@@ -1,0 +1,783 @@
+# -*- test-case-name: tests.test_engines -*-
+"""
+Differential tests of the two engines (PEP 399 style).
+
+One mixin, L{EngineWorldMixin}, states every behaviour; L{PythonEngineTests}
+and L{CEngineTests} bind it to the Python engine and the C engine.  Each
+test spawns C{tests/helpers/report.py} (a child that describes its own
+world as JSON) with the engine under test, checks the world against what
+the plan asked for, and then spawns the same plan with the Python engine,
+the oracle, and asserts that the two worlds are identical once the
+per-process values (pids, the pty's number) are normalised.  Failures are
+compared the same way: both engines must raise the same L{SpawnError}
+flavour with the same C{stage}, C{errno}, C{filename} and C{detail}.
+
+Scenarios that need another process state (a non-root parent, a full fd
+table) run in a helper Python process.
+
+PEP 399's rule, adapted: no behaviour exists only in the C engine.  C-only
+mechanics (vfork vs fork-like mode, clone flags, fd slots) are tested in
+C{tests/test_cspawn.py}.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+from twisted.trial.unittest import SynchronousTestCase
+from zope.interface.verify import verifyObject
+
+from txspawn._plan import PTYSpec, SpawnPlan
+from txspawn._pyspawn import PythonSpawner
+from txspawn.errors import ChildSetupStage, SpawnError
+from txspawn.interfaces import ISpawner
+
+try:
+    from txspawn._cengine import CSpawner
+except ImportError as e:
+    CSpawner = None  # type: ignore[assignment,misc]
+    C_UNAVAILABLE: str | None = f"the C engine is not built: {e}"
+else:
+    C_UNAVAILABLE = None
+
+#: When set to C{1} (CI sets it), a missing C engine fails the C tests
+#: instead of skipping them.
+REQUIRE_C = os.environ.get("TXSPAWN_REQUIRE_C") == "1"
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPORT = os.path.join(HERE, "helpers", "report.py").encode()
+
+
+def _othersCanRun(path: str) -> bool:
+    """
+    Whether users other than the owner can execute C{path} (every
+    directory on the way must be searchable by them).
+    """
+    real = os.path.realpath(path)
+    parts = real.split("/")
+    for end in range(2, len(parts) + 1):
+        try:
+            mode = os.stat("/".join(parts[:end]) or "/").st_mode
+        except OSError:
+            return False
+        if not mode & 0o001:
+            return False
+    return True
+
+
+def _anyUserPython() -> str:
+    """
+    A Python of this version that any uid can run: children that drop to
+    nobody run C{report.py} with it (this venv's interpreter may live under
+    a private home directory).  C{report.py} needs only the stdlib.
+    """
+    if _othersCanRun(sys.executable):
+        return sys.executable
+    version = "python%d.%d" % sys.version_info[:2]
+    for candidate in (f"/usr/bin/{version}", f"/usr/local/bin/{version}"):
+        if os.path.exists(candidate) and _othersCanRun(candidate):
+            return candidate
+    return sys.executable
+
+
+PY = _anyUserPython().encode()
+# PYTHONCOERCECLOCALE=0: the child interpreter must not add LC_CTYPE to its
+# own environment, so the reported environment is exactly the plan's.
+BASE_ENV = (b"PYTHONCOERCECLOCALE=0", b"TXSPAWN_TEST=1")
+NOBODY = 65534
+NOGROUP = 65534
+
+__all__ = [
+    "BASE_ENV",
+    "C_UNAVAILABLE",
+    "HygieneMixin",
+    "PY",
+    "REPORT",
+    "childrenOf",
+    "makePlan",
+    "makeSpawner",
+    "openFds",
+    "waitExit",
+]
+
+
+def makeSpawner(engine: str, **kwargs: Any) -> ISpawner:
+    """
+    A fresh spawner of the named engine.
+
+    @raise SkipTest: (through L{SynchronousTestCase.skipTest} at the call
+        site) is not raised here; callers check L{C_UNAVAILABLE}.
+    """
+    if engine == "python":
+        return PythonSpawner(**kwargs)
+    assert CSpawner is not None, C_UNAVAILABLE
+    spawner: ISpawner = CSpawner(**kwargs)
+    return spawner
+
+
+def openFds() -> list[int]:
+    """
+    This process' open fds, without the one C{listdir} used.
+    """
+    result = []
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            os.fstat(int(name))
+        except OSError:
+            continue
+        result.append(int(name))
+    return sorted(result)
+
+
+def childrenOf(pid: int) -> list[int]:
+    """
+    Every child (alive or zombie) of C{pid}.
+    """
+    result: list[int] = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                result.extend(int(c) for c in f.read().split())
+        except FileNotFoundError:
+            continue
+    return sorted(result)
+
+
+def makePlan(
+    executable: bytes = PY,
+    argv: tuple[bytes, ...] | None = None,
+    candidates: tuple[bytes, ...] | None = None,
+    envp: tuple[bytes, ...] = BASE_ENV,
+    **kwargs: Any,
+) -> SpawnPlan:
+    """
+    A L{SpawnPlan} built directly: these tests are about engines, not the
+    planner.
+    """
+    return SpawnPlan(
+        executable=executable,
+        candidates=candidates if candidates is not None else (executable,),
+        argv=argv if argv is not None else (executable,),
+        envp=envp,
+        **kwargs,
+    )
+
+
+def waitExit(pid: int) -> int:
+    """
+    Wait for C{pid}; return its exit code (a signal death is an error).
+    """
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status), f"child died with status {status:#x}"
+    return os.WEXITSTATUS(status)
+
+
+def sigbits(*signals: int) -> int:
+    """
+    The C{/proc/self/status} bit mask of C{signals}.
+    """
+    mask = 0
+    for s in signals:
+        mask |= 1 << (s - 1)
+    return mask
+
+
+class HygieneMixin:
+    """
+    After every test: the fd set is unchanged and no child is left.
+    """
+
+    def setUpHygiene(self: Any) -> None:
+        before = openFds()
+        tmp = tempfile.mkdtemp(prefix="txspawn-engines-")
+        os.chmod(tmp, 0o777)  # children running as nobody write here
+        self.tmp = tmp
+
+        def check() -> None:
+            shutil.rmtree(tmp, ignore_errors=True)
+            self.assertEqual(openFds(), before, "fd set changed")
+            self.assertEqual(childrenOf(os.getpid()), [], "child left behind")
+
+        self.addCleanup(check)
+
+    def devnull(self: Any) -> int:
+        fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        self.addCleanup(os.close, fd)
+        return fd
+
+    def pipe(self: Any) -> tuple[int, int]:
+        r, w = os.pipe()
+        self.addCleanup(os.close, r)
+        self.addCleanup(os.close, w)
+        return r, w
+
+    def tmpFile(self: Any, name: str, mode: int = 0o644) -> int:
+        fd = os.open(
+            os.path.join(self.tmp, name), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, mode
+        )
+        self.addCleanup(os.close, fd)
+        return fd
+
+
+def _normalise(report: dict[str, Any], ttyName: str | None) -> dict[str, Any]:
+    """
+    Replace what differs between two otherwise identical children: the
+    child's own pid (as pid, sid, pgid, tpgid) and, for a pty, the slave's
+    identity (each run opens its own pty).
+    """
+    pid = report["pid"]
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if isinstance(value, int) and not isinstance(value, bool) and value == pid:
+            return "<pid>"
+        return value
+
+    result: dict[str, Any] = walk(report)
+    if ttyName is not None:
+        for info in result["fds"].values():
+            if info["target"] == ttyName:
+                info.update(target="<tty>", ino="<tty>", rdev="<tty>")
+        result["stat"]["tty_nr"] = "<tty>"
+    return result
+
+
+class EngineWorldMixin(HygieneMixin):
+    """
+    Every engine behaviour, checked on the engine under test and compared
+    with the Python engine.
+    """
+
+    engine: ClassVar[str]
+
+    def setUp(self: Any) -> None:
+        self.setUpHygiene()
+        self.spawner = makeSpawner(self.engine)
+        self.oracle = makeSpawner("python")
+
+    # -- running children --------------------------------------------------
+
+    def _spawnReport(
+        self: Any,
+        spawner: ISpawner,
+        planArgs: Mapping[str, Any],
+        fdMap: Mapping[int, int] | None,
+        ttyName: bytes | None,
+    ) -> dict[str, Any]:
+        out = os.path.join(self.tmp, "report.json")
+        plan = makePlan(argv=(PY, REPORT, b"--out", out.encode()), **planArgs)
+        if fdMap is None:
+            null = self.devnull()
+            fdMap = {0: null, 1: null, 2: null}
+        child = spawner.spawn(plan, fdMap, ttyName)
+        try:
+            self.assertEqual(waitExit(child.pid), 0)
+        finally:
+            child.closePidfd()
+        with open(out) as f:
+            result: dict[str, Any] = json.load(f)
+        os.unlink(out)
+        return result
+
+    def world(
+        self: Any,
+        fdMap: Mapping[int, int] | None = None,
+        ttyName: bytes | None = None,
+        freshFdMap: Callable[[], tuple[Mapping[int, int], bytes | None]]
+        | None = None,
+        **planArgs: Any,
+    ) -> dict[str, Any]:
+        """
+        The world of a C{report.py} child spawned by the engine under test,
+        after checking that the Python engine gives the identical world.
+
+        @param freshFdMap: For ptys: makes a new C{(fdMap, ttyName)} per
+            child.
+        """
+        if freshFdMap is not None:
+            fdMap, ttyName = freshFdMap()
+        report = self._spawnReport(self.spawner, planArgs, fdMap, ttyName)
+        if freshFdMap is not None:
+            fdMap, oracleTty = freshFdMap()
+        else:
+            oracleTty = ttyName
+        oracle = self._spawnReport(self.oracle, planArgs, fdMap, oracleTty)
+        self.assertEqual(
+            _normalise(report, ttyName and os.fsdecode(ttyName)),
+            _normalise(oracle, oracleTty and os.fsdecode(oracleTty)),
+            f"the {self.engine} engine's world differs from the Python engine's",
+        )
+        return report
+
+    def failure(
+        self: Any,
+        plan: SpawnPlan,
+        fdMap: Mapping[int, int] | None = None,
+        oracle: ISpawner | None = None,
+        spawner: ISpawner | None = None,
+    ) -> SpawnError:
+        """
+        The L{SpawnError} the engine under test raises for C{plan}, after
+        checking that nothing leaked and that the Python engine (or
+        C{oracle}) raises the identical error.
+        """
+        if fdMap is None:
+            null = self.devnull()
+            fdMap = {0: null, 1: null, 2: null}
+        errors = []
+        for spawner in (spawner or self.spawner, oracle or self.oracle):
+            before = openFds()
+            e = self.assertRaises(SpawnError, spawner.spawn, plan, fdMap, None)
+            self.assertEqual(openFds(), before, "fd leaked on failure")
+            self.assertEqual(childrenOf(os.getpid()), [], "failed child left")
+            errors.append(e)
+        mine, oracle = errors
+        self.assertEqual(
+            (type(mine), mine.stage, mine.errno, mine.filename, mine.detail),
+            (type(oracle), oracle.stage, oracle.errno, oracle.filename, oracle.detail),
+        )
+        return mine
+
+    # -- the contract ------------------------------------------------------
+
+    def test_interface(self: Any) -> None:
+        """
+        The engine provides L{ISpawner} under its name.
+        """
+        self.assertTrue(verifyObject(ISpawner, self.spawner))
+        self.assertEqual(self.spawner.name, self.engine)
+
+    def test_fdsAndFlags(self: Any) -> None:
+        """
+        The child has exactly the fds of C{fdMap}, none close-on-exec, each
+        the same open file (and access mode) as the parent fd it maps;
+        inheritable parent fds that are not mapped are not there.
+        """
+        r, w = self.pipe()
+        null = self.devnull()
+        regular = self.tmpFile("f")
+        strayR, strayW = self.pipe()
+        os.set_inheritable(strayR, True)
+        os.set_inheritable(strayW, True)
+        fdMap = {0: r, 1: w, 2: null, 5: regular, 9: r}
+        report = self.world(fdMap)
+        self.assertEqual(sorted(map(int, report["fds"])), [0, 1, 2, 5, 9])
+        for childFd, parentFd in fdMap.items():
+            info = report["fds"][str(childFd)]
+            st = os.fstat(parentFd)
+            self.assertFalse(info["cloexec"], childFd)
+            self.assertEqual((info["dev"], info["ino"]), (st.st_dev, st.st_ino))
+        self.assertEqual(report["fds"]["1"]["accmode"], os.O_WRONLY)
+        self.assertEqual(report["fds"]["5"]["accmode"], os.O_RDWR)
+
+    def test_cycleAndIdentity(self: Any) -> None:
+        """
+        A cycle (child C{a} gets the parent's C{b} and vice versa) and an
+        identity mapping of a close-on-exec fd are both honoured.
+        """
+        a, b, c = self.tmpFile("a"), self.tmpFile("b"), self.tmpFile("c")
+        null = self.devnull()
+        report = self.world({0: null, 1: null, 2: null, a: b, b: a, c: c})
+        self.assertEqual(report["fds"][str(a)]["ino"], os.fstat(b).st_ino)
+        self.assertEqual(report["fds"][str(b)]["ino"], os.fstat(a).st_ino)
+        self.assertEqual(report["fds"][str(c)]["ino"], os.fstat(c).st_ino)
+        self.assertFalse(report["fds"][str(c)]["cloexec"])
+
+    def test_swappedStdio(self: Any) -> None:
+        """
+        Swapping the parent's own 0/1/2 around (child 0 = parent 2, and so
+        on) works; the parent's fds are untouched.
+        """
+        report = self.world({0: 2, 1: 0, 2: 1})
+        for child, parent in ((0, 2), (1, 0), (2, 1)):
+            self.assertEqual(report["fds"][str(child)]["ino"], os.fstat(parent).st_ino)
+
+    def test_noFds(self: Any) -> None:
+        """
+        An empty C{fdMap} gives a child without any fd.
+        """
+        self.assertEqual(self.world({})["fds"], {})
+
+    def test_env(self: Any) -> None:
+        """
+        The child's environment is exactly the plan's C{envp}.
+        """
+        env = (*BASE_ENV, b"A=1", b"EMPTY=", b"WITH=EQUALS=SIGN", b"\xff=\xfe")
+        report = self.world(envp=env)
+        self.assertEqual(
+            report["env"],
+            {
+                "PYTHONCOERCECLOCALE": "0",
+                "TXSPAWN_TEST": "1",
+                "A": "1",
+                "EMPTY": "",
+                "WITH": "EQUALS=SIGN",
+                os.fsdecode(b"\xff"): os.fsdecode(b"\xfe"),
+            },
+        )
+
+    def test_cwd(self: Any) -> None:
+        """
+        C{cwd} is the child's working directory.
+        """
+        self.assertEqual(self.world(cwd=self.tmp.encode())["cwd"], self.tmp)
+
+    def test_credentials(self: Any) -> None:
+        """
+        C{uid}, C{gid} and C{groups} set the real, effective and saved ids
+        and the supplementary groups.
+        """
+        if os.getuid() != 0:
+            raise self.skipTest("needs root to change credentials")
+        report = self.world(uid=NOBODY, gid=NOGROUP, groups=(NOGROUP, 100))
+        self.assertEqual(report["uid"], [NOBODY] * 3)
+        self.assertEqual(report["gid"], [NOGROUP] * 3)
+        self.assertEqual(report["groups"], [100, NOGROUP])
+
+    def test_uidDropsGroups(self: Any) -> None:
+        """
+        A C{uid} without C{groups} drops the parent's supplementary groups.
+        """
+        if os.getuid() != 0:
+            raise self.skipTest("needs root to change credentials")
+        report = self.world(uid=NOBODY)
+        self.assertEqual(report["uid"], [NOBODY] * 3)
+        self.assertEqual(report["groups"], [])
+
+    def test_gidKeepsGroups(self: Any) -> None:
+        """
+        A C{gid} alone changes the group ids and keeps the supplementary
+        groups.
+        """
+        if os.getuid() != 0:
+            raise self.skipTest("needs root to change credentials")
+        report = self.world(gid=NOGROUP)
+        self.assertEqual(report["gid"], [NOGROUP] * 3)
+        self.assertEqual(report["groups"], sorted(os.getgroups()))
+
+    def test_umask(self: Any) -> None:
+        """
+        C{umask} is the child's umask.
+        """
+        self.assertEqual(self.world(umask=0o027)["umask"], 0o027)
+
+    def test_rlimits(self: Any) -> None:
+        """
+        Every C{(resource, soft, hard)} of C{rlimits} is applied.
+        """
+        report = self.world(
+            rlimits=(
+                (resource.RLIMIT_NOFILE, 256, 512),
+                (resource.RLIMIT_CORE, 0, 0),
+            )
+        )
+        self.assertEqual(report["rlimits"]["RLIMIT_NOFILE"], [256, 512])
+        self.assertEqual(report["rlimits"]["RLIMIT_CORE"], [0, 0])
+
+    def test_signals(self: Any) -> None:
+        """
+        Signals ignored or handled in the parent are C{SIG_DFL} in the child
+        (report.py's interpreter itself ignores SIGPIPE and SIGXFSZ), and
+        the child's mask is exactly C{signalMask}, whatever the parent's.
+        """
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGRTMIN + 2):
+            old = signal.signal(signum, signal.SIG_IGN)
+            self.addCleanup(signal.signal, signum, old)
+        old = signal.signal(signal.SIGUSR1, lambda *a: None)
+        self.addCleanup(signal.signal, signal.SIGUSR1, old)
+        oldMask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+        self.addCleanup(signal.pthread_sigmask, signal.SIG_SETMASK, oldMask)
+        report = self.world(signalMask=(signal.SIGUSR2, signal.SIGHUP))
+        self.assertEqual(report["SigIgn"], sigbits(signal.SIGPIPE, signal.SIGXFSZ))
+        self.assertEqual(report["SigBlk"], sigbits(signal.SIGUSR2, signal.SIGHUP))
+
+    def test_defaultSession(self: Any) -> None:
+        """
+        By default the child stays in the parent's session and group.
+        """
+        report = self.world()
+        self.assertEqual(report["sid"], os.getsid(0))
+        self.assertEqual(report["pgid"], os.getpgid(0))
+
+    def test_newSession(self: Any) -> None:
+        """
+        C{newSession} makes the child a session and group leader without a
+        controlling terminal.
+        """
+        report = self.world(newSession=True)
+        self.assertEqual((report["sid"], report["pgid"]), (report["pid"],) * 2)
+        self.assertEqual(report["stat"]["tty_nr"], 0)
+
+    def test_processGroup(self: Any) -> None:
+        """
+        C{processGroup=0} makes the child lead a new group in the parent's
+        session.
+        """
+        report = self.world(processGroup=0)
+        self.assertEqual(report["pgid"], report["pid"])
+        self.assertEqual(report["sid"], os.getsid(0))
+
+    def test_pty(self: Any) -> None:
+        """
+        A pty plan gets a new session whose controlling terminal is the
+        slave, on fds 0, 1 and 2, and leads the terminal's foreground
+        group.
+        """
+        slaves: list[int] = []
+
+        def fresh() -> tuple[Mapping[int, int], bytes | None]:
+            master, slave = os.openpty()
+            self.addCleanup(os.close, master)
+            self.addCleanup(os.close, slave)
+            os.set_inheritable(slave, False)
+            slaves.append(slave)
+            return {0: slave, 1: slave, 2: slave}, os.ttyname(slave).encode()
+
+        report = self.world(freshFdMap=fresh, pty=PTYSpec())
+        st = os.fstat(slaves[0])
+        self.assertEqual(report["stat"]["tty_nr"], st.st_rdev)
+        self.assertEqual(report["stat"]["tpgid"], report["pid"])
+        self.assertEqual(report["sid"], report["pid"])
+        self.assertEqual(sorted(report["fds"]), ["0", "1", "2"])
+        self.assertEqual(report["fds"]["0"]["rdev"], st.st_rdev)
+
+    def test_deathSignal(self: Any) -> None:
+        """
+        C{deathSignal} is the child's parent-death signal, also when the
+        uid changes (which would clear it if set before).
+        """
+        self.assertEqual(self.world(deathSignal=signal.SIGTERM)["pdeathsig"], 15)
+        if os.getuid() == 0:
+            report = self.world(deathSignal=signal.SIGHUP, uid=NOBODY)
+            self.assertEqual(report["pdeathsig"], signal.SIGHUP)
+
+    # -- failures ------------------------------------------------------------
+
+    def test_missingExecutable(self: Any) -> None:
+        """
+        A missing executable: L{FileNotFoundError} flavour, stage C{EXEC},
+        C{ENOENT}, naming the executable.
+        """
+        e = self.failure(makePlan(b"/nonexistent/prog"))
+        self.assertIsInstance(e, FileNotFoundError)
+        self.assertEqual(
+            (e.stage, e.errno, e.filename),
+            (ChildSetupStage.EXEC, errno.ENOENT, "/nonexistent/prog"),
+        )
+
+    def test_notExecutable(self: Any) -> None:
+        """
+        A file without execute permission: L{PermissionError}, C{EXEC},
+        C{EACCES}.
+        """
+        path = os.path.join(self.tmp, "plain")
+        with open(path, "w") as f:
+            f.write("#!/bin/sh\n")
+        os.chmod(path, 0o644)
+        e = self.failure(makePlan(path.encode()))
+        self.assertIsInstance(e, PermissionError)
+        self.assertEqual((e.stage, e.errno), (ChildSetupStage.EXEC, errno.EACCES))
+
+    def test_directoryAsExecutable(self: Any) -> None:
+        """
+        A directory as executable: C{EXEC}, C{EACCES}.
+        """
+        e = self.failure(makePlan(self.tmp.encode()))
+        self.assertEqual((e.stage, e.errno), (ChildSetupStage.EXEC, errno.EACCES))
+
+    def test_candidates(self: Any) -> None:
+        """
+        Missing candidates are skipped; a non-executable one is reported as
+        C{EACCES} when nothing later runs; a later good one runs.
+        """
+        path = os.path.join(self.tmp, "plain")
+        with open(path, "w") as f:
+            f.write("")
+        e = self.failure(
+            makePlan(b"prog", candidates=(b"/nonexistent/a", path.encode(), b"/no/b"))
+        )
+        self.assertEqual((e.stage, e.errno), (ChildSetupStage.EXEC, errno.EACCES))
+        report = self.world()
+        self.assertEqual(report["argv"][0], os.fsdecode(REPORT))
+
+    def test_missingCwd(self: Any) -> None:
+        """
+        A missing C{cwd}: stage C{CHDIR}, C{ENOENT}, naming the directory.
+        """
+        e = self.failure(makePlan(cwd=b"/nonexistent/dir"))
+        self.assertEqual(
+            (e.stage, e.errno, e.filename),
+            (ChildSetupStage.CHDIR, errno.ENOENT, "/nonexistent/dir"),
+        )
+
+    def test_badRlimit(self: Any) -> None:
+        """
+        A soft limit above the hard one: stage C{RLIMIT}, C{EINVAL}, with
+        the resource as C{detail}.
+        """
+        e = self.failure(makePlan(rlimits=((resource.RLIMIT_NOFILE, 100, 50),)))
+        self.assertEqual(
+            (e.stage, e.errno, e.detail),
+            (ChildSetupStage.RLIMIT, errno.EINVAL, resource.RLIMIT_NOFILE),
+        )
+
+    def test_badProcessGroup(self: Any) -> None:
+        """
+        Joining a process group that does not exist: stage C{SETPGID},
+        C{EPERM}.  (The oracle is the Python engine's fork path: its
+        C{posix_spawn} path only gets an errno back from glibc and reports
+        every failure as stage C{EXEC}.)
+        """
+        fork = PythonSpawner(method="fork")
+        e = self.failure(
+            makePlan(processGroup=0x3FFFFFF0),
+            oracle=fork,
+            spawner=fork if self.engine == "python" else None,
+        )
+        self.assertEqual((e.stage, e.errno), (ChildSetupStage.SETPGID, errno.EPERM))
+
+    def test_setuidEPERM(self: Any) -> None:
+        """
+        From a non-root parent (C{setpriv} to nobody), asking for uid 0
+        raises stage C{SETUID}, C{EPERM}, on both engines; nothing leaks.
+        """
+        self.assertScenario("setuid", "SETUID", errno.EPERM, setpriv=True)
+
+    def test_emfile(self: Any) -> None:
+        """
+        With the fd table full, stage C{SPAWN}, C{EMFILE}; nothing leaks.
+        """
+        self.assertScenario("emfile", "SPAWN", errno.EMFILE)
+
+    def assertScenario(
+        self: Any, scenario: str, stage: str, code: int, setpriv: bool = False
+    ) -> None:
+        prefix: tuple[str, ...] = ()
+        if setpriv:
+            tool = shutil.which("setpriv")
+            if tool is None or os.getuid() != 0:
+                raise self.skipTest("needs root and setpriv(1) to drop privileges")
+            prefix = (tool, f"--reuid={NOBODY}", f"--regid={NOGROUP}", "--clear-groups")
+        results = [
+            _runHelper(scenario, engine, prefix, anyUser=setpriv)
+            for engine in (self.engine, "python")
+        ]
+        for result in results:
+            self.assertEqual((result["stage"], result["errno"]), (stage, code))
+            self.assertTrue(result["fdsUnchanged"])
+            self.assertEqual(result["children"], [])
+        self.assertEqual(results[0], results[1])
+
+
+_SCENARIO = r"""
+import errno, json, os, resource, sys
+sys.path.insert(0, os.getcwd())
+from tests.test_engines import makePlan, makeSpawner, openFds, childrenOf
+
+scenario, engine = sys.argv[1], sys.argv[2]
+spawner = makeSpawner(engine)
+null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+fdMap = {0: null, 1: null, 2: null}
+plan = makePlan(b"/bin/true", argv=(b"true",), envp=(),
+                uid=0 if scenario == "setuid" else None)
+held = []
+before = openFds()
+if scenario == "emfile":
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (len(before) + 8, hard))
+    try:
+        while True:
+            held.append(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
+    except OSError as e:
+        assert e.errno == errno.EMFILE
+try:
+    spawner.spawn(plan, fdMap, None)
+except Exception as e:
+    result = {"type": type(e).__name__, "stage": e.stage.name, "errno": e.errno,
+              "filename": e.filename, "detail": e.detail}
+else:
+    result = {"type": None, "stage": None, "errno": None}
+for fd in held:
+    os.close(fd)
+result["fdsUnchanged"] = openFds() == before
+result["children"] = childrenOf(os.getpid())
+print(json.dumps(result))
+"""
+
+
+def _runHelper(
+    scenario: str, engine: str, prefix: tuple[str, ...], anyUser: bool = False
+) -> dict[str, Any]:
+    """
+    Run L{_SCENARIO} in a fresh Python and return what it reports.
+
+    @param anyUser: Run it with a Python that any uid can execute, with this
+        environment's packages on C{PYTHONPATH}.
+    """
+    env = dict(os.environ)
+    python = sys.executable
+    if anyUser:
+        python = PY.decode()
+        env["PYTHONPATH"] = os.pathsep.join(
+            [os.path.dirname(HERE), *(p for p in sys.path if "site-packages" in p)]
+        )
+    proc = subprocess.run(
+        [*prefix, python, "-c", _SCENARIO, scenario, engine],
+        env=env,
+        capture_output=True,
+        check=False,
+        cwd=os.path.dirname(HERE),
+        timeout=120,
+    )
+    if proc.returncode != 0:
+        raise AssertionError(f"helper failed: {proc.stderr.decode()}")
+    result: dict[str, Any] = json.loads(proc.stdout)
+    return result
+
+
+class PythonEngineTests(EngineWorldMixin, SynchronousTestCase):
+    """
+    The behaviour suite on the Python engine (compared with itself: this
+    also checks that the worlds are deterministic once normalised).
+    """
+
+    engine = "python"
+
+
+class CEngineTests(EngineWorldMixin, SynchronousTestCase):
+    """
+    The behaviour suite on the C engine, compared with the Python engine.
+    """
+
+    engine = "c"
+    if C_UNAVAILABLE is not None and not REQUIRE_C:
+        skip = C_UNAVAILABLE
+
+    def setUp(self) -> None:
+        if C_UNAVAILABLE is not None:
+            self.fail(f"TXSPAWN_REQUIRE_C=1 but {C_UNAVAILABLE}")
+        super().setUp()
+
+
+class CEngineForkLikeTests(CEngineTests):
+    """
+    The behaviour suite on the C engine's fork-like mode (no C{CLONE_VM},
+    as when the kernel or a sandbox refuses vfork) and without slot mode.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.spawner = makeSpawner("c", vfork=False, slots=False)
