@@ -23,7 +23,7 @@ from twisted.internet.defer import CancelledError, Deferred
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.builders import PYTHON, ReactorTestMixin, makeTestCaseClasses
+from tests.builders import PYTHON, MixinBase, ReactorTestMixin, makeTestCaseClasses
 from txspawn import ProcessFailed, ProcessResult, ProcessTimedOut, run
 from txspawn.errors import ChildSetupStage, SpawnError
 from txspawn.testing import FakeProcessTransport, MemoryProcessReactor
@@ -593,7 +593,7 @@ STUBBORN = (
 )
 
 
-class RunRealMixin:
+class RunRealMixin(MixinBase):
     """
     L{run} with real children.
     """

@@ -14,7 +14,7 @@ from twisted.internet.defer import CancelledError, Deferred, succeed
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.builders import PYTHON, ReactorTestMixin, makeTestCaseClasses
+from tests.builders import PYTHON, MixinBase, ReactorTestMixin, makeTestCaseClasses
 from tests.test_run import runInReactor, succeeded
 from txspawn import (
     OutputChunk,
@@ -489,7 +489,7 @@ class StreamFakeTests(SynchronousTestCase):
 HUGE = 100 * 1024 * 1024
 
 
-class StreamRealMixin:
+class StreamRealMixin(MixinBase):
     """
     L{stream} with real children.
     """

@@ -9,6 +9,7 @@ import errno
 import os
 import resource
 import signal
+from typing import Any
 
 from twisted.internet.error import (
     ProcessDone,
@@ -257,9 +258,9 @@ class ChildSideTests(SynchronousTestCase):
             proto.events[1:],
             [("exited", None), ("lost", 0), ("lost", 1), ("lost", 2), ("ended", None)],
         )
-        reason = proto.reasons["ended"]
-        self.assertIsInstance(reason.value, ProcessDone)
-        self.assertEqual((reason.value.status, transport.status), (0, 0))
+        reason: Any = proto.reasons["ended"].value
+        self.assertIsInstance(reason, ProcessDone)
+        self.assertEqual((reason.status, transport.status), (0, 0))
         self.assertTrue(transport.state.ended)
 
     def test_exitCode(self) -> None:
@@ -269,7 +270,7 @@ class ChildSideTests(SynchronousTestCase):
         """
         _, proto, transport = spawn()
         transport.exit(3)
-        value = proto.reasons["ended"].value
+        value: Any = proto.reasons["ended"].value
         self.assertIsInstance(value, ProcessTerminated)
         self.assertEqual((value.exitCode, value.signal), (3, None))
         self.assertTrue(os.WIFEXITED(value.status))
@@ -283,7 +284,7 @@ class ChildSideTests(SynchronousTestCase):
         """
         _, proto, transport = spawn()
         transport.kill(signal.SIGSEGV, coreDumped=True)
-        value = proto.reasons["exited"].value
+        value: Any = proto.reasons["exited"].value
         self.assertEqual((value.exitCode, value.signal), (None, signal.SIGSEGV))
         self.assertTrue(os.WIFSIGNALED(value.status))
         self.assertTrue(os.WCOREDUMP(value.status))
@@ -307,8 +308,10 @@ class ChildSideTests(SynchronousTestCase):
         usage = resource.getrusage(resource.RUSAGE_SELF)
         _, proto, transport = spawn()
         transport.exit(0, rusage=usage)
-        self.assertIs(proto.reasons["exited"].value.rusage, usage)
-        self.assertIs(proto.reasons["ended"].value.rusage, usage)
+        exited: Any = proto.reasons["exited"].value
+        ended: Any = proto.reasons["ended"].value
+        self.assertIs(exited.rusage, usage)
+        self.assertIs(ended.rusage, usage)
         self.assertIs(transport.rusage, usage)
 
     def test_pipesHeldOpen(self) -> None:
@@ -483,7 +486,7 @@ class ParentSideTests(SynchronousTestCase):
         self.assertEqual(
             (transport.state.producer, transport.state.streaming), (producer, True)
         )
-        self.assertRaises(RuntimeError, transport.registerProducer, producer, False)  # type: ignore[arg-type]
+        self.assertRaises(RuntimeError, transport.registerProducer, producer, False)
         transport.unregisterProducer()
         self.assertIsNone(transport.state.producer)
 
