@@ -1,0 +1,515 @@
+# -*- test-case-name: tests.test_cspawn -*-
+"""
+C-engine-only mechanics: the extension really is built and imported, its
+constants match the Python definitions, vfork vs fork-like mode, pidfds
+with and without C{CLONE_PIDFD}, the reserved fd slots (C{CLONE_FILES}),
+the GIL being released during a spawn, and argument checking.
+
+Behaviour shared with the Python engine is in C{tests/test_engines.py}.
+"""
+
+from __future__ import annotations
+
+import errno
+import importlib.machinery
+import os
+import signal
+import sys
+import threading
+from typing import Any
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from tests.test_engines import (
+    C_UNAVAILABLE,
+    REQUIRE_C,
+    HygieneMixin,
+    childrenOf,
+    makePlan,
+    openFds,
+    waitExit,
+)
+from txspawn import _engines, _wire
+from txspawn._fdops import CLOSE_RANGE_MAX, FdOpCode
+from txspawn.errors import ChildSetupStage, SpawnError
+
+if C_UNAVAILABLE is None:
+    from txspawn import _cspawn
+    from txspawn._cengine import CSpawner, FdSlots, defaultSlots
+
+TRUE = b"/bin/true"
+
+
+class ExtensionBuiltTests(SynchronousTestCase):
+    """
+    The extension is there, and it is the real thing.
+    """
+
+    def test_imports(self) -> None:
+        """
+        C{txspawn._cspawn} imports and is a compiled extension (not a
+        namespace package).  With C{TXSPAWN_REQUIRE_C=1} (CI) a missing
+        extension is a failure, not a skip.
+        """
+        if C_UNAVAILABLE is not None:
+            if REQUIRE_C:
+                self.fail(f"TXSPAWN_REQUIRE_C=1 but {C_UNAVAILABLE}")
+            raise self.skipTest(C_UNAVAILABLE)
+        self.assertTrue(
+            _cspawn.__file__.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
+        )
+
+    def test_defaultEngine(self) -> None:
+        """
+        When the extension is built, the C engine is usable and is the
+        default engine.
+        """
+        if C_UNAVAILABLE is not None:
+            if REQUIRE_C:
+                self.fail(f"TXSPAWN_REQUIRE_C=1 but {C_UNAVAILABLE}")
+            raise self.skipTest(C_UNAVAILABLE)
+        self.assertIsNone(_engines.availableSpawners()["c"])
+        self.assertEqual(_engines.selectSpawner(environ={}).name, "c")
+
+
+class CTestCase(HygieneMixin, SynchronousTestCase):
+    """
+    Base for tests that need the extension.
+    """
+
+    if C_UNAVAILABLE is not None and not REQUIRE_C:
+        skip = C_UNAVAILABLE
+
+    def setUp(self) -> None:
+        if C_UNAVAILABLE is not None:
+            self.fail(f"TXSPAWN_REQUIRE_C=1 but {C_UNAVAILABLE}")
+        self.setUpHygiene()
+
+    def nullMap(self) -> dict[int, int]:
+        null = self.devnull()
+        return {0: null, 1: null, 2: null}
+
+    def spawnTrue(self, spawner: Any, fdMap: dict[int, int] | None = None) -> Any:
+        child = spawner.spawn(
+            makePlan(TRUE, argv=(b"true",)), fdMap or self.nullMap(), None
+        )
+        try:
+            self.assertEqual(waitExit(child.pid), 0)
+        finally:
+            child.closePidfd()
+        return child
+
+
+class ConstantsTests(CTestCase):
+    """
+    The C definitions mirror the Python ones.
+    """
+
+    def test_stages(self) -> None:
+        """
+        Every L{ChildSetupStage} has the same value in C{plan.h}.
+        """
+        for stage in ChildSetupStage:
+            self.assertEqual(getattr(_cspawn, f"STAGE_{stage.name}"), stage.value)
+
+    def test_fdOps(self) -> None:
+        """
+        Every L{FdOpCode} has the same value in C{plan.h}, and so has
+        C{CLOSE_RANGE_MAX}.
+        """
+        for code in FdOpCode:
+            self.assertEqual(getattr(_cspawn, f"FDOP_{code.name}"), code.value)
+        self.assertEqual(_cspawn.CLOSE_RANGE_MAX, CLOSE_RANGE_MAX)
+
+    def test_record(self) -> None:
+        """
+        The wire record has the same magic and size in C and Python.
+        """
+        self.assertEqual(_cspawn.MAGIC, _wire.MAGIC)
+        self.assertEqual(_cspawn.RECORD_SIZE, _wire.RECORD.size)
+
+
+class ModeTests(CTestCase):
+    """
+    vfork vs fork-like mode, and pidfds.
+    """
+
+    def test_vforkMode(self) -> None:
+        """
+        By default the child runs in vfork mode (C{CLONE_VM|CLONE_VFORK})
+        and the probe says so.
+        """
+        spawner = CSpawner()
+        self.spawnTrue(spawner)
+        self.assertTrue(spawner.lastUsedVfork)
+        self.assertEqual(CSpawner.features()["vfork"], (True, None))
+
+    def test_forkLikeMode(self) -> None:
+        """
+        With C{vfork=False} the child is cloned without C{CLONE_VM}, and
+        still gets a pidfd.
+        """
+        spawner = CSpawner(vfork=False)
+        child = spawner.spawn(makePlan(TRUE, argv=(b"true",)), self.nullMap(), None)
+        try:
+            self.assertFalse(spawner.lastUsedVfork)
+            self.assertIsNotNone(child.pidfd)
+            self.assertEqual(waitExit(child.pid), 0)
+        finally:
+            child.closePidfd()
+
+    def test_clonePidfd(self) -> None:
+        """
+        The pidfd comes from C{CLONE_PIDFD}: it refers to the child (its
+        C{/proc} fdinfo names the pid) and is close-on-exec.
+        """
+        spawner = CSpawner()
+        child = spawner.spawn(makePlan(TRUE, argv=(b"true",)), self.nullMap(), None)
+        try:
+            self.assertIsNotNone(child.pidfd)
+            self.assertFalse(os.get_inheritable(child.pidfd))
+            with open(f"/proc/self/fdinfo/{child.pidfd}") as f:
+                self.assertIn(f"Pid:\t{child.pid}\n", f.read())
+            self.assertEqual(waitExit(child.pid), 0)
+        finally:
+            child.closePidfd()
+        self.assertEqual(CSpawner.features()["clone_pidfd"], (True, None))
+
+    def test_pidfdOpenFallback(self) -> None:
+        """
+        Without C{CLONE_PIDFD} the pidfd comes from C{pidfd_open()}, and the
+        probe records that it works.
+        """
+        spawner = CSpawner(clonePidfd=False)
+        child = spawner.spawn(makePlan(TRUE, argv=(b"true",)), self.nullMap(), None)
+        try:
+            self.assertIsNotNone(child.pidfd)
+            with open(f"/proc/self/fdinfo/{child.pidfd}") as f:
+                self.assertIn(f"Pid:\t{child.pid}\n", f.read())
+            self.assertEqual(waitExit(child.pid), 0)
+        finally:
+            child.closePidfd()
+        self.assertEqual(CSpawner.features()["pidfd_open"], (True, None))
+
+    def test_noPidfd(self) -> None:
+        """
+        With neither C{CLONE_PIDFD} nor C{pidfd_open} the child has no
+        pidfd (the SIGCHLD monitor handles such children).
+        """
+        spawner = CSpawner(clonePidfd=False, pidfdOpen=False)
+        child = spawner.spawn(makePlan(TRUE, argv=(b"true",)), self.nullMap(), None)
+        self.assertIsNone(child.pidfd)
+        self.assertEqual(waitExit(child.pid), 0)
+
+    def test_featuresExplained(self) -> None:
+        """
+        Every probe is C{(on, reason)}; anything not on has a reason.
+        """
+        for name, (on, reason) in CSpawner.features().items():
+            self.assertIn(on, (True, False, None), name)
+            if on is not True:
+                self.assertIsInstance(reason, str, name)
+                self.assertTrue(reason, name)
+            else:
+                self.assertIsNone(reason, name)
+
+    def test_signalMaskRestored(self) -> None:
+        """
+        The parent's signal mask is the same after a spawn as before (all
+        signals are blocked only around the clone), in both modes.
+        """
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+        self.addCleanup(signal.pthread_sigmask, signal.SIG_SETMASK, old)
+        before = signal.pthread_sigmask(signal.SIG_BLOCK, set())
+        for spawner in (CSpawner(), CSpawner(vfork=False)):
+            self.spawnTrue(spawner)
+            self.assertEqual(signal.pthread_sigmask(signal.SIG_BLOCK, set()), before)
+
+
+class SlotTests(CTestCase):
+    """
+    Slot mode: the fds a child needs are moved into reserved low numbers so
+    that the child can start on the parent's fd table (C{CLONE_FILES}).
+    """
+
+    def ownSlots(self, count: int = 4) -> FdSlots:
+        slots = FdSlots.reserve(count)
+        assert slots is not None
+        self.addCleanup(slots.close)
+        return slots
+
+    def assertSlotsIntact(self, slots: FdSlots) -> None:
+        ident = os.fstat(slots.placeholder)
+        for fd in slots.numbers:
+            st = os.fstat(fd)
+            self.assertEqual((st.st_dev, st.st_ino), (ident.st_dev, ident.st_ino))
+            self.assertFalse(os.get_inheritable(fd))
+
+    def test_defaultSlotsReserved(self) -> None:
+        """
+        The process-wide slots are reserved at import, low, and usable.
+        """
+        slots = defaultSlots()
+        self.assertIsNotNone(slots)
+        assert slots is not None
+        self.assertEqual(len(slots.numbers), 16)
+        self.assertGreaterEqual(min(slots.numbers), 3)
+        spawner = CSpawner()
+        self.assertIsNone(spawner.slotStatus())
+        self.spawnTrue(spawner)
+        self.assertTrue(spawner.lastUsedSlots)
+
+    def test_slotsRestoredAndPipesClose(self) -> None:
+        """
+        After a slot-mode spawn every slot holds the placeholder again: no
+        duplicate of a pipe end lingers, so the child sees EOF on its stdin
+        as soon as the parent closes its end.
+        """
+        slots = self.ownSlots()
+        spawner = CSpawner(slots=slots)
+        r, w = os.pipe()
+        self.addCleanup(os.close, r)
+        null = self.devnull()
+        child = spawner.spawn(
+            makePlan(b"/bin/cat", argv=(b"cat",)), {0: r, 1: null, 2: null}, None
+        )
+        self.assertTrue(spawner.lastUsedSlots)
+        self.assertSlotsIntact(slots)
+        os.write(w, b"data")
+        os.close(w)
+        try:
+            self.assertEqual(waitExit(child.pid), 0)  # cat saw EOF
+        finally:
+            child.closePidfd()
+
+    def test_highInheritableFdsNeverLeak(self) -> None:
+        """
+        Inheritable fds far above the slots (where C{CLONE_FILES} children
+        start) never reach a child.
+        """
+        held = []
+        for _ in range(300):
+            a, b = os.pipe()
+            os.set_inheritable(a, True)
+            os.set_inheritable(b, True)
+            held += [a, b]
+        self.addCleanup(lambda: [os.close(fd) for fd in held])
+        out = os.path.join(self.tmp, "fds")
+        fd = self.tmpFile("fds")
+        null = self.devnull()
+        for spawner in (CSpawner(), CSpawner(slots=False)):
+            child = spawner.spawn(
+                makePlan(b"/bin/ls", argv=(b"ls", b"/proc/self/fd")),
+                {0: null, 1: fd, 2: null},
+                None,
+            )
+            try:
+                self.assertEqual(waitExit(child.pid), 0)
+            finally:
+                child.closePidfd()
+        with open(out) as f:
+            listing = f.read().split()
+        # ls lists 0, 1, 2 and its own directory fd, twice.
+        self.assertEqual(sorted(listing), ["0", "0", "1", "1", "2", "2", "3", "3"])
+
+    def test_tooManyFdsForSlots(self) -> None:
+        """
+        A spawn needing more fds than there are slots takes the ordinary
+        path and still gives the child exactly its fds.
+        """
+        slots = self.ownSlots(2)
+        spawner = CSpawner(slots=slots)
+        fds = [self.tmpFile(f"f{i}") for i in range(3)]
+        self.spawnTrue(spawner, {0: fds[0], 1: fds[1], 2: fds[2]})
+        self.assertFalse(spawner.lastUsedSlots)
+
+    def test_busySlotsTakeOrdinaryPath(self) -> None:
+        """
+        While another thread holds the slots (here: the test), a spawn
+        takes the ordinary path instead of waiting.
+        """
+        slots = self.ownSlots()
+        spawner = CSpawner(slots=slots)
+        with slots.lock:
+            self.spawnTrue(spawner)
+            self.assertFalse(spawner.lastUsedSlots)
+        self.spawnTrue(spawner)
+        self.assertTrue(spawner.lastUsedSlots)
+
+    def test_stolenSlotNeverClobbered(self) -> None:
+        """
+        If other code closed a slot and the number now holds someone else's
+        fd, txspawn notices, never overwrites that fd, gives slot mode up
+        with a reason, and the spawn still works.
+        """
+        slots = self.ownSlots()
+        spawner = CSpawner(slots=slots)
+        victim = slots.numbers[0]
+        other = self.tmpFile("other")
+        os.dup2(other, victim, inheritable=False)  # "someone else's" fd now
+        self.spawnTrue(spawner)
+        self.assertFalse(spawner.lastUsedSlots)
+        self.assertEqual(os.fstat(victim).st_ino, os.fstat(other).st_ino)
+        self.assertIn(f"reserved fd {victim}", spawner.slotStatus() or "")
+
+    def test_closedSourceFd(self) -> None:
+        """
+        A source fd closed since the plan was made fails with stage C{FDS},
+        C{EBADF}, in slot mode (the parent's C{dup3} into the slot fails)
+        and in the ordinary mode (the child's C{dup2} fails); the slots are
+        restored and nothing leaks.
+        """
+        slots = self.ownSlots()
+        # A high number: a just-closed low one would be reused at once by
+        # the spawn's own error pipe.
+        a = 900
+        self.assertRaises(OSError, os.fstat, a)
+        for spawner in (CSpawner(slots=slots), CSpawner(slots=False)):
+            e = self.assertRaises(
+                SpawnError,
+                spawner.spawn,
+                makePlan(TRUE, argv=(b"true",)),
+                {0: a, 1: a, 2: a},
+                None,
+            )
+            self.assertEqual((e.stage, e.errno), (ChildSetupStage.FDS, errno.EBADF))
+            self.assertEqual(childrenOf(os.getpid()), [])
+        self.assertSlotsIntact(slots)
+
+
+class GILTests(CTestCase):
+    """
+    The GIL is released from the clone to the exec confirmation.
+    """
+
+    def test_otherThreadRunsDuringSpawn(self) -> None:
+        """
+        With a switch interval so long that the interpreter never forces a
+        thread switch, a thread waiting for the GIL can only run if
+        C{_cspawn.spawn} releases it: it does, while the child (here slowed
+        down by many missing exec candidates) is being set up.
+        """
+        null = self.devnull()
+        candidates = tuple(b"/nonexistent/%d" % i for i in range(2000)) + (TRUE,)
+        program = (
+            (int(FdOpCode.DUP2), null, 0),
+            (int(FdOpCode.DUP2), null, 1),
+            (int(FdOpCode.DUP2), null, 2),
+            (int(FdOpCode.CLOSE_RANGE), 3, CLOSE_RANGE_MAX),
+        )
+        errFd = null + 1
+        old = sys.getswitchinterval()
+        self.addCleanup(sys.setswitchinterval, old)
+        ranDuringSpawn = []
+        for attempt in range(20):
+            go = threading.Lock()
+            go.acquire()
+            ran: list[bool] = []
+            thread = threading.Thread(target=lambda: (go.acquire(), ran.append(True)))
+            thread.start()
+            sys.setswitchinterval(1000.0)
+            go.release()  # the thread now waits for the GIL, held here
+            pid, pidfd, record, flags = _cspawn.spawn(
+                candidates,
+                (b"true",),
+                (),
+                None,
+                program,
+                errFd,
+                (),
+                0,
+                -1,
+                False,
+                False,
+                -1,
+                -1,
+                (),
+                None,
+                False,
+                -1,
+                -1,
+                0,
+                (),
+                _cspawn.ALLOW_ALL,
+            )
+            ranDuringSpawn.append(bool(ran))  # read before any GIL release
+            sys.setswitchinterval(old)
+            thread.join()
+            os.close(pidfd)
+            self.assertIsNone(record)
+            self.assertEqual(waitExit(pid), 0)
+            if ranDuringSpawn[-1]:
+                break
+        self.assertIn(True, ranDuringSpawn)
+
+
+class ArgumentTests(CTestCase):
+    """
+    The extension checks its arguments before doing anything.
+    """
+
+    def call(self, **overrides: Any) -> Any:
+        args: dict[str, Any] = dict(
+            candidates=(TRUE,),
+            argv=(b"true",),
+            envp=(),
+            cwd=None,
+            ops=((int(FdOpCode.CLOSE_RANGE), 0, CLOSE_RANGE_MAX),),
+            errFd=3,
+            slots=(),
+            filesBound=0,
+            placeholder=-1,
+            newSession=False,
+            ctty=False,
+            processGroup=-1,
+            umask=-1,
+            rlimits=(),
+            groups=None,
+            groupsImplicit=False,
+            gid=-1,
+            uid=-1,
+            deathSignal=0,
+            signalMask=(),
+            allow=_cspawn.ALLOW_ALL,
+        )
+        args.update(overrides)
+        return _cspawn.spawn(*args.values())
+
+    def test_valid(self) -> None:
+        """
+        The baseline arguments spawn C{/bin/true}.
+        """
+        pid, pidfd, record, flags = self.call()
+        os.close(pidfd)
+        self.assertIsNone(record)
+        self.assertEqual(waitExit(pid), 0)
+
+    def test_badArguments(self) -> None:
+        """
+        Wrong types and values raise L{TypeError}/L{ValueError} naming the
+        argument; no child is created and no fd leaks.
+        """
+        before = openFds()
+        cases: list[tuple[dict[str, Any], type[Exception], str]] = [
+            ({"candidates": ()}, ValueError, "candidates"),
+            ({"argv": [b"true"]}, TypeError, "argv"),
+            ({"argv": (b"a\0b",)}, ValueError, "argv[0]"),
+            ({"envp": ("A=1",)}, TypeError, "envp[0]"),
+            ({"cwd": "/tmp"}, TypeError, "cwd"),
+            ({"ops": ((99, 0, 0),)}, ValueError, "ops[0]"),
+            ({"ops": ((1, 0),)}, TypeError, "ops[0]"),
+            ({"errFd": -1}, ValueError, "errFd"),
+            ({"filesBound": 8}, ValueError, "placeholder"),
+            ({"umask": 0o1000}, ValueError, "umask"),
+            ({"groups": (-1,)}, ValueError, "groups[0]"),
+            ({"uid": 2**32}, ValueError, "uid"),
+            ({"signalMask": (0,)}, ValueError, "signalMask[0]"),
+            ({"deathSignal": 65}, ValueError, "deathSignal"),
+            ({"allow": 8}, ValueError, "allow"),
+        ]
+        for overrides, exception, name in cases:
+            e = self.assertRaises(exception, self.call, **overrides)
+            self.assertIn(name, str(e), overrides)
+        self.assertRaises(TypeError, _cspawn.spawn, 1, 2)
+        self.assertEqual(openFds(), before)
+        self.assertEqual(childrenOf(os.getpid()), [])
