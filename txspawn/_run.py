@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import resource
+import shlex
 import signal as _signal
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, cast
@@ -53,6 +54,8 @@ _log = Logger()
 
 # Twisted's Failure constructor is unannotated.
 _failure: Callable[[BaseException], Failure] = Failure
+# How long a command line in a message may be.
+_ARGV_MAX = 200
 # How much of stderr a ProcessFailed message quotes.
 _STDERR_TAIL = 2000
 # The first callback sees this instead of a result when the Deferred was
@@ -61,9 +64,14 @@ _CANCELLED = object()
 
 
 def _describeArgv(argv: Sequence[str | bytes]) -> str:
-    return " ".join(
-        os.fsdecode(a) if isinstance(a, bytes) else a for a in argv
-    ) or repr(argv)
+    """
+    The command line as a shell would quote it, cut short when long (an
+    inline script, say) so that messages stay readable.
+    """
+    text = shlex.join(os.fsdecode(arg) for arg in argv)
+    if len(text) > _ARGV_MAX:
+        text = text[: _ARGV_MAX - 3] + "..."
+    return text
 
 
 @frozen
