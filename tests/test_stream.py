@@ -462,6 +462,19 @@ class StreamFakeTests(SynchronousTestCase):
         self.assertEqual(reactor.transports[0].state.signals, [])
         self.assertEqual(self.successResultOf(outputStream.result).exitCode, 0)
 
+    def test_logFile(self) -> None:
+        """
+        With C{logFile}, the output is teed to the log as well as streamed,
+        and a log error is reported on the result.
+        """
+        _, outputStream, transport = start(logFile="/dev/full", lines=True)
+        transport.dataFromChild(1, b"a\n")
+        transport.exit(0)
+        self.assertEqual(drain(self, outputStream), [OutputChunk(1, b"a\n")])
+        result = self.successResultOf(outputStream.result)
+        self.assertIsInstance(result.logError, OSError)
+        self.assertEqual(len(self.flushLoggedErrors(OSError)), 1)
+
     def test_badArguments(self) -> None:
         """
         Bad arguments raise L{TypeError}/L{ValueError} naming the argument,

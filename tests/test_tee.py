@@ -15,6 +15,7 @@ from typing import Any
 from twisted.internet.interfaces import IProcessProtocol
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import Interface, implementer
 from zope.interface.verify import verifyObject
 
 from tests.builders import PYTHON, MixinBase, makeTestCaseClasses
@@ -76,10 +77,41 @@ class WouldBlock(io.RawIOBase):
         return None
 
 
+class IExtraNotifications(Interface):
+    """
+    An interface a protocol may opt into beyond L{IProcessProtocol}.
+    """
+
+    def processStopped(signal: int) -> None:
+        """
+        The child was stopped.
+        """
+
+
+@implementer(IExtraNotifications)
+class ExtraRecorder(Recorder):
+    def processStopped(self, signal: int) -> None:
+        self.events.append(("stopped", signal))
+
+
 class TeeTests(SynchronousTestCase):
     """
     L{TeeProtocol} with files that work.
     """
+
+    def test_forwardsOtherInterfaces(self) -> None:
+        """
+        The interfaces the wrapped protocol opted into are provided by the
+        tee too, and their methods reach the wrapped protocol.
+        """
+        wrapped = ExtraRecorder()
+        tee = TeeProtocol(wrapped, io.BytesIO())
+        self.assertTrue(verifyObject(IExtraNotifications, tee))
+        IExtraNotifications(tee).processStopped(19)
+        self.assertEqual(wrapped.events, [("stopped", 19)])
+        plain = TeeProtocol(Recorder(), io.BytesIO())
+        self.assertFalse(IExtraNotifications.providedBy(plain))
+        self.assertRaises(AttributeError, getattr, plain, "processStopped")
 
     def test_interface(self) -> None:
         """

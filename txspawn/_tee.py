@@ -29,7 +29,7 @@ from twisted.internet.interfaces import (
 )
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from zope.interface import implementer
+from zope.interface import alsoProvides, implementer, providedBy
 
 __all__ = ["LogFile", "TeeProtocol"]
 
@@ -105,6 +105,10 @@ class TeeProtocol:
         if maxLineLength < 1:
             raise ValueError(f"maxLineLength must be at least 1, not {maxLineLength!r}")
         self.wrapped = wrapped
+        # Whatever else the wrapped protocol opted into (say, an interface
+        # for stop/continue notifications), the tee provides too, and
+        # forwards (see __getattr__): wrapping must not silently drop it.
+        alsoProvides(self, providedBy(wrapped))
         self.transport: IProcessTransport | None = None
         self.error: BaseException | None = None
         self._prefix = prefix
@@ -127,6 +131,13 @@ class TeeProtocol:
                 "logFile must be a path or a binary file object, "
                 f"not {type(logFile).__name__}"
             )
+
+    def __getattr__(self, name: str) -> object:
+        # Only called for names the tee does not have: the methods of the
+        # wrapped protocol's other interfaces.
+        if name.startswith("__") or name == "wrapped":
+            raise AttributeError(name)
+        return getattr(self.wrapped, name)
 
     # -- the log ---------------------------------------------------------------
 
