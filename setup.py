@@ -18,8 +18,10 @@ import os
 import sys
 import traceback
 
-from setuptools import Extension, setup
-from setuptools.command.build_ext import build_ext
+from setuptools import Extension, setup  # type: ignore[import-untyped]
+from setuptools.command.build_ext import (  # type: ignore[import-untyped]
+    build_ext,
+)
 
 STRICT = os.environ.get("TXSPAWN_STRICT_BUILD") == "1"
 FAILURE_FILE = "_cbuild_failure.txt"
@@ -44,7 +46,7 @@ CSPAWN = Extension(
 )
 
 
-class OptionalBuildExt(build_ext):
+class OptionalBuildExt(build_ext):  # type: ignore[misc]
     """
     C{build_ext} that records, instead of raising, a failed build of the
     optional extension (unless C{TXSPAWN_STRICT_BUILD=1}).

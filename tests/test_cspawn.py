@@ -166,7 +166,7 @@ class ModeTests(CTestCase):
         spawner = CSpawner()
         child = spawner.spawn(makePlan(TRUE, argv=(b"true",)), self.nullMap(), None)
         try:
-            self.assertIsNotNone(child.pidfd)
+            assert child.pidfd is not None
             self.assertFalse(os.get_inheritable(child.pidfd))
             with open(f"/proc/self/fdinfo/{child.pidfd}") as f:
                 self.assertIn(f"Pid:\t{child.pid}\n", f.read())
@@ -293,7 +293,8 @@ class SlotTests(CTestCase):
             os.set_inheritable(a, True)
             os.set_inheritable(b, True)
             held += [a, b]
-        self.addCleanup(lambda: [os.close(fd) for fd in held])
+        for fd in held:
+            self.addCleanup(os.close, fd)
         out = os.path.join(self.tmp, "fds")
         fd = self.tmpFile("fds")
         null = self.devnull()
@@ -390,7 +391,7 @@ class GILTests(CTestCase):
         down by many missing exec candidates) is being set up.
         """
         null = self.devnull()
-        candidates = tuple(b"/nonexistent/%d" % i for i in range(2000)) + (TRUE,)
+        candidates = (*(b"/nonexistent/%d" % i for i in range(2000)), TRUE)
         program = (
             (int(FdOpCode.DUP2), null, 0),
             (int(FdOpCode.DUP2), null, 1),
@@ -401,15 +402,20 @@ class GILTests(CTestCase):
         old = sys.getswitchinterval()
         self.addCleanup(sys.setswitchinterval, old)
         ranDuringSpawn = []
-        for attempt in range(20):
+        for _ in range(20):
             go = threading.Lock()
             go.acquire()
             ran: list[bool] = []
-            thread = threading.Thread(target=lambda: (go.acquire(), ran.append(True)))
+
+            def waitForGIL(go: threading.Lock = go, ran: list[bool] = ran) -> None:
+                go.acquire()
+                ran.append(True)
+
+            thread = threading.Thread(target=waitForGIL)
             thread.start()
             sys.setswitchinterval(1000.0)
             go.release()  # the thread now waits for the GIL, held here
-            pid, pidfd, record, flags = _cspawn.spawn(
+            pid, pidfd, record, _ = _cspawn.spawn(
                 candidates,
                 (b"true",),
                 (),
@@ -479,7 +485,7 @@ class ArgumentTests(CTestCase):
         """
         The baseline arguments spawn C{/bin/true}.
         """
-        pid, pidfd, record, flags = self.call()
+        pid, pidfd, record, _ = self.call()
         os.close(pidfd)
         self.assertIsNone(record)
         self.assertEqual(waitExit(pid), 0)

@@ -83,7 +83,7 @@ def _anyUserPython() -> str:
     """
     if _othersCanRun(sys.executable):
         return sys.executable
-    version = "python%d.%d" % sys.version_info[:2]
+    version = "python{}.{}".format(*sys.version_info[:2])
     for candidate in (f"/usr/bin/{version}", f"/usr/local/bin/{version}"):
         if os.path.exists(candidate) and _othersCanRun(candidate):
             return candidate
@@ -100,9 +100,9 @@ NOGROUP = 65534
 __all__ = [
     "BASE_ENV",
     "C_UNAVAILABLE",
-    "HygieneMixin",
     "PY",
     "REPORT",
+    "HygieneMixin",
     "childrenOf",
     "makePlan",
     "makeSpawner",
@@ -246,7 +246,7 @@ def _normalise(report: dict[str, Any], ttyName: str | None) -> dict[str, Any]:
             return "<pid>"
         return value
 
-    result: dict[str, Any] = walk(report)
+    result: dict[str, Any] = dict(walk(report))
     if ttyName is not None:
         for info in result["fds"].values():
             if info["target"] == ttyName:
@@ -296,8 +296,7 @@ class EngineWorldMixin(HygieneMixin):
         self: Any,
         fdMap: Mapping[int, int] | None = None,
         ttyName: bytes | None = None,
-        freshFdMap: Callable[[], tuple[Mapping[int, int], bytes | None]]
-        | None = None,
+        freshFdMap: Callable[[], tuple[Mapping[int, int], bytes | None]] | None = None,
         **planArgs: Any,
     ) -> dict[str, Any]:
         """
@@ -309,15 +308,17 @@ class EngineWorldMixin(HygieneMixin):
         """
         if freshFdMap is not None:
             fdMap, ttyName = freshFdMap()
-        report = self._spawnReport(self.spawner, planArgs, fdMap, ttyName)
+        report: dict[str, Any] = self._spawnReport(
+            self.spawner, planArgs, fdMap, ttyName
+        )
         if freshFdMap is not None:
             fdMap, oracleTty = freshFdMap()
         else:
             oracleTty = ttyName
         oracle = self._spawnReport(self.oracle, planArgs, fdMap, oracleTty)
         self.assertEqual(
-            _normalise(report, ttyName and os.fsdecode(ttyName)),
-            _normalise(oracle, oracleTty and os.fsdecode(oracleTty)),
+            _normalise(report, None if ttyName is None else os.fsdecode(ttyName)),
+            _normalise(oracle, None if oracleTty is None else os.fsdecode(oracleTty)),
             f"the {self.engine} engine's world differs from the Python engine's",
         )
         return report
@@ -327,7 +328,7 @@ class EngineWorldMixin(HygieneMixin):
         plan: SpawnPlan,
         fdMap: Mapping[int, int] | None = None,
         oracle: ISpawner | None = None,
-        spawner: ISpawner | None = None,
+        tested: ISpawner | None = None,
     ) -> SpawnError:
         """
         The L{SpawnError} the engine under test raises for C{plan}, after
@@ -337,19 +338,20 @@ class EngineWorldMixin(HygieneMixin):
         if fdMap is None:
             null = self.devnull()
             fdMap = {0: null, 1: null, 2: null}
-        errors = []
-        for spawner in (spawner or self.spawner, oracle or self.oracle):
+        errors: list[SpawnError] = []
+        for spawner in (tested or self.spawner, oracle or self.oracle):
             before = openFds()
             e = self.assertRaises(SpawnError, spawner.spawn, plan, fdMap, None)
             self.assertEqual(openFds(), before, "fd leaked on failure")
             self.assertEqual(childrenOf(os.getpid()), [], "failed child left")
             errors.append(e)
-        mine, oracle = errors
-        self.assertEqual(
-            (type(mine), mine.stage, mine.errno, mine.filename, mine.detail),
-            (type(oracle), oracle.stage, oracle.errno, oracle.filename, oracle.detail),
-        )
-        return mine
+        got, expected = errors
+
+        def key(e: SpawnError) -> tuple[object, ...]:
+            return (type(e), e.stage, e.errno, e.filename, e.detail)
+
+        self.assertEqual(key(got), key(expected))
+        return got
 
     # -- the contract ------------------------------------------------------
 
@@ -645,7 +647,7 @@ class EngineWorldMixin(HygieneMixin):
         e = self.failure(
             makePlan(processGroup=0x3FFFFFF0),
             oracle=fork,
-            spawner=fork if self.engine == "python" else None,
+            tested=fork if self.engine == "python" else None,
         )
         self.assertEqual((e.stage, e.errno), (ChildSetupStage.SETPGID, errno.EPERM))
 

@@ -46,9 +46,9 @@ from txspawn.errors import ChildSetupStage, SpawnError
 from txspawn.interfaces import ISpawner
 
 __all__ = [
+    "SLOTS_ENV",
     "CSpawner",
     "FdSlots",
-    "SLOTS_ENV",
     "buildFailureReason",
     "defaultSlots",
 ]
@@ -214,7 +214,7 @@ class CSpawner:
         vfork: bool = True,
         clonePidfd: bool = True,
         pidfdOpen: bool = True,
-        slots: FdSlots | None | bool = True,
+        slots: FdSlots | bool | None = True,
     ) -> None:
         """
         @param vfork: Allow the vfork mode (C{CLONE_VM|CLONE_VFORK}); when
@@ -305,7 +305,7 @@ class CSpawner:
         slots: FdSlots | None,
     ) -> tuple[int, int, bytes | None, int]:
         if slots is not None:
-            slotOf = dict(zip(sources, slots.numbers))
+            slotOf = dict(zip(sources, slots.numbers[: len(sources)], strict=True))
             errFd = slots.numbers[len(sources)]
             childMap = {child: slotOf[parent] for child, parent in fdMap.items()}
             pairs = tuple(slotOf.items())
