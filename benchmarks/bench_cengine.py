@@ -143,7 +143,8 @@ def _idle(n: int) -> list[tuple[int, list[int], int | None]]:
         plan = SpawnPlan(
             executable=b"/bin/cat", candidates=(b"/bin/cat",), argv=(b"cat",), envp=()
         )
-        child = spawner.spawn(plan, {0: pipes[0][0], 1: pipes[1][1], 2: pipes[2][1]}, None)
+        fdMap = {0: pipes[0][0], 1: pipes[1][1], 2: pipes[2][1]}
+        child = spawner.spawn(plan, fdMap, None)
         os.close(pipes[0][0])
         os.close(pipes[1][1])
         os.close(pipes[2][1])
@@ -157,7 +158,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--count", type=int, default=200)
     args = parser.parse_args(argv)
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     tmp = tempfile.mkdtemp()
     ref = _buildRef(tmp)
@@ -181,7 +182,9 @@ def main(argv: list[str]) -> int:
                     if name != "c-engine" and variant != "plain":
                         continue
                     samples.setdefault(f"{name} {variant}", []).append(
-                        _median(lambda: _spawnOnce(engine, variant), args.count)
+                        _median(
+                            lambda e=engine, v=variant: _spawnOnce(e, v), args.count
+                        )
                     )
         for key, values in samples.items():
             rows.append((state, key, statistics.median(values)))
