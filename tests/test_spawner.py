@@ -14,6 +14,7 @@ from twisted.internet.epollreactor import EPollReactor as StockEPollReactor
 from twisted.internet.interfaces import IReactorProcess
 from twisted.internet.posixbase import PosixReactorBase
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from tests.builders import (
@@ -36,6 +37,7 @@ from txspawn._spawner import (
     isOpenFD,
     uninstallSpawner,
 )
+from txspawn.interfaces import IChildMonitor
 
 
 class SpawnerMixin(MixinBase):
@@ -251,6 +253,56 @@ class SpawnerMixin(MixinBase):
         self.assertEqual(childrenOf(os.getpid()), {})
 
 
+@implementer(IChildMonitor)
+class _RefusingMonitor:
+    """
+    A monitor whose C{watch} fails, to exercise the spawner's clean-up.
+    """
+
+    name = "refusing"
+
+    def install(self) -> None:
+        pass
+
+    def uninstall(self) -> None:
+        pass
+
+    def watch(self, child: object, exited: object) -> None:
+        raise RuntimeError("cannot watch")
+
+
+class SpawnerFailureMixin(MixinBase):
+    """
+    What the spawner does when a later step fails.
+    """
+
+    def test_watchFails(self) -> None:
+        """
+        If the monitor cannot watch the child, C{spawnProcess} raises, the
+        child is killed and reaped, and the protocol (already connected)
+        still gets C{processExited} and, once its pipes close,
+        C{processEnded}; nothing leaks.
+        """
+        reactor = StockEPollReactor()
+        self._reactors.append(reactor)
+        spawner = ProcessSpawner(
+            reactor, selectSpawner(self.engineName), _RefusingMonitor()
+        )
+        proto = RecordingProtocol()
+        self.assertRaises(
+            RuntimeError,
+            spawner.spawnProcess,
+            proto,
+            PYTHON,
+            python("import sys; sys.stdin.read()"),
+        )
+        self.assertEqual(proto.names(), ["connectionMade", "exited"])
+        self.assertEqual(proto.exitedReason.value.signal, signal.SIGKILL)
+        proto.ended.addBoth(lambda _: reactor.stop())
+        self.runReactor(reactor)
+        self.assertEqual(proto.endedReason.value.signal, signal.SIGKILL)
+
+
 class SpawnerSignatureTests(SynchronousTestCase):
     """
     Tests for the shape of L{ProcessSpawner.spawnProcess}.
@@ -284,3 +336,4 @@ class SpawnerSignatureTests(SynchronousTestCase):
 
 
 globals().update(makeTestCaseClasses(SpawnerMixin))
+globals().update(makeTestCaseClasses(SpawnerFailureMixin))

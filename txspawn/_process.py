@@ -80,9 +80,12 @@ def killAndReap(child: ChildProcess) -> None:
         pass
     if not child.reaped:
         try:
-            os.wait4(child.pid, 0)
+            _, status, rusage = os.wait4(child.pid, 0)
         except ChildProcessError:
             pass
+        else:
+            child.status, child.rusage = status, rusage
+        # Marks the child reaped (with whatever status we could get).
         child.reapUnknown()
     child.closePidfd()
 

@@ -37,7 +37,7 @@ from twisted.internet.interfaces import (
 from zope.interface import implementer
 
 from txspawn._plan import planSpawn
-from txspawn._process import Process
+from txspawn._process import Process, killAndReap
 from txspawn._pty import PTYProcess
 from txspawn.interfaces import IChildMonitor, ISpawner
 
@@ -180,7 +180,15 @@ class ProcessSpawner:
         transport._connect()
         child = transport._child
         assert child is not None
-        self.monitor.watch(child, transport._childExited)
+        try:
+            self.monitor.watch(child, transport._childExited)
+        except BaseException:
+            # Nobody would ever reap this child: kill and reap it here, and
+            # let the transport finish (its pipes see end of file) so the
+            # protocol still gets processEnded, then report the failure.
+            killAndReap(child)
+            transport._childExited(child)
+            raise
         return transport
 
     def _installMonitor(self) -> None:
