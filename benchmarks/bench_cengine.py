@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from typing import Any
 
 from txspawn._cengine import CSpawner
 from txspawn._plan import PTYSpec, SpawnPlan
@@ -103,7 +104,7 @@ def _openFds() -> int:
 def _spawnOnce(spawner: object, variant: str) -> float:
     start = time.perf_counter()
     ends: list[int] = []
-    kwargs: dict[str, object] = {}
+    kwargs: dict[str, Any] = {}
     tty = None
     if variant == "pty":
         master, slave = os.openpty()
@@ -181,10 +182,12 @@ def main(argv: list[str]) -> int:
                 for name, engine in engines.items():
                     if name != "c-engine" and variant != "plain":
                         continue
+
+                    def once(e: object = engine, v: str = variant) -> float:
+                        return _spawnOnce(e, v)
+
                     samples.setdefault(f"{name} {variant}", []).append(
-                        _median(
-                            lambda e=engine, v=variant: _spawnOnce(e, v), args.count
-                        )
+                        _median(once, args.count)
                     )
         for key, values in samples.items():
             rows.append((state, key, statistics.median(values)))
