@@ -16,6 +16,7 @@ from twisted.internet.error import ProcessDone, ProcessExitedAlready, ProcessTer
 from twisted.internet.interfaces import IProcessTransport
 from twisted.internet.protocol import ProcessProtocol
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from tests.builders import (
@@ -29,8 +30,11 @@ from tests.builders import (
     spawnAndRun,
 )
 from txspawn._pipes import readChunk
+from txspawn._plan import planSpawn
 from txspawn._process import Process
-from txspawn.errors import SpawnError
+from txspawn._spawner import isOpenFD
+from txspawn.errors import ChildSetupStage, SpawnError
+from txspawn.interfaces import ISpawner
 
 # A child that reports its open fds (the listing's own excluded) on fd 1.
 LIST_FDS = """
@@ -826,3 +830,153 @@ class ReadChunkTests(SynchronousTestCase):
 globals().update(makeTestCaseClasses(ProcessBehaviourMixin))
 globals().update(makeTestCaseClasses(ProcessFailureMixin))
 globals().update(makeTestCaseClasses(ProcessThreadingMixin))
+
+
+@implementer(ISpawner)
+class _FailingSpawner:
+    """
+    An engine that records what it was given and fails with C{error}.
+    """
+
+    name = "failing"
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+        self.calls: list[tuple[dict[int, int], bytes | None]] = []
+
+    def spawn(self, plan: Any, fdMap: Any, ttyName: Any) -> Any:
+        self.calls.append((dict(fdMap), ttyName))
+        raise self.error
+
+
+def _plan(**kwargs: Any) -> Any:
+    return planSpawn(
+        "/bin/true",
+        ["true"],
+        parentEnviron={},
+        isOpenFD=isOpenFD,
+        **kwargs,
+    )
+
+
+class ConstructorCleanupTests(SynchronousTestCase):
+    """
+    The transports' constructors leave nothing behind when the engine
+    fails, whatever it raises.
+    """
+
+    def _check(self, factory: Any, plan: Any, error: BaseException) -> Any:
+        from twisted.internet.epollreactor import EPollReactor
+
+        reactor = EPollReactor()
+        self.addCleanup(reactor._poller.close)
+        self.addCleanup(reactor.waker.connectionLost, None)
+        fds = openFDs()
+        spawner = _FailingSpawner(error)
+        self.assertRaises(type(error), factory, reactor, plan, None, spawner)
+        self.assertEqual(openFDs(), fds)
+        self.assertEqual(reactor.getReaders(), [reactor.waker])
+        self.assertEqual(reactor.getWriters(), [])
+        return spawner
+
+    def test_processSpawnError(self) -> None:
+        """
+        L{Process} closes both ends of every pipe it opened when the engine
+        raises L{SpawnError}; the engine saw one child fd per pipe.
+        """
+        error = SpawnError.fromErrno(errno.ENOENT, ChildSetupStage.EXEC, "x")
+        plan = _plan(childFDs={0: "w", 1: "r", 2: "r", 3: "r"})
+        spawner = self._check(Process, plan, error)
+        [(fdMap, ttyName)] = spawner.calls
+        self.assertEqual(sorted(fdMap), [0, 1, 2, 3])
+        self.assertIsNone(ttyName)
+
+    def test_processBaseException(self) -> None:
+        """
+        L{Process} also cleans up on a L{BaseException} such as
+        L{KeyboardInterrupt}, and lets it through.
+        """
+        self._check(Process, _plan(), KeyboardInterrupt())
+
+    def test_ptySpawnError(self) -> None:
+        """
+        L{PTYProcess} closes the pty it opened when the engine fails; the
+        engine got the slave as fds 0, 1, 2 and its name.
+        """
+        from txspawn._pty import PTYProcess
+
+        error = SpawnError.fromErrno(errno.EACCES, ChildSetupStage.EXEC, "x")
+        spawner = self._check(PTYProcess, _plan(usePTY=True), error)
+        [(fdMap, ttyName)] = spawner.calls
+        self.assertEqual(sorted(fdMap), [0, 1, 2])
+        self.assertEqual(len(set(fdMap.values())), 1)
+        self.assertTrue(ttyName.startswith(b"/dev/pts/"))
+
+    def test_ptyBaseException(self) -> None:
+        """
+        L{PTYProcess} also cleans up on a L{BaseException}.
+        """
+        from txspawn._pty import PTYProcess
+
+        self._check(PTYProcess, _plan(usePTY=True), KeyboardInterrupt())
+
+
+class ChildEndsMixin(MixinBase):
+    """
+    The parent keeps only its own ends of the pipes.
+    """
+
+    def test_childEndsClosed(self) -> None:
+        """
+        When C{spawnProcess} returns, the fds the engine mapped into the
+        child are closed in the parent, and the parent's ends are
+        non-blocking and close-on-exec.
+        """
+        from txspawn._engines import selectSpawner
+
+        engine = selectSpawner(self.engineName)
+        seen: list[dict[int, int]] = []
+
+        @implementer(ISpawner)
+        class Recording:
+            name = engine.name
+
+            def spawn(self, plan: Any, fdMap: Any, ttyName: Any) -> Any:
+                seen.append(dict(fdMap))
+                return engine.spawn(plan, fdMap, ttyName)
+
+        reactor = self.buildReactor()
+        reactor.processSpawner.spawner = Recording()
+        checks: list[tuple[str, object]] = []
+
+        def check(transport: Any) -> None:
+            for fd in seen[0].values():
+                try:
+                    os.fstat(fd)
+                except OSError as e:
+                    checks.append(("closed", e.errno))
+            for pipe in transport.pipes.values():
+                fd = pipe.fileno()
+                checks.append(("blocking", os.get_blocking(fd)))
+                checks.append(("inheritable", os.get_inheritable(fd)))
+
+        proto = RecordingProtocol()
+        spawnAndRun(
+            self,
+            proto,
+            PYTHON,
+            python("import sys; sys.stdin.read()"),
+            reactor=reactor,
+            onSpawned=lambda t: (check(t), t.closeStdin()),
+        )
+        self.assertEqual(
+            sorted(set(checks), key=repr),
+            sorted(
+                {("closed", errno.EBADF), ("blocking", False), ("inheritable", False)},
+                key=repr,
+            ),
+        )
+        self.assertEqual(checks.count(("closed", errno.EBADF)), 3)
+
+
+globals().update(makeTestCaseClasses(ChildEndsMixin))
