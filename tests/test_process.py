@@ -950,6 +950,7 @@ class ChildEndsMixin(MixinBase):
         checks: list[tuple[str, object]] = []
 
         def check(transport: Any) -> None:
+            transport.closeStdin()
             for fd in seen[0].values():
                 try:
                     os.fstat(fd)
@@ -967,7 +968,7 @@ class ChildEndsMixin(MixinBase):
             PYTHON,
             python("import sys; sys.stdin.read()"),
             reactor=reactor,
-            onSpawned=lambda t: (check(t), t.closeStdin()),
+            onSpawned=check,
         )
         self.assertEqual(
             sorted(set(checks), key=repr),
