@@ -67,7 +67,7 @@ def _monitorLines() -> list[str]:
     try:
         # A scratch reactor: selection may need one to build the monitor,
         # and must not touch (or install) the global reactor.
-        monitor = selectMonitor(EPollReactor())
+        monitor = selectMonitor(EPollReactor())  # type: ignore[no-untyped-call]
     except Exception as e:
         return [f"in use: none: {type(e).__name__}: {e}"]
     name = str(getattr(monitor, "name", type(monitor).__name__))
@@ -98,7 +98,6 @@ def infoReport() -> str:
     @return: The text C{python -m txspawn info} prints.
     """
     import twisted
-
     import txspawn
 
     uname = os.uname()
@@ -183,16 +182,19 @@ def _bench(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     )
 
     params = QUICK if args.quick else FULL
-    changes: dict[str, object] = {}
-    for name in ("reps", "idle"):
-        value = getattr(args, name)
-        if value is not None:
-            if value < (1 if name == "reps" else 0):
-                err.write(f"--{name} must be at least {1 if name == 'reps' else 0}\n")
-                return 2
-            changes[name] = value
-    if changes:
-        params = attrs.evolve(params, mode=f"{params.mode}, custom", **changes)
+    if args.reps is not None and args.reps < 1:
+        err.write("--reps must be at least 1\n")
+        return 2
+    if args.idle is not None and args.idle < 0:
+        err.write("--idle must be at least 0\n")
+        return 2
+    if args.reps is not None or args.idle is not None:
+        params = attrs.evolve(
+            params,
+            mode=f"{params.mode}, custom",
+            reps=params.reps if args.reps is None else args.reps,
+            idle=params.idle if args.idle is None else args.idle,
+        )
     try:
         if not args.scenario:
             scenarios = defaultScenarios()
@@ -203,13 +205,14 @@ def _bench(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except ValueError as e:
         err.write(f"--scenario: {e}\n")
         return 2
+    only: Sequence[str] = args.only or IMPLEMENTATIONS
     options = BenchOptions(
         params,
         scenarios,
         engine=args.engine,
         monitor=args.monitor,
         compiler=args.cc,
-        implementations=[i for i in IMPLEMENTATIONS if i in (args.only or IMPLEMENTATIONS)],
+        implementations=[i for i in IMPLEMENTATIONS if i in only],
     )
 
     def log(line: str) -> None:

@@ -39,9 +39,7 @@ def referenceSource() -> str:
     """
     @return: The C source text of the reference loop.
     """
-    return (
-        resources.files("txspawn._bench").joinpath("reference.c").read_text("utf-8")
-    )
+    return resources.files("txspawn._bench").joinpath("reference.c").read_text("utf-8")
 
 
 def buildReference(directory: str, compiler: str | None = None) -> CReference:

@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import IO, Any
 
 from attrs import define, field, frozen
@@ -61,6 +61,14 @@ class WorkerError(Exception):
     """
 
 
+def _scenarios(value: Iterable[Scenario]) -> tuple[Scenario, ...]:
+    return tuple(value)
+
+
+def _names(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
 @frozen
 class BenchOptions:
     """
@@ -75,11 +83,11 @@ class BenchOptions:
     """
 
     params: Params
-    scenarios: Sequence[Scenario] = field(converter=tuple)
+    scenarios: Sequence[Scenario] = field(converter=_scenarios)
     engine: str | None = None
     monitor: str | None = None
     compiler: str | None = None
-    implementations: Sequence[str] = field(default=IMPLEMENTATIONS, converter=tuple)
+    implementations: Sequence[str] = field(default=IMPLEMENTATIONS, converter=_names)
 
 
 @define
@@ -400,7 +408,6 @@ def _environment() -> dict[str, Any]:
     import platform
 
     import twisted
-
     import txspawn
 
     uname = os.uname()

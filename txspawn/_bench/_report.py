@@ -141,7 +141,8 @@ def formatReport(bench: BenchRun) -> str:
         for impl in impls:
             r = run.impls[impl]
             if r.values:
-                cell = f"{_LABELS[impl]} {_value(min(r.values))}..{_value(max(r.values))}"
+                low, high = _value(min(r.values)), _value(max(r.values))
+                cell = f"{_LABELS[impl]} {low}..{high}"
             else:
                 cell = f"{_LABELS[impl]} n/a"
             if r.fds is not None:

@@ -40,6 +40,10 @@ __all__ = [
 TaskKind = Literal["spawn", "exit", "pipe"]
 
 
+def _options(value: Mapping[str, object]) -> dict[str, object]:
+    return dict(value)
+
+
 @frozen
 class Params:
     """
@@ -157,7 +161,7 @@ class Task:
     kind: TaskKind
     count: int
     executable: str = "/bin/true"
-    options: Mapping[str, object] = field(factory=dict, converter=dict, hash=False)
+    options: Mapping[str, object] = field(factory=dict, converter=_options, hash=False)
     delayUs: int = 0
 
     def warmup(self) -> Task:

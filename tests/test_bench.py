@@ -1,0 +1,414 @@
+# -*- test-case-name: tests.test_bench -*-
+"""
+Tests for the benchmark machinery in L{txspawn._bench}, on tiny sizes.
+
+These prove that the harness runs every kind of task in every column and
+that the report prints the ratios; they assert nothing about speed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from txspawn._bench._creference import buildReference, referenceSource
+from txspawn._bench._driver import (
+    BenchOptions,
+    BenchRun,
+    ImplRun,
+    ScenarioRun,
+    runBench,
+)
+from txspawn._bench._pyworker import makeReactor
+from txspawn._bench._report import formatReport, ratio, toJSON
+from txspawn._bench._scenarios import (
+    FULL,
+    QUICK,
+    SCENARIOS,
+    Params,
+    Setup,
+    Task,
+    defaultScenarios,
+    scenarioNamed,
+)
+
+__all__ = [
+    "CReferenceTests",
+    "EndToEndTests",
+    "ReportTests",
+    "ScenarioTests",
+]
+
+#: The smallest run that still exercises every code path.
+TINY = Params(
+    mode="tiny",
+    reps=1,
+    idle=2,
+    spawnCount=2,
+    idleSpawnCount=2,
+    exitCount=2,
+    exitDelayUs=2000,
+    pipeMiB=2,
+    ballastMiB=4,
+)
+
+_HAVE_CC = shutil.which(os.environ.get("CC") or "cc") is not None
+
+
+def _children() -> set[int]:
+    """
+    @return: The pids of this process's live (or zombie) children.
+    """
+    me = str(os.getpid())
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == me:
+            found.add(int(entry))
+    return found
+
+
+class ScenarioTests(SynchronousTestCase):
+    """
+    The scenario registry.
+    """
+
+    def test_namesUnique(self) -> None:
+        """
+        Every scenario has its own name.
+        """
+        names = [s.name for s in SCENARIOS]
+        self.assertEqual(len(names), len(set(names)))
+
+    def test_defaultSet(self) -> None:
+        """
+        The default set is issue 2 item 9: (a), (b), (c) twice, (d).
+        """
+        self.assertEqual(
+            [s.name for s in defaultScenarios()],
+            ["spawn", "spawn-idle", "exit", "exit-idle", "pipe"],
+        )
+
+    def test_unknownName(self) -> None:
+        """
+        L{scenarioNamed} rejects an unknown name, naming it and the known
+        ones.
+        """
+        with self.assertRaises(ValueError) as raised:
+            scenarioNamed("fork-bomb")
+        self.assertIn("'fork-bomb'", str(raised.exception))
+        self.assertIn("spawn-pty", str(raised.exception))
+
+    def test_fullSizes(self) -> None:
+        """
+        The full run uses the issue's sizes: 4000 idle children, 512 MiB, a
+        2 GiB parent; the quick run is smaller but runs every scenario.
+        """
+        self.assertEqual(FULL.idle, 4000)
+        self.assertEqual(FULL.pipeMiB, 512)
+        self.assertEqual(FULL.ballastMiB, 2048)
+        self.assertLess(QUICK.idle, FULL.idle)
+        self.assertLess(QUICK.reps, FULL.reps)
+
+    def test_plans(self) -> None:
+        """
+        Each scenario plans a setup and a task from the parameters: the idle
+        ones ask for C{idle} children, the 2 GiB ones for the ballast, the
+        option variants pass their C{spawnProcess} keywords.
+        """
+        setup, task = scenarioNamed("spawn-idle").plan(TINY)
+        self.assertEqual(setup, Setup(idle=2))
+        self.assertEqual((task.kind, task.count), ("spawn", 2))
+        setup, task = scenarioNamed("spawn-pty-2g").plan(TINY)
+        self.assertEqual(setup, Setup(ballastMiB=4))
+        self.assertEqual(dict(task.options), {"usePTY": True})
+        setup, task = scenarioNamed("exit-idle").plan(TINY)
+        self.assertEqual((task.kind, task.delayUs), ("exit", 2000))
+        setup, task = scenarioNamed("pipe").plan(TINY)
+        self.assertEqual((task.kind, task.count, setup), ("pipe", 2, Setup()))
+
+    def test_warmupSmaller(self) -> None:
+        """
+        A warm-up batch is the same task, never bigger.
+        """
+        task = Task("spawn", 300, options={"path": "/"})
+        warm = task.warmup()
+        self.assertEqual(warm.kind, "spawn")
+        self.assertEqual(dict(warm.options), {"path": "/"})
+        self.assertLessEqual(warm.count, task.count)
+        self.assertEqual(Task("exit", 1).warmup().count, 1)
+
+    def test_unknownImplementation(self) -> None:
+        """
+        The worker's adapter rejects an unknown implementation by name.
+        """
+        with self.assertRaises(ValueError) as raised:
+            makeReactor("asyncio", None, None)
+        self.assertIn("'asyncio'", str(raised.exception))
+
+
+class CReferenceTests(SynchronousTestCase):
+    """
+    Building the C reference loop.
+    """
+
+    def setUp(self) -> None:
+        self.directory = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.directory)
+
+    def test_shipped(self) -> None:
+        """
+        The C source ships inside the package.
+        """
+        self.assertIn("posix_spawn", referenceSource())
+
+    def test_noCompiler(self) -> None:
+        """
+        Without a compiler, the build reports why and produces nothing.
+        """
+        built = buildReference(self.directory, "/nonexistent/cc")
+        self.assertIsNone(built.binary)
+        self.assertIn("no C compiler", built.reason)
+
+    def test_compilerFails(self) -> None:
+        """
+        A compiler that fails is reported with its command and exit status.
+        """
+        built = buildReference(self.directory, "false")
+        self.assertIsNone(built.binary)
+        self.assertIn("exited 1", built.reason)
+
+    def test_stamp(self) -> None:
+        """
+        The compiled reference's C{stamp} mode writes a non-zero 8-byte
+        monotonic time and exits 0.
+        """
+        if not _HAVE_CC:
+            raise self.skipTest("no C compiler (cc or $CC) on PATH")
+        built = buildReference(self.directory)
+        assert built.binary is not None, built.reason
+        stampFile = os.path.join(self.directory, "stamp")
+        with open(stampFile, "wb") as f:
+            f.write(b"\0" * 8)
+        subprocess.run([built.binary, "stamp", stampFile, "0"], check=True)
+        with open(stampFile, "rb") as f:
+            self.assertNotEqual(f.read(), b"\0" * 8)
+
+
+def _fakeRun(values: dict[str, list[float]], name: str = "spawn") -> ScenarioRun:
+    scenario = scenarioNamed(name)
+    setup, task = scenario.plan(TINY)
+    impls = {impl: ImplRun(values=list(v)) for impl, v in values.items()}
+    return ScenarioRun(scenario, setup, task, impls)
+
+
+class ReportTests(SynchronousTestCase):
+    """
+    Medians, ratios and the table, from made-up results.
+    """
+
+    def _bench(self, runs: list[ScenarioRun]) -> BenchRun:
+        from txspawn._bench._creference import CReference
+
+        options = BenchOptions(TINY, [r.scenario for r in runs])
+        env = {
+            "kernel": "Linux",
+            "cpus": 2,
+            "python": "3",
+            "twisted": "26",
+            "txspawn": "0",
+        }
+        return BenchRun(options, CReference("/x", "cc -O2"), runs, env, 1.0)
+
+    def test_ratioOfMedians(self) -> None:
+        """
+        A ratio is the ratio of the medians over repetitions.
+        """
+        run = _fakeRun({"txspawn": [110, 120, 900], "twisted": [300], "c": [80, 100]})
+        self.assertEqual(ratio(run, "txspawn", "c"), 120 / 90)
+        self.assertEqual(ratio(run, "twisted", "txspawn"), 300 / 120)
+
+    def test_missingColumn(self) -> None:
+        """
+        A column without values gives C{None} ratios and C{n/a} cells, and
+        its error is printed.
+        """
+        run = _fakeRun({"txspawn": [], "twisted": [300], "c": [100]})
+        run.impls["txspawn"].error = "engine exploded"
+        self.assertIsNone(ratio(run, "txspawn", "c"))
+        report = formatReport(self._bench([run]))
+        self.assertIn("n/a", report)
+        self.assertIn("spawn / txspawn: engine exploded", report)
+
+    def test_table(self) -> None:
+        """
+        The table has the three ratio columns and checks the issue's target
+        for latency (at most) and throughput (at least).
+        """
+        runs = [
+            _fakeRun({"txspawn": [120], "twisted": [360], "c": [100]}, "spawn-idle"),
+            _fakeRun({"txspawn": [700], "twisted": [200], "c": [1000]}, "pipe"),
+            _fakeRun({"txspawn": [200], "twisted": [2000], "c": [100]}, "exit"),
+        ]
+        report = formatReport(self._bench(runs))
+        header = next(line for line in report.splitlines() if "txspawn/C" in line)
+        for column in ("txspawn/C", "twisted/C", "txspawn/twisted"):
+            self.assertIn(column, header)
+        idle = next(line for line in report.splitlines() if line.startswith("spawn-i"))
+        self.assertIn("1.20", idle)
+        self.assertIn("3.60", idle)
+        self.assertIn("0.33", idle)
+        self.assertIn("<=1.50 ok", idle)
+        pipe = next(line for line in report.splitlines() if line.startswith("pipe "))
+        self.assertIn(">=0.80 MISS", pipe)
+        exitRow = next(line for line in report.splitlines() if line.startswith("exit "))
+        self.assertIn("<=1.30 MISS", exitRow)
+
+    def test_json(self) -> None:
+        """
+        The JSON document carries the parameters, every value and every
+        ratio, and is serialisable.
+        """
+        run = _fakeRun({"txspawn": [120], "twisted": [360], "c": [100]})
+        document = json.loads(json.dumps(toJSON(self._bench([run]))))
+        self.assertEqual(document["params"]["reps"], 1)
+        row = document["scenarios"][0]
+        self.assertEqual(row["implementations"]["c"]["values"], [100])
+        self.assertAlmostEqual(row["ratios"]["txspawn/c"], 1.2)
+
+
+class EndToEndTests(SynchronousTestCase):
+    """
+    Real runs on tiny sizes: real workers, real children.
+    """
+
+    def benchTiny(self, options: BenchOptions) -> BenchRun:
+        before = _children()
+        lines: list[str] = []
+        bench = runBench(options, lines.append)
+        self.assertEqual(_children() - before, set(), "a worker was left behind")
+        self.assertTrue(lines)
+        return bench
+
+    def test_everyKind(self) -> None:
+        """
+        A spawn, an exit-latency (with idle children) and a pipe scenario
+        each produce one value per repetition for stock Twisted and for the
+        C reference, and a value or a recorded error for txspawn; the table
+        prints the ratios.
+        """
+        if not _HAVE_CC:
+            raise self.skipTest("no C compiler (cc or $CC) on PATH")
+        scenarios = [scenarioNamed(n) for n in ("spawn", "exit-idle", "pipe")]
+        bench = self.benchTiny(BenchOptions(TINY, scenarios))
+        for run in bench.scenarios:
+            for impl in ("twisted", "c"):
+                result = run.impls[impl]
+                self.assertIsNone(result.error)
+                self.assertEqual(len(result.values), TINY.reps)
+                self.assertTrue(all(v > 0 for v in result.values))
+            tx = run.impls["txspawn"]
+            self.assertTrue(tx.values or tx.error)
+        idle = bench.scenarios[1]
+        # The C worker holds as many fds as the one it is compared with.
+        compared = idle.impls["txspawn"].fds or idle.impls["twisted"].fds
+        self.assertEqual(idle.impls["c"].fds, compared)
+        report = formatReport(bench)
+        spawnRow = next(
+            line for line in report.splitlines() if line.startswith("spawn ")
+        )
+        self.assertRegex(spawnRow, r"\d+\.\d\d")
+
+    def test_optionsAndBallast(self) -> None:
+        """
+        The issue-3 shapes (a C{spawnProcess} option, a big parent) run
+        through the same harness.
+        """
+        scenarios = [scenarioNamed("spawn-path-2g")]
+        bench = self.benchTiny(
+            BenchOptions(TINY, scenarios, implementations=["twisted"])
+        )
+        result = bench.scenarios[0].impls["twisted"]
+        self.assertIsNone(result.error)
+        self.assertEqual(len(result.values), 1)
+
+    def test_noCompiler(self) -> None:
+        """
+        Without a compiler the C column is skipped with the reason, and the
+        exit-latency scenario still runs (with a Python stamp child).
+        """
+        scenarios = [scenarioNamed("exit")]
+        options = BenchOptions(
+            TINY,
+            scenarios,
+            compiler="/nonexistent/cc",
+            implementations=["twisted", "c"],
+        )
+        bench = self.benchTiny(options)
+        run = bench.scenarios[0]
+        self.assertEqual(len(run.impls["twisted"].values), 1)
+        self.assertIn("no C compiler", run.impls["c"].error or "")
+        self.assertIn("no C compiler", formatReport(bench))
+
+    def test_brokenImplementation(self) -> None:
+        """
+        A column whose worker cannot start (here: an unknown txspawn engine)
+        records the error and the other columns still run.
+        """
+        scenarios = [scenarioNamed("spawn")]
+        options = BenchOptions(
+            TINY,
+            scenarios,
+            engine="no-such-engine",
+            implementations=["txspawn", "twisted"],
+        )
+        bench = self.benchTiny(options)
+        run = bench.scenarios[0]
+        self.assertEqual(run.impls["txspawn"].values, [])
+        self.assertIsNotNone(run.impls["txspawn"].error)
+        self.assertEqual(len(run.impls["twisted"].values), 1)
+
+    def test_commandLine(self) -> None:
+        """
+        C{python -m txspawn bench} runs a chosen scenario, prints the table
+        with the ratio columns, and writes the JSON file.
+        """
+        directory = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, directory)
+        output = os.path.join(directory, "bench.json")
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "txspawn",
+                "bench",
+                "--quick",
+                "--scenario",
+                "spawn",
+                "--reps",
+                "1",
+                "--json",
+                output,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("txspawn/twisted", result.stdout)
+        self.assertIn("reps=1", result.stdout)
+        with open(output) as f:
+            document = json.load(f)
+        self.assertEqual([s["name"] for s in document["scenarios"]], ["spawn"])

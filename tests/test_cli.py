@@ -1,0 +1,150 @@
+# -*- test-case-name: tests.test_cli -*-
+"""
+Tests for L{txspawn._cli}: C{python -m txspawn info} and the argument
+handling of C{python -m txspawn bench}.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from txspawn._cli import buildParser, main
+
+__all__ = ["BenchArgumentTests", "InfoTests"]
+
+
+def _runModule(*args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env.pop("TXSPAWN_ENGINE", None)
+    env.pop("TXSPAWN_MONITOR", None)
+    return subprocess.run(
+        [sys.executable, "-m", "txspawn", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+
+
+class InfoTests(SynchronousTestCase):
+    """
+    C{python -m txspawn info}.
+    """
+
+    def test_sections(self) -> None:
+        """
+        C{info} exits 0 and prints an engine, a monitor and a features
+        section.
+        """
+        result = _runModule("info")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        for section in ("engine:", "monitor:", "features:"):
+            self.assertIn(f"\n{section}\n", result.stdout)
+
+    def test_everyFeature(self) -> None:
+        """
+        Every feature txspawn probes is listed with C{on} or C{off}, and
+        every feature that is off comes with a reason.
+        """
+        from txspawn._features import FEATURE_NAMES, probeFeatures
+
+        result = _runModule("info")
+        lines = result.stdout.splitlines()
+        for name in FEATURE_NAMES:
+            matching = [line.split() for line in lines if line.split()[:1] == [name]]
+            self.assertEqual(len(matching), 1, f"{name} not listed once")
+            state = matching[0][1]
+            self.assertIn(state, ("on", "off"))
+            self.assertEqual(state == "on", probeFeatures().enabled(name))
+            if state == "off":
+                self.assertTrue(matching[0][2:], f"{name} is off without a reason")
+
+    def test_monitorInUse(self) -> None:
+        """
+        C{info} names the monitor in use and says why; with
+        C{TXSPAWN_MONITOR} set, it says that the variable chose it.
+        """
+        result = _runModule("info")
+        self.assertRegex(result.stdout, r"monitor:\n  in use: (pidfd|sigchld): \S")
+        env = dict(os.environ, TXSPAWN_MONITOR="sigchld")
+        forced = subprocess.run(
+            [sys.executable, "-m", "txspawn", "info"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
+        self.assertIn("in use: sigchld: TXSPAWN_MONITOR=sigchld", forced.stdout)
+
+    def test_engineInUse(self) -> None:
+        """
+        C{info} lists the engines with their availability and names the one
+        in use (or why the engine selection is unavailable).
+        """
+        result = _runModule("info")
+        engine = result.stdout.split("engine:\n", 1)[1].split("\n\n", 1)[0]
+        self.assertRegex(engine, r"in use: \w+: |engine selection unavailable")
+
+
+class BenchArgumentTests(SynchronousTestCase):
+    """
+    Argument errors of C{python -m txspawn bench}, caught before anything
+    runs.
+    """
+
+    def _main(self, *argv: str) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        code = main(list(argv), out, err)
+        return code, out.getvalue(), err.getvalue()
+
+    def test_unknownScenario(self) -> None:
+        """
+        An unknown C{--scenario} exits 2 with a message naming the option,
+        the bad name and the known names, and runs nothing.
+        """
+        code, out, err = self._main("bench", "--scenario", "nope")
+        self.assertEqual(code, 2)
+        self.assertEqual(out, "")
+        self.assertIn("--scenario", err)
+        self.assertIn("'nope'", err)
+        self.assertIn("spawn-idle", err)
+
+    def test_badReps(self) -> None:
+        """
+        C{--reps 0} exits 2 naming C{--reps}.
+        """
+        code, _, err = self._main("bench", "--reps", "0")
+        self.assertEqual(code, 2)
+        self.assertIn("--reps", err)
+
+    def test_badIdle(self) -> None:
+        """
+        A negative C{--idle} exits 2 naming C{--idle}.
+        """
+        code, _, err = self._main("bench", "--idle", "-1")
+        self.assertEqual(code, 2)
+        self.assertIn("--idle", err)
+
+    def test_noCommand(self) -> None:
+        """
+        Without a command, the parser refuses (exit status 2).
+        """
+        with self.assertRaises(SystemExit) as raised:
+            buildParser().parse_args([])
+        self.assertEqual(raised.exception.code, 2)
+
+    def test_helpListsScenarios(self) -> None:
+        """
+        C{bench --help} lists every scenario, so the names are discoverable.
+        """
+        from txspawn._bench._scenarios import SCENARIOS
+
+        result = _runModule("bench", "--help")
+        self.assertEqual(result.returncode, 0)
+        for scenario in SCENARIOS:
+            self.assertIn(scenario.name, result.stdout)
