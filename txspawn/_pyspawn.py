@@ -57,7 +57,7 @@ from txspawn._libcspawn import (
     defaultPosixSpawn,
 )
 from txspawn._plan import SpawnPlan
-from txspawn._wire import encodeFailure, readFailure
+from txspawn._wire import ChildFailure, encodeFailure, readFailure
 from txspawn.errors import ChildSetupStage, SpawnError, UnsupportedFeature
 from txspawn.interfaces import ISpawner
 
@@ -93,6 +93,11 @@ _CLOSERANGE_LAST = 0x7FFFFFFE
 
 _PR_SET_PDEATHSIG = 1
 
+#: posix_spawn has no "close this range" action, so a bounded gap between
+#: child fds becomes one close action per fd.  Above this many, the fork
+#: path (one close_range per gap) is used instead.
+MAX_CLOSE_ACTIONS = 1024
+
 
 class ParentSyscalls:
     """
@@ -118,11 +123,23 @@ class ParentSyscalls:
         """
         return os.pidfd_open(pid)
 
+    def readFailure(self, fd: int) -> ChildFailure | None:
+        """
+        @return: L{txspawn._wire.readFailure} of the error pipe.
+        """
+        return readFailure(fd)
 
-def forkReason(plan: SpawnPlan, ttyName: bytes | None) -> str | None:
+
+def forkReason(
+    plan: SpawnPlan, ttyName: bytes | None, fdMap: Mapping[int, int] | None = None
+) -> str | None:
     """
     Whether C{posix_spawn} can express C{plan}.
 
+    @param plan: The plan.
+    @param ttyName: The pty slave's name, if any.
+    @param fdMap: The child fd map: gaps of more than L{MAX_CLOSE_ACTIONS}
+        fds below the highest child fd need the fork path too.
     @return: L{None} if it can, else the name of the first option (as the
         user spells it) that needs the fork path.
     """
@@ -142,6 +159,11 @@ def forkReason(plan: SpawnPlan, ttyName: bytes | None) -> str | None:
         return "deathSignal"
     if plan.pty is not None and ttyName is None:
         return "usePTY"
+    if plan.pty is None and fdMap:
+        # Fds below the highest child fd that are not child fds each cost a
+        # close action.
+        if max(fdMap) + 1 - len(fdMap) > MAX_CLOSE_ACTIONS:
+            return "childFDs"
     return None
 
 
@@ -194,6 +216,7 @@ class _ChildSteps:
     umask: int | None
     rlimits: tuple[tuple[int, int, int], ...]
     groups: tuple[int, ...] | None
+    implicitGroups: bool
     gid: int | None
     uid: int | None
     deathSignal: int | None
@@ -285,7 +308,16 @@ def _execChild(s: _ChildSteps) -> NoReturn:
         detail = 0
         if s.groups is not None:
             stage = ChildSetupStage.SETGROUPS
-            os.setgroups(list(s.groups))
+            try:
+                os.setgroups(list(s.groups))
+            except PermissionError:
+                # The implicit drop that comes with a uid (no groups given)
+                # needs CAP_SETGID; a parent without it has no groups worth
+                # dropping from a privilege point of view, so, as Rust's
+                # std::process does, EPERM is ignored there (and the uid
+                # change below reports EPERM if it is not allowed either).
+                if not s.implicitGroups:
+                    raise
         if s.gid is not None:
             stage = ChildSetupStage.SETGID
             os.setresgid(s.gid, s.gid, s.gid)
@@ -441,7 +473,7 @@ class PythonSpawner:
         @raise UnsupportedFeature: if C{method="posix_spawn"} was forced and
             the plan needs the fork path.
         """
-        reason = forkReason(plan, ttyName)
+        reason = forkReason(plan, ttyName, fdMap)
         if self._method == "fork" or (self._method == "auto" and reason):
             return self._spawnByFork(plan, fdMap)
         if reason is not None:
@@ -526,7 +558,7 @@ class PythonSpawner:
                 signal.pthread_sigmask(signal.SIG_SETMASK, oldMask)
             os.close(errWrite)
             errWrite = -1
-            failure = readFailure(errRead)
+            failure = self._sys.readFailure(errRead)
         except BaseException:
             if pid is not None:
                 _killAndReap(pid)
@@ -545,7 +577,8 @@ class PythonSpawner:
     ) -> _ChildSteps:
         program = planFdOps(fdMap, keep=(errWrite,))
         groups = plan.groups
-        if groups is None and plan.uid is not None:
+        implicitGroups = groups is None and plan.uid is not None
+        if implicitGroups:
             # A uid without groups drops the parent's supplementary groups.
             groups = ()
         env: dict[bytes, bytes] = {}
@@ -562,6 +595,7 @@ class PythonSpawner:
             umask=plan.umask,
             rlimits=plan.rlimits,
             groups=groups,
+            implicitGroups=implicitGroups,
             gid=plan.gid,
             uid=plan.uid,
             deathSignal=plan.deathSignal,
