@@ -95,7 +95,7 @@ QUICK = Params(
     spawnCount=100,
     idleSpawnCount=40,
     exitCount=30,
-    exitDelayUs=10_000,
+    exitDelayUs=20_000,
     pipeMiB=512,
     ballastMiB=2048,
 )
@@ -108,7 +108,7 @@ FULL = Params(
     spawnCount=300,
     idleSpawnCount=100,
     exitCount=100,
-    exitDelayUs=10_000,
+    exitDelayUs=20_000,
     pipeMiB=512,
     ballastMiB=2048,
 )
