@@ -276,6 +276,18 @@ class ReportTests(SynchronousTestCase):
         exitRow = next(line for line in report.splitlines() if line.startswith("exit "))
         self.assertIn("<=1.30 MISS", exitRow)
 
+    def test_idlePenalty(self) -> None:
+        """
+        With both C{spawn} and C{spawn-idle} in the run, the report gives
+        each column's own idle penalty (issue 3's "1.3x its own cost").
+        """
+        runs = [
+            _fakeRun({"txspawn": [100], "twisted": [100], "c": [100]}, "spawn"),
+            _fakeRun({"txspawn": [130], "twisted": [900], "c": [250]}, "spawn-idle"),
+        ]
+        report = formatReport(self._bench(runs))
+        self.assertIn("txspawn 1.30; twisted 9.00; C 2.50", report)
+
     def test_json(self) -> None:
         """
         The JSON document carries the parameters, every value and every
@@ -321,6 +333,10 @@ class EndToEndTests(SynchronousTestCase):
                 self.assertTrue(all(v > 0 for v in result.values))
             tx = run.impls["txspawn"]
             self.assertTrue(tx.values or tx.error)
+            if tx.values:
+                # The worker says which engine and monitor it really used.
+                self.assertIn("engine ", tx.detail)
+                self.assertIn("monitor ", tx.detail)
         idle = bench.scenarios[1]
         # The C worker holds as many fds as the one it is compared with.
         compared = idle.impls["txspawn"].fds or idle.impls["twisted"].fds

@@ -103,6 +103,8 @@ class ImplRun:
     @ivar error: Why there are no (or too few) values, or C{None}.
     @ivar fds: Open fds in the worker after setup.
     @ivar setupSeconds: The worker's setup time.
+    @ivar detail: What the worker reported about itself (for txspawn: the
+        engine and monitor in use).
     """
 
     values: list[float] = field(factory=list)
@@ -111,6 +113,7 @@ class ImplRun:
     error: str | None = None
     fds: int | None = None
     setupSeconds: float | None = None
+    detail: str = ""
 
 
 @define
@@ -370,6 +373,7 @@ def _runGroup(
                 if impl in ready:
                     result.fds = ready[impl]["fds"]
                     result.setupSeconds = ready[impl]["setupSeconds"]
+                    result.detail = ready[impl].get("detail", "")
             live = [i for i in impls if i in workers]
             for impl in live:
                 try:

@@ -68,6 +68,21 @@ def makeReactor(impl: str, engine: str | None, monitor: str | None) -> Any:
     raise ValueError(f"impl must be 'twisted' or 'txspawn', not {impl!r}")
 
 
+def _describeReactor(reactor: Any) -> str:
+    """
+    @return: Which engine and monitor a txspawn reactor really uses (empty
+        for stock Twisted), for the report header.
+    """
+    spawner = getattr(getattr(reactor, "processSpawner", None), "spawner", None)
+    monitor = getattr(reactor, "childMonitor", None)
+    parts = [
+        f"{what} {getattr(obj, 'name', type(obj).__name__)}"
+        for what, obj in (("engine", spawner), ("monitor", monitor))
+        if obj is not None
+    ]
+    return ", ".join(parts)
+
+
 def _countFds() -> int:
     return len(os.listdir("/proc/self/fd")) - 1  # minus listdir's own fd
 
@@ -146,6 +161,7 @@ class _Worker:
             "ready": True,
             "fds": _countFds(),
             "setupSeconds": time.monotonic() - start,
+            "detail": _describeReactor(self.reactor),
         }
 
     def tearDown(self) -> None:

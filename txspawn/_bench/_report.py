@@ -76,6 +76,35 @@ def _target(run: ScenarioRun) -> str:
     return bound + verdict
 
 
+def _inUse(bench: BenchRun) -> str:
+    details = {
+        run.impls["txspawn"].detail
+        for run in bench.scenarios
+        if "txspawn" in run.impls and run.impls["txspawn"].detail
+    }
+    return f": {', '.join(sorted(details))}" if details else ""
+
+
+def _idlePenalty(bench: BenchRun, impls: Sequence[str]) -> list[str]:
+    # Issue 3 item 8: "with 4000 idle children alive, the spawn costs <= 1.3x
+    # its own cost with none" -- a ratio within one column.
+    runs = {run.scenario.name: run for run in bench.scenarios}
+    if "spawn" not in runs or "spawn-idle" not in runs:
+        return []
+    cells = []
+    for impl in impls:
+        busy = _median(runs["spawn-idle"].impls.get(impl))
+        quiet = _median(runs["spawn"].impls.get(impl))
+        value = None if busy is None or not quiet else busy / quiet
+        cells.append(f"{_LABELS[impl]} {_ratio(value)}")
+    return [
+        "",
+        "idle penalty (spawn-idle / spawn, same column; issue 3 target for "
+        "txspawn <=1.30):",
+        "  " + "; ".join(cells),
+    ]
+
+
 def _table(rows: Sequence[Sequence[str]]) -> list[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = []
@@ -104,7 +133,8 @@ def formatReport(bench: BenchRun) -> str:
         f"  {env['kernel']}, {env['cpus']} cpus, Python {env['python']}, "
         f"Twisted {env['twisted']}, txspawn {env['txspawn']}",
         f"  txspawn column: txspawn.reactor.EPollReactor("
-        f"engine={opts.engine or 'default'}, monitor={opts.monitor or 'default'})",
+        f"engine={opts.engine or 'default'}, monitor={opts.monitor or 'default'})"
+        + _inUse(bench),
         "  twisted column: twisted.internet.epollreactor.EPollReactor()",
         f"  C column: posix_spawn + waitpid, built with {bench.reference.reason}",
         "",
@@ -135,6 +165,7 @@ def formatReport(bench: BenchRun) -> str:
             f"  {s.name:<14} [{s.issue}] {s.title}; {run.setup.describe()}; "
             f"{run.task.count} {'MiB' if s.unit == 'MiB/s' else 'samples'}/batch"
         )
+    out += _idlePenalty(bench, impls)
     out += ["", "spread (min..max of the per-repetition medians) and fds open:"]
     for run in bench.scenarios:
         cells = []
@@ -207,6 +238,7 @@ def toJSON(bench: BenchRun) -> dict[str, Any]:
                         "error": r.error,
                         "fds": r.fds,
                         "setupSeconds": r.setupSeconds,
+                        "detail": r.detail,
                     }
                     for impl, r in run.impls.items()
                 },
