@@ -6,8 +6,9 @@ Tests for txspawn's Twisted plugin dropins (C{twisted/plugins/}).
 from __future__ import annotations
 
 import os
+from typing import cast
 
-from twisted.application.reactors import IReactorInstaller, getReactorTypes
+from twisted.application.reactors import IReactorInstaller, Reactor, getReactorTypes
 from twisted.plugin import IPlugin, getPlugins
 from twisted.trial.unittest import SynchronousTestCase
 
@@ -16,8 +17,15 @@ import twisted.plugins
 __all__ = ["ReactorPluginTests"]
 
 
-def _txspawnReactorPlugins() -> list[IReactorInstaller]:
-    return [p for p in getPlugins(IReactorInstaller) if p.shortName == "txspawn"]
+def _txspawnReactorPlugins() -> list[Reactor]:
+    """
+    The C{txspawn} entries among the reactor plugins Twisted finds.
+    """
+    return [
+        cast(Reactor, p)
+        for p in getPlugins(IReactorInstaller)
+        if p.shortName == "txspawn"
+    ]
 
 
 class ReactorPluginTests(SynchronousTestCase):
@@ -101,18 +109,18 @@ class ReactorPluginTests(SynchronousTestCase):
             self.skipTest("plugin directory not writable")  # pragma: no cover
         saved = None
         if os.path.exists(cache):
-            with open(cache, "rb") as f:
-                saved = f.read()
+            with open(cache, "rb") as source:
+                saved = source.read()
 
         def restore() -> None:
             if saved is None:
                 if os.path.exists(cache):
                     os.remove(cache)
             else:
-                with open(cache, "wb") as f:
-                    f.write(saved)
+                with open(cache, "wb") as target:
+                    target.write(saved)
 
         self.addCleanup(restore)
-        with open(cache, "wb") as f:
-            f.write(b"not a pickle")
+        with open(cache, "wb") as corrupt:
+            corrupt.write(b"not a pickle")
         self.assertEqual(len(_txspawnReactorPlugins()), 1)

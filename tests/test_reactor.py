@@ -10,7 +10,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from twisted.internet import (
     asyncioreactor,
@@ -33,6 +33,7 @@ from zope.interface.verify import verifyClass, verifyObject
 import txspawn
 from tests.builders import (
     PYTHON,
+    MixinBase,
     RecordingProtocol,
     makeTestCaseClasses,
     python,
@@ -260,16 +261,21 @@ class ReactorClassTests(SynchronousTestCase):
 class _RecordingTwistedProcess(ProcessProtocol):
     """
     Records C{processEnded} for a process Twisted's own code spawned.
+
+    @ivar reasons: The C{processEnded} reasons received.
+    @ivar ended: Fires (with C{None}) on C{processEnded}.
     """
 
     def __init__(self) -> None:
-        self.ended: Deferred[Failure] = Deferred()
+        self.reasons: list[Failure] = []
+        self.ended: Deferred[None] = Deferred()
 
     def processEnded(self, reason: Failure) -> None:
-        self.ended.callback(reason)
+        self.reasons.append(reason)
+        self.ended.callback(None)
 
 
-class ReactorProcessMixin:
+class ReactorProcessMixin(MixinBase):
     """
     Real-process tests of one txspawn reactor class, for one engine and
     monitor (see L{tests.builders}).
@@ -294,16 +300,12 @@ class ReactorProcessMixin:
             reactor.stop()
 
         reactor.callWhenRunning(probe)
-        self.runReactor(reactor)  # type: ignore[attr-defined]
-        self.assertEqual(len(during), 1)  # type: ignore[attr-defined]
+        self.runReactor(reactor)
+        self.assertEqual(len(during), 1)
         handler, wakeup = during[0]
-        self.assertNotIn(  # type: ignore[attr-defined]
-            handler, (signal.SIG_DFL, signal.SIG_IGN, None)
-        )
-        self.assertNotEqual(wakeup, -1)  # type: ignore[attr-defined]
-        self.assertEqual(  # type: ignore[attr-defined]
-            (signal.getsignal(signal.SIGCHLD), _peekWakeupFD()), before
-        )
+        self.assertNotIn(handler, (signal.SIG_DFL, signal.SIG_IGN, None))
+        self.assertNotEqual(wakeup, -1)
+        self.assertEqual((signal.getsignal(signal.SIGCHLD), _peekWakeupFD()), before)
 
     def test_spawnAndReap(self) -> None:
         """
@@ -313,21 +315,17 @@ class ReactorProcessMixin:
         """
         proto = RecordingProtocol()
         transport = spawnAndRun(
-            self,  # type: ignore[arg-type]
+            self,
             proto,
             PYTHON,
             python("import sys; sys.stdout.write('hi'); sys.exit(3)"),
         )
         assert proto.endedReason is not None
-        self.assertIsInstance(  # type: ignore[attr-defined]
-            proto.endedReason.value, ProcessTerminated
-        )
-        self.assertEqual(proto.endedReason.value.exitCode, 3)  # type: ignore[attr-defined]
-        self.assertEqual(proto.output[1], b"hi")  # type: ignore[attr-defined]
-        self.assertIsNone(transport.pid)  # type: ignore[attr-defined]
-        self.assertNotIn(  # type: ignore[attr-defined]
-            transport, twistedProcess.reapProcessHandlers.values()
-        )
+        self.assertIsInstance(proto.endedReason.value, ProcessTerminated)
+        self.assertEqual(cast(ProcessTerminated, proto.endedReason.value).exitCode, 3)
+        self.assertEqual(proto.output[1], b"hi")
+        self.assertIsNone(transport.pid)
+        self.assertNotIn(transport, twistedProcess.reapProcessHandlers.values())
 
     def test_twistedProcessReaped(self) -> None:
         """
@@ -350,18 +348,15 @@ class ReactorProcessMixin:
             )
             registered.append(proc.pid in twistedProcess.reapProcessHandlers)
 
-        reasons: list[Failure] = []
-        proto.ended.addCallback(reasons.append)
+        reasons = proto.reasons
         proto.ended.addCallback(lambda _: reactor.stop())
         reactor.callWhenRunning(spawn)
-        self.runReactor(reactor)  # type: ignore[attr-defined]
-        self.assertEqual(registered, [True])  # type: ignore[attr-defined]
-        self.assertEqual(len(reasons), 1)  # type: ignore[attr-defined]
-        self.assertIsInstance(  # type: ignore[attr-defined]
-            reasons[0].value, ProcessTerminated
-        )
-        self.assertEqual(reasons[0].value.exitCode, 5)  # type: ignore[attr-defined]
-        self.assertEqual(twistedProcess.reapProcessHandlers, {})  # type: ignore[attr-defined]
+        self.runReactor(reactor)
+        self.assertEqual(registered, [True])
+        self.assertEqual(len(reasons), 1)
+        self.assertIsInstance(reasons[0].value, ProcessTerminated)
+        self.assertEqual(cast(ProcessTerminated, reasons[0].value).exitCode, 5)
+        self.assertEqual(twistedProcess.reapProcessHandlers, {})
 
     def test_withoutSignalHandlers(self) -> None:
         """
@@ -382,12 +377,10 @@ class ReactorProcessMixin:
 
         proto.ended.addBoth(lambda _: reactor.stop())
         reactor.callWhenRunning(spawn)
-        self.runReactor(reactor, installSignalHandlers=False)  # type: ignore[attr-defined]
-        self.assertEqual(during, [before])  # type: ignore[attr-defined]
+        self.runReactor(reactor, installSignalHandlers=False)
+        self.assertEqual(during, [before])
         assert proto.endedReason is not None
-        self.assertIsInstance(  # type: ignore[attr-defined]
-            proto.endedReason.value, ProcessDone
-        )
+        self.assertIsInstance(proto.endedReason.value, ProcessDone)
 
 
 class _ReactorClassChoice:

@@ -17,7 +17,8 @@ says:
     C{trial twisted.internet.test.test_process} /
     C{trial twisted.test.test_process}).
 
-Keys are C{"<Twisted module>.<Twisted class>.<test method>"}: the class is
+Keys are C{"<Twisted module>.<Twisted class>.<test method>"} (or just
+C{"<Twisted module>.<Twisted class>"} to skip a whole class): the class is
 the C{ReactorBuilder} subclass (C{ProcessTestsBuilder},
 C{PTYProcessTestsBuilder}) or the C{TestCase} (C{PosixProcessTests}, ...)
 as Twisted names it, so one entry covers that test on every txspawn
@@ -64,6 +65,18 @@ EXCLUSIONS: Mapping[str, str] = {
     f"{_INTERNET}.ProcessTestsBuilder.test_changeUID": _CHANGE_UID,
     f"{_INTERNET}.PTYProcessTestsBuilder.test_changeUID": _CHANGE_UID,
     # --- twisted.test.test_process (global reactor) ----------------------
+    # A whole class: its setUp replaces twisted.internet.process's os, fcntl,
+    # sys, pty, signal and fdesc with MockOS, patches
+    # Process._trySpawnInsteadOfFork and resets reapProcessHandlers, then
+    # calls reactor.spawnProcess expecting Twisted's own Process to run on
+    # the mocks.  On a txspawn reactor, spawnProcess never reaches that
+    # module, so the mocks see nothing (22 of 22 tests fail on that, e.g.
+    # test_mockFork: SpawnFileNotFoundError for '/mock/ouch', a real exec).
+    f"{_GLOBAL}.MockProcessTests": (
+        f"{PRIVATE}: MockOS replaces twisted.internet.process's os/fcntl/sys/"
+        "pty/signal and Process._trySpawnInsteadOfFork, and the tests assert "
+        "on the calls Twisted's own Process makes on those mocks"
+    ),
     f"{_GLOBAL}.PosixProcessTests.test_executionError": (
         f"{PRIVATE}: replaces os.execvpe and sets reactor._neverUseSpawn to "
         "check the traceback Twisted's fork path writes from the child"
@@ -108,7 +121,8 @@ _applied: set[str] = set()
 
 def applyExclusions(cls: type, twistedName: str) -> type:
     """
-    Skip, on C{cls}, every test the exclusion list names for C{twistedName}.
+    Skip, on C{cls}, every test the exclusion list names for C{twistedName}
+    (or the whole class, for an entry naming just the class).
 
     C{cls} must be a subclass owned by the caller (a generated
     C{ReactorBuilder} class or a subclass of a Twisted C{TestCase}): the
@@ -122,6 +136,10 @@ def applyExclusions(cls: type, twistedName: str) -> type:
         list is stale: fix it rather than let it silently cover nothing).
     """
     for key, reason in EXCLUSIONS.items():
+        if key == twistedName:
+            cls.skip = reason  # type: ignore[attr-defined]
+            _applied.add(key)
+            continue
         owner, _, methodName = key.rpartition(".")
         if owner != twistedName:
             continue

@@ -42,7 +42,11 @@ from typing import TYPE_CHECKING, Any, cast
 from twisted.internet import asyncioreactor, epollreactor, pollreactor, selectreactor
 from twisted.internet._signals import SignalHandling, _MultiSignalHandling
 from twisted.internet.base import ReactorBase
-from twisted.internet.interfaces import IProcessProtocol, IProcessTransport
+from twisted.internet.interfaces import (
+    IProcessProtocol,
+    IProcessTransport,
+    IReactorFDSet,
+)
 
 from txspawn._engines import selectSpawner
 from txspawn._monitor import selectMonitor
@@ -121,7 +125,7 @@ class SpawnReactorMixin:
         # _signalsFactory), at the moments Twisted chooses, and never
         # outlives reactor.run().
         self.processSpawner = ProcessSpawner(
-            self, spawner, childMonitor, manageSignals=False
+            cast(IReactorFDSet, self), spawner, childMonitor, manageSignals=False
         )
 
     def _signalsFactory(self) -> SignalHandling:
@@ -239,6 +243,8 @@ class AsyncioSelectorReactor(SpawnReactorMixin, asyncioreactor.AsyncioSelectorRe
         @param installSignalHandlers: As for L{IReactorCore.run}.
         """
         try:
-            super().run(installSignalHandlers=installSignalHandlers)
+            super().run(  # type: ignore[no-untyped-call]
+                installSignalHandlers=installSignalHandlers
+            )
         finally:
             self._signals.uninstall()

@@ -53,5 +53,5 @@ def install(
     reactor = EPollReactor(engine=engine, monitor=monitor)
     from twisted.internet.main import installReactor
 
-    installReactor(reactor)
+    installReactor(reactor)  # type: ignore[no-untyped-call]
     return reactor

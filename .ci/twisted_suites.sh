@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Run Twisted's own process test suites against txspawn (issue 2, item 7):
+#
+#   - twisted.internet.test.test_process through its ReactorBuilder pointed
+#     at txspawn's four reactor classes (tests.test_twisted_conformance);
+#   - twisted.test.test_process on the global reactor, `--reactor=txspawn`
+#     (tests.twisted_global_suite wraps it with the exclusions applied);
+#   - twisted.internet.test.test_posixprocess (no ReactorBuilder: Twisted's
+#     fd-listing helpers) under `--reactor=txspawn` as well;
+#
+# each once per monitor (pidfd, sigchld) and per engine that is available
+# (python always; c when built).  The only excluded tests are listed, each
+# with its reason, in tests/twisted_exclusions.py.
+#
+# Usage: .ci/twisted_suites.sh [trial-command...]
+#   default trial command: python -m twisted.trial (with $PYTHON or python3)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$#" -gt 0 ]; then
+    trial=("$@")
+else
+    trial=("${PYTHON:-python3}" -m twisted.trial)
+fi
+python="${trial[0]}"
+
+engines=(python)
+if "$python" -c 'import sys; from txspawn._engines import availableSpawners; sys.exit(availableSpawners().get("c") is not None)' 2>/dev/null; then
+    engines+=(c)
+fi
+
+status=0
+for engine in "${engines[@]}"; do
+    for monitor in pidfd sigchld; do
+        echo "=== engine=$engine monitor=$monitor"
+        tmp="$(mktemp -d)"
+        export TXSPAWN_ENGINE="$engine" TXSPAWN_MONITOR="$monitor"
+        "${trial[@]}" --temp-directory="$tmp/builders" \
+            tests.test_twisted_conformance || status=1
+        "${trial[@]}" --reactor=txspawn --temp-directory="$tmp/global" \
+            tests.twisted_global_suite || status=1
+        "${trial[@]}" --reactor=txspawn --temp-directory="$tmp/posix" \
+            twisted.internet.test.test_posixprocess || status=1
+        rm -rf "$tmp"
+    done
+done
+exit "$status"
