@@ -6,6 +6,14 @@ L{ChildProcess} is the single owner of a child's pidfd.  The transport
 signals through it, the monitor reaps through it; once reaped it refuses to
 signal (L{ProcessExitedAlready}) without making any syscall, because after
 reaping the pid may already belong to someone else.
+
+Both monitors reap through L{ChildProcess.tryReap}, so that is where the
+I{before reap} hook lives: a transport that still has work to do while the
+exited child is a zombie (killing the rest of the process group it leads:
+the zombie pins its pid, hence the pgid, see L{txspawn._groupkill}) sets
+L{ChildProcess.beforeReap}.  Only then does C{tryReap} first peek with
+C{waitid(P_PID, pid, WEXITED | WNOHANG | WNOWAIT)}: children without a hook
+cost no extra syscall.
 """
 
 from __future__ import annotations
@@ -14,12 +22,15 @@ import errno
 import os
 import resource
 import signal
+from collections.abc import Callable
 
 from attrs import define
-
 from twisted.internet.error import ProcessExitedAlready
+from twisted.logger import Logger
 
 __all__ = ["ChildProcess"]
+
+_log = Logger()
 
 
 @define(eq=False)
@@ -35,6 +46,10 @@ class ChildProcess:
         also C{None} after L{reapUnknown} (someone else reaped the child).
     @ivar rusage: The child's resource usage from C{wait4}, once reaped.
     @ivar reaped: Whether the child has been waited for.
+    @ivar beforeReap: C{None}, or a callable that L{tryReap} calls once
+        with this child after the child has exited but I{before} it is
+        reaped (it is a zombie then, so its pid -- and the process group it
+        may lead -- cannot be reused yet).  Exceptions are logged.
     """
 
     pid: int
@@ -42,6 +57,7 @@ class ChildProcess:
     status: int | None = None
     rusage: resource.struct_rusage | None = None
     reaped: bool = False
+    beforeReap: Callable[[ChildProcess], object] | None = None
 
     def sendSignal(self, signum: int) -> None:
         """
@@ -60,15 +76,57 @@ class ChildProcess:
         except ProcessLookupError:
             raise ProcessExitedAlready() from None
 
+    def signalGroup(self, signum: int) -> None:
+        """
+        Send C{signum} to the process group whose pgid is this child's pid.
+
+        Safe only because it refuses once the child is reaped: while the
+        child is unreaped (running or a zombie) its pid cannot be given to
+        another process, and a process group can only be I{created} with
+        the pid of its creator as its pgid, so a group with this pgid was
+        created by this child (see L{txspawn._groupkill}).
+
+        @raise ProcessExitedAlready: if the child was reaped (no syscall is
+            made), or no process is left in the group.
+        """
+        if self.reaped:
+            raise ProcessExitedAlready()
+        try:
+            os.killpg(self.pid, signum)
+        except ProcessLookupError:
+            raise ProcessExitedAlready() from None
+
     def tryReap(self) -> bool:
         """
         Reap the child if it has exited, without blocking.
+
+        With a L{beforeReap} hook set, the child is first looked at without
+        being reaped (C{WNOWAIT}); if it has exited, the hook runs (once)
+        while the child is still a zombie, and the child is reaped after.
 
         @return: C{True} if the child is now reaped (including the case where
             someone else reaped it first: then L{status} stays C{None}).
         """
         if self.reaped:
             return True
+        if self.beforeReap is not None:
+            try:
+                peeked = os.waitid(
+                    os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT
+                )
+            except ChildProcessError:
+                self.beforeReap = None
+                self.reapUnknown()
+                return True
+            if peeked is None:
+                return False
+            hook, self.beforeReap = self.beforeReap, None
+            with _log.failuresHandled(
+                "txspawn: before-reap hook {hook!r} failed for pid {pid}",
+                hook=hook,
+                pid=self.pid,
+            ):
+                hook(self)
         try:
             pid, status, rusage = os.wait4(self.pid, os.WNOHANG)
         except ChildProcessError:

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from twisted.internet import abstract, fdesc
 from twisted.internet.interfaces import (
     IProcessProtocol,
-    IProcessTransport,
     IReactorFDSet,
+    IReactorTime,
 )
 from twisted.internet.main import CONNECTION_DONE, CONNECTION_LOST
 from twisted.logger import Logger
@@ -35,7 +35,8 @@ from zope.interface import implementer
 from txspawn._child import ChildProcess
 from txspawn._pipes import SMALL_READ
 from txspawn._plan import SpawnPlan
-from txspawn._process import ProcessLifecycle, killAndReap
+from txspawn._process import ProcessLifecycle, killAndReap, leadsGroup
+from txspawn.interfaces import IManagedProcessTransport
 
 if TYPE_CHECKING:
     from txspawn.interfaces import ISpawner
@@ -45,7 +46,7 @@ __all__ = ["PTYProcess"]
 _log = Logger()
 
 
-@implementer(IProcessTransport)
+@implementer(IManagedProcessTransport)
 class PTYProcess(abstract.FileDescriptor, ProcessLifecycle):
     """
     A child process on a pseudo-terminal.
@@ -76,6 +77,7 @@ class PTYProcess(abstract.FileDescriptor, ProcessLifecycle):
         @raise txspawn.errors.SpawnError: The child could not be started.
         """
         abstract.FileDescriptor.__init__(self, reactor)
+        self._clock = cast(IReactorTime, reactor)
         assert plan.pty is not None, "a PTYProcess needs a pty plan"
         given = plan.pty.given
         if given is not None:
@@ -101,6 +103,8 @@ class PTYProcess(abstract.FileDescriptor, ProcessLifecycle):
             self.fd = masterfd
             self._child = child
             self.pid = child.pid
+            # A pty child always starts a new session, so it leads a group.
+            self.processGroup = child.pid if leadsGroup(plan) else None
             self.proto = proto
             self.connected = True
             self.startReading()  # type: ignore[no-untyped-call]
@@ -158,6 +162,14 @@ class PTYProcess(abstract.FileDescriptor, ProcessLifecycle):
 
     def _pipesDone(self) -> bool:
         return self._ptyClosed
+
+    def _forceClosePipes(self) -> None:
+        # A descendant holding the slave keeps the master from seeing EIO;
+        # stop waiting for it (dropping any unwritten input).
+        if not self._ptyClosed:
+            self.stopReading()  # type: ignore[no-untyped-call]
+            self.stopWriting()  # type: ignore[no-untyped-call]
+            self.connectionLost(Failure(CONNECTION_DONE))  # type: ignore[no-untyped-call]
 
     def closeStdin(self) -> None:
         """

@@ -14,7 +14,10 @@ previous one succeeded, and a failure leaves nothing behind):
   3. C{protocol.makeConnection(transport)} runs, synchronously inside
      C{spawnProcess}, as in Twisted;
   4. the child monitor watches the child and calls the transport back once
-     it is reaped.
+     it is reaped;
+  5. the transport's timers (C{timeout}, C{closePipesAfterExit}) are armed,
+     and a protocol providing L{txspawn.interfaces.IProcessStateObserver}
+     gets its child watched for stops and continues.
 
 L{installSpawner} and L{uninstallSpawner} put a L{ProcessSpawner} behind an
 existing reactor's C{spawnProcess}.
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import signal
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -36,10 +40,14 @@ from twisted.internet.interfaces import (
 )
 from zope.interface import implementer
 
+from txspawn._lifetime import splitLifetimeOptions
 from txspawn._plan import planSpawn
 from txspawn._process import Process, killAndReap
 from txspawn._pty import PTYProcess
-from txspawn.interfaces import IChildMonitor, ISpawner
+from txspawn.interfaces import IChildMonitor, IProcessStateObserver, ISpawner
+
+if TYPE_CHECKING:
+    from txspawn._statewatch import StateChangeWatcher
 
 if TYPE_CHECKING:
     from twisted.internet.base import _SystemEventID
@@ -117,6 +125,19 @@ class ProcessSpawner:
         self._installed = False
         self._shutdownTrigger: _SystemEventID | None = None
         self._startupTrigger: _SystemEventID | None = None
+        self._stateWatcher: StateChangeWatcher | None = None
+
+    def stateWatcher(self) -> StateChangeWatcher:
+        """
+        The watcher reporting stops and continues to protocols that provide
+        L{IProcessStateObserver} (made on first use: nothing is subscribed
+        until such a protocol is spawned).
+        """
+        if self._stateWatcher is None:
+            from txspawn._statewatch import StateChangeWatcher
+
+            self._stateWatcher = StateChangeWatcher(self.reactor)
+        return self._stateWatcher
 
     def spawnProcess(
         self,
@@ -141,22 +162,38 @@ class ProcessSpawner:
         C{{0: "w", 1: "r", 2: "r"}}; C{usePTY} is a truth value or a
         C{(masterfd, slavefd, ttyname)} tuple and excludes C{childFDs}.
 
-        @param options: txspawn's extra options, keyword only, as accepted
-            by L{txspawn.options.SpawnOptions} (C{umask}, C{groups},
-            C{newSession}, C{processGroup}, C{rlimits}, C{deathSignal}).
-        @return: The connected L{IProcessTransport}.  The protocol's
+        @param options: txspawn's extra options, keyword only: those of
+            L{txspawn.options.SpawnOptions} (C{umask}, C{groups},
+            C{newSession}, C{processGroup}, C{rlimits}, C{deathSignal}),
+            and the lifetime options of L{txspawn._lifetime.LifetimeOptions}:
+            C{timeout} (seconds the child may run before the transport's
+            C{terminate(killAfter)}: C{SIGTERM}, then C{SIGKILL}, to the
+            process group it leads if any), C{killAfter} (that grace
+            period, default 5 seconds; only with C{timeout}) and
+            C{closePipesAfterExit} (seconds after the child's exit at which
+            the pipes are closed even if a descendant holds them, so that
+            C{processEnded} comes).
+        @return: The connected transport, an
+            L{txspawn.interfaces.IManagedProcessTransport}.  The protocol's
             C{makeConnection} has been called before this returns.
         @raise TypeError: An argument has the wrong type (message names it).
         @raise ValueError: An argument has a bad value (message names it).
         @raise txspawn.errors.SpawnError: The child could not be started; it
             has been reaped, every fd closed, and C{makeConnection} was not
             called.
+        @raise txspawn.errors.UnsupportedFeature: The protocol provides
+            L{IProcessStateObserver} and this is not the main thread
+            (nothing was started).
         """
         spawnOptions = None
+        lifetime, options = splitLifetimeOptions(options)
         if options:
             from txspawn.options import SpawnOptions
 
             spawnOptions = SpawnOptions(**options)
+        observeState = IProcessStateObserver.providedBy(processProtocol)
+        if observeState:
+            self.stateWatcher().check()
         plan = planSpawn(
             executable,
             args,
@@ -189,6 +226,16 @@ class ProcessSpawner:
             killAndReap(child)
             transport._childExited(child)
             raise
+        if observeState:
+            try:
+                transport._observeState(self.stateWatcher())
+            except BaseException:
+                # Checked before spawning, so this is unexpected; a child the
+                # caller never gets a transport for must not keep running.
+                # The monitor reaps it and the protocol ends.
+                child.sendSignal(signal.SIGKILL)
+                raise
+        transport._armLifetime(lifetime)
         return transport
 
     def _installMonitor(self) -> None:

@@ -7,15 +7,31 @@ Interfaces for txspawn's plug points.
     engine; both honour the same contract and pass the same test suite.
   - L{IChildMonitor}: notices that children exited and reaps them.  txspawn
     ships a pidfd monitor and a SIGCHLD fallback.
+  - L{IProcessStateObserver}: a process protocol that also wants to hear
+    when its child is stopped or continued.
+  - L{IManagedProcessTransport}: what txspawn's process transports add to
+    Twisted's C{IProcessTransport} (process groups, termination, exit
+    listeners).
 
 @since: txspawn 0.1
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from twisted.internet.defer import Deferred
+from twisted.internet.error import ProcessDone, ProcessTerminated
+from twisted.internet.interfaces import IProcessTransport
 from zope.interface import Attribute, Interface
 
-__all__ = ["ISpawner", "IChildMonitor"]
+__all__ = [
+    "IChildMonitor",
+    "IManagedProcessTransport",
+    "IProcessStateObserver",
+    "ISpawner",
+]
 
 
 class ISpawner(Interface):
@@ -73,15 +89,117 @@ class IChildMonitor(Interface):
         @param exited: C{Callable[[ChildProcess], None]}.
         """
 
-    def install():  # type: ignore[misc]
+    def install() -> None:
         """
         Set up whatever process-global state the monitor needs (the SIGCHLD
         monitor's handler and wakeup fd).  Reaps children that exited before
         the call.  Idempotent.
         """
 
-    def uninstall():  # type: ignore[misc]
+    def uninstall() -> None:
         """
         Undo L{install} exactly, restoring the previous handler and wakeup
         fd.  Idempotent.
+        """
+
+
+class IProcessStateObserver(Interface):
+    """
+    A process protocol that wants to know when its child is stopped
+    (C{SIGSTOP}, C{SIGTSTP}, C{SIGTTIN}, C{SIGTTOU}) or continued
+    (C{SIGCONT}).
+
+    Declare it on the protocol (C{@implementer(IProcessStateObserver)});
+    the methods are called from the reactor thread, between
+    C{makeConnection} and C{processExited}.  Protocols that do not provide
+    it cost nothing: no C{SIGCHLD} handler is installed and no syscall is
+    made for them.  Providing it needs C{SIGCHLD} (a pidfd does not wake up
+    on stops), so such a protocol can only be spawned from the main thread;
+    elsewhere C{spawnProcess} raises L{txspawn.errors.UnsupportedFeature}
+    before starting anything.  Events that follow each other faster than
+    the reactor looks may be merged (a stop then a continue may be reported
+    as the continue alone).
+
+    @since: txspawn 0.1
+    """
+
+    def processStopped(signal: int) -> None:
+        """
+        The child was stopped.
+
+        @param signal: The signal that stopped it (C{int}).
+        """
+
+    def processContinued() -> None:
+        """
+        The stopped child was continued.
+        """
+
+
+class IManagedProcessTransport(IProcessTransport):
+    """
+    A process transport with txspawn's additions for managing the child's
+    lifetime and its descendants.
+
+    @since: txspawn 0.1
+    """
+
+    processGroup = Attribute(
+        "The pgid of the process group the child leads (its pid: spawned "
+        "with C{processGroup=0}, C{newSession=True} or C{usePTY}), or "
+        "C{None} if it does not lead one.  Still set after the child exited."
+    )
+
+    timedOut = Attribute(
+        "Whether the C{timeout} spawn option expired and started the "
+        "child's termination."
+    )
+
+    def signalProcessGroup(signalID: str | int) -> None:
+        """
+        Send a signal to the whole process group the child leads, safely:
+        only while the group leader is unreaped, so the pgid cannot belong
+        to anyone else.
+
+        @param signalID: As for C{signalProcess}: C{"HUP"}, C{"STOP"},
+            C{"INT"}, C{"KILL"}, C{"TERM"} or a signal number.
+        @raise ValueError: the child does not lead a process group, or the
+            signal is unknown.
+        @raise twisted.internet.error.ProcessExitedAlready: the child has
+            been reaped (no syscall is made).
+        """
+
+    def terminate(killAfter: float = 5.0) -> None:
+        """
+        Send C{SIGTERM}, then C{SIGKILL} C{killAfter} seconds later, to the
+        process group the child leads (else to the child).  If the leader
+        exits first while members of its group remain, they get C{SIGKILL}
+        before the leader is reaped.  A second call while a termination is
+        in progress does nothing.
+
+        @param killAfter: The grace period in seconds (C{>= 0}).
+        @raise twisted.internet.error.ProcessExitedAlready: the child has
+            been reaped.
+        """
+
+    def addExitListener(listener: Callable[[Any], object]) -> None:
+        """
+        Have C{listener(transport)} called once the process ended (after
+        C{processEnded}); at once if it already has.  Its exceptions are
+        logged.
+        """
+
+    def removeExitListener(listener: Callable[[Any], object]) -> None:
+        """
+        Undo one L{addExitListener}.
+
+        @raise ValueError: C{listener} is not registered.
+        """
+
+    def whenEnded() -> Deferred[ProcessDone | ProcessTerminated]:
+        """
+        @return: A new C{Deferred} firing, after C{processEnded} and the exit
+            listeners, with the exit reason: the L{ProcessDone} or
+            L{ProcessTerminated} I{instance} (never a failure).  Its
+            C{rusage} attribute has the child's resource usage.
         """
