@@ -283,6 +283,7 @@ class ReactorProcessMixin(MixinBase):
 
     engineName: ClassVar[str]
     monitorName: ClassVar[str]
+    reactorClassName: ClassVar[str]
 
     def test_signalHandlingWhileRunning(self) -> None:
         """
@@ -381,6 +382,35 @@ class ReactorProcessMixin(MixinBase):
         self.assertEqual(during, [before])
         assert proto.endedReason is not None
         self.assertIsInstance(proto.endedReason.value, ProcessDone)
+
+    def test_asyncioSignalHandlerBeside(self) -> None:
+        """
+        On the asyncio reactor with the pidfd monitor, application code
+        that takes the signal wakeup fd over with C{loop.add_signal_handler}
+        (and drops it again) does not keep txspawn's children from being
+        reaped.
+        """
+        if not self.reactorClassName.endswith(".AsyncioSelectorReactor"):
+            raise SkipTest("only the asyncio reactor has an asyncio loop")
+        if self.monitorName != "pidfd":
+            raise SkipTest("with SIGCHLD, asyncio's wakeup fd hides exits")
+        reactor = self.buildReactor()
+        loop = reactor._asyncioEventloop
+        proto = RecordingProtocol()
+
+        def spawn() -> None:
+            loop.add_signal_handler(signal.SIGUSR1, lambda: None)
+            reactor.spawnProcess(proto, PYTHON, python("raise SystemExit(4)"))
+
+        def ended(result: object) -> None:
+            loop.remove_signal_handler(signal.SIGUSR1)
+            reactor.stop()
+
+        proto.ended.addBoth(ended)
+        reactor.callWhenRunning(spawn)
+        self.runReactor(reactor)
+        assert proto.endedReason is not None
+        self.assertEqual(cast(ProcessTerminated, proto.endedReason.value).exitCode, 4)
 
 
 class _ReactorClassChoice:
