@@ -88,9 +88,19 @@ def _countFds() -> int:
 
 
 def _raiseNofile(needed: int) -> None:
+    """
+    Raise the soft fd limit to the hard one, and the hard one to C{needed}
+    if that is allowed (it needs C{CAP_SYS_RESOURCE}).  Best effort: if the
+    limit is really too low, the setup fails with C{EMFILE}, which the report
+    shows.
+    """
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and hard < needed:
-        hard = needed  # allowed for root; otherwise setrlimit says why
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (needed, needed))
+            return
+        except (ValueError, OSError):
+            pass
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
@@ -340,7 +350,8 @@ def main(argv: list[str]) -> int:
     @return: The exit code.
     """
     config = json.loads(argv[0])
-    _raiseNofile(config["idle"] * 5 + 1024)
+    # Each idle child holds three pipe ends and (txspawn) a pidfd.
+    _raiseNofile(config["idle"] * 4 + 1024)
     try:
         reactor = makeReactor(config["impl"], config["engine"], config["monitor"])
     except Exception as e:

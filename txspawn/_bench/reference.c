@@ -195,7 +195,12 @@ raiseNofile(rlim_t needed)
         return -1;
     }
     if (rl.rlim_max < needed) {
-        rl.rlim_max = needed; /* works as root; otherwise fails below */
+        /* Needs CAP_SYS_RESOURCE; without it, make do with the hard limit
+         * (setup then fails with EMFILE if that is really too low). */
+        struct rlimit wanted = {needed, needed};
+        if (setrlimit(RLIMIT_NOFILE, &wanted) == 0) {
+            return 0;
+        }
     }
     rl.rlim_cur = rl.rlim_max;
     return setrlimit(RLIMIT_NOFILE, &rl);
@@ -355,7 +360,8 @@ serve(long idle, long targetFds, long ballastMib)
         printf("error out of memory\n");
         return 1;
     }
-    if (raiseNofile((rlim_t)(idle * 4 + targetFds + 256)) < 0) {
+    if (raiseNofile((rlim_t)(targetFds > idle * 4 ? targetFds : idle * 4) +
+                    256) < 0) {
         printf("error setrlimit(RLIMIT_NOFILE): %s\n", strerror(errno));
         return 1;
     }
