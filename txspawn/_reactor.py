@@ -163,10 +163,15 @@ class SpawnReactorMixin:
         gid: int | None = None,
         usePTY: Any = 0,
         childFDs: Mapping[int, int | str] | None = None,
+        **options: Any,
     ) -> IProcessTransport:
         """
         Spawn a process, as L{IReactorProcess.spawnProcess}, through
         txspawn.
+
+        txspawn's keyword-only options (C{processGroup}, C{newSession},
+        C{timeout}, ...) are passed on to
+        L{txspawn._spawner.ProcessSpawner.spawnProcess}.
 
         The signature and defaults are those of
         L{twisted.internet.posixbase.PosixReactorBase.spawnProcess}
@@ -188,6 +193,7 @@ class SpawnReactorMixin:
             gid,
             usePTY,
             childFDs,
+            **options,
         )
 
 
