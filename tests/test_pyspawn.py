@@ -117,6 +117,16 @@ def pythonForNobody() -> str | None:
     return None
 
 
+def unusedPid() -> int:
+    """
+    A pid (hence pgid) that no process has right now: that of a child that
+    was just reaped.
+    """
+    pid = os.posix_spawn("/bin/true", ["true"], {})
+    os.waitpid(pid, 0)
+    return pid
+
+
 def sigbits(*signals: int) -> int:
     """
     The C{/proc/self/status} bit mask for C{signals}.
@@ -727,6 +737,66 @@ class PosixSpawnPathTests(EngineTestsMixin, SynchronousTestCase):
             errno.EBADF,
             None,
             fdMap={0: null, 100: null},
+        )
+
+    def test_badProcessGroupForced(self) -> None:
+        """
+        With the C{posix_spawn} path forced, joining a process group that
+        does not exist fails with C{EPERM}, reported as stage C{EXEC}
+        (C{posix_spawn} only returns an errno).
+        """
+        self.assertSpawnError(
+            makePlan(b"/bin/true", processGroup=unusedPid()),
+            PermissionError,
+            ChildSetupStage.EXEC,
+            errno.EPERM,
+            "/bin/true",
+        )
+
+    def test_badProcessGroupAuto(self) -> None:
+        """
+        In C{auto} mode, a C{posix_spawn} failure of a plan that joins a
+        process group is replayed through the fork path, which reports the
+        real stage: C{SETPGID}.
+        """
+        self.spawner = PythonSpawner()
+        self.assertSpawnError(
+            makePlan(b"/bin/true", processGroup=unusedPid()),
+            PermissionError,
+            ChildSetupStage.SETPGID,
+            errno.EPERM,
+            None,
+        )
+
+    def test_sessionLeaderCannotJoinGroup(self) -> None:
+        """
+        C{newSession} with C{processGroup=0} fails at C{SETPGID} in C{auto}
+        mode (a session leader cannot change its group).
+        """
+        self.spawner = PythonSpawner()
+        self.assertSpawnError(
+            makePlan(b"/bin/true", processGroup=0, newSession=True),
+            PermissionError,
+            ChildSetupStage.SETPGID,
+            errno.EPERM,
+            None,
+        )
+
+    def test_closedSourceFd(self) -> None:
+        """
+        A mapped parent fd that is closed makes C{posix_spawn} fail with
+        C{EBADF}, reported as stage C{FDS}.
+        """
+        r, w = os.pipe()
+        os.close(r)
+        os.close(w)
+        self.assertSpawnError(
+            makePlan(b"/bin/true"),
+            SpawnError,
+            ChildSetupStage.FDS,
+            errno.EBADF,
+            None,
+            fdMap={0: r},
         )
 
     def test_hugeGap(self) -> None:

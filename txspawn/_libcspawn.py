@@ -175,6 +175,8 @@ _POSIX_SPAWN_SETSID = 0x80  # glibc 2.26
 _FILE_ACTIONS_WORDS = 64  # 512 bytes
 _ATTR_WORDS = 256  # 2048 bytes
 _SIGSET_BYTES = 512
+#: How many distinct signal sets L{LibcPosixSpawn} keeps converted.
+_SIGSET_CACHE_SIZE = 32
 
 _CharPArray = ctypes.Array[ctypes.c_char_p]
 
@@ -322,6 +324,7 @@ class LibcPosixSpawn:
         if missing:
             raise OSError(errno.ENOSYS, f"libc lacks {', '.join(missing)}")
         self._c = libc
+        self._sigsets: dict[tuple[int, ...], ctypes.Array[ctypes.c_ulong]] = {}
         vp, i, cp = ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p
         pp = ctypes.POINTER(ctypes.c_char_p)
         for sym, argtypes in [
@@ -343,7 +346,13 @@ class LibcPosixSpawn:
             fn.argtypes = argtypes
             fn.restype = i
 
-    def _sigset(self, signals: Iterable[int]) -> ctypes.Array[ctypes.c_ulong]:
+    def _sigset(self, signals: tuple[int, ...]) -> ctypes.Array[ctypes.c_ulong]:
+        # Built once per distinct set (the SETSIGDEF set is the same for
+        # every spawn) and only ever read afterwards: glibc copies it into
+        # the attributes, so sharing it between threads is safe.
+        cached = self._sigsets.get(signals)
+        if cached is not None:
+            return cached
         # The bits are set directly, in glibc's layout (bit (sig - 1) % ULONG_BIT
         # of word (sig - 1) / ULONG_BIT, as its __sigmask/__sigword macros),
         # instead of through sigaddset(3): sigaddset refuses glibc's internal
@@ -358,6 +367,8 @@ class LibcPosixSpawn:
         for signum in signals:
             if 0 < signum < _SIGSET_BYTES * 8:
                 sigset[(signum - 1) // bits] |= 1 << ((signum - 1) % bits)
+        if len(self._sigsets) < _SIGSET_CACHE_SIZE:
+            self._sigsets[signals] = sigset
         return sigset
 
     def prepare(

@@ -12,8 +12,12 @@ not built, and the differential oracle the C engine is tested against.
     onto fd 0, which makes it the controlling terminal on Linux).  glibc
     reports exec errors synchronously and reaps a failed child itself.
     Because C{posix_spawn} only returns an errno, a failure of one of its
-    setup steps (opening the tty, a C{dup2}) cannot be told apart from an
-    exec failure: all are reported with stage C{EXEC}.
+    setup steps cannot be told apart from an exec failure: C{EBADF} (which
+    C{execve} never returns) is reported as stage C{FDS}; when the plan has
+    a step that can fail otherwise (joining an existing process group,
+    opening the pty slave), a failure is replayed through the fork path,
+    which names the real stage; with C{method="posix_spawn"} forced, such
+    failures are reported as stage C{EXEC}.
   - B{fork} handles what C{posix_spawn} cannot express: C{path} (cwd),
     C{uid}/C{gid}/C{groups}, C{umask}, rlimits and the parent-death signal.
     The child runs a short, precomputed sequence of Python calls (no
@@ -165,6 +169,18 @@ def forkReason(
         if max(fdMap) + 1 - len(fdMap) > MAX_CLOSE_ACTIONS:
             return "childFDs"
     return None
+
+
+def _hasSetupSteps(plan: SpawnPlan) -> bool:
+    """
+    Whether C{posix_spawn} runs a step for C{plan}, besides the fd moves,
+    that can fail in a way indistinguishable from an exec failure
+    (C{setpgid} to an existing group, opening the pty slave).
+    """
+    if plan.pty is not None:
+        return True
+    # setpgid(0, 0) only fails for a session leader (after setsid).
+    return plan.processGroup is not None and (plan.processGroup != 0 or plan.newSession)
 
 
 def _posixSpawnActions(
@@ -480,7 +496,19 @@ class PythonSpawner:
             raise UnsupportedFeature(
                 reason, "posix_spawn cannot express it and the fork path is disabled"
             )
-        return self._spawnByPosixSpawn(plan, fdMap, ttyName)
+        if self._method == "posix_spawn" or not _hasSetupSteps(plan):
+            return self._spawnByPosixSpawn(plan, fdMap, ttyName)
+        try:
+            return self._spawnByPosixSpawn(plan, fdMap, ttyName)
+        except SpawnError as e:
+            if e.stage != ChildSetupStage.EXEC:
+                raise
+        # posix_spawn only returns an errno: a failure of setpgid or of
+        # opening the tty looks like an exec failure.  The failed child left
+        # nothing behind, so the fork path replays the spawn and reports the
+        # step that really failed (or, if the failure was transient, starts
+        # the child).
+        return self._spawnByFork(plan, fdMap)
 
     # -- posix_spawn ------------------------------------------------------
 
@@ -517,6 +545,10 @@ class PythonSpawner:
                 return prepared.spawn(path)
             except OSError as e:
                 code = e.errno or errno.EINVAL
+                if code == errno.EBADF:
+                    # execve never returns EBADF for a path: a dup2 action
+                    # found its source closed.
+                    raise SpawnError.fromErrno(code, ChildSetupStage.FDS) from None
                 if code == errno.EACCES:
                     seenEacces = True
                 elif code not in (errno.ENOENT, errno.ENOTDIR):
