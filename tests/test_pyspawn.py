@@ -960,6 +960,25 @@ class ForkPathTests(EngineTestsMixin, SynchronousTestCase):
         self.assertEqual(self.report(deathSignal=signal.SIGTERM)["pdeathsig"], 15)
         self.assertEqual(self.report()["pdeathsig"], 0)
 
+    def test_deathSignalDelivered(self) -> None:
+        """
+        When the parent that spawned the child exits, the child receives its
+        C{deathSignal}.  (The test process becomes a child subreaper for the
+        duration, so the orphaned child is reparented to it and can be
+        waited for.)
+        """
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        prSetChildSubreaper = 36
+        self.assertEqual(libc.prctl(prSetChildSubreaper, 1, 0, 0, 0), 0)
+        self.addCleanup(libc.prctl, prSetChildSubreaper, 0, 0, 0, 0)
+        result = _runHelper(_ORPHAN, "fork")
+        grandchild = result["pid"]
+        _, status = os.waitpid(grandchild, 0)
+        self.assertTrue(os.WIFSIGNALED(status), hex(status))
+        self.assertEqual(os.WTERMSIG(status), signal.SIGUSR1)
+
     def test_deathSignalSurvivesUid(self) -> None:
         """
         The parent-death signal is set after the uid change (which would
@@ -1187,6 +1206,23 @@ if scenario == "emfile":
 result["fdsUnchanged"] = fds() == before
 result["children"] = children()
 print(json.dumps(result))
+"""
+
+
+# Spawns "sleep" with a parent-death signal, prints its pid and exits
+# without waiting for it.
+_ORPHAN = r"""
+import json, os, signal, sys
+from txspawn._plan import SpawnPlan
+from txspawn._pyspawn import PythonSpawner
+
+null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+plan = SpawnPlan(
+    executable=b"/bin/sleep", candidates=(b"/bin/sleep",),
+    argv=(b"sleep", b"1000"), envp=(), deathSignal=signal.SIGUSR1,
+)
+child = PythonSpawner(method=sys.argv[1]).spawn(plan, {0: null, 1: null, 2: null}, None)
+print(json.dumps({"pid": child.pid}))
 """
 
 
