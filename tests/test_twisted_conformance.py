@@ -108,8 +108,23 @@ globals().update(_generate())
 
 class ExclusionListTests(SynchronousTestCase):
     """
-    The exclusion list stays honest.
+    The generated classes really test txspawn, and the exclusion list stays
+    honest.
     """
+
+    def test_reactorsAreTxspawns(self) -> None:
+        """
+        One class per builder and txspawn reactor is generated, and each
+        builds that txspawn reactor class, not one of Twisted's.
+        """
+        from twisted.python.reflect import namedAny
+
+        for builder in ("ProcessTestsBuilder", "PTYProcessTestsBuilder"):
+            for fqpn in TXSPAWN_REACTORS:
+                short = fqpn.rsplit(".", 1)[1]
+                cls = globals()[f"{builder}_{short}Tests"]
+                self.assertIs(cls.reactorFactory, namedAny(fqpn))
+                self.assertFalse(hasattr(cls, "skip"), cls)
 
     def test_everyEntryUsed(self) -> None:
         """
