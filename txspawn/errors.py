@@ -195,4 +195,4 @@ class UnsupportedFeature(SpawnError):
         return (UnsupportedFeature, (self.feature, self.reason))
 
     def __str__(self) -> str:
-        return self.strerror
+        return f"{self.feature} is not supported here: {self.reason}"
