@@ -138,3 +138,39 @@ class LineProtocol(RecordingProtocol):
                 self._onLines(self.transport, self.lines[: self._count])
             except BaseException:
                 self.callbackError = Failure()
+
+
+def spawnWithOptions(
+    test: Any,
+    proto: Any,
+    executable: bytes,
+    args: list[bytes],
+    options: dict[str, Any],
+    *,
+    reactor: Any = None,
+    onSpawned: Callable[[Any], object] | None = None,
+) -> Any:
+    """
+    L{tests.builders.spawnAndRun} with C{spawnProcess} keyword options given
+    as a dict, so that the C{timeout} spawn option does not collide with
+    C{spawnAndRun}'s own C{timeout} (how long the reactor may run).
+    """
+    if reactor is None:
+        reactor = test.buildReactor()
+    result: list[Any] = []
+
+    def spawn() -> None:
+        try:
+            result.append(reactor.spawnProcess(proto, executable, args, **options))
+        except BaseException:
+            reactor.stop()
+            raise
+        if onSpawned is not None:
+            onSpawned(result[0])
+
+    proto.ended.addBoth(lambda r: reactor.callLater(0, reactor.stop))
+    reactor.callWhenRunning(spawn)
+    test.runReactor(reactor, 60)
+    if not result:
+        test.fail("spawnProcess failed (see the logged error)")
+    return result[0]
