@@ -179,18 +179,43 @@ class ReactorClassTests(SynchronousTestCase):
     def test_spawnProcessSignature(self) -> None:
         """
         C{spawnProcess} has exactly the parameters and defaults of Twisted's
-        C{PosixReactorBase.spawnProcess}.
+        C{PosixReactorBase.spawnProcess}, followed only by C{**options} for
+        txspawn's keyword-only extras.
         """
         import inspect
 
         from twisted.internet.posixbase import PosixReactorBase
 
-        ours = inspect.signature(SpawnReactorMixin.spawnProcess)
-        theirs = inspect.signature(PosixReactorBase.spawnProcess)
-        self.assertEqual(
-            [(p.name, p.default, p.kind) for p in ours.parameters.values()],
-            [(p.name, p.default, p.kind) for p in theirs.parameters.values()],
+        ours = list(
+            inspect.signature(SpawnReactorMixin.spawnProcess).parameters.values()
         )
+        theirs = inspect.signature(PosixReactorBase.spawnProcess).parameters.values()
+        self.assertEqual(
+            [(p.name, p.default, p.kind) for p in ours[: len(theirs)]],
+            [(p.name, p.default, p.kind) for p in theirs],
+        )
+        self.assertEqual(
+            [(p.name, p.kind) for p in ours[len(theirs) :]],
+            [("options", inspect.Parameter.VAR_KEYWORD)],
+        )
+
+    def test_optionsPassedThrough(self) -> None:
+        """
+        txspawn's keyword options given to the reactor's C{spawnProcess}
+        reach the spawner: a bad one is rejected by name, before anything
+        is spawned.
+        """
+        reactor = txspawnReactor.EPollReactor(engine="python")
+        self.addCleanup(_dispose, reactor)
+        error = self.assertRaises(
+            TypeError,
+            reactor.spawnProcess,
+            ProcessProtocol(),
+            PYTHON,
+            [PYTHON, b"-c", b""],
+            noSuchOption=1,
+        )
+        self.assertIn("noSuchOption", str(error))
 
     def test_usePTYWithChildFDs(self) -> None:
         """

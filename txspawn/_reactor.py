@@ -7,8 +7,9 @@ changes exactly two things, both by composition (nothing in
 C{twisted.internet.process} is patched):
 
   - C{spawnProcess} delegates to a per-reactor
-    L{txspawn._spawner.ProcessSpawner}, with exactly the signature and
-    defaults of L{twisted.internet.posixbase.PosixReactorBase.spawnProcess}.
+    L{txspawn._spawner.ProcessSpawner}, with exactly the parameters and
+    defaults of L{twisted.internet.posixbase.PosixReactorBase.spawnProcess}
+    followed by C{**options}, txspawn's keyword-only extras.
   - C{_signalsFactory} composes Twisted's basic signal handling (SIGINT,
     SIGTERM) with the child monitor's own process-global set-up instead of
     Twisted's C{_ChildSignalHandling}:
