@@ -13,6 +13,7 @@ nothing of txspawn's is still installed or registered.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import resource
@@ -101,6 +102,23 @@ def waitUntilExited(pid: int) -> None:
     os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
 
 
+def ourChildren() -> set[int]:
+    """
+    The pids of this process's children, live or zombie.
+
+    Reads C{/proc/self/task/*/children} (cheap even on a machine with
+    thousands of processes); falls back to scanning C{/proc}.
+    """
+    found: set[int] = set()
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/children") as f:
+                found.update(int(pid) for pid in f.read().split())
+    except FileNotFoundError:  # pragma: no cover - CONFIG_PROC_CHILDREN=n
+        return set(childrenOf(os.getpid()))
+    return found
+
+
 def peekWakeupFD() -> int:
     """
     The current signal wakeup fd (reading it means setting it back).
@@ -151,12 +169,17 @@ class HygieneMixin(_MixinBase):
     Fresh reactors, and the after-test checks of the module docstring.
     """
 
-    reactorFactory: ClassVar[type[Any]] = EPollReactor
+    @staticmethod
+    def reactorFactory() -> Any:
+        """
+        Build a reactor; subclasses pick the type.
+        """
+        return EPollReactor()
 
     def setUp(self) -> None:
         self.reactors: list[Any] = []
         self.fdsBefore = openFDs()
-        self.childrenBefore = set(childrenOf(os.getpid()))
+        self.childrenBefore = ourChildren()
         self.signalsBefore = {
             signum: signal.getsignal(signum)
             for signum in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM)
@@ -186,6 +209,9 @@ class HygieneMixin(_MixinBase):
 
         call = reactor.callLater(_TIMEOUT, stop)
         reactor.run(installSignalHandlers=installSignalHandlers)
+        # Stock Twisted's asyncio reactor never uninstalls its signal
+        # handling; every other one already has (this is then a no-op).
+        reactor._signals.uninstall()
         if timedOut:
             self.fail("reactor still running after a minute")
         call.cancel()
@@ -216,6 +242,9 @@ class HygieneMixin(_MixinBase):
             close = getattr(getattr(reactor, "_poller", None), "close", None)
             if close is not None:
                 close()
+            loop = getattr(reactor, "_asyncioEventloop", None)
+            if loop is not None:
+                loop.close()
         self.reactors = []
         threadable.ioThread = self.ioThreadBefore
         if _wakeup.installed:
@@ -225,13 +254,9 @@ class HygieneMixin(_MixinBase):
             problems.append(f"fds leaked: {sorted(leaked)}")
             for fd in leaked:
                 os.close(fd)
-        children = {
-            pid: state
-            for pid, state in childrenOf(os.getpid()).items()
-            if pid not in self.childrenBefore
-        }
+        children = ourChildren() - self.childrenBefore
         if children:
-            problems.append(f"children left (pid: state): {children}")
+            problems.append(f"children left: {sorted(children)}")
             for pid in children:
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
@@ -826,7 +851,7 @@ class PidfdEPollTests(PidfdMonitorMixin, SynchronousTestCase):
     The pidfd monitor on an epoll reactor.
     """
 
-    reactorFactory = EPollReactor
+    reactorFactory = staticmethod(EPollReactor)
 
 
 class PidfdPollTests(PidfdMonitorMixin, SynchronousTestCase):
@@ -834,7 +859,7 @@ class PidfdPollTests(PidfdMonitorMixin, SynchronousTestCase):
     The pidfd monitor on a poll reactor.
     """
 
-    reactorFactory = PollReactor
+    reactorFactory = staticmethod(PollReactor)
 
 
 class SIGCHLDEPollTests(SIGCHLDMonitorMixin, SynchronousTestCase):
@@ -842,7 +867,7 @@ class SIGCHLDEPollTests(SIGCHLDMonitorMixin, SynchronousTestCase):
     The SIGCHLD monitor on an epoll reactor.
     """
 
-    reactorFactory = EPollReactor
+    reactorFactory = staticmethod(EPollReactor)
 
 
 class SIGCHLDPollTests(SIGCHLDMonitorMixin, SynchronousTestCase):
@@ -850,7 +875,32 @@ class SIGCHLDPollTests(SIGCHLDMonitorMixin, SynchronousTestCase):
     The SIGCHLD monitor on a poll reactor.
     """
 
-    reactorFactory = PollReactor
+    reactorFactory = staticmethod(PollReactor)
+
+
+def _asyncioReactor() -> Any:
+    """
+    An asyncio-based Twisted reactor on a fresh, private event loop.
+    """
+    from twisted.internet.asyncioreactor import AsyncioSelectorReactor
+
+    return AsyncioSelectorReactor(asyncio.new_event_loop())
+
+
+class PidfdAsyncioTests(PidfdMonitorMixin, SynchronousTestCase):
+    """
+    The pidfd monitor on an asyncio reactor.
+    """
+
+    reactorFactory = staticmethod(_asyncioReactor)
+
+
+class SIGCHLDAsyncioTests(SIGCHLDMonitorMixin, SynchronousTestCase):
+    """
+    The SIGCHLD monitor on an asyncio reactor.
+    """
+
+    reactorFactory = staticmethod(_asyncioReactor)
 
 
 class SelectMonitorTests(HygieneMixin, SynchronousTestCase):
