@@ -89,9 +89,18 @@ echo "=== pip install ."
 check "$work/v1"
 
 echo "=== pip install -e ."
+# Install a copy of the checkout (tracked and untracked-but-not-ignored
+# files): the editable build writes into its source tree (the in-place C
+# extension, egg-info, dropin.cache), which must not touch a checkout that
+# other processes may be using.
+mkdir -p "$work/src"
+(cd "$root" && git ls-files -z --cached --others --exclude-standard \
+    | tar cf - --null --ignore-failed-read -T - 2>/dev/null) | tar xf - -C "$work/src"
 "$python" -m venv "$work/v2"
-"$work/v2/bin/pip" install -q -e "$root"
+"$work/v2/bin/pip" install -q -e "$work/src"
 check "$work/v2"
+# The editable install found the dropin in the source tree itself.
+test -f "$work/src/twisted/plugins/dropin.cache"
 # The dropin cache written into the checkout must stay out of git.
 git -C "$root" check-ignore -q twisted/plugins/dropin.cache
 
