@@ -141,7 +141,7 @@ def buildParser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--quick",
         action="store_true",
-        help="smaller sizes (1000 idle children, 3 repetitions): about 2 minutes",
+        help="smaller sizes (1000 idle children, 5 repetitions): about a minute",
     )
     bench.add_argument(
         "--scenario",

@@ -90,10 +90,10 @@ class Params:
 #: C{--quick}: every scenario, under about two minutes in total.
 QUICK = Params(
     mode="quick",
-    reps=3,
+    reps=5,
     idle=1000,
     spawnCount=100,
-    idleSpawnCount=40,
+    idleSpawnCount=50,
     exitCount=30,
     exitDelayUs=20_000,
     pipeMiB=512,
