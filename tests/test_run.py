@@ -97,9 +97,9 @@ class RunFakeTests(SynchronousTestCase):
         """
         Extra keyword arguments are txspawn spawn options, passed on.
         """
-        reactor, _, _ = start(processGroup=True, umask=0o22)
+        reactor, _, _ = start(processGroup=0, umask=0o22)
         self.assertEqual(
-            reactor.spawned[0].options, {"processGroup": True, "umask": 0o22}
+            reactor.spawned[0].options, {"processGroup": 0, "umask": 0o22}
         )
 
     def test_stdinClosed(self) -> None:
@@ -261,7 +261,7 @@ class RunFakeTests(SynchronousTestCase):
         A child that leads a process group gets the timeout's signals sent
         to its group.
         """
-        reactor, d, transport = start(timeout=1, killAfter=1, processGroup=True)
+        reactor, d, transport = start(timeout=1, killAfter=1, processGroup=0)
         reactor.advance(1)
         reactor.advance(1)
         self.assertEqual(transport.state.groupSignals, [signal.SIGTERM, signal.SIGKILL])

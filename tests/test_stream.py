@@ -366,7 +366,7 @@ class StreamFakeTests(SynchronousTestCase):
         C{kill} kills the child (its group when it leads one); the result
         says how it ended, C{check} notwithstanding.
         """
-        _, outputStream, transport = start(check=True, processGroup=True)
+        _, outputStream, transport = start(check=True, processGroup=0)
         outputStream.kill()
         self.assertEqual(transport.state.groupSignals, [signal.SIGKILL])
         transport.kill(signal.SIGKILL)

@@ -121,7 +121,7 @@ class SpawnTests(SynchronousTestCase):
         options included.
         """
         reactor, proto, transport = spawn(
-            env={"A": "1"}, path="/tmp", uid=5, gid=6, processGroup=True
+            env={"A": "1"}, path="/tmp", uid=5, gid=6, processGroup=0
         )
         self.assertEqual(
             reactor.spawned,
@@ -136,7 +136,7 @@ class SpawnTests(SynchronousTestCase):
                     gid=6,
                     usePTY=False,
                     childFDs=None,
-                    options={"processGroup": True},
+                    options={"processGroup": 0},
                     transport=transport,
                 )
             ],
@@ -205,11 +205,11 @@ class SpawnTests(SynchronousTestCase):
 
     def test_processGroup(self) -> None:
         """
-        A child spawned with C{processGroup=True} or C{newSession=True}
+        A child spawned with C{processGroup=0} or C{newSession=True}
         leads a group: C{transport.processGroup} is its pid.
         """
         _, _, plain = spawn()
-        _, _, group = spawn(processGroup=True)
+        _, _, group = spawn(processGroup=0)
         _, _, session = spawn(newSession=True)
         self.assertEqual(
             (plain.processGroup, group.processGroup, session.processGroup),
@@ -435,7 +435,7 @@ class ParentSideTests(SynchronousTestCase):
         Once the child was reaped, signalling raises L{ProcessExitedAlready},
         for the child and for its group.
         """
-        _, _, transport = spawn(processGroup=True)
+        _, _, transport = spawn(processGroup=0)
         transport.exit(0)
         self.assertRaises(ProcessExitedAlready, transport.signalProcess, "KILL")
         self.assertRaises(ProcessExitedAlready, transport.signalProcessGroup, "KILL")
@@ -447,7 +447,7 @@ class ParentSideTests(SynchronousTestCase):
         """
         _, _, plain = spawn()
         self.assertRaises(ValueError, plain.signalProcessGroup, "TERM")
-        _, _, leader = spawn(processGroup=True)
+        _, _, leader = spawn(processGroup=0)
         leader.signalProcessGroup("TERM")
         self.assertEqual(leader.state.groupSignals, [signal.SIGTERM])
         self.assertEqual(leader.state.signals, [])

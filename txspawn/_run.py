@@ -42,6 +42,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from txspawn._tee import LogFile, TeeProtocol
+from txspawn.interfaces import IManagedProcessTransport
 
 __all__ = [
     "ProcessFailed",
@@ -262,12 +263,15 @@ def _groupSignaller(transport: IProcessTransport) -> Any:
     The transport's C{signalProcessGroup} method when the child leads a
     process group, else C{None}.
 
-    This is the transport hook for killing trees: a transport that can
-    signal the group its child leads (safely: only while the leader is
-    unreaped, so the pgid cannot have been reused) has a C{processGroup}
-    attribute (the pgid, or C{None}) and a C{signalProcessGroup(signalID)}
-    method raising L{ProcessExitedAlready} after the leader was reaped.
-    Stock Twisted transports have neither, and get C{signalProcess}.
+    This is the transport hook for killing trees, as
+    L{txspawn.interfaces.IManagedProcessTransport} defines it: a transport
+    that can signal the group its child leads (safely: only while the
+    leader is unreaped, so the pgid cannot have been reused) has a
+    C{processGroup} attribute (the pgid, or C{None}) and a
+    C{signalProcessGroup(signalID)} method raising L{ProcessExitedAlready}
+    after the leader was reaped.  Looked up by name, so that any transport
+    with the two works; stock Twisted transports have neither, and get
+    C{signalProcess}.
     """
     if getattr(transport, "processGroup", None) is None:
         return None
@@ -282,8 +286,14 @@ class _ChildRun(ProcessProtocol):
     after exit on request, and building the L{ProcessResult}.
 
     @ivar deferred: Fires with the L{ProcessResult}, or fails.
+    @ivar tee: The L{TeeProtocol} in front of this protocol, with a log.
+    @ivar pid: The child's pid, once spawned.
     @ivar timedOut: Whether the timeout expired.
     @ivar cancelled: Whether the Deferred was cancelled.
+    @ivar killed: Whether L{kill} was called.
+    @ivar exited: Whether the child was reaped (C{processExited}).
+    @ivar ended: Whether the run is over (C{processEnded}, or the spawn
+        failed).
     """
 
     def __init__(
@@ -358,7 +368,7 @@ class _ChildRun(ProcessProtocol):
                 gid=gid,
                 **options,
             )
-        except BaseException:
+        except Exception:
             failure = _failure_here()
             if self.tee is not None:
                 self.tee.closeLog()
@@ -489,6 +499,18 @@ class _ChildRun(ProcessProtocol):
             # The child is gone but something (a grandchild) holds the
             # pipes: stop waiting for them.
             self._closePipes()
+            return
+        transport = self.transport
+        if self._killAfter is not None and IManagedProcessTransport.providedBy(
+            transport
+        ):
+            # txspawn's transports escalate themselves, and also kill what
+            # is left of the group if the leader exits first (which we
+            # could not do safely once the leader is reaped).
+            try:
+                transport.terminate(self._killAfter)
+            except ProcessExitedAlready:
+                pass
             return
         self.signal("TERM")
         if self._killAfter is not None:
@@ -696,7 +718,7 @@ def run(
         L{ProcessResult.logError}; the result's output is complete anyway.
     @param logPrefix: Prefix each line in C{logFile} with a timestamp from
         the reactor's clock and the stream name.
-    @param options: txspawn's extra spawn options (C{processGroup=True},
+    @param options: txspawn's extra spawn options (C{processGroup=0},
         C{newSession=True}, C{umask}, ...; see L{txspawn.options}), passed
         on to C{spawnProcess}.  A reactor that does not know them rejects
         them (stock Twisted: L{TypeError}).
@@ -706,7 +728,8 @@ def run(
         when the program does not exist).  Cancelling it kills the child
         with C{SIGKILL} (its group when it leads one) and fails it with
         L{CancelledError} once the child has been reaped: no zombie, and
-        nothing left writing to pipes nobody reads.
+        nothing left writing to pipes nobody reads.  (Cancelling again
+        while it waits for the reaping stops the waiting.)
     @raise TypeError: for an argument of the wrong type (the message names
         it); spawn errors fail the Deferred instead.
     @raise ValueError: for an argument with a bad value (idem).

@@ -18,7 +18,16 @@ The test then plays the child's part on the transport:
     - L{FakeProcessTransport.exit} and L{FakeProcessTransport.kill} end the
       child with a classic wait status, building the same
       L{ProcessDone}/L{ProcessTerminated} reasons a real transport would
-      (C{processExited}, then every pipe closed, then C{processEnded}).
+      (C{processExited}, then every pipe closed, then C{processEnded}, then
+      the exit listeners);
+    - L{FakeProcessTransport.stopChild} and
+      L{FakeProcessTransport.continueChild} report stops and continues to a
+      protocol that provides L{IProcessStateObserver}.
+
+The transport is an L{IManagedProcessTransport} like txspawn's own: process
+groups, C{terminate()}, exit listeners, C{whenEnded()}; and the reactor
+honours the lifetime options (C{timeout}, C{killAfter},
+C{closePipesAfterExit}) with its clock.
 
 Whatever the code under test does to the transport (writes, closed fds,
 signals, pausing) is recorded in a separate L{FakeProcessState} object,
@@ -40,6 +49,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from attrs import Factory, define, field, frozen
+from twisted.internet.defer import Deferred
 from twisted.internet.error import (
     ProcessDone,
     ProcessExitedAlready,
@@ -48,6 +58,7 @@ from twisted.internet.error import (
 from twisted.internet.interfaces import (
     IAddress,
     IConsumer,
+    IDelayedCall,
     IProcessProtocol,
     IProcessTransport,
     IProducer,
@@ -59,6 +70,11 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
 from zope.interface import implementer
 from zope.interface.verify import verifyClass
+
+from txspawn._exitlisteners import ExitListener, ExitNotifier
+from txspawn._groupkill import checkSeconds
+from txspawn._lifetime import DEFAULT_KILL_AFTER, LifetimeOptions, splitLifetimeOptions
+from txspawn.interfaces import IManagedProcessTransport, IProcessStateObserver
 
 __all__ = [
     "FakeProcessState",
@@ -112,8 +128,10 @@ class FakeProcessState:
         (C{write}/C{writeSequence} go to fd 0).
     @ivar closedFDs: The child fds the parent closed (C{closeChildFD},
         C{closeStdin}..., C{loseConnection}), in call order.
-    @ivar signals: Every signal sent with C{signalProcess}, as a number.
-    @ivar groupSignals: Every signal sent with C{signalProcessGroup}.
+    @ivar signals: Every signal sent to the child (C{signalProcess}, or
+        C{terminate} for a child that leads no group), as a number.
+    @ivar groupSignals: Every signal sent to the child's process group
+        (C{signalProcessGroup}, C{terminate}).
     @ivar lost: Whether C{loseConnection} was called.
     @ivar paused: Whether the transport is currently paused
         (C{pauseProducing} without a later C{resumeProducing}).
@@ -126,6 +144,9 @@ class FakeProcessState:
     @ivar ended: Whether C{processEnded} was called.
     @ivar openPipes: The child fds that are pipes (or, for a pty, fd 1) and
         still open.
+    @ivar terminating: Whether a C{terminate} (or the C{timeout} option) is
+        in progress: C{SIGTERM} sent, C{SIGKILL} scheduled.
+    @ivar stopped: Whether the fake child is stopped (L{stopChild}).
     """
 
     written: dict[int, list[bytes]] = Factory(dict)
@@ -141,6 +162,8 @@ class FakeProcessState:
     reaped: bool = False
     ended: bool = False
     openPipes: set[int] = Factory(set)
+    terminating: bool = False
+    stopped: bool = False
 
     def writtenTo(self, childFD: int = 0) -> bytes:
         """
@@ -160,7 +183,7 @@ class _ProcessAddress:
     """
 
 
-@implementer(IProcessTransport, IPushProducer, IConsumer)
+@implementer(IManagedProcessTransport, IPushProducer, IConsumer)
 class FakeProcessTransport:
     """
     An L{IProcessTransport} for a child that does not exist: the test plays
@@ -178,13 +201,20 @@ class FakeProcessTransport:
     output while it is paused: check L{FakeProcessState.paused} to see
     whether the code under test applied backpressure.
 
+    Signals never kill the fake child: they are recorded, and the test
+    decides what the child does (L{kill}, L{exit}).  As with txspawn's
+    transports, a C{terminate()} (or an expired C{timeout}) that is still
+    in progress when a group leader exits sends C{SIGKILL} to the group
+    before the leader is reaped, for members that may remain.
+
     @ivar proto: The connected protocol.
     @ivar pid: The fake pid; C{None} once the child exited.
     @ivar status: The classic wait status; -1 while the child runs.
     @ivar rusage: The resource usage given to L{exit}/L{kill}, if any.
     @ivar processGroup: The process group the child leads (its pid) when it
-        was spawned with C{processGroup=True} or C{newSession=True}, else
-        C{None}.
+        was spawned with C{processGroup=0}, C{newSession=True} or
+        C{usePTY}, else C{None}.
+    @ivar timedOut: Whether the C{timeout} option expired.
     @ivar state: The L{FakeProcessState} recording what was done.
     """
 
@@ -196,6 +226,7 @@ class FakeProcessTransport:
         usePTY: bool = False,
         leadsGroup: bool = False,
         state: FakeProcessState | None = None,
+        clock: IReactorTime | None = None,
     ) -> None:
         """
         @param proto: The protocol to drive.
@@ -209,13 +240,23 @@ class FakeProcessTransport:
             Twisted's C{PTYProcess}.
         @param leadsGroup: Whether the child leads its own process group.
         @param state: Where to record things (a new one by default).
+        @param clock: Schedules the C{SIGKILL} of C{terminate} and the
+            lifetime timers; without one, C{terminate} raises
+            L{RuntimeError}.
         """
         self.proto: IProcessProtocol | None = proto
         self.pid: int | None = pid
         self.status: int = -1
         self.rusage: resource.struct_rusage | None = None
         self.processGroup: int | None = pid if leadsGroup else None
+        self.timedOut = False
         self.state = FakeProcessState() if state is None else state
+        self._clock = clock
+        self._notifier = ExitNotifier()
+        self._killCall: IDelayedCall | None = None
+        self._timeoutCall: IDelayedCall | None = None
+        self._closeCall: IDelayedCall | None = None
+        self._closePipesAfterExit: float | None = None
         self._usePTY = usePTY
         if usePTY:
             self._readFDs: frozenset[int] = frozenset({1})
@@ -323,7 +364,16 @@ class FakeProcessTransport:
         """
         if self.state.reaped:
             raise ProcessExitedAlready()
+        self._cancel("_timeoutCall")
+        if self.state.terminating:
+            self._cancel("_killCall")
+            self.state.terminating = False
+            if self.processGroup is not None:
+                # What txspawn does before reaping a leader that exited
+                # during a termination: kill what may remain of its group.
+                self.state.groupSignals.append(int(_signal.SIGKILL))
         self.state.reaped = True
+        self.state.stopped = False
         self.state.status = self.status = status
         self.rusage = rusage
         self.pid = None
@@ -333,7 +383,41 @@ class FakeProcessTransport:
             for fd in sorted(self.state.openPipes):
                 if fd in self.state.openPipes:
                     self._pipeClosed(fd)
+        if (
+            self._closePipesAfterExit is not None
+            and self.state.openPipes
+            and self._clock is not None
+        ):
+            self._closeCall = self._clock.callLater(
+                self._closePipesAfterExit, self._closeAllPipes
+            )
         self._maybeEnded()
+
+    def stopChild(self, signalNumber: int = _signal.SIGSTOP) -> None:
+        """
+        The child was stopped by C{signalNumber}: a protocol that provides
+        L{IProcessStateObserver} hears of it (C{processStopped}).
+
+        @raise ProcessExitedAlready: if the child was reaped.
+        """
+        if self.state.reaped:
+            raise ProcessExitedAlready()
+        self.state.stopped = True
+        if self.proto is not None and IProcessStateObserver.providedBy(self.proto):
+            self.proto.processStopped(signalNumber)
+
+    def continueChild(self) -> None:
+        """
+        The stopped child was continued: a protocol that provides
+        L{IProcessStateObserver} hears of it (C{processContinued}).
+
+        @raise ProcessExitedAlready: if the child was reaped.
+        """
+        if self.state.reaped:
+            raise ProcessExitedAlready()
+        self.state.stopped = False
+        if self.proto is not None and IProcessStateObserver.providedBy(self.proto):
+            self.proto.processContinued()
 
     # -- internals ------------------------------------------------------------
 
@@ -362,9 +446,41 @@ class FakeProcessTransport:
     def _maybeEnded(self) -> None:
         if self.state.reaped and not self.state.openPipes and not self.state.ended:
             self.state.ended = True
+            self._cancel("_closeCall")
             proto, self.proto = self.proto, None
+            reason = self._reason()
             if proto is not None:
-                proto.processEnded(_failure(self._reason()))
+                proto.processEnded(_failure(reason))
+            self._notifier.fire(self, reason)
+
+    def _closeAllPipes(self) -> None:
+        self._closeCall = None
+        for fd in sorted(self.state.openPipes):
+            if fd in self.state.openPipes:
+                self._pipeClosed(fd)
+
+    def _cancel(self, name: str) -> None:
+        call: IDelayedCall | None = getattr(self, name)
+        setattr(self, name, None)
+        if call is not None and call.active():
+            call.cancel()
+
+    def _armLifetime(self, lifetime: LifetimeOptions) -> None:
+        """
+        Start the timers of the lifetime spawn options, as txspawn's
+        transports do.
+        """
+        self._closePipesAfterExit = lifetime.closePipesAfterExit
+        if lifetime.timeout is not None:
+            assert self._clock is not None
+            self._timeoutCall = self._clock.callLater(
+                lifetime.timeout, self._timeoutExpired, lifetime.killAfter
+            )
+
+    def _timeoutExpired(self, killAfter: float) -> None:
+        self._timeoutCall = None
+        self.timedOut = True
+        self.terminate(killAfter)
 
     # -- IProcessTransport / ITransport: the parent's side -------------------
 
@@ -455,6 +571,63 @@ class FakeProcessTransport:
         if self.state.reaped:
             raise ProcessExitedAlready()
         self.state.groupSignals.append(number)
+
+    def terminate(self, killAfter: float = DEFAULT_KILL_AFTER) -> None:
+        """
+        Record C{SIGTERM} now and C{SIGKILL} C{killAfter} seconds later (on
+        the clock), to the group the child leads, else to the child.  A
+        second call while one is in progress does nothing.
+
+        @raise ProcessExitedAlready: once the child was reaped.
+        @raise TypeError: C{killAfter} is not a number.
+        @raise ValueError: C{killAfter} is negative, infinite or NaN.
+        @raise RuntimeError: the transport has no clock.
+        """
+        grace = checkSeconds(killAfter, "killAfter")
+        if self.state.reaped:
+            raise ProcessExitedAlready()
+        if self.state.terminating:
+            return
+        if self._clock is None:
+            raise RuntimeError("terminate() needs a transport built with a clock")
+        self.state.terminating = True
+        self._signalTarget(int(_signal.SIGTERM))
+        self._killCall = self._clock.callLater(grace, self._escalate)
+
+    def _escalate(self) -> None:
+        self._killCall = None
+        self.state.terminating = False
+        self._signalTarget(int(_signal.SIGKILL))
+
+    def _signalTarget(self, number: int) -> None:
+        if self.processGroup is not None:
+            self.state.groupSignals.append(number)
+        else:
+            self.state.signals.append(number)
+
+    def addExitListener(self, listener: ExitListener) -> None:
+        """
+        Call C{listener(transport)} once the process ended, after
+        C{processEnded}; at once if it already has.
+
+        @raise TypeError: C{listener} is not callable.
+        """
+        self._notifier.add(listener)
+
+    def removeExitListener(self, listener: ExitListener) -> None:
+        """
+        Undo one L{addExitListener}.
+
+        @raise ValueError: C{listener} is not registered.
+        """
+        self._notifier.remove(listener)
+
+    def whenEnded(self) -> Deferred[ProcessDone | ProcessTerminated]:
+        """
+        A new L{Deferred} firing, after C{processEnded} and the exit
+        listeners, with the exit reason (never a failure).
+        """
+        return self._notifier.whenEnded()
 
     def getPeer(self) -> IAddress:
         """
@@ -583,12 +756,19 @@ class MemoryProcessReactor(MemoryReactorClock):
         Record the call, connect C{processProtocol} to a new
         L{FakeProcessTransport} and return it.
 
+        The lifetime options (C{timeout}, C{killAfter},
+        C{closePipesAfterExit}) are validated and armed on the transport with
+        this reactor's clock, as txspawn's reactors do; the other options
+        are only recorded.
+
         @raise ValueError: for C{usePTY} together with C{childFDs}, as a real
-            reactor does.
+            reactor does, or a bad lifetime option.
+        @raise TypeError: for a lifetime option that is not a number.
         @raise BaseException: L{spawnError}, when set.
         """
         if usePTY and childFDs is not None:
             raise ValueError("Using childFDs is not supported with usePTY=True.")
+        lifetime, _ = splitLifetimeOptions(options)
         if self.spawnError is not None:
             raise self.spawnError
         fds: Mapping[int, int | str] = (
@@ -599,7 +779,16 @@ class MemoryProcessReactor(MemoryReactorClock):
             self.nextPid,
             fds,
             usePTY=bool(usePTY),
-            leadsGroup=bool(options.get("processGroup") or options.get("newSession")),
+            # processGroup=0 makes a new group; a pgid joins another one.
+            leadsGroup=(
+                bool(usePTY)
+                or bool(options.get("newSession"))
+                or (
+                    options.get("processGroup") == 0
+                    and options.get("processGroup") is not False
+                )
+            ),
+            clock=self,
         )
         self.nextPid += 1
         self.spawned.append(
@@ -618,12 +807,14 @@ class MemoryProcessReactor(MemoryReactorClock):
             )
         )
         processProtocol.makeConnection(transport)
+        transport._armLifetime(lifetime)
         return transport
 
 
 # As twisted.internet.testing does for its fakes: a fake that does not
 # provide what it claims fails at import, not in a user's test.
 for _iface, _cls in [
+    (IManagedProcessTransport, FakeProcessTransport),
     (IProcessTransport, FakeProcessTransport),
     (IPushProducer, FakeProcessTransport),
     (IConsumer, FakeProcessTransport),
