@@ -25,7 +25,7 @@ from txspawn._bench._driver import (
     ScenarioRun,
     runBench,
 )
-from txspawn._bench._pyworker import makeReactor
+from txspawn._bench._pyworker import _ballast, makeReactor
 from txspawn._bench._report import formatReport, ratio, toJSON
 from txspawn._bench._scenarios import (
     FULL,
@@ -149,6 +149,39 @@ class ScenarioTests(SynchronousTestCase):
         self.assertEqual(dict(warm.options), {"path": "/"})
         self.assertLessEqual(warm.count, task.count)
         self.assertEqual(Task("exit", 1).warmup().count, 1)
+
+    def test_ballastPrivateAndResident(self) -> None:
+        """
+        The big-parent ballast is a private mapping (fork() must copy its
+        page tables, as for a real heap; a shared one would be free to
+        fork) and every page of it is resident.
+        """
+        import ctypes
+
+        memory = _ballast(4)
+        assert memory is not None
+        self.addCleanup(memory.close)
+        view = ctypes.c_char.from_buffer(memory)
+        address = ctypes.addressof(view)
+        del view
+        with open("/proc/self/smaps") as f:
+            smaps = f.read().split("\n")
+        for n, line in enumerate(smaps):
+            span, _, rest = line.partition(" ")
+            if "-" not in span or not rest:
+                continue
+            try:
+                low, high = (int(x, 16) for x in span.split("-"))
+            except ValueError:
+                continue
+            if low <= address < high:
+                self.assertEqual(rest.split()[0][3], "p", line)
+                rss = next(x for x in smaps[n + 1 :] if x.startswith("Rss:"))
+                self.assertGreaterEqual(int(rss.split()[1]), 4 * 1024)
+                break
+        else:
+            self.fail("ballast mapping not found in /proc/self/smaps")
+        self.assertIsNone(_ballast(0))
 
     def test_unknownImplementation(self) -> None:
         """

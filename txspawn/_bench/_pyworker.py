@@ -108,7 +108,11 @@ def _ballast(mib: int) -> mmap.mmap | None:
     if not mib:
         return None
     chunk = 1 << 20
-    memory = mmap.mmap(-1, mib * chunk)
+    # MAP_PRIVATE, like the heap of a real big process: fork() must copy
+    # its page tables (about 100 ms for 2 GiB here).  Python's default for
+    # an anonymous mmap is MAP_SHARED, whose page tables fork() does not
+    # copy, so a shared ballast would make a big parent look free to fork.
+    memory = mmap.mmap(-1, mib * chunk, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
     ones = b"\1" * chunk
     for offset in range(0, mib * chunk, chunk):
         memory[offset : offset + chunk] = ones  # touch: really resident
