@@ -24,6 +24,7 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.builders import PYTHON, MixinBase, ReactorTestMixin, makeTestCaseClasses
+from tests.treeutil import Descendant, killDescendants, waitGone
 from txspawn import ProcessFailed, ProcessResult, ProcessTimedOut, run
 from txspawn.errors import ChildSetupStage, SpawnError
 from txspawn.testing import FakeProcessTransport, MemoryProcessReactor
@@ -98,9 +99,7 @@ class RunFakeTests(SynchronousTestCase):
         Extra keyword arguments are txspawn spawn options, passed on.
         """
         reactor, _, _ = start(processGroup=0, umask=0o22)
-        self.assertEqual(
-            reactor.spawned[0].options, {"processGroup": 0, "umask": 0o22}
-        )
+        self.assertEqual(reactor.spawned[0].options, {"processGroup": 0, "umask": 0o22})
 
     def test_stdinClosed(self) -> None:
         """
@@ -740,3 +739,83 @@ class RunStockTwistedTests(RunRealMixin, ReactorTestMixin, SynchronousTestCase):
         reactor = EPollReactor()
         self._reactors.append(reactor)
         return reactor
+
+
+# Two grandchildren that ignore SIGTERM, each printing its pid, and a shell
+# that waits for them.
+IGNORING_TREE = (
+    "(trap '' TERM; exec sh -c 'echo $$; exec sleep 1000') &\n"
+    "(trap '' TERM; exec sh -c 'echo $$; exec sleep 1000') &\n"
+    "wait\n"
+)
+
+
+class RunTreeMixin(MixinBase):
+    """
+    L{run} kills whole process trees on txspawn's reactors.
+    """
+
+    def _runTree(self, **kwargs: Any) -> tuple[Any, list[Descendant]]:
+        reactor = self.buildReactor()
+        descendants: list[Descendant] = []
+        self.addCleanup(killDescendants, descendants)
+
+        async def main() -> ProcessResult:
+            d = run(["sh", "-c", IGNORING_TREE], reactor=reactor, **kwargs)
+            if "timeout" not in kwargs:
+                # Cancel once both grandchildren have started.
+                reactor.callLater(0.5, d.cancel)
+            return await d
+
+        outcome = runInReactor(self, reactor, main)
+        self.assertIsInstance(outcome, Failure)
+        if isinstance(outcome.value, ProcessTimedOut):
+            pids = outcome.value.result.stdout.split()
+            self.assertEqual(len(pids), 2, outcome.value.result)
+            descendants.extend(Descendant(int(pid)) for pid in pids)
+        return outcome, descendants
+
+    def test_timeoutKillsTree(self) -> None:
+        """
+        A timed-out child leading a process group is terminated with its
+        whole group: grandchildren that ignore C{SIGTERM} do not survive
+        (they get C{SIGKILL} before the leader is reaped).
+        """
+        outcome, descendants = self._runTree(timeout=0.5, killAfter=0.3, processGroup=0)
+        self.assertIsInstance(outcome.value, ProcessTimedOut)
+        self.assertEqual(waitGone(descendants), [])
+
+    def test_cancelKillsTree(self) -> None:
+        """
+        Cancelling kills the group the child leads, grandchildren included,
+        and fails with L{CancelledError} once the child is reaped.
+        """
+        reactor = self.buildReactor()
+        fd, pidFile = tempfile.mkstemp()
+        os.close(fd)
+        self.addCleanup(os.unlink, pidFile)
+        script = (
+            f"sleep 1000 & echo $! >> {pidFile}\n"
+            f"sleep 1000 & echo $! >> {pidFile}\n"
+            "wait\n"
+        )
+        descendants: list[Descendant] = []
+        self.addCleanup(killDescendants, descendants)
+
+        async def main() -> object:
+            d = run(["sh", "-c", script], reactor=reactor, newSession=True)
+            reactor.callLater(0.5, d.cancel)
+            try:
+                await d
+            except CancelledError:
+                return "cancelled"
+            return "finished"
+
+        self.assertEqual(succeeded(runInReactor(self, reactor, main)), "cancelled")
+        with open(pidFile) as f:
+            descendants.extend(Descendant(int(pid)) for pid in f.read().split())
+        self.assertEqual(len(descendants), 2)
+        self.assertEqual(waitGone(descendants), [])
+
+
+globals().update(makeTestCaseClasses(RunTreeMixin))

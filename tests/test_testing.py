@@ -26,9 +26,11 @@ from twisted.internet.interfaces import (
 from twisted.internet.protocol import ProcessProtocol
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from txspawn.errors import ChildSetupStage, SpawnError
+from txspawn.interfaces import IManagedProcessTransport, IProcessStateObserver
 from txspawn.testing import (
     FakeProcessState,
     FakeProcessTransport,
@@ -503,3 +505,175 @@ class ParentSideTests(SynchronousTestCase):
         """
         _, _, transport = spawn()
         self.assertEqual(repr(transport), "<FakeProcessTransport pid=1000 status=-1>")
+
+
+@implementer(IProcessStateObserver)
+class StateRecorder(Recorder):
+    """
+    A recorder that opted into stop/continue notifications.
+    """
+
+    def processStopped(self, signal: int) -> None:
+        self.events.append(("stopped", signal))
+
+    def processContinued(self) -> None:
+        self.events.append(("continued", None))
+
+
+class ManagedTransportTests(SynchronousTestCase):
+    """
+    The fake is an L{IManagedProcessTransport}, as txspawn's transports are.
+    """
+
+    def test_interface(self) -> None:
+        """
+        L{FakeProcessTransport} provides L{IManagedProcessTransport}.
+        """
+        _, _, transport = spawn()
+        self.assertTrue(verifyObject(IManagedProcessTransport, transport))
+
+    def test_leadership(self) -> None:
+        """
+        C{processGroup=0}, C{newSession=True} and C{usePTY} make the child
+        lead a group; joining an existing group (a pgid) does not.
+        """
+        _, _, joins = spawn(processGroup=77)
+        _, _, pty = spawn(usePTY=True)
+        self.assertIsNone(joins.processGroup)
+        self.assertEqual(pty.processGroup, pty.pid)
+
+    def test_terminate(self) -> None:
+        """
+        C{terminate(killAfter)} sends C{SIGTERM} now and C{SIGKILL} after
+        the grace period on the reactor's clock; a second call while it is
+        in progress does nothing.
+        """
+        reactor, _, transport = spawn()
+        transport.terminate(2)
+        transport.terminate(0)
+        self.assertEqual(transport.state.signals, [signal.SIGTERM])
+        self.assertTrue(transport.state.terminating)
+        reactor.advance(2)
+        self.assertEqual(transport.state.signals, [signal.SIGTERM, signal.SIGKILL])
+        self.assertFalse(transport.state.terminating)
+
+    def test_terminateGroup(self) -> None:
+        """
+        A group leader's termination goes to the group; if the leader exits
+        during it, the group gets C{SIGKILL} before the leader is reaped
+        (for members that may remain), and the pending C{SIGKILL} is
+        cancelled.
+        """
+        reactor, _, transport = spawn(processGroup=0)
+        transport.terminate(5)
+        transport.exit(0)
+        self.assertEqual(transport.state.groupSignals, [signal.SIGTERM, signal.SIGKILL])
+        self.assertEqual(transport.state.signals, [])
+        self.assertEqual(reactor.getDelayedCalls(), [])
+
+    def test_terminateErrors(self) -> None:
+        """
+        C{terminate} validates C{killAfter}, needs a clock, and raises
+        L{ProcessExitedAlready} after the exit.
+        """
+        _, _, transport = spawn()
+        self.assertRaises(ValueError, transport.terminate, -1)
+        self.assertRaises(TypeError, transport.terminate, "5")
+        clockless = FakeProcessTransport(Recorder(), 5, {})
+        self.assertRaises(RuntimeError, clockless.terminate)
+        transport.exit(0)
+        self.assertRaises(ProcessExitedAlready, transport.terminate)
+
+    def test_timeoutOption(self) -> None:
+        """
+        The C{timeout} spawn option terminates the child when it expires
+        (C{timedOut} is set), with the C{killAfter} grace period.
+        """
+        reactor, _, transport = spawn(timeout=10, killAfter=1)
+        reactor.advance(10)
+        self.assertTrue(transport.timedOut)
+        self.assertEqual(transport.state.signals, [signal.SIGTERM])
+        reactor.advance(1)
+        self.assertEqual(transport.state.signals, [signal.SIGTERM, signal.SIGKILL])
+
+    def test_timeoutCancelledByExit(self) -> None:
+        """
+        A child that exits in time leaves no timer behind.
+        """
+        reactor, _, transport = spawn(timeout=10)
+        transport.exit(0)
+        self.assertEqual(reactor.getDelayedCalls(), [])
+        self.assertFalse(transport.timedOut)
+
+    def test_badLifetimeOptions(self) -> None:
+        """
+        Bad lifetime options are refused as txspawn's reactors refuse them,
+        before anything is recorded.
+        """
+        reactor = MemoryProcessReactor()
+        self.assertRaises(
+            ValueError, reactor.spawnProcess, Recorder(), "p", ["p"], killAfter=1
+        )
+        self.assertRaises(
+            ValueError, reactor.spawnProcess, Recorder(), "p", ["p"], timeout=0
+        )
+        self.assertEqual(reactor.spawned, [])
+
+    def test_closePipesAfterExit(self) -> None:
+        """
+        With C{closePipesAfterExit}, pipes still held after the exit are
+        closed that many seconds later, and C{processEnded} comes.
+        """
+        reactor, proto, transport = spawn(closePipesAfterExit=3)
+        transport.exit(0, closePipes=False)
+        reactor.advance(2.9)
+        self.assertNotIn("ended", proto.reasons)
+        reactor.advance(0.1)
+        self.assertIn("ended", proto.reasons)
+
+    def test_exitListeners(self) -> None:
+        """
+        Exit listeners are called with the transport after C{processEnded};
+        a removed one is not; C{whenEnded} fires with the reason instance.
+        """
+        _, proto, transport = spawn()
+        calls: list[tuple[object, dict[str, Failure]]] = []
+        transport.addExitListener(lambda t: calls.append((t, proto.reasons.copy())))
+        removed: list[object] = []
+        transport.addExitListener(removed.append)
+        transport.removeExitListener(removed.append)
+        self.assertRaises(ValueError, transport.removeExitListener, removed.append)
+        ended = transport.whenEnded()
+        self.assertNoResult(ended)
+        transport.exit(0, rusage=None)
+        self.assertEqual(len(calls), 1)
+        listenedTransport, reasonsThen = calls[0]
+        self.assertIs(listenedTransport, transport)
+        self.assertIn("ended", reasonsThen)
+        self.assertIsInstance(self.successResultOf(ended), ProcessDone)
+        self.assertEqual(removed, [])
+        late: list[object] = []
+        transport.addExitListener(late.append)
+        self.assertEqual(late, [transport])
+
+    def test_stopContinue(self) -> None:
+        """
+        C{stopChild}/C{continueChild} reach a protocol that provides
+        L{IProcessStateObserver}; others are not bothered.
+        """
+        reactor = MemoryProcessReactor()
+        observer = StateRecorder()
+        transport = reactor.spawnProcess(observer, "p", ["p"])
+        transport.stopChild(signal.SIGTSTP)
+        self.assertTrue(transport.state.stopped)
+        transport.continueChild()
+        self.assertEqual(
+            observer.events[1:], [("stopped", signal.SIGTSTP), ("continued", None)]
+        )
+        _, plain, other = spawn()
+        other.stopChild()
+        other.continueChild()
+        self.assertEqual(plain.events, [("connectionMade", None)])
+        transport.exit(0)
+        self.assertRaises(ProcessExitedAlready, transport.stopChild)
+        self.assertRaises(ProcessExitedAlready, transport.continueChild)
