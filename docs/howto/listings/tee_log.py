@@ -61,11 +61,17 @@ async def example(reactor: object, logPath: str) -> bytes:
     return log
 
 
-def main(reactor: object) -> Deferred[bytes]:
+async def exampleInTempFile(reactor: object) -> bytes:
     fd, path = tempfile.mkstemp(suffix=".log")
     os.close(fd)
-    d = Deferred.fromCoroutine(example(reactor, path))
-    return d.addBoth(lambda r: (os.unlink(path), r)[1])
+    try:
+        return await example(reactor, path)
+    finally:
+        os.unlink(path)
+
+
+def main(reactor: object) -> Deferred[bytes]:
+    return Deferred.fromCoroutine(exampleInTempFile(reactor))
 
 
 if __name__ == "__main__":
