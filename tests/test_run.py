@@ -393,13 +393,13 @@ class RunFakeTests(SynchronousTestCase):
         reactor.transports[0].exit(0)
         self.assertEqual(self.successResultOf(d), b"hi")
 
-    def test_closeAfterExit(self) -> None:
+    def test_closePipesAfterExit(self) -> None:
         """
-        With C{closeAfterExit}, the pipes are closed that many seconds
+        With C{closePipesAfterExit}, the pipes are closed that many seconds
         after the child exits, so a grandchild holding them cannot keep the
         result waiting; output received until then is kept.
         """
-        reactor, d, transport = start(closeAfterExit=2)
+        reactor, d, transport = start(closePipesAfterExit=2)
         transport.exit(0, closePipes=False)
         reactor.advance(1)
         transport.dataFromChild(1, b"late")
@@ -408,11 +408,11 @@ class RunFakeTests(SynchronousTestCase):
         self.assertTrue(transport.state.lost)
         self.assertEqual(self.successResultOf(d).stdout, b"late")
 
-    def test_closeAfterExitNotNeeded(self) -> None:
+    def test_closePipesAfterExitNotNeeded(self) -> None:
         """
         When the pipes close by themselves, the close timer is cancelled.
         """
-        reactor, d, transport = start(closeAfterExit=2)
+        reactor, d, transport = start(closePipesAfterExit=2)
         transport.exit(0)
         self.successResultOf(d)
         self.assertEqual(reactor.getDelayedCalls(), [])
@@ -462,7 +462,11 @@ class RunFakeTests(SynchronousTestCase):
             (TypeError, "timeout", dict(argv=["ls"], timeout="5")),
             (TypeError, "timeout", dict(argv=["ls"], timeout=True)),
             (ValueError, "killAfter", dict(argv=["ls"], killAfter=-1)),
-            (ValueError, "closeAfterExit", dict(argv=["ls"], closeAfterExit=-0.5)),
+            (
+                ValueError,
+                "closePipesAfterExit",
+                dict(argv=["ls"], closePipesAfterExit=-0.5),
+            ),
         ]
         for exception, name, kwargs in cases:
             argv = kwargs.pop("argv")
@@ -706,16 +710,18 @@ class RunRealMixin(MixinBase):
 
         self.assertEqual(succeeded(runInReactor(self, reactor, main)), "cancelled")
 
-    def test_closeAfterExit(self) -> None:
+    def test_closePipesAfterExit(self) -> None:
         """
         A grandchild holding stdout does not keep C{run} waiting past
-        C{closeAfterExit}.
+        C{closePipesAfterExit}.
         """
         reactor = self.buildReactor()
         script = "sleep 2 & echo started"
 
         async def main() -> ProcessResult:
-            return await run(["sh", "-c", script], reactor=reactor, closeAfterExit=0.1)
+            return await run(
+                ["sh", "-c", script], reactor=reactor, closePipesAfterExit=0.1
+            )
 
         result = succeeded(runInReactor(self, reactor, main))
         self.assertEqual((result.exitCode, result.stdout), (0, b"started\n"))

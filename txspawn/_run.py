@@ -306,7 +306,7 @@ class _ChildRun(ProcessProtocol):
         timeout: float | None,
         killAfter: float | None,
         check: bool,
-        closeAfterExit: float | None,
+        closePipesAfterExit: float | None,
     ) -> None:
         self._clock = clock
         self._argv = argv
@@ -315,7 +315,7 @@ class _ChildRun(ProcessProtocol):
         self._timeout = timeout
         self._killAfter = killAfter
         self._check = check
-        self._closeAfterExit = closeAfterExit
+        self._closePipesAfterExit = closePipesAfterExit
         self.tee: TeeProtocol | None = None
         self.pid: int | None = None
         self.timedOut = False
@@ -407,9 +407,9 @@ class _ChildRun(ProcessProtocol):
             # We killed it; a grandchild may still hold the pipes.  Output
             # still in flight is not worth waiting for.
             self._closePipes()
-        elif self._closeAfterExit is not None:
+        elif self._closePipesAfterExit is not None:
             self._closeCall = self._clock.callLater(
-                self._closeAfterExit, self._closePipes
+                self._closePipesAfterExit, self._closePipes
             )
 
     def processEnded(self, reason: Failure) -> None:
@@ -616,7 +616,7 @@ def checkRunArguments(
     stdin: bytes | None,
     timeout: float | None,
     killAfter: float | None,
-    closeAfterExit: float | None,
+    closePipesAfterExit: float | None,
 ) -> tuple[str | bytes, ...]:
     """
     Validate the arguments L{run} and L{txspawn.stream} share.
@@ -641,7 +641,7 @@ def checkRunArguments(
     for name, value, positive in [
         ("timeout", timeout, True),
         ("killAfter", killAfter, False),
-        ("closeAfterExit", closeAfterExit, False),
+        ("closePipesAfterExit", closePipesAfterExit, False),
     ]:
         if value is None:
             continue
@@ -669,7 +669,7 @@ def run(
     timeout: float | None = None,
     killAfter: float | None = 5.0,
     check: bool = False,
-    closeAfterExit: float | None = None,
+    closePipesAfterExit: float | None = None,
     logFile: LogFile | None = None,
     logPrefix: bool = False,
     **options: object,
@@ -707,7 +707,7 @@ def run(
         in seconds; C{None} never escalates to C{SIGKILL}.
     @param check: Fail with L{ProcessFailed} (carrying the result) when the
         child does not exit with code 0.
-    @param closeAfterExit: Seconds to keep reading the child's pipes after
+    @param closePipesAfterExit: Seconds to keep reading the child's pipes after
         it exited.  A daemonised grandchild that keeps stdout open would
         otherwise keep C{run} waiting for ever (Twisted waits for every
         pipe to close); output written after that is lost.  C{None} (the
@@ -736,7 +736,7 @@ def run(
 
     @since: txspawn 0.1
     """
-    argvTuple = checkRunArguments(argv, stdin, timeout, killAfter, closeAfterExit)
+    argvTuple = checkRunArguments(argv, stdin, timeout, killAfter, closePipesAfterExit)
     resolved = resolveReactor(reactor)
     child = _ChildRun(
         cast(IReactorTime, resolved),
@@ -746,7 +746,7 @@ def run(
         timeout=timeout,
         killAfter=killAfter,
         check=check,
-        closeAfterExit=closeAfterExit,
+        closePipesAfterExit=closePipesAfterExit,
     )
     child.start(resolved, env, path, uid, gid, options, logFile, logPrefix)
     return cast("Deferred[ProcessResult]", child.deferred)

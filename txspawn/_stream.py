@@ -440,7 +440,7 @@ def stream(
     timeout: float | None = None,
     killAfter: float | None = 5.0,
     check: bool = False,
-    closeAfterExit: float | None = None,
+    closePipesAfterExit: float | None = None,
     lines: bool = False,
     highWater: int = DEFAULT_HIGH_WATER,
     lowWater: int | None = None,
@@ -488,7 +488,7 @@ def stream(
 
     @since: txspawn 0.1
     """
-    argvTuple = checkRunArguments(argv, stdin, timeout, killAfter, closeAfterExit)
+    argvTuple = checkRunArguments(argv, stdin, timeout, killAfter, closePipesAfterExit)
     highWater, lowWater = _checkStreamArguments(lines, highWater, lowWater, onOutput)
     resolved = resolveReactor(reactor)
     buffer = _StreamBuffer(lines, highWater, lowWater, onOutput)
@@ -500,7 +500,7 @@ def stream(
         timeout=timeout,
         killAfter=killAfter,
         check=check,
-        closeAfterExit=closeAfterExit,
+        closePipesAfterExit=closePipesAfterExit,
     )
     result: Deferred[Any] = child.deferred
     consumerFailure: list[Failure] = []
