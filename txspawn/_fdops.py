@@ -17,7 +17,7 @@ import enum
 
 from attrs import frozen
 
-__all__ = ["FdOpCode", "FdOp", "FdProgram", "CLOSE_RANGE_MAX"]
+__all__ = ["CLOSE_RANGE_MAX", "FdOp", "FdOpCode", "FdProgram"]
 
 #: The C{hi} bound meaning "every fd from C{lo} up" (C{~0U} for
 #: C{close_range(2)}).

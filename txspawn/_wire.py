@@ -35,8 +35,8 @@ __all__ = [
     "RECORD",
     "ChildFailure",
     "MalformedRecord",
-    "encodeFailure",
     "decodeFailure",
+    "encodeFailure",
     "readFailure",
 ]
 

@@ -15,8 +15,8 @@ C{os} keeps working.
 
 from __future__ import annotations
 
-import errno as _errno
 import enum
+import errno as _errno
 import os
 
 __all__ = [
