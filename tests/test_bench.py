@@ -341,9 +341,13 @@ class EndToEndTests(SynchronousTestCase):
 
     def benchTiny(self, options: BenchOptions) -> BenchRun:
         before = _children()
+        fdsBefore = set(os.listdir("/proc/self/fd"))
         lines: list[str] = []
         bench = runBench(options, lines.append)
         self.assertEqual(_children() - before, set(), "a worker was left behind")
+        # Nothing leaked in the driver either (the listing's own fd is the
+        # same number both times).
+        self.assertEqual(set(os.listdir("/proc/self/fd")), fdsBefore)
         self.assertTrue(lines)
         return bench
 
