@@ -1,0 +1,247 @@
+"""
+Tests for exit details: the rusage carried by the exit reasons, and the
+stop/continue notifications of L{txspawn.interfaces.IProcessStateObserver},
+with real children on every engine x monitor combination.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from signal import SIGCONT
+from typing import Any
+
+from twisted.internet.error import ProcessDone, ProcessTerminated
+from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
+from zope.interface.verify import verifyObject
+
+from tests.builders import (
+    PYTHON,
+    MixinBase,
+    RecordingProtocol,
+    makeTestCaseClasses,
+    openFDs,
+    python,
+    spawnAndRun,
+)
+from txspawn.errors import UnsupportedFeature
+from txspawn.interfaces import IProcessStateObserver
+
+# Burns at least 0.2 s of user CPU and touches 64 MiB, then exits with the
+# code given as argv[1].
+BURN = """
+import resource, sys
+block = b"x" * (64 << 20)
+while resource.getrusage(resource.RUSAGE_SELF).ru_utime < 0.2:
+    pass
+sys.exit(int(sys.argv[1]))
+"""
+
+WAIT_FOR_EOF = python("import sys; sys.stdin.read()")
+
+
+@implementer(IProcessStateObserver)
+class ObservingProtocol(RecordingProtocol):
+    """
+    Records stops and continues; stops are answered with C{SIGCONT}, the
+    first continue closes stdin (the child then exits).
+    """
+
+    def __init__(self, failIn: str | None = None) -> None:
+        super().__init__()
+        self.states: list[tuple[str, int | None]] = []
+        self._failIn = failIn
+
+    def processStopped(self, signal: int) -> None:
+        self.states.append(("stopped", signal))
+        self.transport.signalProcess(int(SIGCONT))  # type: ignore[union-attr]
+        if self._failIn == "stopped":
+            raise RuntimeError("processStopped failed")
+
+    def processContinued(self) -> None:
+        self.states.append(("continued", None))
+        self.transport.closeStdin()  # type: ignore[union-attr]
+        if self._failIn == "continued":
+            raise RuntimeError("processContinued failed")
+
+
+class ExitDetailsMixin(MixinBase):
+    """
+    rusage in exit reasons; stop/continue notifications.
+    """
+
+    def _checkRusage(self, rusage: Any) -> None:
+        self.assertIsNotNone(rusage)
+        self.assertGreaterEqual(rusage.ru_utime, 0.1)
+        self.assertGreaterEqual(rusage.ru_stime, 0.0)
+        # ru_maxrss is in KiB on Linux: at least the 64 MiB touched, and
+        # far less than this machine's memory.
+        self.assertGreaterEqual(rusage.ru_maxrss, 64 * 1024)
+        self.assertLess(rusage.ru_maxrss, 64 * 1024 * 1024)
+
+    def test_rusageInProcessDone(self) -> None:
+        """
+        A CPU-burning child's L{ProcessDone} (in C{processExited} and
+        C{processEnded}) carries its rusage: user CPU time, system CPU time
+        and max RSS; the transport keeps it too.
+        """
+        proto = RecordingProtocol()
+        transport = spawnAndRun(self, proto, PYTHON, [*python(BURN), b"0"])
+        for reason in (proto.exitedReason, proto.endedReason):
+            self.assertIsInstance(reason.value, ProcessDone)
+            self._checkRusage(reason.value.rusage)
+        self.assertEqual(transport.rusage, proto.endedReason.value.rusage)
+
+    def test_rusageInProcessTerminated(self) -> None:
+        """
+        A L{ProcessTerminated} (non-zero exit) carries the rusage too.
+        """
+        proto = RecordingProtocol()
+        spawnAndRun(self, proto, PYTHON, [*python(BURN), b"3"])
+        self.assertIsInstance(proto.endedReason.value, ProcessTerminated)
+        self.assertEqual(proto.endedReason.value.exitCode, 3)
+        self._checkRusage(proto.endedReason.value.rusage)
+
+    def test_rusageOfKilledChild(self) -> None:
+        """
+        A child killed by a signal still reports its rusage.
+        """
+        proto = RecordingProtocol()
+        spawnAndRun(
+            self,
+            proto,
+            PYTHON,
+            WAIT_FOR_EOF,
+            onSpawned=lambda t: t.signalProcess("KILL"),
+        )
+        value = proto.endedReason.value
+        self.assertEqual(value.signal, signal.SIGKILL)
+        self.assertIsNotNone(value.rusage)
+        self.assertGreaterEqual(value.rusage.ru_maxrss, 0)
+
+    def test_stopAndContinue(self) -> None:
+        """
+        A protocol providing L{IProcessStateObserver} hears
+        C{processStopped(SIGSTOP)} and then C{processContinued()}; the
+        watcher lets go of C{SIGCHLD} once the child is reaped.
+        """
+        reactor = self.buildReactor()
+        proto = ObservingProtocol()
+        self.assertTrue(verifyObject(IProcessStateObserver, proto))
+        spawnAndRun(
+            self,
+            proto,
+            PYTHON,
+            WAIT_FOR_EOF,
+            reactor=reactor,
+            onSpawned=lambda t: t.signalProcess("STOP"),
+        )
+        self.assertEqual(
+            proto.states, [("stopped", signal.SIGSTOP), ("continued", None)]
+        )
+        self.assertIsInstance(proto.endedReason.value, ProcessDone)
+        watcher = reactor.processSpawner.stateWatcher()
+        self.assertFalse(watcher.subscribed)
+
+    def test_stopSignalReported(self) -> None:
+        """
+        The signal that stopped the child is the one reported.
+        """
+        proto = ObservingProtocol()
+        spawnAndRun(
+            self,
+            proto,
+            PYTHON,
+            WAIT_FOR_EOF,
+            onSpawned=lambda t: t.signalProcess(int(signal.SIGTSTP)),
+        )
+        self.assertEqual(proto.states[0], ("stopped", signal.SIGTSTP))
+
+    def test_observerExceptionsLogged(self) -> None:
+        """
+        Exceptions from C{processStopped}/C{processContinued} are logged,
+        and the child still ends normally.
+        """
+        for where in ("stopped", "continued"):
+            proto = ObservingProtocol(failIn=where)
+            spawnAndRun(
+                self,
+                proto,
+                PYTHON,
+                WAIT_FOR_EOF,
+                onSpawned=lambda t: t.signalProcess("STOP"),
+            )
+            self.assertIsInstance(proto.endedReason.value, ProcessDone)
+            self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+    def test_noCostWithoutInterface(self) -> None:
+        """
+        A protocol that does not provide the interface never gets a watcher:
+        no subscription, no syscall; stopping and continuing its child
+        changes nothing.
+        """
+        reactor = self.buildReactor()
+        proto = RecordingProtocol()
+
+        def stopAndContinue(transport: Any) -> None:
+            transport.signalProcess("STOP")
+            reactor.callLater(0.05, transport.signalProcess, int(signal.SIGCONT))
+            reactor.callLater(0.1, transport.closeStdin)
+
+        spawnAndRun(
+            self,
+            proto,
+            PYTHON,
+            WAIT_FOR_EOF,
+            reactor=reactor,
+            onSpawned=stopAndContinue,
+        )
+        self.assertIsInstance(proto.endedReason.value, ProcessDone)
+        self.assertIsNone(reactor.processSpawner._stateWatcher)
+
+    def test_observerOutsideMainThread(self) -> None:
+        """
+        Outside the main thread an observing protocol is refused with
+        L{UnsupportedFeature} before anything is started or opened.
+        """
+        reactor = self.buildReactor()
+        before = openFDs()
+        caught: list[BaseException] = []
+
+        def spawn() -> None:
+            try:
+                reactor.spawnProcess(ObservingProtocol(), PYTHON, WAIT_FOR_EOF)
+            except BaseException as e:
+                caught.append(e)
+
+        thread = threading.Thread(target=spawn)
+        thread.start()
+        thread.join()
+        self.assertEqual(len(caught), 1)
+        self.assertIsInstance(caught[0], UnsupportedFeature)
+        self.assertIn("IProcessStateObserver", str(caught[0]))
+        self.assertEqual(openFDs(), before)
+
+
+globals().update(makeTestCaseClasses(ExitDetailsMixin))
+
+
+class StateWatcherUnitTests(SynchronousTestCase):
+    """
+    L{txspawn._statewatch.StateChangeWatcher} argument checks.
+    """
+
+    def test_reapedChildRefused(self) -> None:
+        """
+        A reaped child cannot be watched (its pid may be reused).
+        """
+        from twisted.internet.task import Clock
+
+        from txspawn._child import ChildProcess
+        from txspawn._statewatch import StateChangeWatcher
+
+        watcher = StateChangeWatcher(Clock())
+        child = ChildProcess(pid=1, pidfd=None, reaped=True)
+        self.assertRaises(ValueError, watcher.watch, child, print, print)
+        self.assertFalse(watcher.subscribed)
