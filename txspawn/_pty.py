@@ -33,9 +33,9 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from txspawn._child import ChildProcess
+from txspawn._lifecycle import ProcessLifecycle, killAndReap, leadsGroup
 from txspawn._pipes import SMALL_READ
 from txspawn._plan import SpawnPlan
-from txspawn._process import ProcessLifecycle, killAndReap, leadsGroup
 from txspawn.interfaces import IManagedProcessTransport
 
 if TYPE_CHECKING:
