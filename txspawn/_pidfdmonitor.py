@@ -15,6 +15,15 @@ C{reactor.run(installSignalHandlers=False)}, with a reactor running in a
 thread other than the main one, and beside asyncio or anything else that
 owns C{SIGCHLD} or the signal wakeup fd.
 
+The exit path is kept short on purpose: the event arrives after the
+reactor slept, when each Python call costs several times what it costs in a
+warm loop, and everything between the wake-up and C{processExited} is exit
+latency.  So the readers are dispatched without Twisted's per-event log
+context (C{dispatchWithoutLogContext}, see
+L{txspawn._reactor.EPollReactor.doPoll}), and the shutdown trigger stays
+armed while the monitor is installed rather than being added and removed
+with every child.
+
 At reactor shutdown (its C{"after" "shutdown"} trigger) the monitor forgets
 the children it still watches: it unregisters and closes their pidfds and
 never calls their C{exited} callbacks.  The children themselves are left
@@ -56,6 +65,10 @@ class _PidfdReader:
     @ivar internal: Whether it is registered as an internal reader.
     @ivar registered: Whether it is currently registered with the reactor.
     """
+
+    # Its logPrefix only names the pid; stock Twisted reports exits from its
+    # SIGCHLD waker, under the default "-".
+    dispatchWithoutLogContext = True
 
     def __init__(
         self, monitor: PidfdMonitor, child: ChildProcess, exited: Exited
@@ -118,19 +131,29 @@ class PidfdMonitor:
         self.reason = reason
         self._readers: dict[int, _PidfdReader] = {}
         self._shutdown = ShutdownHook(reactor, self.forgetAll)
+        self._installed = False
 
     def __repr__(self) -> str:
         return f"<PidfdMonitor watching {len(self._readers)} children>"
 
     def install(self) -> None:
         """
-        Nothing to install: pidfds need no process-global state.
+        Nothing process-global to install: pidfds need no such state.
+
+        While installed, the shutdown trigger stays armed once a child was
+        watched, instead of being removed when the last watched child exits
+        and added again with the next one.
         """
+        self._installed = True
 
     def uninstall(self) -> None:
         """
-        Nothing to uninstall.
+        Nothing process-global to uninstall; the shutdown trigger is removed
+        if no child is watched (else when the last one exits).
         """
+        self._installed = False
+        if not self._readers:
+            self._shutdown.disarm()
 
     def watch(self, child: ChildProcess, exited: Exited) -> None:
         """
@@ -160,7 +183,8 @@ class PidfdMonitor:
         reader.internal = addInternalReader(self._reactor, reader)
         reader.registered = True
         self._readers[child.pid] = reader
-        self._shutdown.arm()
+        if not self._shutdown.armed:
+            self._shutdown.arm()
 
     def watching(self) -> list[ChildProcess]:
         """
@@ -195,7 +219,9 @@ class PidfdMonitor:
         self._readers.pop(reader.child.pid, None)
         self._unregister(reader)
         reader.child.closePidfd()
-        if not self._readers:
+        if not self._readers and not self._installed:
+            # A monitor that is not installed may be dropped (a spawner
+            # uninstalled from a long-lived reactor): leave no trigger behind.
             self._shutdown.disarm()
 
     def _pidfdReadable(self, reader: _PidfdReader) -> None:

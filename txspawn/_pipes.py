@@ -20,8 +20,17 @@ Why adaptive rather than always big:
     faults per read.  A busy reader therefore reads with C{os.readv} into a
     private, reused C{bytearray} and copies out exactly what arrived.
 
-The write side reuses Twisted's C{ProcessWriter} unchanged: its buffering,
-producer support and close detection are what Twisted users rely on.
+The write side is Twisted's C{ProcessWriter} (L{PipeWriter}): its
+buffering, producer support and close detection are what Twisted users rely
+on.  L{PipeWriter} only skips the work that cannot apply to a pipe this
+module opened: probing the fd (C{fstat}, C{F_GETFL}/C{F_SETFL}) when it is
+made, and making it blocking again just before it is closed (a macOS
+work-around for stdout).
+
+Both descriptors set C{dispatchWithoutLogContext} (see
+L{txspawn._reactor.EPollReactor.doPoll}): their C{logPrefix} is Twisted's
+default, so the log context Twisted would wrap each event in changes
+nothing.
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ from typing import Protocol
 from twisted.internet import abstract
 from twisted.internet.interfaces import IReactorFDSet
 from twisted.internet.main import CONNECTION_DONE, CONNECTION_LOST
+from twisted.internet.process import ProcessWriter
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -42,6 +52,8 @@ __all__ = [
     "SMALL_READ",
     "PipeOwner",
     "PipeReader",
+    "PipeWriter",
+    "openParentPipe",
     "openPipe",
     "readChunk",
 ]
@@ -55,6 +67,11 @@ SMALL_READ = 64 * 1024
 #: The pipe capacity (and read size) a busy pipe is grown to.  1 MiB is the
 #: default C{/proc/sys/fs/pipe-max-size}, so unprivileged parents get it too.
 BIG_PIPE = 1024 * 1024
+
+#: The reason a reader reports at end of file.  One shared instance, as in
+#: Twisted's C{_disconnectSelectable}, which hands every descriptor it
+#: closes the same C{Failure(ConnectionDone())}.
+_DONE = Failure(CONNECTION_DONE)  # type: ignore[no-untyped-call]
 
 
 class PipeOwner(Protocol):
@@ -85,6 +102,31 @@ def openPipe() -> tuple[int, int]:
     @return: C{(readEnd, writeEnd)}.
     """
     return os.pipe2(os.O_CLOEXEC)
+
+
+def openParentPipe(parentReads: bool) -> tuple[int, int]:
+    """
+    Open a close-on-exec pipe for a child, the parent's end non-blocking.
+
+    The child's end stays blocking (the child expects ordinary blocking
+    stdio; C{O_NONBLOCK} lives in the open file description, which a
+    C{dup2} in the child would share).  The parent's end is made
+    non-blocking with a single C{F_SETFL}: a fresh pipe end has no other
+    status flag that C{F_SETFL} could clear.
+
+    @param parentReads: C{True} for Twisted's C{"r"} (the child writes, the
+        parent reads), C{False} for C{"w"}.
+    @return: C{(parentEnd, childEnd)}.
+    """
+    readEnd, writeEnd = os.pipe2(os.O_CLOEXEC)
+    parentEnd, childEnd = (readEnd, writeEnd) if parentReads else (writeEnd, readEnd)
+    try:
+        fcntl.fcntl(parentEnd, fcntl.F_SETFL, os.O_NONBLOCK)
+    except BaseException:
+        os.close(readEnd)
+        os.close(writeEnd)
+        raise
+    return parentEnd, childEnd
 
 
 def readChunk(fd: int, buffer: bytearray | None) -> bytes:
@@ -127,6 +169,7 @@ class PipeReader(abstract.FileDescriptor):
     """
 
     connected = True
+    dispatchWithoutLogContext = True
 
     def __init__(
         self, reactor: IReactorFDSet, proc: PipeOwner, name: int, fileno: int
@@ -169,7 +212,8 @@ class PipeReader(abstract.FileDescriptor):
             # EIO cannot happen on a pipe; anything else is a real loss.
             return CONNECTION_DONE if e.errno == errno.EIO else CONNECTION_LOST
         if not data:
-            return CONNECTION_DONE
+            self._endOfFile()
+            return None
         if self._buffer is None and len(data) == SMALL_READ and _growPipe(self.fd):
             # The child filled the default pipe: it is a bulk producer.
             self._buffer = bytearray(BIG_PIPE)
@@ -180,6 +224,22 @@ class PipeReader(abstract.FileDescriptor):
         if op.failed:
             return CONNECTION_LOST
         return None
+
+    def _endOfFile(self) -> None:
+        """
+        The child's end is closed: stop reading and tell the owner.
+
+        What the reactor does for a C{doRead} that returns
+        C{CONNECTION_DONE} (C{removeReader}, then C{connectionLost} with
+        the shared C{ConnectionDone} failure), done here directly: this
+        descriptor is known to be reading and never writing, and the event
+        comes right after the reactor slept, when every call is expensive.
+        """
+        self.reactor.removeReader(self)
+        self.disconnected = True
+        self.connected = False
+        self._buffer = None
+        self.proc.childConnectionLost(self.name, _DONE)
 
     def loseConnection(self) -> None:
         """
@@ -200,5 +260,47 @@ class PipeReader(abstract.FileDescriptor):
         Tell the owner; it closes the fd and tells the protocol.
         """
         self._buffer = None
+        abstract.FileDescriptor.connectionLost(self, reason)  # type: ignore[no-untyped-call]
+        self.proc.childConnectionLost(self.name, reason)
+
+
+class PipeWriter(ProcessWriter):
+    """
+    The parent's write end of a C{"w"} pipe of a child process: Twisted's
+    C{ProcessWriter} with the read hack on, for a pipe end that
+    L{openParentPipe} opened (so non-blocking, and a FIFO).
+
+    The owner is the process transport, whose C{childConnectionLost}
+    closes the fd.
+    """
+
+    dispatchWithoutLogContext = True
+    enableReadHack = True
+
+    def __init__(
+        self, reactor: IReactorFDSet, proc: PipeOwner, name: int, fileno: int
+    ) -> None:
+        """
+        @param reactor: The reactor to register with.
+        @param proc: The owner.
+        @param name: The child fd number this pipe is connected to.
+        @param fileno: The parent's end, from L{openParentPipe}: already
+            non-blocking, and a pipe, so C{ProcessWriter}'s probes
+            (C{F_GETFL}/C{F_SETFL}, C{fstat}) are skipped.
+        """
+        abstract.FileDescriptor.__init__(self, reactor)
+        self.proc = proc
+        self.name = name
+        self.fd = fileno
+        # Readable only when the child's end is closed: the read hack.
+        self.startReading()  # type: ignore[no-untyped-call]
+
+    def connectionLost(self, reason: Failure) -> None:
+        """
+        Stop watching the fd and tell the owner (which closes it).
+
+        C{ProcessWriter} first makes the fd blocking again, for stdout on
+        macOS; this fd is private to the transport and closed right after.
+        """
         abstract.FileDescriptor.connectionLost(self, reason)  # type: ignore[no-untyped-call]
         self.proc.childConnectionLost(self.name, reason)
