@@ -40,14 +40,13 @@ from twisted.internet.interfaces import (
     IReactorTime,
 )
 from twisted.internet.main import CONNECTION_DONE
-from twisted.internet.process import ProcessWriter
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from txspawn._child import ChildProcess
 from txspawn._lifecycle import ProcessLifecycle, failure, killAndReap, leadsGroup
-from txspawn._pipes import PipeReader, openPipe
+from txspawn._pipes import PipeReader, PipeWriter, openParentPipe
 from txspawn._plan import InheritFD, PipeFromParent, PipeToParent, SpawnPlan
 from txspawn.interfaces import IManagedProcessTransport
 
@@ -73,8 +72,8 @@ class Process(ProcessLifecycle):
     A child process connected to the parent by pipes (Twisted's C{Process}
     contract).
 
-    @ivar pipes: Child fd to the L{PipeReader} (C{"r"}) or Twisted
-        C{ProcessWriter} (C{"w"}) still open for it.
+    @ivar pipes: Child fd to the L{PipeReader} (C{"r"}) or L{PipeWriter}
+        (Twisted's C{ProcessWriter}, C{"w"}) still open for it.
     """
 
     def __init__(
@@ -98,7 +97,7 @@ class Process(ProcessLifecycle):
         """
         self._reactor = reactor
         self._clock = cast(IReactorTime, reactor)
-        self.pipes: dict[int, PipeReader | ProcessWriter] = {}
+        self.pipes: dict[int, PipeReader | PipeWriter] = {}
         fdMap: dict[int, int] = {}
         parentEnds: dict[int, int] = {}
         kinds: dict[int, str] = {}
@@ -108,16 +107,13 @@ class Process(ProcessLifecycle):
                 if isinstance(spec, InheritFD):
                     fdMap[spec.childFD] = spec.parentFD
                     continue
-                readEnd, writeEnd = openPipe()
-                opened += (readEnd, writeEnd)
-                if isinstance(spec, PipeToParent):
-                    fdMap[spec.childFD], parentEnds[spec.childFD] = writeEnd, readEnd
-                    kinds[spec.childFD] = "r"
-                else:
-                    assert isinstance(spec, PipeFromParent)
-                    fdMap[spec.childFD], parentEnds[spec.childFD] = readEnd, writeEnd
-                    kinds[spec.childFD] = "w"
-                os.set_blocking(parentEnds[spec.childFD], False)
+                toParent = isinstance(spec, PipeToParent)
+                assert toParent or isinstance(spec, PipeFromParent)
+                # The parent's end comes back non-blocking.
+                parentEnd, childEnd = openParentPipe(toParent)
+                opened += (parentEnd, childEnd)
+                fdMap[spec.childFD], parentEnds[spec.childFD] = childEnd, parentEnd
+                kinds[spec.childFD] = "r" if toParent else "w"
             child: ChildProcess = spawner.spawn(  # type: ignore[no-untyped-call]
                 plan, fdMap, None
             )
@@ -136,9 +132,7 @@ class Process(ProcessLifecycle):
                 if kinds[childFD] == "r":
                     self.pipes[childFD] = PipeReader(reactor, self, childFD, parentFD)
                 else:
-                    self.pipes[childFD] = ProcessWriter(  # type: ignore[no-untyped-call]
-                        reactor, self, childFD, parentFD, forceReadHack=True
-                    )
+                    self.pipes[childFD] = PipeWriter(reactor, self, childFD, parentFD)
         except BaseException:
             for pipe in self.pipes.values():
                 pipe.stopReading()  # type: ignore[no-untyped-call]
@@ -166,10 +160,15 @@ class Process(ProcessLifecycle):
             return
         os.close(pipe.fileno())
         if self.proto is not None:
-            with _log.failuresHandled(
-                "while calling childConnectionLost({fd}):", fd=childFD
-            ):
+            # Logger.failuresHandled, without its per-call context manager.
+            try:
                 self.proto.childConnectionLost(childFD)
+            except BaseException:
+                _log.failure(
+                    "while calling childConnectionLost({fd}):",
+                    level=LogLevel.critical,
+                    fd=childFD,
+                )
         self.maybeCallProcessEnded()
 
     def _pipesDone(self) -> bool:
