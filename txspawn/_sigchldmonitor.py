@@ -104,6 +104,10 @@ class _WakeReader:
     a reactor cannot watch one fd through two readers).
     """
 
+    # Stock Twisted's SIGCHLD waker logs under the default "-" too; see
+    # txspawn._reactor.EPollReactor.doPoll.
+    dispatchWithoutLogContext = True
+
     def __init__(self, owner: _SIGCHLDWakeup, reactor: Any) -> None:
         self._owner = owner
         self.reactor = reactor
