@@ -116,6 +116,7 @@ class ProcessLifecycle:
     _closeCall: IDelayedCall | None = None
     _closePipesAfterExit: float | None = None
     _notifier: ExitNotifier | None = None
+    _endReason: ProcessDone | ProcessTerminated | None = None
     _stateUnwatch: Callable[[], None] | None = None
 
     def signalProcess(self, signalID: str | int) -> None:
@@ -225,8 +226,12 @@ class ProcessLifecycle:
         return self._exitNotifier().whenEnded()
 
     def _exitNotifier(self) -> ExitNotifier:
+        # Made on first use only: most transports never get a listener, and
+        # their end should not pay for one.
         if self._notifier is None:
             self._notifier = ExitNotifier()
+            if self._endReason is not None:
+                self._notifier.fire(self, self._endReason)
         return self._notifier
 
     def _describePid(self) -> str:
@@ -344,7 +349,9 @@ class ProcessLifecycle:
         if proto is not None:
             with _log.failuresHandled("while calling processEnded:"):
                 proto.processEnded(failure(reason))
-        self._exitNotifier().fire(self, reason)
+        self._endReason = reason
+        if self._notifier is not None:
+            self._notifier.fire(self, reason)
 
     def _connect(self) -> None:
         """
