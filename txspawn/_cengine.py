@@ -57,6 +57,8 @@ __all__ = [
 #: (default 16; C{0} turns slot mode off).
 SLOTS_ENV = "TXSPAWN_FD_SLOTS"
 _DEFAULT_SLOTS = 16
+#: One fd operation as the extension takes it: C{(op, fd, target)}.
+_Op = tuple[int, int, int]
 #: Slots start at 3 so that a thread redirecting stdio (C{dup2} onto 0, 1
 #: or 2, legitimate even while those are closed) never hits one.
 _FIRST_SLOT = 3
@@ -183,6 +185,29 @@ def defaultSlots() -> FdSlots | None:
     still low), or L{None} when slot mode is off.
     """
     return _defaultSlots
+
+
+#: Encoded fd programs by (child fd map items, error pipe fd): with slot mode
+#: the same few maps come back on every spawn, and L{planFdOps} is pure.
+_programs: dict[tuple[tuple[tuple[int, int], ...], int], tuple[_Op, ...]] = {}
+_PROGRAM_CACHE_SIZE = 256
+
+
+def _encodedProgram(childMap: Mapping[int, int], errFd: int) -> tuple[_Op, ...]:
+    """
+    The fd program for C{childMap} keeping C{errFd}, as the extension takes
+    it: C{(op, fd, target)} triples.  Memoised (L{planFdOps} is a pure
+    function of its arguments); a bad map raises every time, never cached.
+    """
+    key = (tuple(childMap.items()), errFd)
+    ops = _programs.get(key)
+    if ops is None:
+        program = planFdOps(childMap, keep=(errFd,))
+        ops = tuple((int(op.op), op.fd, op.target) for op in program.ops)
+        if len(_programs) >= _PROGRAM_CACHE_SIZE:
+            _programs.clear()
+        _programs[key] = ops
+    return ops
 
 
 def _errorFilename(plan: SpawnPlan, stage: ChildSetupStage) -> str | None:
@@ -319,7 +344,7 @@ class CSpawner:
             pairs = ()
             bound = 0
             placeholder = -1
-        program = planFdOps(childMap, keep=(errFd,))
+        ops = _encodedProgram(childMap, errFd)
         groups = plan.groups
         implicitGroups = groups is None and plan.uid is not None
         if implicitGroups:
@@ -331,7 +356,7 @@ class CSpawner:
                 plan.argv,
                 plan.envp,
                 plan.cwd,
-                tuple((int(op.op), op.fd, op.target) for op in program.ops),
+                ops,
                 errFd,
                 pairs,
                 bound,

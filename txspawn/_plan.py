@@ -25,7 +25,9 @@ import errno
 import fcntl
 import os
 import stat
+import sys
 from collections.abc import Callable, Mapping, Sequence
+from operator import attrgetter
 from types import MappingProxyType
 from typing import Union
 
@@ -154,6 +156,14 @@ DEFAULT_CHILD_FDS: Mapping[int, object] = MappingProxyType({0: "w", 1: "r", 2: "
 #: C{env=None} to inherit the parent's).
 _EMPTY_ENV: EnvMapping = MappingProxyType({})
 
+#: What L{os.fsencode} encodes a C{str} with (fixed for the life of the
+#: interpreter); encoding directly saves a Python-level call per argument.
+_FS_ENCODING = sys.getfilesystemencoding()
+_FS_ERRORS = sys.getfilesystemencodeerrors()
+
+#: The options of a spawn that gives none (immutable, so shared).
+_NO_OPTIONS = SpawnOptions()
+
 
 def isOpenFD(fd: int) -> bool:
     """
@@ -186,7 +196,7 @@ def _encode(value: object, what: str) -> bytes:
     if isinstance(value, bytes):
         encoded = value
     elif isinstance(value, str):
-        encoded = os.fsencode(value)
+        encoded = value.encode(_FS_ENCODING, _FS_ERRORS)  # os.fsencode
     elif isinstance(value, os.PathLike):
         encoded = os.fsencode(value)
     else:
@@ -225,7 +235,8 @@ def _encodeEnv(
     @raise ValueError: for NUL anywhere, C{=} in a key, an empty key, or two
         keys that encode to the same bytes.
     """
-    if not isinstance(env, Mapping):
+    # A dict is a Mapping; testing that first skips the ABC machinery.
+    if type(env) is not dict and not isinstance(env, Mapping):
         raise TypeError(f"{what} must be a mapping or None, not {env!r}")
     encoded: dict[bytes, bytes] = {}
     for key, value in env.items():
@@ -305,8 +316,9 @@ def _checkChildFDs(
         child fd) for a parent fd that is not open.
     """
     if childFDs is None:
-        childFDs = DEFAULT_CHILD_FDS
-    if not isinstance(childFDs, Mapping):
+        # Validated once, at import (it names no parent fd to check).
+        return _DEFAULT_SPECS
+    if type(childFDs) is not dict and not isinstance(childFDs, Mapping):
         raise TypeError(f"childFDs must be a mapping or None, not {childFDs!r}")
     specs: list[ChildFDSpec] = []
     for childFD, target in childFDs.items():
@@ -343,8 +355,14 @@ def _checkChildFDs(
                 f'childFDs[{childFD}] must be "r", "w" or an open parent fd '
                 f"(an int >= 0), not {target!r}"
             )
-    specs.sort(key=lambda spec: spec.childFD)
+    specs.sort(key=_byChildFD)
     return tuple(specs)
+
+
+_byChildFD = attrgetter("childFD")
+
+#: The specs of Twisted's default C{childFDs}.
+_DEFAULT_SPECS = _checkChildFDs(DEFAULT_CHILD_FDS, lambda fd: False)
 
 
 def _candidates(
@@ -458,7 +476,9 @@ def planSpawn(
     if given is None:
         given = os.fsdecode(exe)
 
-    if isinstance(args, (str, bytes)) or not isinstance(args, Sequence):
+    if type(args) not in (list, tuple) and (
+        isinstance(args, (str, bytes)) or not isinstance(args, Sequence)
+    ):
         raise TypeError(
             f"args must be a sequence of str or bytes (a list or tuple), not {args!r}"
         )
@@ -473,7 +493,7 @@ def planSpawn(
     gid = _checkID(gid, "gid")
 
     if options is None:
-        options = SpawnOptions()
+        options = _NO_OPTIONS
     elif not isinstance(options, SpawnOptions):
         raise TypeError(f"options must be a SpawnOptions, not {options!r}")
 
