@@ -236,10 +236,28 @@ class PipeReader(abstract.FileDescriptor):
         comes right after the reactor slept, when every call is expensive.
         """
         self.reactor.removeReader(self)
+        self.readConnectionLost(_DONE)
+
+    def readConnectionLost(self, reason: Failure) -> None:
+        """
+        End of file, reported by the reactor (a hang-up without data: the
+        reactor has removed this reader already) or by L{doRead}: tell the
+        owner.
+
+        C{FileDescriptor} would go through C{connectionLost}, which removes
+        the reader and writer again; this descriptor is already removed as
+        a reader and is never a writer (it is read-only and does not
+        buffer), and the event comes right after the reactor slept, when
+        every call is expensive.  (Should anyone have written to it or
+        registered a producer, the full C{connectionLost} runs instead.)
+        """
+        if self.producer is not None or self._tempDataLen or self.dataBuffer:
+            self.connectionLost(reason)
+            return
         self.disconnected = True
         self.connected = False
         self._buffer = None
-        self.proc.childConnectionLost(self.name, _DONE)
+        self.proc.childConnectionLost(self.name, reason)
 
     def loseConnection(self) -> None:
         """
