@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, cast
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ProcessDone, ProcessExitedAlready, ProcessTerminated
 from twisted.internet.interfaces import IDelayedCall, IProcessProtocol, IReactorTime
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 
 from txspawn._child import ChildProcess
@@ -312,7 +312,8 @@ class ProcessLifecycle:
         self.rusage = child.rusage
         self.pid = None
         self.lostProcess += 1
-        self._cancelCall("_timeoutCall")
+        if self._timeoutCall is not None:
+            self._cancelCall("_timeoutCall")
         if self._termination is not None:
             self._termination.stop()
         if self._stateUnwatch is not None:
@@ -320,8 +321,12 @@ class ProcessLifecycle:
             unwatch()
         proto = self.proto
         if proto is not None:
-            with _log.failuresHandled("while calling processExited:"):
+            # Logger.failuresHandled, without building its context manager
+            # on this path (it runs right after the reactor woke up).
+            try:
                 proto.processExited(failure(reasonForChild(child)))
+            except BaseException:
+                _log.failure("while calling processExited:", level=LogLevel.critical)
         if self._closePipesAfterExit is not None and not self._pipesDone():
             self._closeCall = self._clock.callLater(
                 self._closePipesAfterExit, self._closeAfterExit
@@ -343,12 +348,15 @@ class ProcessLifecycle:
         if self._ended or child is None or not self._exited or not self._pipesDone():
             return
         self._ended = True
-        self._cancelCall("_closeCall")
+        if self._closeCall is not None:
+            self._cancelCall("_closeCall")
         reason = reasonForChild(child)
         proto, self.proto = self.proto, None
         if proto is not None:
-            with _log.failuresHandled("while calling processEnded:"):
+            try:
                 proto.processEnded(failure(reason))
+            except BaseException:
+                _log.failure("while calling processEnded:", level=LogLevel.critical)
         self._endReason = reason
         if self._notifier is not None:
             self._notifier.fire(self, reason)
