@@ -60,6 +60,10 @@ class LifetimeOptions:
         return self.timeout is not None or self.closePipesAfterExit is not None
 
 
+#: The timers of a spawn that asks for none.
+_NO_LIFETIME = LifetimeOptions()
+
+
 def splitLifetimeOptions(
     options: Mapping[str, Any],
 ) -> tuple[LifetimeOptions, dict[str, Any]]:
@@ -72,6 +76,9 @@ def splitLifetimeOptions(
     @raise ValueError: for a negative, infinite or NaN value, a zero
         C{timeout}, or C{killAfter} without C{timeout}.
     """
+    if not options:
+        # The common case: no option at all (the result is immutable).
+        return _NO_LIFETIME, {}
     rest = {k: v for k, v in options.items() if k not in LIFETIME_OPTIONS}
     timeout = options.get("timeout")
     killAfter = options.get("killAfter")
