@@ -265,6 +265,27 @@ class EPollReactor(SpawnReactorMixin, epollreactor.EPollReactor):
 
     doIteration = doPoll
 
+    def _removeInternalReader(self, reader: Any) -> None:
+        """
+        Remove an internal reader, as L{ReactorBase._removeInternalReader}
+        does, taking the short way for the common case: a descriptor
+        registered with epoll for reading only (a child's pidfd, removed as
+        soon as the child is reaped, on the exit path).
+        """
+        self._internalReaders.remove(reader)
+        fd = reader.fileno()
+        if (
+            fd in self._reads
+            and fd not in self._writes
+            and self._selectables.get(fd) is reader
+        ):
+            # What EPollReactor.removeReader -> _remove does for it.
+            del self._selectables[fd]
+            self._poller.unregister(fd)
+            self._reads.remove(fd)
+        else:
+            self.removeReader(reader)  # type: ignore[no-untyped-call]
+
 
 def _logPrefix(selectable: Any) -> str:
     # callWithLogger's fallback for a broken logPrefix, on the error path only.
