@@ -145,6 +145,20 @@ class ReactorTestMixin:
         self.addCleanup(self._checkHygiene)  # type: ignore[attr-defined]
         super().setUp()  # type: ignore[misc]
 
+    def assertNoNewChildren(self, message: object = None) -> None:
+        """
+        Assert that every child (alive or zombie) of this process existed
+        already when the test started: children left by an earlier test
+        (say, orphans of its reactor being reaped in the background) are not
+        this test's business.
+        """
+        left = {
+            pid: state
+            for pid, state in childrenOf(os.getpid()).items()
+            if pid not in self._childrenBefore
+        }
+        self.assertEqual(left, {}, message)  # type: ignore[attr-defined]
+
     @staticmethod
     def _peekWakeupFD() -> int:
         """

@@ -24,7 +24,6 @@ from tests.test_engines import (
     C_UNAVAILABLE,
     REQUIRE_C,
     HygieneMixin,
-    childrenOf,
     makePlan,
     openFds,
     waitExit,
@@ -374,7 +373,7 @@ class SlotTests(CTestCase):
                 None,
             )
             self.assertEqual((e.stage, e.errno), (ChildSetupStage.FDS, errno.EBADF))
-            self.assertEqual(childrenOf(os.getpid()), [])
+            self.assertNoNewChildren()
         self.assertSlotsIntact(slots)
 
 
@@ -518,4 +517,4 @@ class ArgumentTests(CTestCase):
             self.assertIn(name, str(e), overrides)
         self.assertRaises(TypeError, _cspawn.spawn, 1, 2)
         self.assertEqual(openFds(), before)
-        self.assertEqual(childrenOf(os.getpid()), [])
+        self.assertNoNewChildren()

@@ -200,6 +200,10 @@ class HygieneMixin:
 
     def setUpHygiene(self: Any) -> None:
         before = openFds()
+        # Children that exist already (say, orphans of an earlier test's
+        # reactor, about to be reaped in the background) are not this
+        # test's business; any child it creates and leaves behind is.
+        self.childrenBefore = set(childrenOf(os.getpid()))
         tmp = tempfile.mkdtemp(prefix="txspawn-engines-")
         os.chmod(tmp, 0o777)  # children running as nobody write here
         self.tmp = tmp
@@ -207,9 +211,17 @@ class HygieneMixin:
         def check() -> None:
             shutil.rmtree(tmp, ignore_errors=True)
             self.assertEqual(openFds(), before, "fd set changed")
-            self.assertEqual(childrenOf(os.getpid()), [], "child left behind")
+            self.assertNoNewChildren("child left behind")
 
         self.addCleanup(check)
+
+    def assertNoNewChildren(self: Any, message: str = "child left behind") -> None:
+        """
+        Assert that every child (alive or zombie) of this process existed
+        already when the test started.
+        """
+        left = sorted(set(childrenOf(os.getpid())) - self.childrenBefore)
+        self.assertEqual(left, [], message)
 
     def devnull(self: Any) -> int:
         fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
@@ -344,7 +356,7 @@ class EngineWorldMixin(HygieneMixin):
             before = openFds()
             e = self.assertRaises(SpawnError, spawner.spawn, plan, fdMap, None)
             self.assertEqual(openFds(), before, "fd leaked on failure")
-            self.assertEqual(childrenOf(os.getpid()), [], "failed child left")
+            self.assertNoNewChildren("failed child left")
             errors.append(e)
         got, expected = errors
 

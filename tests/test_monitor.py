@@ -19,6 +19,7 @@ import random
 import resource
 import signal
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -36,6 +37,7 @@ from tests.builders import childrenOf, openFDs
 from txspawn._child import ChildProcess
 from txspawn._features import PIDFD_OPEN, probeFeatures
 from txspawn._monitor import MONITOR_NAMES, selectMonitor
+from txspawn._orphans import orphanCount
 from txspawn._pidfdmonitor import PidfdMonitor
 from txspawn._sigchldmonitor import (
     SIGCHLDMonitor,
@@ -117,6 +119,15 @@ def ourChildren() -> set[int]:
     except FileNotFoundError:  # pragma: no cover - CONFIG_PROC_CHILDREN=n
         return set(childrenOf(os.getpid()))
     return found
+
+
+def waitForOrphans() -> None:
+    """
+    Block until the background reaper of L{txspawn._orphans} has reaped
+    every child it adopted (it polls their pidfds, so this is prompt).
+    """
+    while orphanCount():
+        time.sleep(0.005)
 
 
 def peekWakeupFD() -> int:
@@ -500,8 +511,9 @@ class MonitorBehaviourMixin(HygieneMixin):
     def test_shutdownForgetsRunningChildren(self) -> None:
         """
         At reactor shutdown, children still running are forgotten: their
-        pidfds are closed and unregistered, C{exited} is not called, and
-        the children keep running, unreaped (as stock Twisted leaves them).
+        pidfds are unregistered, C{exited} is not called, and the children
+        keep running (as stock Twisted leaves them); when they exit later
+        they are reaped in the background, never left as zombies.
         """
         reactor = self.buildReactor()
         monitor = self.buildMonitor(reactor)
@@ -511,13 +523,16 @@ class MonitorBehaviourMixin(HygieneMixin):
         reactor.callWhenRunning(reactor.stop)
         self.runReactor(reactor)
         self.assertEqual(recorder.calls, [])
-        self.assertIsNone(child.pidfd)
         self.assertFalse(child.reaped)
         self.assertEqual(monitor.watching(), [])
         self.assertNothingRegistered(reactor)
-        self.assertEqual(os.waitpid(child.pid, os.WNOHANG), (0, 0))
+        self.assertIn(child.pid, ourChildren())
         os.close(release)
-        self.assertEqual(os.waitpid(child.pid, 0), (child.pid, 0))
+        waitForOrphans()
+        self.assertTrue(child.reaped)
+        self.assertEqual(child.status, 0)
+        self.assertIsNone(child.pidfd)
+        self.assertNotIn(child.pid, ourChildren())
 
     def test_removeAllKeepsWatching(self) -> None:
         """

@@ -23,7 +23,6 @@ from tests.builders import (
     PYTHON,
     MixinBase,
     RecordingProtocol,
-    childrenOf,
     makeTestCaseClasses,
     openFDs,
     python,
@@ -627,7 +626,7 @@ class ProcessFailureMixin(MixinBase):
         self.assertIn("txspawn-test", str(exc.filename))
         self.assertEqual(proto.events, [])
         self.assertEqual(openFDs(), fds)
-        self.assertEqual(childrenOf(os.getpid()), {})
+        self.assertNoNewChildren()
 
     def test_execNotExecutable(self) -> None:
         """
@@ -648,7 +647,7 @@ class ProcessFailureMixin(MixinBase):
         self.assertIsInstance(exc, SpawnError)
         self.assertEqual(proto.events, [])
         self.assertEqual(openFDs(), fds)
-        self.assertEqual(childrenOf(os.getpid()), {})
+        self.assertNoNewChildren()
 
     def test_badInputOpensNothing(self) -> None:
         """
@@ -678,7 +677,7 @@ class ProcessFailureMixin(MixinBase):
             self.assertIn(argument, str(exc), kwargs)
             self.assertEqual(proto.events, [])
             self.assertEqual(openFDs(), fds, kwargs)
-            self.assertEqual(childrenOf(os.getpid()), {}, kwargs)
+            self.assertNoNewChildren(kwargs)
 
     def test_protocolExceptionsLogged(self) -> None:
         """

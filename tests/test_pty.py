@@ -20,7 +20,6 @@ from tests.builders import (
     PYTHON,
     MixinBase,
     RecordingProtocol,
-    childrenOf,
     makeTestCaseClasses,
     openFDs,
     python,
@@ -245,7 +244,7 @@ class PTYBehaviourMixin(MixinBase):
         self.assertIsInstance(exc, FileNotFoundError)
         self.assertEqual(proto.events, [])
         self.assertEqual(openFDs(), fds)
-        self.assertEqual(childrenOf(os.getpid()), {})
+        self.assertNoNewChildren()
 
     def test_execFailureCallerPTY(self) -> None:
         """

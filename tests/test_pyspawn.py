@@ -172,6 +172,10 @@ class HygieneMixin:
 
     def setUpHygiene(self: Any) -> None:
         before = openFds()
+        # Children that exist already (say, orphans of an earlier test's
+        # reactor, about to be reaped in the background) are not this
+        # test's business; any child it creates and leaves behind is.
+        self.childrenBefore = set(childrenOf(os.getpid()))
         tmp = tempfile.mkdtemp(prefix="txspawn-pyspawn-")
         # World-writable: children running as nobody write reports here.
         os.chmod(tmp, 0o777)
@@ -180,9 +184,17 @@ class HygieneMixin:
         def check() -> None:
             shutil.rmtree(tmp, ignore_errors=True)
             self.assertEqual(openFds(), before, "fd set changed")
-            self.assertEqual(childrenOf(os.getpid()), [], "child left behind")
+            self.assertNoNewChildren("child left behind")
 
         self.addCleanup(check)
+
+    def assertNoNewChildren(self: Any, message: str = "child left behind") -> None:
+        """
+        Assert that every child (alive or zombie) of this process existed
+        already when the test started.
+        """
+        left = sorted(set(childrenOf(os.getpid())) - self.childrenBefore)
+        self.assertEqual(left, [], message)
 
     def devnull(self: Any) -> int:
         fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
@@ -312,7 +324,7 @@ class EngineTestsMixin(HygieneMixin):
         self.assertIsInstance(e, flavour)
         self.assertEqual((e.stage, e.errno, e.filename), (stage, code, filename))
         self.assertEqual(openFds(), before)
-        self.assertEqual(childrenOf(os.getpid()), [])
+        self.assertNoNewChildren()
         return e
 
     # -- the contract ------------------------------------------------------

@@ -21,7 +21,6 @@ from tests.builders import (
     PYTHON,
     MixinBase,
     RecordingProtocol,
-    childrenOf,
     makeTestCaseClasses,
     openFDs,
     python,
@@ -250,7 +249,7 @@ class SpawnerMixin(MixinBase):
         self.assertIn("umask", str(exc))
         self.assertEqual(proto.events, [])
         self.assertEqual(openFDs(), fds)
-        self.assertEqual(childrenOf(os.getpid()), {})
+        self.assertNoNewChildren()
 
 
 @implementer(IChildMonitor)

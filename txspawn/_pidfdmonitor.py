@@ -25,10 +25,10 @@ armed while the monitor is installed rather than being added and removed
 with every child.
 
 At reactor shutdown (its C{"after" "shutdown"} trigger) the monitor forgets
-the children it still watches: it unregisters and closes their pidfds and
-never calls their C{exited} callbacks.  The children themselves are left
-running and unreaped, exactly as stock Twisted leaves them; see
-L{PidfdMonitor.forgetAll}.
+the children it still watches: it unregisters their pidfds and never calls
+their C{exited} callbacks.  The children are left running, as stock Twisted
+leaves them, and reaped in the background when they exit
+(L{txspawn._orphans}); see L{PidfdMonitor.forgetAll}.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ from txspawn._monitor import (
     callExited,
     removeInternalReader,
 )
+from txspawn._orphans import adoptOrphans
 from txspawn.interfaces import IChildMonitor
 
 __all__ = ["PidfdMonitor"]
@@ -196,16 +197,19 @@ class PidfdMonitor:
         """
         Stop watching every child, without reaping or reporting them.
 
-        Called at reactor shutdown: each pidfd is unregistered and closed so
-        that none leaks, and the children are left as they are (running, or
-        a zombie if they exited after the reactor's last iteration), like
-        stock Twisted leaves them.  They can still be signalled through
-        their L{ChildProcess} (by pid: safe while they stay unreaped).
+        Called at reactor shutdown: each pidfd is unregistered from the
+        reactor and the children, still running, are handed to
+        L{txspawn._orphans.adoptOrphans}, which reaps each in the background
+        when it exits, so none is left a zombie for the rest of the
+        parent's life.  Their protocols are not called again, as with stock
+        Twisted.
         """
+        orphans = []
         for pid in list(self._readers):
             reader = self._readers.pop(pid)
             self._unregister(reader)
-            reader.child.closePidfd()
+            orphans.append(reader.child)
+        adoptOrphans(orphans)
         self._shutdown.disarm()
 
     def _unregister(self, reader: _PidfdReader) -> None:

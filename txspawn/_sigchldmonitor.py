@@ -52,6 +52,7 @@ from txspawn._monitor import (
     callExited,
     removeInternalReader,
 )
+from txspawn._orphans import adoptOrphans
 from txspawn.interfaces import IChildMonitor
 
 __all__ = ["SIGCHLDMonitor", "TwistedRegistryReaping"]
@@ -489,13 +490,13 @@ class SIGCHLDMonitor:
 
     def forgetAll(self) -> None:
         """
-        Stop watching every child without reaping or reporting it, closing
-        the pidfds they have (see L{txspawn._pidfdmonitor.PidfdMonitor.
+        Stop watching every child without reporting it, handing the ones
+        still running to L{txspawn._orphans.adoptOrphans} to be reaped in
+        the background (see L{txspawn._pidfdmonitor.PidfdMonitor.
         forgetAll}).  Called at reactor shutdown.
         """
         children, self._children = self._children, {}
-        for child, _ in children.values():
-            child.closePidfd()
+        adoptOrphans(child for child, _ in children.values())
         self._shutdown.disarm()
 
     def _tryReap(self, child: ChildProcess) -> bool:
