@@ -368,8 +368,10 @@ class ProcessLifecycle:
         """
         proto = self.proto
         if proto is not None:
-            with _log.failuresHandled("while calling makeConnection:"):
+            try:
                 proto.makeConnection(self)  # type: ignore[arg-type]
+            except BaseException:
+                _log.failure("while calling makeConnection:", level=LogLevel.critical)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} pid={self.pid} status={self.status}>"
