@@ -55,6 +55,9 @@ class PTYProcess(abstract.FileDescriptor, ProcessLifecycle):
     """
 
     connected = False
+    # Its logPrefix is Twisted's default "-": the per-event log context
+    # would change nothing (see txspawn._reactor.EPollReactor.doPoll).
+    dispatchWithoutLogContext = True
 
     def __init__(
         self,
