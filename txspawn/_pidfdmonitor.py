@@ -46,7 +46,6 @@ from txspawn._monitor import (
     ShutdownHook,
     addInternalReader,
     callExited,
-    removeInternalReader,
 )
 from txspawn._orphans import adoptOrphans
 from txspawn.interfaces import IChildMonitor
@@ -133,6 +132,11 @@ class PidfdMonitor:
         self._readers: dict[int, _PidfdReader] = {}
         self._shutdown = ShutdownHook(reactor, self.forgetAll)
         self._installed = False
+        # Looked up once: removing a reader is on the exit path.
+        self._internalReaders: Any = getattr(reactor, "_internalReaders", None)
+        self._removeInternalReader: Any = getattr(
+            reactor, "_removeInternalReader", None
+        )
 
     def __repr__(self) -> str:
         return f"<PidfdMonitor watching {len(self._readers)} children>"
@@ -215,7 +219,12 @@ class PidfdMonitor:
     def _unregister(self, reader: _PidfdReader) -> None:
         if reader.registered:
             reader.registered = False
-            removeInternalReader(self._reactor, reader, reader.internal)
+            # removeInternalReader(), with the reactor's methods looked up once.
+            internalReaders = self._internalReaders
+            if reader.internal and internalReaders and reader in internalReaders:
+                self._removeInternalReader(reader)
+            else:
+                self._reactor.removeReader(reader)
 
     def _forget(self, reader: _PidfdReader) -> None:
         # Unregister before closing: epoll must not be left watching a
