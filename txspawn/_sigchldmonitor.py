@@ -152,6 +152,10 @@ class _WakeReader:
                 subscription.callback()
 
 
+#: Bytes read from the wakeup pipe at a time (one byte per signal caught).
+_DRAIN_SIZE = 4096
+
+
 class _SIGCHLDWakeup:
     """
     The single owner of the process-wide C{SIGCHLD} handler and signal
@@ -293,12 +297,15 @@ class _SIGCHLDWakeup:
         chunks = []
         while True:
             try:
-                chunk = os.read(self.readFD, 4096)
+                chunk = os.read(self.readFD, _DRAIN_SIZE)
             except BlockingIOError:
                 break
-            if not chunk:  # pragma: no cover - we hold the write end
-                break
             chunks.append(chunk)
+            # A short read (or end of file, which cannot happen: we hold the
+            # write end) emptied the pipe: no second read, and no
+            # BlockingIOError raised and caught, on every child's exit.
+            if len(chunk) < _DRAIN_SIZE:
+                break
         return b"".join(chunks)
 
     def _forward(self, data: bytes) -> None:
