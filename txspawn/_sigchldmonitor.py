@@ -40,7 +40,7 @@ from typing import Any
 
 from twisted.internet import process as _twistedProcess
 from twisted.internet.interfaces import IReadDescriptor
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -145,11 +145,16 @@ class _WakeReader:
         Run this reactor's subscribers' callbacks, logging their failures.
         """
         for subscription in list(self.subscriptions):
-            with _log.failuresHandled(
-                "txspawn: SIGCHLD callback {callback!r} failed",
-                callback=subscription.callback,
-            ):
+            # Logger.failuresHandled, without its per-call context manager
+            # (this runs on every SIGCHLD).
+            try:
                 subscription.callback()
+            except BaseException:
+                _log.failure(
+                    "txspawn: SIGCHLD callback {callback!r} failed",
+                    level=LogLevel.critical,
+                    callback=subscription.callback,
+                )
 
 
 #: Bytes read from the wakeup pipe at a time (one byte per signal caught).
