@@ -30,7 +30,7 @@ async def example(reactor: object) -> bytes:
         closePipesAfterExit=0.2,  # seconds after the shell's exit
     )
     reason = await transport.whenEnded()
-    print("ended:", type(reason).__name__, "- output:", proto.output)
+    print("ended:", type(reason).__name__, "- output:", repr(proto.output))
     return proto.output
 
 
