@@ -172,7 +172,11 @@ class _SIGCHLDWakeup:
     def __init__(self) -> None:
         self.readFD = -1
         self._writeFD = -1
-        self._readers: dict[int, _WakeReader] = {}
+        # Keyed by the reactor object itself, not id(reactor): a reactor
+        # dropped without unsubscribing must not hand its registration to a
+        # new reactor that happens to get the same id (the new one would
+        # then never hear a SIGCHLD).
+        self._readers: dict[Any, _WakeReader] = {}
         self._count = 0
         self._previousHandler: Any = None
         self._previousWakeupFD = -1
@@ -196,7 +200,7 @@ class _SIGCHLDWakeup:
         if self._count == 0:
             self._install()
         subscription = _Subscription(reactor, callback)
-        reader = self._readers.get(id(reactor))
+        reader = self._readers.get(reactor)
         if reader is None:
             reader = _WakeReader(self, reactor)
             try:
@@ -205,7 +209,7 @@ class _SIGCHLDWakeup:
                 if self._count == 0:
                     self._restore()
                 raise
-            self._readers[id(reactor)] = reader
+            self._readers[reactor] = reader
         reader.subscriptions.append(subscription)
         self._count += 1
         return subscription
@@ -219,12 +223,12 @@ class _SIGCHLDWakeup:
         @raise KeyError: if C{subscription} is not current.
         """
         _requireMainThread("uninstalling the SIGCHLD wakeup")
-        reader = self._readers.get(id(subscription.reactor))
+        reader = self._readers.get(subscription.reactor)
         if reader is None or subscription not in reader.subscriptions:
             raise KeyError(f"{subscription!r} is not subscribed")
         reader.subscriptions.remove(subscription)
         if not reader.subscriptions:
-            del self._readers[id(subscription.reactor)]
+            del self._readers[subscription.reactor]
             removeInternalReader(reader.reactor, reader, reader.internal)
         self._count -= 1
         if self._count == 0:
