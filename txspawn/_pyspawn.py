@@ -20,8 +20,8 @@ not built, and the differential oracle the C engine is tested against.
     failures are reported as stage C{EXEC}.
   - B{fork} handles what C{posix_spawn} cannot express: C{path} (cwd),
     C{uid}/C{gid}/C{groups}, C{umask}, rlimits and the parent-death signal.
-    The child runs a short, precomputed sequence of Python calls (no
-    planning, no formatting), reports any failure as one
+    The child (L{txspawn._forkchild}) runs a short, precomputed sequence of
+    Python calls (no planning, no formatting), reports any failure as one
     L{txspawn._wire} record over a close-on-exec pipe, and never returns
     into the caller's code.  Under Python 3.12+ C{os.fork()} emits a
     C{DeprecationWarning} in a process with threads (gh-100228); txspawn
@@ -34,21 +34,18 @@ engine opened is closed, and L{SpawnError} is raised synchronously.
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
-import resource
 import signal
-import termios
 from collections.abc import Mapping
-from typing import Literal, NoReturn
+from typing import Literal
 
-from attrs import frozen
 from zope.interface import implementer
 
 from txspawn import _features
 from txspawn._child import ChildProcess
 from txspawn._fdops import CLOSE_RANGE_MAX, FdOpCode
 from txspawn._fdplan import planFdOps
+from txspawn._forkchild import CATCHABLE_SIGNALS, ChildSteps, execChild, loadPrctl
 from txspawn._libcspawn import (
     Close,
     CloseFrom,
@@ -61,7 +58,7 @@ from txspawn._libcspawn import (
     defaultPosixSpawn,
 )
 from txspawn._plan import SpawnPlan
-from txspawn._wire import ChildFailure, encodeFailure, readFailure
+from txspawn._wire import ChildFailure, readFailure
 from txspawn.errors import ChildSetupStage, SpawnError, UnsupportedFeature
 from txspawn.interfaces import ISpawner
 
@@ -71,31 +68,13 @@ __all__ = ["ParentSyscalls", "PythonSpawner", "SpawnMethod", "forkReason"]
 #: whenever the plan fits; the other two force one path (tests use them).
 SpawnMethod = Literal["auto", "posix_spawn", "fork"]
 
-#: Every signal whose disposition can be changed (SIGKILL and SIGSTOP
-#: cannot).  Resetting all of them to SIG_DFL is what guarantees that a
-#: SIG_IGN in the parent (Python ignores SIGPIPE and SIGXFSZ) never reaches
-#: the child.  glibc's internal signals 32 and 33 are not in
-#: valid_signals().
-_CATCHABLE: tuple[int, ...] = tuple(
-    sorted(
-        int(s)
-        for s in signal.valid_signals()
-        if s not in (signal.SIGKILL, signal.SIGSTOP)
-    )
-)
 _ALL_SIGNALS = frozenset(signal.valid_signals())
 #: The SETSIGDEF set for posix_spawn: the catchable signals plus glibc's
 #: internal ones (32 up to SIGRTMIN), which glibc's spawn child would
 #: otherwise leave ignored (see L{txspawn._libcspawn.LibcPosixSpawn}).
 _SPAWN_SIGDEF: tuple[int, ...] = tuple(
-    sorted({*_CATCHABLE, *range(32, int(signal.SIGRTMIN))})
+    sorted({*CATCHABLE_SIGNALS, *range(32, int(signal.SIGRTMIN))})
 )
-
-# close_range(2) takes unsigned ints, os.closerange C ints: INT_MAX - 1 is
-# the highest "last fd" it can be given, which is above any possible fd.
-_CLOSERANGE_LAST = 0x7FFFFFFE
-
-_PR_SET_PDEATHSIG = 1
 
 #: posix_spawn has no "close this range" action, so a bounded gap between
 #: child fds becomes one close action per fd.  Above this many, the fork
@@ -214,202 +193,6 @@ def _posixSpawnActions(
             # fd below the highest child fd, whatever the parent holds.
             actions.extend(Close(fd) for fd in range(op.fd, op.target + 1))
     return actions
-
-
-@frozen
-class _ChildSteps:
-    """
-    Everything the fork child does, precomputed in the parent so that the
-    child only makes syscalls.
-    """
-
-    errWrite: int
-    newSession: bool
-    processGroup: int | None
-    ops: tuple[tuple[int, int, int], ...]
-    ctty: bool
-    cwd: bytes | None
-    umask: int | None
-    rlimits: tuple[tuple[int, int, int], ...]
-    groups: tuple[int, ...] | None
-    implicitGroups: bool
-    gid: int | None
-    uid: int | None
-    deathSignal: int | None
-    parentPid: int
-    signalMask: tuple[int, ...]
-    candidates: tuple[bytes, ...]
-    argv: tuple[bytes, ...]
-    env: dict[bytes, bytes]
-    closeRangeWorks: bool
-
-
-def _closeRange(low: int, high: int, closeRangeWorks: bool) -> None:
-    high = min(high, _CLOSERANGE_LAST)
-    if closeRangeWorks:
-        # CPython 3.11's os.closerange uses close_range(2) (Linux 5.9).
-        os.closerange(low, high + 1)
-        return
-    # Without close_range, os.closerange would loop over every number up to
-    # ``high``; list the (private, child-only) fd table instead, as CPython's
-    # _close_open_fds_safe does.
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        if low <= fd <= high:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-
-
-def _execChild(s: _ChildSteps) -> NoReturn:
-    """
-    The fork child: set up, exec, or report the failure and C{_exit(127)}.
-
-    Every signal is blocked on entry (the parent blocked them around the
-    fork); the mask is set to the plan's just before exec.  Nothing here
-    may return into the parent's Python code: the whole body is guarded by
-    C{except BaseException} and ends in C{os._exit}.
-    """
-    errFd = s.errWrite
-    stage = ChildSetupStage.SIGNALS
-    code = 0
-    detail = 0
-    try:
-        for signum in _CATCHABLE:
-            signal.signal(signum, signal.SIG_DFL)
-        if s.newSession:
-            stage = ChildSetupStage.SETSID
-            os.setsid()
-        if s.processGroup is not None:
-            stage = ChildSetupStage.SETPGID
-            os.setpgid(0, s.processGroup)
-        for op, fd, target in s.ops:
-            if op == FdOpCode.DUP2:
-                stage = ChildSetupStage.FDS
-                os.dup2(fd, target, inheritable=True)
-            elif op == FdOpCode.DUP2_CLOEXEC:
-                stage = ChildSetupStage.FDS
-                os.dup2(fd, target, inheritable=False)
-                if fd == errFd:
-                    errFd = target
-            elif op == FdOpCode.CLEAR_CLOEXEC:
-                stage = ChildSetupStage.FDS
-                os.set_inheritable(fd, True)
-            elif op == FdOpCode.CLOSE:
-                stage = ChildSetupStage.CLOSE_FDS
-                try:
-                    os.close(fd)
-                except OSError as e:
-                    if e.errno != errno.EBADF:
-                        raise
-            else:
-                stage = ChildSetupStage.CLOSE_FDS
-                _closeRange(fd, target, s.closeRangeWorks)
-        if s.ctty:
-            stage = ChildSetupStage.CTTY
-            fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-        if s.cwd is not None:
-            stage = ChildSetupStage.CHDIR
-            os.chdir(s.cwd)
-        if s.umask is not None:
-            stage = ChildSetupStage.UMASK
-            os.umask(s.umask)
-        # rlimits before dropping privileges: raising a hard limit needs
-        # CAP_SYS_RESOURCE, which the new uid may not have.
-        stage = ChildSetupStage.RLIMIT
-        for res, soft, hard in s.rlimits:
-            detail = res
-            resource.setrlimit(res, (soft, hard))
-        detail = 0
-        if s.groups is not None:
-            stage = ChildSetupStage.SETGROUPS
-            try:
-                os.setgroups(list(s.groups))
-            except PermissionError:
-                # The implicit drop that comes with a uid (no groups given)
-                # needs CAP_SETGID; a parent without it has no groups worth
-                # dropping from a privilege point of view, so, as Rust's
-                # std::process does, EPERM is ignored there (and the uid
-                # change below reports EPERM if it is not allowed either).
-                if not s.implicitGroups:
-                    raise
-        if s.gid is not None:
-            stage = ChildSetupStage.SETGID
-            os.setresgid(s.gid, s.gid, s.gid)
-        if s.uid is not None:
-            stage = ChildSetupStage.SETUID
-            os.setresuid(s.uid, s.uid, s.uid)
-        if s.deathSignal is not None:
-            # After the credential change: the kernel clears the
-            # parent-death signal whenever the euid/egid change.
-            stage = ChildSetupStage.PDEATHSIG
-            detail = s.deathSignal
-            _prctlPdeathsig(s.deathSignal)
-            if os.getppid() != s.parentPid:
-                # The parent died before the prctl: deliver now what the
-                # kernel would have sent (it stays pending until the mask
-                # below unblocks it).
-                os.kill(os.getpid(), s.deathSignal)
-            detail = 0
-        stage = ChildSetupStage.SIGNALS
-        signal.pthread_sigmask(signal.SIG_SETMASK, s.signalMask)
-        stage = ChildSetupStage.EXEC
-        # execvp semantics: skip ENOENT/ENOTDIR, remember EACCES, stop at
-        # any other error.
-        code = errno.ENOENT
-        seenEacces = False
-        for path in s.candidates:
-            try:
-                os.execve(path, s.argv, s.env)
-            except OSError as e:
-                code = e.errno or errno.EINVAL
-                if code == errno.EACCES:
-                    seenEacces = True
-                elif code not in (errno.ENOENT, errno.ENOTDIR):
-                    break
-        else:
-            if seenEacces:
-                code = errno.EACCES
-    except OSError as e:
-        code = e.errno or errno.EINVAL
-    except MemoryError:
-        code = errno.ENOMEM
-    except BaseException:
-        # ValueError/OverflowError from a bad rlimit, or anything else: the
-        # parent still gets a record instead of a mysterious exit.
-        code = errno.EINVAL
-    try:
-        record = encodeFailure(stage, code, detail)
-        while record:
-            record = record[os.write(errFd, record) :]
-    finally:
-        os._exit(127)
-
-
-_prctl = None
-
-
-def _prctlPdeathsig(signum: int) -> None:
-    assert _prctl is not None
-    if _prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0) != 0:
-        import ctypes
-
-        code = ctypes.get_errno()
-        raise OSError(code, os.strerror(code))
-
-
-def _loadPrctl() -> None:
-    # Resolved in the parent, never in the child.
-    global _prctl
-    if _prctl is None:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        fn = libc.prctl
-        fn.restype = ctypes.c_int
-        fn.argtypes = [ctypes.c_int, ctypes.c_ulong] + [ctypes.c_ulong] * 3
-        _prctl = fn
 
 
 def _reap(pid: int) -> None:
@@ -562,7 +345,7 @@ class PythonSpawner:
 
     def _spawnByFork(self, plan: SpawnPlan, fdMap: Mapping[int, int]) -> ChildProcess:
         if plan.deathSignal is not None:
-            _loadPrctl()
+            loadPrctl()
         try:
             errRead, errWrite = self._sys.pipe()
         except OSError as e:
@@ -585,7 +368,7 @@ class PythonSpawner:
                         e.errno or errno.EINVAL, ChildSetupStage.SPAWN
                     ) from None
                 if pid == 0:
-                    _execChild(steps)
+                    execChild(steps)
             finally:
                 signal.pthread_sigmask(signal.SIG_SETMASK, oldMask)
             os.close(errWrite)
@@ -606,7 +389,7 @@ class PythonSpawner:
 
     def _childSteps(
         self, plan: SpawnPlan, fdMap: Mapping[int, int], errWrite: int
-    ) -> _ChildSteps:
+    ) -> ChildSteps:
         program = planFdOps(fdMap, keep=(errWrite,))
         groups = plan.groups
         implicitGroups = groups is None and plan.uid is not None
@@ -617,7 +400,7 @@ class PythonSpawner:
         for entry in plan.envp:
             key, _, value = entry.partition(b"=")
             env[key] = value
-        return _ChildSteps(
+        return ChildSteps(
             errWrite=errWrite,
             newSession=plan.newSession or plan.pty is not None,
             processGroup=plan.processGroup,
