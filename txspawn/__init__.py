@@ -10,7 +10,8 @@ the C extension.
 
 from __future__ import annotations
 
-from txspawn._run import ProcessFailed, ProcessResult, ProcessTimedOut, run
+from txspawn._result import ProcessFailed, ProcessResult, ProcessTimedOut
+from txspawn._run import run
 from txspawn._spawner import ProcessSpawner
 from txspawn._spawner import installSpawner as install
 from txspawn._stream import OutputChunk, OutputStream, stream

@@ -24,12 +24,8 @@ from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.interfaces import IProcessTransport, IReactorTime
 from twisted.python.failure import Failure
 
-from txspawn._run import (
-    ProcessResult,
-    _ChildRun,
-    checkRunArguments,
-    resolveReactor,
-)
+from txspawn._childrun import ChildRun, checkRunArguments, resolveReactor
+from txspawn._result import ProcessResult
 from txspawn._tee import LogFile, streamName
 
 __all__ = ["OutputChunk", "OutputStream", "stream"]
@@ -81,7 +77,7 @@ class OutputChunk:
 
 class _StreamBuffer:
     """
-    The L{txspawn._run._OutputSink} of L{stream}: a bounded queue with
+    The L{txspawn._childrun.OutputSink} of L{stream}: a bounded queue with
     backpressure, emptied by an async iterator or by a callback.
 
     L{queuedBytes} counts every byte received and not yet handed to the
@@ -114,7 +110,7 @@ class _StreamBuffer:
         self.largestRead = 0
         self.pauseCount = 0
 
-    # -- _OutputSink -----------------------------------------------------
+    # -- OutputSink ------------------------------------------------------
 
     def connect(self, transport: IProcessTransport) -> None:
         self._transport = cast(_Pausable, transport)
@@ -299,7 +295,7 @@ class OutputStream:
     """
 
     def __init__(
-        self, child: _ChildRun, buffer: _StreamBuffer, result: Deferred[Any]
+        self, child: ChildRun, buffer: _StreamBuffer, result: Deferred[Any]
     ) -> None:
         self._child = child
         self._buffer = buffer
@@ -492,7 +488,7 @@ def stream(
     highWater, lowWater = _checkStreamArguments(lines, highWater, lowWater, onOutput)
     resolved = resolveReactor(reactor)
     buffer = _StreamBuffer(lines, highWater, lowWater, onOutput)
-    child = _ChildRun(
+    child = ChildRun(
         cast(IReactorTime, resolved),
         argvTuple,
         buffer,
