@@ -1,0 +1,107 @@
+# -*- test-case-name: tests.test_exports -*-
+"""
+Tests for the public surface: every name in C{txspawn.__all__} and
+C{txspawn.testing.__all__} is the very object defined in its implementation
+module (a re-export, never a copy or a wrapper), so that moving code between
+private modules cannot silently change what users import.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from twisted.trial.unittest import SynchronousTestCase
+
+import txspawn
+import txspawn.testing
+from txspawn import (
+    _fakeprocess,
+    _fakereactor,
+    _fakestate,
+    _result,
+    _run,
+    _spawner,
+    _stream,
+    _tee,
+    errors,
+)
+
+__all__ = ["PublicNamesTests"]
+
+#: Public name in C{txspawn} -> (defining module, name there).
+TXSPAWN_HOMES: dict[str, tuple[ModuleType, str]] = {
+    "ChildSetupStage": (errors, "ChildSetupStage"),
+    "OutputChunk": (_stream, "OutputChunk"),
+    "OutputStream": (_stream, "OutputStream"),
+    "ProcessFailed": (_result, "ProcessFailed"),
+    "ProcessResult": (_result, "ProcessResult"),
+    "ProcessSpawner": (_spawner, "ProcessSpawner"),
+    "ProcessTimedOut": (_result, "ProcessTimedOut"),
+    "SpawnError": (errors, "SpawnError"),
+    "TeeProtocol": (_tee, "TeeProtocol"),
+    "UnsupportedFeature": (errors, "UnsupportedFeature"),
+    "install": (_spawner, "installSpawner"),
+    "run": (_run, "run"),
+    "stream": (_stream, "stream"),
+}
+
+#: Public name in C{txspawn.testing} -> (defining module, name there).
+TESTING_HOMES: dict[str, tuple[ModuleType, str]] = {
+    "FakeProcessState": (_fakestate, "FakeProcessState"),
+    "FakeProcessTransport": (_fakeprocess, "FakeProcessTransport"),
+    "MemoryProcessReactor": (_fakereactor, "MemoryProcessReactor"),
+    "SpawnedProcess": (_fakereactor, "SpawnedProcess"),
+}
+
+
+class PublicNamesTests(SynchronousTestCase):
+    """
+    The public modules re-export their implementation objects.
+    """
+
+    def assertReExports(
+        self, public: ModuleType, homes: dict[str, tuple[ModuleType, str]]
+    ) -> None:
+        """
+        Assert that C{public.__all__} names exactly the keys of C{homes}
+        (plus C{__version__} for C{txspawn}), and that each is the same
+        object as in its home module.
+        """
+        names = set(public.__all__) - {"__version__"}
+        self.assertEqual(sorted(names), sorted(homes))
+        for name, (home, homeName) in homes.items():
+            self.assertIs(
+                getattr(public, name),
+                getattr(home, homeName),
+                f"{public.__name__}.{name} is not {home.__name__}.{homeName}",
+            )
+
+    def test_txspawn(self) -> None:
+        """
+        Every name in C{txspawn.__all__} is the object of its implementation
+        module (C{txspawn.X is txspawn._mod.X}).
+        """
+        self.assertReExports(txspawn, TXSPAWN_HOMES)
+
+    def test_testing(self) -> None:
+        """
+        Every name in C{txspawn.testing.__all__} is the object of its
+        implementation module.
+        """
+        self.assertReExports(txspawn.testing, TESTING_HOMES)
+
+    def test_allNamesExist(self) -> None:
+        """
+        The C{__all__} lists have no duplicates, and every name in them
+        exists.
+        """
+        for public in (txspawn, txspawn.testing):
+            self.assertEqual(len(public.__all__), len(set(public.__all__)))
+            for name in public.__all__:
+                self.assertTrue(hasattr(public, name), f"{public.__name__}.{name}")
+
+    def test_version(self) -> None:
+        """
+        C{txspawn.__version__} is a string.
+        """
+        self.assertIsInstance(txspawn.__version__, str)
