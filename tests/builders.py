@@ -34,6 +34,8 @@ from twisted.internet.protocol import ProcessProtocol
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.hygiene import childrenOf, openFDs, peekWakeupFD
+
 __all__ = [
     "ENGINES",
     "MONITORS",
@@ -41,57 +43,13 @@ __all__ = [
     "MixinBase",
     "ReactorTestMixin",
     "RecordingProtocol",
-    "childrenOf",
     "makeTestCaseClasses",
-    "openFDs",
     "python",
     "spawnAndRun",
 ]
 
 ENGINES = ("python", "c")
 MONITORS = ("pidfd", "sigchld")
-
-
-def openFDs() -> set[int]:
-    """
-    The fds open in this process.
-
-    C{listdir} opens the directory itself; that fd is closed again when it
-    returns, so keeping only the numbers that are still valid drops it.
-    """
-    listed = {int(name) for name in os.listdir("/proc/self/fd")}
-    return {fd for fd in listed if _isOpen(fd)}
-
-
-def _isOpen(fd: int) -> bool:
-    try:
-        os.fstat(fd)
-    except OSError:
-        return False
-    return True
-
-
-def childrenOf(pid: int) -> dict[int, str]:
-    """
-    The children of C{pid}, live or zombie, from C{/proc}.
-
-    @return: child pid to its one-letter state (C{"Z"} for a zombie).
-    """
-    found: dict[int, str] = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        # The command name may contain spaces and parentheses: split after
-        # the last ")".
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        if int(fields[1]) == pid:
-            found[int(name)] = fields[0].decode("ascii")
-    return found
 
 
 def _monitorUnavailable(name: str) -> str | None:
@@ -141,7 +99,7 @@ class ReactorTestMixin:
         self._fdsBefore = openFDs()
         self._childrenBefore = set(childrenOf(os.getpid()))
         self._sigchldBefore = signal.getsignal(signal.SIGCHLD)
-        self._wakeupBefore = self._peekWakeupFD()
+        self._wakeupBefore = peekWakeupFD()
         self.addCleanup(self._checkHygiene)  # type: ignore[attr-defined]
         super().setUp()  # type: ignore[misc]
 
@@ -158,16 +116,6 @@ class ReactorTestMixin:
             if pid not in self._childrenBefore
         }
         self.assertEqual(left, {}, message)  # type: ignore[attr-defined]
-
-    @staticmethod
-    def _peekWakeupFD() -> int:
-        """
-        Read the signal wakeup fd without changing it (only possible by
-        setting it and putting it back).
-        """
-        old = signal.set_wakeup_fd(-1)
-        signal.set_wakeup_fd(old)
-        return old
 
     def buildReactor(self) -> Any:
         """
@@ -250,7 +198,7 @@ class ReactorTestMixin:
                 f"SIGCHLD handler changed: {self._sigchldBefore!r} -> {sigchld!r}"
             )
             signal.signal(signal.SIGCHLD, self._sigchldBefore)
-        wakeup = self._peekWakeupFD()
+        wakeup = peekWakeupFD()
         if wakeup != self._wakeupBefore:
             problems.append(f"wakeup fd changed: {self._wakeupBefore} -> {wakeup}")
             signal.set_wakeup_fd(self._wakeupBefore)

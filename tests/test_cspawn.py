@@ -20,12 +20,11 @@ from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.hygiene import HygieneMixin, openFDs
 from tests.test_engines import (
     C_UNAVAILABLE,
     REQUIRE_C,
-    HygieneMixin,
     makePlan,
-    openFds,
     waitExit,
 )
 from txspawn import _engines, _wire
@@ -494,7 +493,7 @@ class ArgumentTests(CTestCase):
         Wrong types and values raise L{TypeError}/L{ValueError} naming the
         argument; no child is created and no fd leaks.
         """
-        before = openFds()
+        before = openFDs()
         cases: list[tuple[dict[str, Any], type[Exception], str]] = [
             ({"candidates": ()}, ValueError, "candidates"),
             ({"argv": [b"true"]}, TypeError, "argv"),
@@ -516,5 +515,5 @@ class ArgumentTests(CTestCase):
             e = self.assertRaises(exception, self.call, **overrides)
             self.assertIn(name, str(e), overrides)
         self.assertRaises(TypeError, _cspawn.spawn, 1, 2)
-        self.assertEqual(openFds(), before)
+        self.assertEqual(openFDs(), before)
         self.assertNoNewChildren()

@@ -30,13 +30,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
+from tests.hygiene import HygieneMixin, openFDs
 from txspawn._plan import PTYSpec, SpawnPlan
 from txspawn._pyspawn import PythonSpawner
 from txspawn.errors import ChildSetupStage, SpawnError
@@ -103,11 +103,8 @@ __all__ = [
     "C_UNAVAILABLE",
     "PY",
     "REPORT",
-    "HygieneMixin",
-    "childrenOf",
     "makePlan",
     "makeSpawner",
-    "openFds",
     "waitExit",
 ]
 
@@ -124,34 +121,6 @@ def makeSpawner(engine: str, **kwargs: Any) -> ISpawner:
     assert CSpawner is not None, C_UNAVAILABLE
     spawner: ISpawner = CSpawner(**kwargs)
     return spawner
-
-
-def openFds() -> list[int]:
-    """
-    This process' open fds, without the one C{listdir} used.
-    """
-    result = []
-    for name in os.listdir("/proc/self/fd"):
-        try:
-            os.fstat(int(name))
-        except OSError:
-            continue
-        result.append(int(name))
-    return sorted(result)
-
-
-def childrenOf(pid: int) -> list[int]:
-    """
-    Every child (alive or zombie) of C{pid}.
-    """
-    result: list[int] = []
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/children") as f:
-                result.extend(int(c) for c in f.read().split())
-        except FileNotFoundError:
-            continue
-    return sorted(result)
 
 
 def makePlan(
@@ -191,55 +160,6 @@ def sigbits(*signals: int) -> int:
     for s in signals:
         mask |= 1 << (s - 1)
     return mask
-
-
-class HygieneMixin:
-    """
-    After every test: the fd set is unchanged and no child is left.
-    """
-
-    def setUpHygiene(self: Any) -> None:
-        before = openFds()
-        # Children that exist already (say, orphans of an earlier test's
-        # reactor, about to be reaped in the background) are not this
-        # test's business; any child it creates and leaves behind is.
-        self.childrenBefore = set(childrenOf(os.getpid()))
-        tmp = tempfile.mkdtemp(prefix="txspawn-engines-")
-        os.chmod(tmp, 0o777)  # children running as nobody write here
-        self.tmp = tmp
-
-        def check() -> None:
-            shutil.rmtree(tmp, ignore_errors=True)
-            self.assertEqual(openFds(), before, "fd set changed")
-            self.assertNoNewChildren("child left behind")
-
-        self.addCleanup(check)
-
-    def assertNoNewChildren(self: Any, message: str = "child left behind") -> None:
-        """
-        Assert that every child (alive or zombie) of this process existed
-        already when the test started.
-        """
-        left = sorted(set(childrenOf(os.getpid())) - self.childrenBefore)
-        self.assertEqual(left, [], message)
-
-    def devnull(self: Any) -> int:
-        fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
-        self.addCleanup(os.close, fd)
-        return fd
-
-    def pipe(self: Any) -> tuple[int, int]:
-        r, w = os.pipe()
-        self.addCleanup(os.close, r)
-        self.addCleanup(os.close, w)
-        return r, w
-
-    def tmpFile(self: Any, name: str, mode: int = 0o644) -> int:
-        fd = os.open(
-            os.path.join(self.tmp, name), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, mode
-        )
-        self.addCleanup(os.close, fd)
-        return fd
 
 
 def _normalise(report: dict[str, Any], ttyName: str | None) -> dict[str, Any]:
@@ -353,9 +273,9 @@ class EngineWorldMixin(HygieneMixin):
             fdMap = {0: null, 1: null, 2: null}
         errors: list[SpawnError] = []
         for spawner in (tested or self.spawner, oracle or self.oracle):
-            before = openFds()
+            before = openFDs()
             e = self.assertRaises(SpawnError, spawner.spawn, plan, fdMap, None)
-            self.assertEqual(openFds(), before, "fd leaked on failure")
+            self.assertEqual(openFDs(), before, "fd leaked on failure")
             self.assertNoNewChildren("failed child left")
             errors.append(e)
         got, expected = errors
@@ -702,7 +622,8 @@ class EngineWorldMixin(HygieneMixin):
 _SCENARIO = r"""
 import errno, json, os, resource, sys
 sys.path.insert(0, os.getcwd())
-from tests.test_engines import makePlan, makeSpawner, openFds, childrenOf
+from tests.hygiene import childrenOf, openFDs
+from tests.test_engines import makePlan, makeSpawner
 
 scenario, engine = sys.argv[1], sys.argv[2]
 spawner = makeSpawner(engine)
@@ -711,7 +632,7 @@ fdMap = {0: null, 1: null, 2: null}
 plan = makePlan(b"/bin/true", argv=(b"true",), envp=(),
                 uid=0 if scenario == "setuid" else None)
 held = []
-before = openFds()
+before = openFDs()
 if scenario == "emfile":
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (len(before) + 8, hard))
@@ -729,8 +650,8 @@ else:
     result = {"type": None, "stage": None, "errno": None}
 for fd in held:
     os.close(fd)
-result["fdsUnchanged"] = openFds() == before
-result["children"] = childrenOf(os.getpid())
+result["fdsUnchanged"] = openFDs() == before
+result["children"] = sorted(childrenOf(os.getpid()))
 print(json.dumps(result))
 """
 

@@ -21,10 +21,10 @@ from tests.builders import (
     MixinBase,
     RecordingProtocol,
     makeTestCaseClasses,
-    openFDs,
     python,
     spawnAndRun,
 )
+from tests.hygiene import openFDs
 from txspawn.errors import UnsupportedFeature
 from txspawn.interfaces import IProcessStateObserver
 

@@ -11,6 +11,7 @@ import os
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.hygiene import openFDs
 from txspawn import _features
 from txspawn._features import (
     FEATURE_NAMES,
@@ -20,18 +21,6 @@ from txspawn._features import (
     _fromErrno,
     probeFeatures,
 )
-
-
-def _openFds() -> list[str]:
-    return sorted(name for name in os.listdir("/proc/self/fd") if _isOpen(int(name)))
-
-
-def _isOpen(fd: int) -> bool:
-    try:
-        os.fstat(fd)
-    except OSError:
-        return False
-    return True
 
 
 def _kernel() -> tuple[int, int]:
@@ -107,9 +96,9 @@ class ProbeTests(SynchronousTestCase):
         """
         Probing opens no fd that outlives it and starts no process.
         """
-        before = _openFds()
+        before = openFDs()
         probeFeatures(refresh=True)
-        self.assertEqual(_openFds(), before)
+        self.assertEqual(openFDs(), before)
 
     def test_cached(self) -> None:
         """

@@ -33,7 +33,7 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from tests.builders import childrenOf, openFDs
+from tests.hygiene import childrenOf, openFDs, peekWakeupFD
 from txspawn._child import ChildProcess
 from txspawn._features import PIDFD_OPEN, probeFeatures
 from txspawn._monitor import MONITOR_NAMES, selectMonitor
@@ -104,23 +104,6 @@ def waitUntilExited(pid: int) -> None:
     os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
 
 
-def ourChildren() -> set[int]:
-    """
-    The pids of this process's children, live or zombie.
-
-    Reads C{/proc/self/task/*/children} (cheap even on a machine with
-    thousands of processes); falls back to scanning C{/proc}.
-    """
-    found: set[int] = set()
-    try:
-        for tid in os.listdir("/proc/self/task"):
-            with open(f"/proc/self/task/{tid}/children") as f:
-                found.update(int(pid) for pid in f.read().split())
-    except FileNotFoundError:  # pragma: no cover - CONFIG_PROC_CHILDREN=n
-        return set(childrenOf(os.getpid()))
-    return found
-
-
 def waitForOrphans() -> None:
     """
     Block until the background reaper of L{txspawn._orphans} has reaped
@@ -128,15 +111,6 @@ def waitForOrphans() -> None:
     """
     while orphanCount():
         time.sleep(0.005)
-
-
-def peekWakeupFD() -> int:
-    """
-    The current signal wakeup fd (reading it means setting it back).
-    """
-    old = signal.set_wakeup_fd(-1)
-    signal.set_wakeup_fd(old)
-    return old
 
 
 class Countdown:
@@ -190,7 +164,7 @@ class HygieneMixin(_MixinBase):
     def setUp(self) -> None:
         self.reactors: list[Any] = []
         self.fdsBefore = openFDs()
-        self.childrenBefore = ourChildren()
+        self.childrenBefore = set(childrenOf(os.getpid()))
         self.signalsBefore = {
             signum: signal.getsignal(signum)
             for signum in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM)
@@ -265,7 +239,7 @@ class HygieneMixin(_MixinBase):
             problems.append(f"fds leaked: {sorted(leaked)}")
             for fd in leaked:
                 os.close(fd)
-        children = ourChildren() - self.childrenBefore
+        children = set(childrenOf(os.getpid())) - self.childrenBefore
         if children:
             problems.append(f"children left: {sorted(children)}")
             for pid in children:
@@ -526,13 +500,13 @@ class MonitorBehaviourMixin(HygieneMixin):
         self.assertFalse(child.reaped)
         self.assertEqual(monitor.watching(), [])
         self.assertNothingRegistered(reactor)
-        self.assertIn(child.pid, ourChildren())
+        self.assertIn(child.pid, childrenOf(os.getpid()))
         os.close(release)
         waitForOrphans()
         self.assertTrue(child.reaped)
         self.assertEqual(child.status, 0)
         self.assertIsNone(child.pidfd)
-        self.assertNotIn(child.pid, ourChildren())
+        self.assertNotIn(child.pid, childrenOf(os.getpid()))
 
     def test_removeAllKeepsWatching(self) -> None:
         """

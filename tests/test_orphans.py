@@ -11,7 +11,8 @@ import time
 from twisted.internet.protocol import ProcessProtocol
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.builders import MixinBase, childrenOf, makeTestCaseClasses
+from tests.builders import MixinBase, makeTestCaseClasses
+from tests.hygiene import childrenOf
 from txspawn._child import ChildProcess
 from txspawn._orphans import adoptOrphans, orphanCount
 

@@ -19,6 +19,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests import hygiene
 from tests.strategies import argumentStrings, childFDsArguments, environments
 from txspawn._plan import (
     InheritFD,
@@ -66,13 +67,6 @@ def plan(executable: Any = "/bin/true", *args: Any, **kwargs: Any) -> SpawnPlan:
     return planSpawn(executable, *args, **kwargs)
 
 
-def listFDs() -> list[str]:
-    """
-    This process's open fds.
-    """
-    return sorted(os.listdir("/proc/self/fd"))
-
-
 class PlanTestCase(SynchronousTestCase):
     """
     Assertions shared by the plan tests.
@@ -98,10 +92,10 @@ class PlanTestCase(SynchronousTestCase):
         Assert that L{plan} raises C{exception} with C{naming} in its
         message, and that no fd was opened meanwhile.
         """
-        before = listFDs()
+        before = hygiene.openFDs()
         error: Exception = self.assertRaises(exception, plan, *args, **kwargs)
         self.assertIn(naming, str(error))
-        self.assertEqual(listFDs(), before)
+        self.assertEqual(hygiene.openFDs(), before)
         return error
 
 

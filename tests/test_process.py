@@ -24,10 +24,10 @@ from tests.builders import (
     MixinBase,
     RecordingProtocol,
     makeTestCaseClasses,
-    openFDs,
     python,
     spawnAndRun,
 )
+from tests.hygiene import openFDs
 from txspawn._pipes import readChunk
 from txspawn._plan import planSpawn
 from txspawn._process import Process

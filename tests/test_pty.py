@@ -21,10 +21,10 @@ from tests.builders import (
     MixinBase,
     RecordingProtocol,
     makeTestCaseClasses,
-    openFDs,
     python,
     spawnAndRun,
 )
+from tests.hygiene import openFDs
 from tests.test_process import LIST_FDS
 from txspawn._pty import PTYProcess
 from txspawn.errors import SpawnError

@@ -20,7 +20,6 @@ import signal
 import stat
 import subprocess
 import sys
-import tempfile
 import threading
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -28,6 +27,7 @@ from typing import Any, ClassVar
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
+from tests.hygiene import HygieneMixin, openFDs
 from txspawn import _features
 from txspawn._libcspawn import (
     Close,
@@ -59,36 +59,6 @@ CAT = (shutil.which("cat") or "/bin/cat").encode()
 # its own environment, so the reported environment is exactly the plan's.
 BASE_ENV = (b"PYTHONCOERCECLOCALE=0", b"TXSPAWN_TEST=1")
 NOBODY = 65534
-
-
-def openFds() -> list[int]:
-    """
-    The test process' open fds, without the one C{listdir} used.
-    """
-    result = []
-    for name in os.listdir("/proc/self/fd"):
-        fd = int(name)
-        try:
-            os.fstat(fd)
-        except OSError:
-            continue
-        result.append(fd)
-    return sorted(result)
-
-
-def childrenOf(pid: int) -> list[int]:
-    """
-    Every child (alive or zombie) of C{pid}, from
-    C{/proc/PID/task/*/children}.
-    """
-    result: list[int] = []
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/children") as f:
-                result.extend(int(c) for c in f.read().split())
-        except FileNotFoundError:
-            continue
-    return sorted(result)
 
 
 def _othersCanExecute(path: str) -> bool:
@@ -163,53 +133,6 @@ def waitExit(pid: int) -> int:
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status), f"child died with status {status:#x}"
     return os.WEXITSTATUS(status)
-
-
-class HygieneMixin:
-    """
-    Checks, after every test, that no fd leaked and no child is left.
-    """
-
-    def setUpHygiene(self: Any) -> None:
-        before = openFds()
-        # Children that exist already (say, orphans of an earlier test's
-        # reactor, about to be reaped in the background) are not this
-        # test's business; any child it creates and leaves behind is.
-        self.childrenBefore = set(childrenOf(os.getpid()))
-        tmp = tempfile.mkdtemp(prefix="txspawn-pyspawn-")
-        # World-writable: children running as nobody write reports here.
-        os.chmod(tmp, 0o777)
-        self.tmp = tmp
-
-        def check() -> None:
-            shutil.rmtree(tmp, ignore_errors=True)
-            self.assertEqual(openFds(), before, "fd set changed")
-            self.assertNoNewChildren("child left behind")
-
-        self.addCleanup(check)
-
-    def assertNoNewChildren(self: Any, message: str = "child left behind") -> None:
-        """
-        Assert that every child (alive or zombie) of this process existed
-        already when the test started.
-        """
-        left = sorted(set(childrenOf(os.getpid())) - self.childrenBefore)
-        self.assertEqual(left, [], message)
-
-    def devnull(self: Any) -> int:
-        fd = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
-        self.addCleanup(os.close, fd)
-        return fd
-
-    def pipe(self: Any) -> tuple[int, int]:
-        r, w = os.pipe()
-        self.addCleanup(os.close, r)
-        self.addCleanup(os.close, w)
-        return r, w
-
-    def ignoreSignal(self: Any, signum: int) -> None:
-        old = signal.signal(signum, signal.SIG_IGN)
-        self.addCleanup(signal.signal, signum, old)
 
 
 class EngineTestsMixin(HygieneMixin):
@@ -317,13 +240,13 @@ class EngineTestsMixin(HygieneMixin):
         if fdMap is None:
             null = self.devnull()
             fdMap = {0: null, 1: null, 2: null}
-        before = openFds()
+        before = openFDs()
         e: SpawnError = self.assertRaises(
             SpawnError, self.spawner.spawn, plan, fdMap, None
         )
         self.assertIsInstance(e, flavour)
         self.assertEqual((e.stage, e.errno, e.filename), (stage, code, filename))
-        self.assertEqual(openFds(), before)
+        self.assertEqual(openFDs(), before)
         self.assertNoNewChildren()
         return e
 

@@ -39,6 +39,7 @@ from tests.builders import (
     python,
     spawnAndRun,
 )
+from tests.hygiene import peekWakeupFD
 from txspawn import reactor as txspawnReactor
 from txspawn._reactor import SpawnReactorMixin
 from txspawn._spawner import ProcessSpawner
@@ -50,15 +51,6 @@ REACTOR_CLASSES: dict[str, type] = {
     "txspawn.reactor.SelectReactor": selectreactor.SelectReactor,
     "txspawn.reactor.AsyncioSelectorReactor": asyncioreactor.AsyncioSelectorReactor,
 }
-
-
-def _peekWakeupFD() -> int:
-    """
-    The current signal wakeup fd (only readable by setting it back).
-    """
-    old = signal.set_wakeup_fd(-1)
-    signal.set_wakeup_fd(old)
-    return old
 
 
 def _dispose(reactor: Any) -> None:
@@ -317,12 +309,12 @@ class ReactorProcessMixin(MixinBase):
         the waker that serves Twisted's own registry); after C{run()}
         returns both are what they were before.
         """
-        before = (signal.getsignal(signal.SIGCHLD), _peekWakeupFD())
+        before = (signal.getsignal(signal.SIGCHLD), peekWakeupFD())
         during: list[tuple[Any, int]] = []
         reactor = self.buildReactor()
 
         def probe() -> None:
-            during.append((signal.getsignal(signal.SIGCHLD), _peekWakeupFD()))
+            during.append((signal.getsignal(signal.SIGCHLD), peekWakeupFD()))
             reactor.stop()
 
         reactor.callWhenRunning(probe)
@@ -331,7 +323,7 @@ class ReactorProcessMixin(MixinBase):
         handler, wakeup = during[0]
         self.assertNotIn(handler, (signal.SIG_DFL, signal.SIG_IGN, None))
         self.assertNotEqual(wakeup, -1)
-        self.assertEqual((signal.getsignal(signal.SIGCHLD), _peekWakeupFD()), before)
+        self.assertEqual((signal.getsignal(signal.SIGCHLD), peekWakeupFD()), before)
 
     def test_spawnAndReap(self) -> None:
         """
@@ -392,13 +384,13 @@ class ReactorProcessMixin(MixinBase):
         """
         if self.monitorName != "pidfd":
             raise SkipTest("the SIGCHLD monitor reaps only with signal handlers")
-        before = (signal.getsignal(signal.SIGCHLD), _peekWakeupFD())
+        before = (signal.getsignal(signal.SIGCHLD), peekWakeupFD())
         during: list[tuple[Any, int]] = []
         reactor = self.buildReactor()
         proto = RecordingProtocol()
 
         def spawn() -> None:
-            during.append((signal.getsignal(signal.SIGCHLD), _peekWakeupFD()))
+            during.append((signal.getsignal(signal.SIGCHLD), peekWakeupFD()))
             reactor.spawnProcess(proto, PYTHON, python(""))
 
         proto.ended.addBoth(lambda _: reactor.stop())
@@ -494,9 +486,7 @@ class OsEnvironUntouchedTests(SynchronousTestCase):
         Constructing (and disposing of) each reactor class leaves the
         SIGCHLD disposition and the wakeup fd alone.
         """
-        before = (signal.getsignal(signal.SIGCHLD), _peekWakeupFD())
+        before = (signal.getsignal(signal.SIGCHLD), peekWakeupFD())
         for fqpn in REACTOR_CLASSES:
             _dispose(namedAny(fqpn)())
-            self.assertEqual(
-                (signal.getsignal(signal.SIGCHLD), _peekWakeupFD()), before
-            )
+            self.assertEqual((signal.getsignal(signal.SIGCHLD), peekWakeupFD()), before)

@@ -22,10 +22,10 @@ from tests.builders import (
     MixinBase,
     RecordingProtocol,
     makeTestCaseClasses,
-    openFDs,
     python,
     spawnAndRun,
 )
+from tests.hygiene import openFDs
 from txspawn._engines import selectSpawner
 from txspawn._monitor import selectMonitor
 from txspawn._process import Process
