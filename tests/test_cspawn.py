@@ -20,13 +20,9 @@ from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.engineutil import makePlan, waitExit
 from tests.hygiene import HygieneMixin, openFDs
-from tests.test_engines import (
-    C_UNAVAILABLE,
-    REQUIRE_C,
-    makePlan,
-    waitExit,
-)
+from tests.test_engines import C_UNAVAILABLE, REQUIRE_C
 from txspawn import _engines, _wire
 from txspawn._fdops import CLOSE_RANGE_MAX, FdOpCode
 from txspawn.errors import ChildSetupStage, SpawnError

@@ -36,6 +36,15 @@ from typing import Any, ClassVar
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
+from tests.engineutil import (
+    BASE_ENV,
+    NOBODY,
+    REPORT,
+    makePlan,
+    pythonForAnyUser,
+    sigbits,
+    waitExit,
+)
 from tests.hygiene import HygieneMixin, openFDs
 from txspawn._plan import PTYSpec, SpawnPlan
 from txspawn._pyspawn import PythonSpawner
@@ -55,57 +64,16 @@ else:
 REQUIRE_C = os.environ.get("TXSPAWN_REQUIRE_C") == "1"
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPORT = os.path.join(HERE, "helpers", "report.py").encode()
-
-
-def _othersCanRun(path: str) -> bool:
-    """
-    Whether users other than the owner can execute C{path} (every
-    directory on the way must be searchable by them).
-    """
-    real = os.path.realpath(path)
-    parts = real.split("/")
-    for end in range(2, len(parts) + 1):
-        try:
-            mode = os.stat("/".join(parts[:end]) or "/").st_mode
-        except OSError:
-            return False
-        if not mode & 0o001:
-            return False
-    return True
-
-
-def _anyUserPython() -> str:
-    """
-    A Python of this version that any uid can run: children that drop to
-    nobody run C{report.py} with it (this venv's interpreter may live under
-    a private home directory).  C{report.py} needs only the stdlib.
-    """
-    if _othersCanRun(sys.executable):
-        return sys.executable
-    version = "python{}.{}".format(*sys.version_info[:2])
-    for candidate in (f"/usr/bin/{version}", f"/usr/local/bin/{version}"):
-        if os.path.exists(candidate) and _othersCanRun(candidate):
-            return candidate
-    return sys.executable
-
-
-PY = _anyUserPython().encode()
-# PYTHONCOERCECLOCALE=0: the child interpreter must not add LC_CTYPE to its
-# own environment, so the reported environment is exactly the plan's.
-BASE_ENV = (b"PYTHONCOERCECLOCALE=0", b"TXSPAWN_TEST=1")
-NOBODY = 65534
+# The Python children run report.py with: one that nobody can run too.
+PY = (pythonForAnyUser() or sys.executable).encode()
 NOGROUP = 65534
 TRUE_EXE = b"/bin/true"
 
 __all__ = [
-    "BASE_ENV",
     "C_UNAVAILABLE",
     "PY",
-    "REPORT",
-    "makePlan",
+    "REQUIRE_C",
     "makeSpawner",
-    "waitExit",
 ]
 
 
@@ -121,45 +89,6 @@ def makeSpawner(engine: str, **kwargs: Any) -> ISpawner:
     assert CSpawner is not None, C_UNAVAILABLE
     spawner: ISpawner = CSpawner(**kwargs)
     return spawner
-
-
-def makePlan(
-    executable: bytes = PY,
-    argv: tuple[bytes, ...] | None = None,
-    candidates: tuple[bytes, ...] | None = None,
-    envp: tuple[bytes, ...] = BASE_ENV,
-    **kwargs: Any,
-) -> SpawnPlan:
-    """
-    A L{SpawnPlan} built directly: these tests are about engines, not the
-    planner.
-    """
-    return SpawnPlan(
-        executable=executable,
-        candidates=candidates if candidates is not None else (executable,),
-        argv=argv if argv is not None else (executable,),
-        envp=envp,
-        **kwargs,
-    )
-
-
-def waitExit(pid: int) -> int:
-    """
-    Wait for C{pid}; return its exit code (a signal death is an error).
-    """
-    _, status = os.waitpid(pid, 0)
-    assert os.WIFEXITED(status), f"child died with status {status:#x}"
-    return os.WEXITSTATUS(status)
-
-
-def sigbits(*signals: int) -> int:
-    """
-    The C{/proc/self/status} bit mask of C{signals}.
-    """
-    mask = 0
-    for s in signals:
-        mask |= 1 << (s - 1)
-    return mask
 
 
 def _normalise(report: dict[str, Any], ttyName: str | None) -> dict[str, Any]:
@@ -211,7 +140,7 @@ class EngineWorldMixin(HygieneMixin):
         ttyName: bytes | None,
     ) -> dict[str, Any]:
         out = os.path.join(self.tmp, "report.json")
-        plan = makePlan(argv=(PY, REPORT, b"--out", out.encode()), **planArgs)
+        plan = makePlan(PY, argv=(PY, REPORT, b"--out", out.encode()), **planArgs)
         if fdMap is None:
             null = self.devnull()
             fdMap = {0: null, 1: null, 2: null}
@@ -561,7 +490,7 @@ class EngineWorldMixin(HygieneMixin):
         """
         A missing C{cwd}: stage C{CHDIR}, C{ENOENT}, naming the directory.
         """
-        e = self.failure(makePlan(cwd=b"/nonexistent/dir"))
+        e = self.failure(makePlan(PY, cwd=b"/nonexistent/dir"))
         self.assertEqual(
             (e.stage, e.errno, e.filename),
             (ChildSetupStage.CHDIR, errno.ENOENT, "/nonexistent/dir"),
@@ -572,7 +501,7 @@ class EngineWorldMixin(HygieneMixin):
         A soft limit above the hard one: stage C{RLIMIT}, C{EINVAL}, with
         the resource as C{detail}.
         """
-        e = self.failure(makePlan(rlimits=((resource.RLIMIT_NOFILE, 100, 50),)))
+        e = self.failure(makePlan(PY, rlimits=((resource.RLIMIT_NOFILE, 100, 50),)))
         self.assertEqual(
             (e.stage, e.errno, e.detail),
             (ChildSetupStage.RLIMIT, errno.EINVAL, resource.RLIMIT_NOFILE),
@@ -583,7 +512,7 @@ class EngineWorldMixin(HygieneMixin):
         Joining a process group that does not exist: stage C{SETPGID},
         C{EPERM}.
         """
-        e = self.failure(makePlan(processGroup=0x3FFFFFF0))
+        e = self.failure(makePlan(PY, processGroup=0x3FFFFFF0))
         self.assertEqual((e.stage, e.errno), (ChildSetupStage.SETPGID, errno.EPERM))
 
     def test_setuidEPERM(self: Any) -> None:
@@ -622,8 +551,9 @@ class EngineWorldMixin(HygieneMixin):
 _SCENARIO = r"""
 import errno, json, os, resource, sys
 sys.path.insert(0, os.getcwd())
+from tests.engineutil import makePlan
 from tests.hygiene import childrenOf, openFDs
-from tests.test_engines import makePlan, makeSpawner
+from tests.test_engines import makeSpawner
 
 scenario, engine = sys.argv[1], sys.argv[2]
 spawner = makeSpawner(engine)

@@ -27,6 +27,15 @@ from typing import Any, ClassVar
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
+from tests.engineutil import (
+    BASE_ENV,
+    NOBODY,
+    REPORT,
+    makePlan,
+    pythonForAnyUser,
+    sigbits,
+    waitExit,
+)
 from tests.hygiene import HygieneMixin, openFDs
 from txspawn import _features
 from txspawn._libcspawn import (
@@ -51,40 +60,8 @@ from txspawn._wire import ChildFailure
 from txspawn.errors import ChildSetupStage, SpawnError, UnsupportedFeature
 from txspawn.interfaces import ISpawner
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPORT = os.path.join(HERE, "helpers", "report.py").encode()
 PY = sys.executable.encode()
 CAT = (shutil.which("cat") or "/bin/cat").encode()
-# PYTHONCOERCECLOCALE=0 stops the child interpreter from adding LC_CTYPE to
-# its own environment, so the reported environment is exactly the plan's.
-BASE_ENV = (b"PYTHONCOERCECLOCALE=0", b"TXSPAWN_TEST=1")
-NOBODY = 65534
-
-
-def _othersCanExecute(path: str) -> bool:
-    """
-    Whether a user other than the owner (such as nobody) can execute
-    C{path}: every directory on the way searchable and the file executable
-    by "others".
-    """
-    real = os.path.realpath(path)
-    parts = real.split(os.sep)
-    for i in range(2, len(parts)):
-        if not os.stat(os.sep.join(parts[:i]) or os.sep).st_mode & stat.S_IXOTH:
-            return False
-    return bool(os.stat(real).st_mode & stat.S_IXOTH)
-
-
-def pythonForNobody() -> str | None:
-    """
-    A Python interpreter of this version that uid 65534 can run (the venv's
-    may live under a private home directory), or L{None}.
-    """
-    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
-    for candidate in (sys.executable, shutil.which(version), f"/usr/bin/{version}"):
-        if candidate and os.path.exists(candidate) and _othersCanExecute(candidate):
-            return candidate
-    return None
 
 
 def unusedPid() -> int:
@@ -95,44 +72,6 @@ def unusedPid() -> int:
     pid = os.posix_spawn("/bin/true", ["true"], {})
     os.waitpid(pid, 0)
     return pid
-
-
-def sigbits(*signals: int) -> int:
-    """
-    The C{/proc/self/status} bit mask for C{signals}.
-    """
-    mask = 0
-    for s in signals:
-        mask |= 1 << (s - 1)
-    return mask
-
-
-def makePlan(
-    executable: bytes = PY,
-    argv: tuple[bytes, ...] | None = None,
-    candidates: tuple[bytes, ...] | None = None,
-    envp: tuple[bytes, ...] = BASE_ENV,
-    **kwargs: Any,
-) -> SpawnPlan:
-    """
-    A L{SpawnPlan} built directly (not through the planner).
-    """
-    return SpawnPlan(
-        executable=executable,
-        candidates=candidates if candidates is not None else (executable,),
-        argv=argv if argv is not None else (executable,),
-        envp=envp,
-        **kwargs,
-    )
-
-
-def waitExit(pid: int) -> int:
-    """
-    Wait for C{pid} and return its exit code (failing on a signal).
-    """
-    _, status = os.waitpid(pid, 0)
-    assert os.WIFEXITED(status), f"child died with status {status:#x}"
-    return os.WEXITSTATUS(status)
 
 
 class EngineTestsMixin(HygieneMixin):
@@ -189,7 +128,7 @@ class EngineTestsMixin(HygieneMixin):
         """
         out = os.path.join(self.tmp, "report.json")
         if planArgs.get("uid") not in (None, os.getuid()):
-            python = pythonForNobody()
+            python = pythonForAnyUser()
             if python is None:
                 raise self.skipTest("no Python interpreter that uid 65534 can run")
             py = python.encode()
@@ -1180,7 +1119,7 @@ class FailureScenarioTests(HygieneMixin, SynchronousTestCase):
             raise self.skipTest("setpriv(1) is not installed")
         if os.getuid() != 0:
             raise self.skipTest("needs root to drop to another uid with setpriv")
-        python = pythonForNobody()
+        python = pythonForAnyUser()
         if python is None:
             raise self.skipTest("no Python interpreter that uid 65534 can run")
         result = _runHelper(
