@@ -212,8 +212,15 @@ def _realEvent(
     classic status.  The child is reaped before returning.
     """
     assert case.real is not None and case.code is not None
+    # setpgroup=0: a process group of its own in our session is never an
+    # orphaned one, where the kernel would discard SIGTSTP (the test runner's
+    # own group may be orphaned when it runs from a detached job).
     pid = os.posix_spawn(
-        "/bin/sh", [b"sh", b"-c", case.real.encode()], {}, setsigdef=range(1, 32)
+        "/bin/sh",
+        [b"sh", b"-c", case.real.encode()],
+        {},
+        setsigdef=range(1, 32),
+        setpgroup=0,
     )
     reaped = False
 

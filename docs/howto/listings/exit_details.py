@@ -45,7 +45,13 @@ class Worker(ProcessProtocol):
 
 async def example(reactor: object) -> float:
     transport = reactor.spawnProcess(  # type: ignore[attr-defined]
-        Worker(), sys.executable, [sys.executable, "-c", WORKER]
+        Worker(),
+        sys.executable,
+        [sys.executable, "-c", WORKER],
+        # Its own process group: the kernel discards SIGTSTP sent to a
+        # process in an orphaned group (ours may be one, when this runs as
+        # a detached job); a group of its own in our session never is.
+        processGroup=0,
     )
     transport.addExitListener(lambda t: print("listener: pid", t.pid, "ended"))
     reason = await transport.whenEnded()
