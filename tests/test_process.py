@@ -29,9 +29,8 @@ from tests.builders import (
 )
 from tests.hygiene import openFDs
 from txspawn._pipes import readChunk
-from txspawn._plan import planSpawn
+from txspawn._plan import isOpenFD, planSpawn
 from txspawn._process import Process
-from txspawn._spawner import isOpenFD
 from txspawn.errors import ChildSetupStage, SpawnError
 from txspawn.interfaces import ISpawner
 

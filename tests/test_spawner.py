@@ -28,12 +28,12 @@ from tests.builders import (
 from tests.hygiene import openFDs
 from txspawn._engines import selectSpawner
 from txspawn._monitor import selectMonitor
+from txspawn._plan import isOpenFD
 from txspawn._process import Process
 from txspawn._spawner import (
     ProcessSpawner,
     installedSpawner,
     installSpawner,
-    isOpenFD,
     uninstallSpawner,
 )
 from txspawn.interfaces import IChildMonitor

@@ -210,16 +210,6 @@ def _encodedProgram(childMap: Mapping[int, int], errFd: int) -> tuple[_Op, ...]:
     return ops
 
 
-def _errorFilename(plan: SpawnPlan, stage: ChildSetupStage) -> str | None:
-    # The same names as the Python engine: cwd for CHDIR, the executable
-    # for EXEC (as CPython's subprocess does).
-    if stage == ChildSetupStage.CHDIR and plan.cwd is not None:
-        return os.fsdecode(plan.cwd)
-    if stage == ChildSetupStage.EXEC:
-        return os.fsdecode(plan.executable)
-    return None
-
-
 @implementer(ISpawner)
 class CSpawner:
     """
@@ -318,7 +308,7 @@ class CSpawner:
             # The child has been reaped by the extension; a malformed
             # record raises MalformedRecord naming the bytes.
             failure = decodeFailure(record)
-            raise failure.toError(_errorFilename(plan, failure.stage))
+            raise failure.toError(plan.failureFilename(failure.stage))
         self.lastUsedVfork = bool(flags & _cspawn.FLAG_VFORK)
         return ChildProcess(pid, pidfd if pidfd >= 0 else None)
 

@@ -138,6 +138,19 @@ class SpawnPlan:
     deathSignal: int | None = None
     signalMask: tuple[int, ...] = ()
 
+    def failureFilename(self, stage: ChildSetupStage) -> str | None:
+        """
+        The path a L{txspawn.errors.SpawnError} for C{stage} names, the same
+        on every engine: the working directory for a C{CHDIR} failure, the
+        executable for an C{EXEC} failure (as CPython's C{subprocess}
+        does), else C{None}.
+        """
+        if stage == ChildSetupStage.CHDIR and self.cwd is not None:
+            return os.fsdecode(self.cwd)
+        if stage == ChildSetupStage.EXEC:
+            return os.fsdecode(self.executable)
+        return None
+
 
 #: A string argument as C{spawnProcess} accepts it.
 StrOrBytes = Union[str, bytes]
@@ -175,6 +188,8 @@ def isOpenFD(fd: int) -> bool:
     @param fd: The fd to check.
     @return: C{True} if it is open.
     """
+    if fd < 0:
+        return False
     try:
         fcntl.fcntl(fd, fcntl.F_GETFD)
     except OSError:

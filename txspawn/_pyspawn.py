@@ -213,14 +213,6 @@ def _killAndReap(pid: int) -> None:
     _reap(pid)
 
 
-def _errorFilename(plan: SpawnPlan, stage: ChildSetupStage) -> str | None:
-    if stage == ChildSetupStage.CHDIR and plan.cwd is not None:
-        return os.fsdecode(plan.cwd)
-    if stage == ChildSetupStage.EXEC:
-        return os.fsdecode(plan.executable)
-    return None
-
-
 @implementer(ISpawner)
 class PythonSpawner:
     """
@@ -384,7 +376,7 @@ class PythonSpawner:
                 os.close(errWrite)
         if failure is not None:
             _reap(pid)
-            raise failure.toError(_errorFilename(plan, failure.stage))
+            raise failure.toError(plan.failureFilename(failure.stage))
         return self._withPidfd(pid)
 
     def _childSteps(

@@ -25,7 +25,6 @@ existing reactor's C{spawnProcess}.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
 from collections.abc import Mapping, Sequence
@@ -41,7 +40,7 @@ from twisted.internet.interfaces import (
 from zope.interface import implementer
 
 from txspawn._lifetime import splitLifetimeOptions
-from txspawn._plan import planSpawn
+from txspawn._plan import isOpenFD, planSpawn
 from txspawn._process import Process, killAndReap
 from txspawn._pty import PTYProcess
 from txspawn.interfaces import IChildMonitor, IProcessStateObserver, ISpawner
@@ -56,25 +55,8 @@ __all__ = [
     "ProcessSpawner",
     "installSpawner",
     "installedSpawner",
-    "isOpenFD",
     "uninstallSpawner",
 ]
-
-
-def isOpenFD(fd: int) -> bool:
-    """
-    Whether C{fd} is an open file descriptor of this process.
-
-    @param fd: A candidate fd number (any integer).
-    @return: C{True} if C{fcntl(fd, F_GETFD)} succeeds.
-    """
-    if fd < 0:
-        return False
-    try:
-        fcntl.fcntl(fd, fcntl.F_GETFD)
-    except OSError:
-        return False
-    return True
 
 
 @implementer(IReactorProcess)
