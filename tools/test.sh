@@ -43,11 +43,12 @@ echo "== mypy --strict"
 echo "== trial (python -b -X dev), the whole suite incl. Twisted conformance"
 TXSPAWN_REQUIRE_C=1 "$py" -b -X dev -m twisted.trial --random=0 tests
 
-echo "== Twisted conformance again with the SIGCHLD monitor"
-TXSPAWN_MONITOR=sigchld "$py" -m twisted.trial tests.test_twisted_conformance
-
-echo "== Twisted's global-reactor suite with --reactor=txspawn"
-"$py" -m twisted.trial --reactor=txspawn tests.twisted_global_suite
+echo "== Twisted's own process suites, every engine x monitor"
+# twisted.internet.test.test_process through its ReactorBuilder on the four
+# txspawn reactor classes, twisted.test.test_process on the global reactor
+# (--reactor=txspawn) and test_posixprocess; exclusions, each with its
+# reason, in tests/twisted_exclusions.py.
+bash .ci/twisted_suites.sh "$py" -m twisted.trial
 
 echo "== plugin after 'pip install .' and 'pip install -e .'"
 bash .ci/check_plugin_install.sh
