@@ -77,6 +77,25 @@ def _buildFailure() -> str:
     return f"; {reason}" if reason else ""
 
 
+def _sourceTreeHint() -> str:
+    """
+    Explain the commonest reason for a missing extension: txspawn was
+    imported from a source checkout (the current directory comes first on
+    C{sys.path}), whose C{txspawn/} holds no build, while the installed copy
+    elsewhere may well have one.
+
+    @return: C{"; <hint>"}, or C{""} when txspawn is not a source checkout.
+    """
+    package = os.path.dirname(os.path.abspath(__file__))
+    if not os.path.exists(os.path.join(os.path.dirname(package), "setup.py")):
+        return ""
+    return (
+        f"; txspawn was imported from the source tree {package}, which has no "
+        "build: build it in place with 'pip install -e .', or run from "
+        "another directory to use the installed copy"
+    )
+
+
 def _loadCSpawner() -> ISpawner:
     """
     Load the C engine.
@@ -88,7 +107,8 @@ def _loadCSpawner() -> ISpawner:
         module = importlib.import_module("txspawn._cspawn")
     except ImportError as e:
         raise EngineUnavailable(
-            "c", f"txspawn._cspawn is not built ({e}){_buildFailure()}"
+            "c",
+            f"txspawn._cspawn is not built ({e}){_buildFailure()}{_sourceTreeHint()}",
         ) from None
     origin = getattr(module, "__file__", None)
     if origin is None or not origin.endswith(
