@@ -158,6 +158,25 @@ class FdSlots:
                 return False
         return True
 
+    def placeholderIntact(self) -> bool:
+        """
+        Whether the placeholder fd is still our pipe (the extension then
+        checks, with a cheaper C{fstat} per slot, that every slot a spawn
+        uses holds that same pipe: see L{intact} for why).  Gives slot mode
+        up for good when it is not.
+        """
+        try:
+            st = os.fstat(self.placeholder)
+        except OSError:
+            st = None
+        if st is None or (st.st_dev, st.st_ino) != self._identity:
+            self.broken = (
+                f"the placeholder fd {self.placeholder} was closed or replaced "
+                "by other code"
+            )
+            return False
+        return True
+
     def close(self) -> None:
         """
         Release every slot and the placeholder (for tests).
@@ -291,7 +310,7 @@ class CSpawner:
                 if (
                     slots.placeholder in sources
                     or not set(sources).isdisjoint(slots.numbers)
-                    or not slots.intact(len(sources) + 1)
+                    or not slots.placeholderIntact()
                 ):
                     slots.lock.release()
                     locked = False
@@ -301,6 +320,14 @@ class CSpawner:
                 assert slots is not None
                 slots.lock.release()
         pid, pidfd, record, flags = result
+        if flags & _cspawn.FLAG_SLOTS_FOREIGN:
+            # The extension found a slot no longer holding the placeholder
+            # and did nothing: name it, give slot mode up, spawn without.
+            assert slots is not None
+            if slots.intact(len(sources) + 1):
+                slots.broken = "a reserved fd was closed or replaced by other code"
+            locked = False
+            pid, pidfd, record, flags = self._call(plan, fdMap, sources, None)
         if slots is not None and flags & _cspawn.FLAG_SLOTS_LOST:
             slots.broken = "a reserved fd could not be restored after a spawn"
         self.lastUsedSlots = locked

@@ -471,7 +471,8 @@ txs_py_spawn(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         record = Py_NewRef(Py_None);
     }
     result = Py_BuildValue("iiNi", (int)out.pid, out.pidfd, record,
-                           (out.used_vm ? 1 : 0) | (out.slots_lost ? 2 : 0));
+                           (out.used_vm ? 1 : 0) | (out.slots_lost ? 2 : 0) |
+                           (out.slots_foreign ? 4 : 0));
 
 done:
     txs_alloc_free(&a);
@@ -542,6 +543,7 @@ txs_exec_module(PyObject *m)
         {"ALLOW_ALL", TXS_ALLOW_ALL},
         {"FLAG_VFORK", 1},
         {"FLAG_SLOTS_LOST", 2},
+        {"FLAG_SLOTS_FOREIGN", 4},
         {"FDOP_DUP2", TXS_FDOP_DUP2},
         {"FDOP_DUP2_CLOEXEC", TXS_FDOP_DUP2_CLOEXEC},
         {"FDOP_CLEAR_CLOEXEC", TXS_FDOP_CLEAR_CLOEXEC},

@@ -3,7 +3,9 @@
  * the arguments into a struct txs_plan, releases the GIL, and calls
  * txs_spawn(), which
  *
- *   1. creates the error pipe (pipe2 O_CLOEXEC);
+ *   1. in slot mode, checks that every slot still holds the placeholder
+ *      (else returns at once with slots_foreign set, having done nothing);
+ *      creates the error pipe (pipe2 O_CLOEXEC);
  *   2. in slot mode, dup3()s every fd the child needs, and the error pipe,
  *      into the caller's reserved low fd numbers (see _cengine.py);
  *   3. takes a child stack with a guard page (a CLONE_VM child must never
@@ -29,6 +31,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -256,6 +259,31 @@ txs_give_stack(char *stack, size_t map_size)
     }
 }
 
+/*
+ * Whether every slot this spawn would overwrite (the fd slots and the error
+ * pipe's) still holds the placeholder, i.e. the same inode: code that closes
+ * fds it does not own may have closed one, and the number may now be
+ * someone else's fd, which must never be replaced.  (The caller checked that
+ * the placeholder itself is still its pipe.)  Done here rather than in
+ * Python: an fstat() per slot from C costs a fraction of os.fstat().
+ */
+static int
+txs_slots_ours(const struct txs_slots *slots, int err_slot)
+{
+    struct stat ph, st;
+    if (fstat(slots->placeholder, &ph) < 0) {
+        return 0;
+    }
+    for (size_t i = 0; i <= slots->n; i++) {
+        int slot = i < slots->n ? slots->slot[i] : err_slot;
+        if (fstat(slot, &st) < 0 || st.st_dev != ph.st_dev ||
+                st.st_ino != ph.st_ino) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 int
 txs_spawn(struct txs_plan *plan, const struct txs_slots *slots,
           unsigned allow, struct txs_outcome *out)
@@ -271,6 +299,10 @@ txs_spawn(struct txs_plan *plan, const struct txs_slots *slots,
 
     if (page == 0) {
         page = sysconf(_SC_PAGESIZE);
+    }
+    if (slots != NULL && !txs_slots_ours(slots, plan->err_target)) {
+        out->slots_foreign = 1;
+        return 0;
     }
     if (pipe2(errpipe, O_CLOEXEC) < 0) {
         txs_fail_parent(out, "pipe2");

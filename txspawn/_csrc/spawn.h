@@ -54,6 +54,8 @@ struct txs_outcome {
     int pidfd;              /* -1: none */
     int used_vm;            /* the child ran in vfork mode */
     int slots_lost;         /* a slot could not be restored and was closed */
+    int slots_foreign;      /* a slot no longer held the placeholder: nothing
+                               was done (no pipe, no clone, no dup3) */
     size_t record_len;      /* 0: the exec succeeded */
     unsigned char record[sizeof(struct txs_record)];
     int err;                /* parent-side failure: errno ... */
