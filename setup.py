@@ -36,8 +36,10 @@ CSPAWN = Extension(
         "txspawn/_csrc/module.c",
         "txspawn/_csrc/spawn.c",
         "txspawn/_csrc/child.c",
+        "txspawn/_csrc/clone3_x86_64.c",
     ],
     depends=[
+        "txspawn/_csrc/clone3.h",
         "txspawn/_csrc/plan.h",
         "txspawn/_csrc/spawn.h",
         "txspawn/_csrc/sys.h",

@@ -1,7 +1,8 @@
 # -*- test-case-name: tests.test_cspawn -*-
 """
 C-engine-only mechanics: the extension really is built and imported, its
-constants match the Python definitions, vfork vs fork-like mode, pidfds
+constants match the Python definitions, the clone3 trampoline, the clone3,
+clone and fork-like modes, pidfds
 with and without C{CLONE_PIDFD}, the reserved fd slots (C{CLONE_FILES}),
 the GIL being released during a spawn, and argument checking.
 
@@ -20,7 +21,7 @@ from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.engineutil import makePlan, waitExit
+from tests.engineutil import makePlan, sigbits, waitExit
 from tests.hygiene import HygieneMixin, openFDs
 from tests.test_engines import C_UNAVAILABLE, REQUIRE_C
 from txspawn import _engines, _wire
@@ -218,6 +219,154 @@ class ModeTests(CTestCase):
         for spawner in (CSpawner(), CSpawner(vfork=False)):
             self.spawnTrue(spawner)
             self.assertEqual(signal.pthread_sigmask(signal.SIG_BLOCK, set()), before)
+
+
+class Clone3Tests(CTestCase):
+    """
+    The clone3 trampoline (C{_csrc/clone3_x86_64.c}) and the three modes:
+    clone3 (the default here), glibc clone(), and fork-like.
+    """
+
+    def requireClone3(self) -> None:
+        on, reason = CSpawner.features()["clone3"]
+        if on is not True:
+            raise self.skipTest(f"clone3 is off here: {reason}")
+
+    def modeSpawners(self) -> dict[str, Any]:
+        """
+        One spawner per mode, forced by injection.
+        """
+        return {
+            "clone3": CSpawner(),
+            "clone": CSpawner(clone3=False),
+            "fork-like": CSpawner(vfork=False),
+        }
+
+    def test_trampoline(self) -> None:
+        """
+        The trampoline really clones with C{CLONE_VM|CLONE_VFORK}: the child
+        runs on the stack it was given, writes into the parent's memory
+        (visible once the vfork parent resumes), and exits with its
+        function's result (42) instead of returning into the caller.
+        """
+        if os.uname().machine != "x86_64":
+            raise self.skipTest("the clone3 trampoline is x86_64-only")
+        self.requireClone3()
+        status, ran, onStack = _cspawn._clone3SelfTest()
+        self.assertTrue(os.WIFEXITED(status), hex(status))
+        self.assertEqual(os.WEXITSTATUS(status), 42)
+        self.assertTrue(ran)
+        self.assertTrue(onStack)
+
+    def test_probesSettledAtLoad(self) -> None:
+        """
+        The clone3 probe ran when the extension loaded, before any spawn:
+        here (Linux 6.x, x86_64) both clone3 and C{CLONE_CLEAR_SIGHAND} are
+        on; elsewhere each is off with a reason.
+        """
+        features = CSpawner.features()
+        for name in ("clone3", "clone_clear_sighand"):
+            on, reason = features[name]
+            self.assertIsNotNone(on, name)
+            if on is False:
+                self.assertTrue(reason, name)
+        if os.uname().machine == "x86_64" and int(os.uname().release[0]) >= 6:
+            self.assertEqual(features["clone3"], (True, None))
+            self.assertEqual(features["clone_clear_sighand"], (True, None))
+
+    def test_clone3IsDefault(self) -> None:
+        """
+        When the probe succeeded, a default spawner uses the clone3 mode,
+        says so in L{CSpawner.mode}, and really used it (the extension
+        reports the trampoline created the child).
+        """
+        self.requireClone3()
+        spawner = CSpawner()
+        mode, reason = spawner.mode()
+        self.assertEqual(mode, "clone3")
+        self.assertIn("CLONE_VM|CLONE_VFORK|CLONE_PIDFD", reason)
+        self.spawnTrue(spawner)
+        self.assertEqual(spawner.lastMode, "clone3")
+        self.assertTrue(spawner.lastUsedVfork)
+
+    def test_forcedModes(self) -> None:
+        """
+        Injecting C{clone3=False} selects glibc C{clone()}, C{vfork=False}
+        the fork-like mode; each says why and is really used.
+        """
+        for expected, spawner in self.modeSpawners().items():
+            if expected == "clone3":
+                continue
+            mode, reason = spawner.mode()
+            self.assertEqual(mode, expected)
+            self.assertIn("disabled by the caller", reason)
+            self.spawnTrue(spawner)
+            self.assertEqual(spawner.lastMode, expected)
+            self.assertEqual(spawner.lastUsedVfork, expected == "clone")
+
+    def test_exitStatusAndPidfdInEveryMode(self) -> None:
+        """
+        In every mode the child's exit status comes through and its pidfd
+        is close-on-exec and refers to it.
+        """
+        self.requireClone3()
+        for mode, spawner in self.modeSpawners().items():
+            child = spawner.spawn(
+                makePlan(b"/bin/sh", argv=(b"sh", b"-c", b"exit 7")),
+                self.nullMap(),
+                None,
+            )
+            try:
+                self.assertEqual(spawner.lastMode, mode)
+                assert child.pidfd is not None, mode
+                self.assertFalse(os.get_inheritable(child.pidfd), mode)
+                with open(f"/proc/self/fdinfo/{child.pidfd}") as f:
+                    self.assertIn(f"Pid:\t{child.pid}\n", f.read(), mode)
+                self.assertEqual(waitExit(child.pid), 7, mode)
+            finally:
+                child.closePidfd()
+
+    def test_dispositionsResetInEveryMode(self) -> None:
+        """
+        In every mode the child starts with every disposition at
+        C{SIG_DFL}: handlers are reset and, unlike what
+        C{CLONE_CLEAR_SIGHAND} alone would do, C{SIG_IGN} too.
+        """
+        self.requireClone3()
+        oldUsr1 = signal.signal(signal.SIGUSR1, lambda *a: None)
+        self.addCleanup(signal.signal, signal.SIGUSR1, oldUsr1)
+        oldUsr2 = signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+        self.addCleanup(signal.signal, signal.SIGUSR2, oldUsr2)
+        for mode, spawner in self.modeSpawners().items():
+            r, w = os.pipe2(os.O_CLOEXEC)
+            null = self.devnull()
+            try:
+                try:
+                    child = spawner.spawn(
+                        makePlan(b"/bin/cat", argv=(b"cat", b"/proc/self/status")),
+                        {0: null, 1: w, 2: null},
+                        None,
+                    )
+                finally:
+                    os.close(w)
+                try:
+                    self.assertEqual(spawner.lastMode, mode)
+                    self.assertEqual(waitExit(child.pid), 0, mode)
+                finally:
+                    child.closePidfd()
+                status = b""
+                while chunk := os.read(r, 65536):
+                    status += chunk
+            finally:
+                os.close(r)
+            fields = dict(
+                line.split(b":\t", 1) for line in status.splitlines() if b":\t" in line
+            )
+            ignored = int(fields[b"SigIgn"], 16)
+            caught = int(fields[b"SigCgt"], 16)
+            self.assertEqual(ignored & sigbits(signal.SIGUSR2, signal.SIGPIPE), 0, mode)
+            self.assertEqual(ignored, 0, mode)
+            self.assertEqual(caught, 0, mode)
 
 
 class SlotTests(CTestCase):
@@ -505,7 +654,7 @@ class ArgumentTests(CTestCase):
             ({"uid": 2**32}, ValueError, "uid"),
             ({"signalMask": (0,)}, ValueError, "signalMask[0]"),
             ({"deathSignal": 65}, ValueError, "deathSignal"),
-            ({"allow": 8}, ValueError, "allow"),
+            ({"allow": _cspawn.ALLOW_ALL + 1}, ValueError, "allow"),
         ]
         for overrides, exception, name in cases:
             e = self.assertRaises(exception, self.call, **overrides)

@@ -24,6 +24,16 @@ fd is ever touched), clone, and put the placeholders back.  Spawns that do
 not fit (too many fds, or the lock is busy because another thread is
 spawning) take the ordinary path, which copies the fd table.  See
 C{docs/design/engines.rst}.
+
+B{Modes.}  In order of preference, each chosen by probes cached in the
+extension (L{CSpawner.features}, each with the reason it is off):
+C{"clone3"}: C{clone3(CLONE_VM|CLONE_VFORK|CLONE_PIDFD|CLONE_CLEAR_SIGHAND)}
+through the per-architecture trampoline (C{_csrc/clone3_x86_64.c}), probed
+once when the extension loads by a real clone3 of a child that exits at
+once; C{"clone"}: glibc C{clone(CLONE_VM|CLONE_VFORK|CLONE_PIDFD)}, with
+C{pidfd_open()} when C{CLONE_PIDFD} is refused; C{"fork-like"}: a clone
+without C{CLONE_VM}.  L{CSpawner.mode} says which one a spawner would use
+and why.
 """
 
 from __future__ import annotations
@@ -46,6 +56,7 @@ from txspawn.errors import ChildSetupStage, SpawnError
 from txspawn.interfaces import ISpawner
 
 __all__ = [
+    "MODES",
     "SLOTS_ENV",
     "CSpawner",
     "FdSlots",
@@ -53,6 +64,8 @@ __all__ = [
     "defaultSlots",
 ]
 
+#: The spawn modes, best first (see the module docstring).
+MODES = ("clone3", "clone", "fork-like")
 #: The environment variable giving the number of reserved low fd slots
 #: (default 16; C{0} turns slot mode off).
 SLOTS_ENV = "TXSPAWN_FD_SLOTS"
@@ -232,11 +245,13 @@ def _encodedProgram(childMap: Mapping[int, int], errFd: int) -> tuple[_Op, ...]:
 @implementer(ISpawner)
 class CSpawner:
     """
-    The C L{ISpawner}: C{clone(CLONE_VM|CLONE_VFORK|CLONE_PIDFD)} on a
-    separate stack, a C child, C{execve}.
+    The C L{ISpawner}: C{clone3(CLONE_VM|CLONE_VFORK|CLONE_PIDFD)} (or glibc
+    C{clone()}) on a separate stack, a C child, C{execve}.
 
     @ivar lastUsedVfork: Whether the last successful spawn ran its child in
         vfork mode (C{CLONE_VM}); for tests and C{info}.
+    @ivar lastMode: The mode (one of L{MODES}) of the last successful
+        spawn, or L{None} before the first.
     @ivar lastUsedSlots: Whether the last spawn used slot mode.
     """
 
@@ -246,6 +261,7 @@ class CSpawner:
         self,
         *,
         vfork: bool = True,
+        clone3: bool = True,
         clonePidfd: bool = True,
         pidfdOpen: bool = True,
         slots: FdSlots | bool | None = True,
@@ -254,6 +270,9 @@ class CSpawner:
         @param vfork: Allow the vfork mode (C{CLONE_VM|CLONE_VFORK}); when
             C{False}, or when the kernel refuses it, the child is cloned
             fork-like (a copy-on-write copy of the parent).
+        @param clone3: Allow the vfork mode through C{clone3} (the
+            trampoline); when C{False}, or when its probe failed, glibc
+            C{clone()} is used.
         @param clonePidfd: Allow C{CLONE_PIDFD}.
         @param pidfdOpen: Allow C{pidfd_open()} when there is no
             C{CLONE_PIDFD}; with neither, children have no pidfd.
@@ -262,6 +281,7 @@ class CSpawner:
         """
         self._allow = (
             (_cspawn.ALLOW_VFORK if vfork else 0)
+            | (_cspawn.ALLOW_CLONE3 if clone3 else 0)
             | (_cspawn.ALLOW_CLONE_PIDFD if clonePidfd else 0)
             | (_cspawn.ALLOW_PIDFD_OPEN if pidfdOpen else 0)
         )
@@ -272,6 +292,7 @@ class CSpawner:
         else:
             self._slots = slots
         self.lastUsedVfork = False
+        self.lastMode: str | None = None
         self.lastUsedSlots = False
 
     @staticmethod
@@ -281,6 +302,35 @@ class CSpawner:
         L{None} while not settled yet.
         """
         return _cspawn.features()
+
+    def mode(self) -> tuple[str, str]:
+        """
+        The mode the next spawn will use, as far as the probes settled so
+        far tell, and why.
+
+        @return: C{(mode, reason)}, C{mode} one of L{MODES}.
+        """
+        features = self.features()
+        vfork, vforkWhy = features["vfork"]
+        clone3, clone3Why = features["clone3"]
+        clear, _ = features["clone_clear_sighand"]
+        if not self._allow & _cspawn.ALLOW_VFORK:
+            return "fork-like", "vfork mode disabled by the caller"
+        if vfork is False:
+            return "fork-like", f"vfork mode is off: {vforkWhy}"
+        if self._allow & _cspawn.ALLOW_CLONE3 and clone3 is True:
+            flags = "CLONE_VM|CLONE_VFORK"
+            if self._allow & _cspawn.ALLOW_CLONE_PIDFD:
+                flags += "|CLONE_PIDFD"
+            if clear is True:
+                flags += "|CLONE_CLEAR_SIGHAND"
+            return "clone3", f"clone3({flags}) through the trampoline"
+        why = (
+            "clone3 disabled by the caller"
+            if not self._allow & _cspawn.ALLOW_CLONE3
+            else f"clone3 is off: {clone3Why}"
+        )
+        return "clone", f"glibc clone(CLONE_VM|CLONE_VFORK); {why}"
 
     def slotStatus(self) -> str | None:
         """
@@ -337,6 +387,10 @@ class CSpawner:
             failure = decodeFailure(record)
             raise failure.toError(plan.failureFilename(failure.stage))
         self.lastUsedVfork = bool(flags & _cspawn.FLAG_VFORK)
+        if flags & _cspawn.FLAG_CLONE3:
+            self.lastMode = "clone3"
+        else:
+            self.lastMode = "clone" if self.lastUsedVfork else "fork-like"
         return ChildProcess(pid, pidfd if pidfd >= 0 else None)
 
     def _call(

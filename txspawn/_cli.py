@@ -38,6 +38,11 @@ def _engineLines() -> list[str]:
     available = availableSpawners()
     for name, reason in available.items():
         lines.append(f"{name:<8} {'available' if reason is None else 'off: ' + reason}")
+    if available.get("c") is None:
+        from txspawn._cengine import CSpawner
+
+        mode, modeWhy = CSpawner().mode()
+        lines.append(f"c mode   {mode}: {modeWhy}")
     requested = os.environ.get("TXSPAWN_ENGINE")
     try:
         spawner = selectSpawner()
@@ -88,7 +93,21 @@ def _featureLines() -> list[str]:
         from txspawn._features import probeFeatures
     except ImportError as e:
         return [f"feature probes {_failure(e)}"]
-    rows = probeFeatures().describe()
+    features = probeFeatures()
+    try:
+        from txspawn._cengine import CSpawner
+    except ImportError:
+        pass
+    else:
+        # Verdicts only a real clone3 can give: the C engine's own probe.
+        on, why = CSpawner.features()["clone_clear_sighand"]
+        if on is not None:
+            features = features.override(
+                "clone_clear_sighand",
+                on,
+                "C engine probe: clone3 accepted it" if on else f"C engine: {why}",
+            )
+    rows = features.describe()
     width = max((len(name) for name, _, _ in rows), default=0)
     return [f"{name:<{width}}  {state:<3}  {reason}" for name, state, reason in rows]
 

@@ -13,10 +13,12 @@ CLOSE_RANGE_MAX: int
 ALLOW_VFORK: int
 ALLOW_CLONE_PIDFD: int
 ALLOW_PIDFD_OPEN: int
+ALLOW_CLONE3: int
 ALLOW_ALL: int
 FLAG_VFORK: int
 FLAG_SLOTS_LOST: int
 FLAG_SLOTS_FOREIGN: int
+FLAG_CLONE3: int
 FDOP_DUP2: int
 FDOP_DUP2_CLOEXEC: int
 FDOP_CLEAR_CLOEXEC: int
@@ -67,3 +69,4 @@ def spawn(
     /,
 ) -> tuple[int, int, bytes | None, int]: ...
 def features() -> dict[str, tuple[bool | None, str | None]]: ...
+def _clone3SelfTest() -> tuple[int, bool, bool]: ...

@@ -472,7 +472,8 @@ txs_py_spawn(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     result = Py_BuildValue("iiNi", (int)out.pid, out.pidfd, record,
                            (out.used_vm ? 1 : 0) | (out.slots_lost ? 2 : 0) |
-                           (out.slots_foreign ? 4 : 0));
+                           (out.slots_foreign ? 4 : 0) |
+                           (out.used_clone3 ? 8 : 0));
 
 done:
     txs_alloc_free(&a);
@@ -512,7 +513,33 @@ txs_py_features(PyObject *module, PyObject *unused)
     return d;
 }
 
+PyDoc_STRVAR(txs_selftest_doc,
+"_clone3SelfTest() -> tuple[int, bool, bool]\n"
+"\n"
+"For tests: clone3(CLONE_VM|CLONE_VFORK) through the trampoline of a child\n"
+"that writes to the parent's memory and returns 42.  Returns (wait status,\n"
+"whether the write is visible, whether the child ran on its own stack);\n"
+"OSError with the kernel's errno when clone3 is refused.");
+
+static PyObject *
+txs_py_selftest(PyObject *module, PyObject *unused)
+{
+    (void)module;
+    (void)unused;
+    int status = 0, ran = 0, on_stack = 0, rc;
+    Py_BEGIN_ALLOW_THREADS
+    rc = txs_clone3_selftest(&status, &ran, &on_stack);
+    Py_END_ALLOW_THREADS
+    if (rc < 0) {
+        errno = -rc;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return Py_BuildValue("(iNN)", status, PyBool_FromLong(ran),
+                         PyBool_FromLong(on_stack));
+}
+
 static PyMethodDef txs_methods[] = {
+    {"_clone3SelfTest", txs_py_selftest, METH_NOARGS, txs_selftest_doc},
     {"spawn", (PyCFunction)(void (*)(void))txs_py_spawn, METH_FASTCALL,
      txs_spawn_doc},
     {"features", txs_py_features, METH_NOARGS, txs_features_doc},
@@ -540,10 +567,12 @@ txs_exec_module(PyObject *m)
         {"ALLOW_VFORK", TXS_ALLOW_VFORK},
         {"ALLOW_CLONE_PIDFD", TXS_ALLOW_CLONE_PIDFD},
         {"ALLOW_PIDFD_OPEN", TXS_ALLOW_PIDFD_OPEN},
+        {"ALLOW_CLONE3", TXS_ALLOW_CLONE3},
         {"ALLOW_ALL", TXS_ALLOW_ALL},
         {"FLAG_VFORK", 1},
         {"FLAG_SLOTS_LOST", 2},
         {"FLAG_SLOTS_FOREIGN", 4},
+        {"FLAG_CLONE3", 8},
         {"FDOP_DUP2", TXS_FDOP_DUP2},
         {"FDOP_DUP2_CLOEXEC", TXS_FDOP_DUP2_CLOEXEC},
         {"FDOP_CLEAR_CLOEXEC", TXS_FDOP_CLEAR_CLOEXEC},

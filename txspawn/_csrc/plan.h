@@ -90,7 +90,8 @@ struct txs_rlimit {
 #define TXS_ALLOW_VFORK 0x1        /* CLONE_VM|CLONE_VFORK */
 #define TXS_ALLOW_CLONE_PIDFD 0x2  /* CLONE_PIDFD */
 #define TXS_ALLOW_PIDFD_OPEN 0x4   /* pidfd_open() after the clone */
-#define TXS_ALLOW_ALL 0x7
+#define TXS_ALLOW_CLONE3 0x8       /* clone3() (trampoline) for vfork mode */
+#define TXS_ALLOW_ALL 0xf
 
 /*
  * The plan.  Every pointer refers to memory the parent allocated and keeps

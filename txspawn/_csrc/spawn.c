@@ -29,12 +29,14 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "clone3.h"
 #include "plan.h"
 #include "spawn.h"
 #include "sys.h"
@@ -56,13 +58,10 @@ struct txs_feature txs_features[TXS_NFEATURES] = {
                              "not probed yet: used only without CLONE_PIDFD"},
     [TXS_FEAT_CLOSE_RANGE] = {"close_range_unshare", TXS_UNKNOWN,
                               "not probed yet"},
-    [TXS_FEAT_CLONE3] = {"clone3", TXS_OFF,
-                         "not used: clone3 with CLONE_VM needs a per-arch "
-                         "assembly trampoline; glibc clone() is used instead"},
-    [TXS_FEAT_CLEAR_SIGHAND] = {"clone_clear_sighand", TXS_OFF,
-                                "not used: glibc clone() cannot pass it, and "
-                                "it keeps SIG_IGN, so the child resets every "
-                                "disposition itself"},
+    [TXS_FEAT_CLONE3] = {"clone3", TXS_UNKNOWN,
+                         "not probed yet: probed when the module loads"},
+    [TXS_FEAT_CLEAR_SIGHAND] = {"clone_clear_sighand", TXS_UNKNOWN,
+                                "not probed yet: probed with clone3"},
 };
 
 static void
@@ -75,9 +74,178 @@ txs_settle(int feature, int state, const char *reason)
     }
 }
 
+/* The probe's child: exits at once (the trampoline does SYS_exit(0)). */
+static int
+txs_probe_child(void *arg)
+{
+    (void)arg;
+    return 0;
+}
+
+static long
+txs_clone3_probe_once(char *stack_lo, size_t stack_size, uint64_t flags)
+{
+    int pidfd = -1;
+    struct txs_clone_args ca = {0};
+    ca.flags = flags;
+    ca.pidfd = (uint64_t)(uintptr_t)&pidfd;
+    ca.exit_signal = SIGCHLD;
+    ca.stack = (uint64_t)(uintptr_t)stack_lo;
+    ca.stack_size = stack_size;
+    long r = txs_clone3_vm(&ca, sizeof(ca), txs_probe_child, NULL);
+    if (r > 0) {
+        int status;
+        /* ECHILD when SIGCHLD is SIG_IGN: already reaped by the kernel. */
+        while (waitpid((pid_t)r, &status, 0) < 0 && errno == EINTR) {
+        }
+        if (pidfd >= 0) {
+            close(pidfd);
+        }
+    }
+    return r;
+}
+
+/*
+ * A real clone3(CLONE_VM|CLONE_VFORK|CLONE_PIDFD|CLONE_CLEAR_SIGHAND) of a
+ * child that exits at once, through the trampoline, on a throwaway stack,
+ * with every signal blocked (a CLONE_VM child must never run the parent's
+ * handlers).  Only a real call tells: the kernel answers EINVAL for an
+ * unknown flag as for any other bad argument, and seccomp profiles answer
+ * ENOSYS or EPERM for clone3 as a whole (it cannot filter its flags).
+ */
+static void
+txs_probe_clone3(void)
+{
+    static char why[128];
+    if (txs_features[TXS_FEAT_CLONE3].state != TXS_UNKNOWN) {
+        return;  /* done once per process, not once per interpreter */
+    }
+    if (!txs_clone3_available) {
+        txs_settle(TXS_FEAT_CLONE3, TXS_OFF,
+                   "clone3 trampoline not available on this architecture; "
+                   "using glibc clone()");
+        txs_settle(TXS_FEAT_CLEAR_SIGHAND, TXS_OFF,
+                   "needs clone3, which is not used on this architecture");
+        return;
+    }
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t size = 4 * page;
+    char *stack = mmap(NULL, size + page, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) {
+        return;  /* transient: stays unprobed, glibc clone() is used */
+    }
+    if (mprotect(stack, page, PROT_NONE) < 0) {
+        munmap(stack, size + page);
+        return;
+    }
+    uint64_t base = CLONE_VM | CLONE_VFORK | CLONE_PIDFD;
+    uint64_t all = ~(uint64_t)0, old;
+    txs_sigmask(SIG_SETMASK, &all, &old);
+    long r = txs_clone3_probe_once(stack + page, size,
+                                   base | CLONE_CLEAR_SIGHAND);
+    int clear = r > 0;
+    if (r == -EINVAL) {
+        r = txs_clone3_probe_once(stack + page, size, base);
+    }
+    txs_sigmask(SIG_SETMASK, &old, NULL);
+    munmap(stack, size + page);
+
+    if (r > 0) {
+        txs_settle(TXS_FEAT_CLONE3, TXS_ON, NULL);
+        if (clear) {
+            txs_settle(TXS_FEAT_CLEAR_SIGHAND, TXS_ON, NULL);
+        }
+        else {
+            txs_settle(TXS_FEAT_CLEAR_SIGHAND, TXS_OFF,
+                       "clone3(CLONE_CLEAR_SIGHAND) failed with EINVAL: "
+                       "needs Linux 5.5; the child resets every "
+                       "disposition itself");
+        }
+        return;
+    }
+    if (r == -ENOSYS) {
+        snprintf(why, sizeof(why), "clone3() failed with ENOSYS: needs "
+                 "Linux 5.3 (or seccomp); using glibc clone()");
+    }
+    else if (r == -EPERM) {
+        snprintf(why, sizeof(why), "clone3() failed with EPERM (seccomp?); "
+                 "using glibc clone()");
+    }
+    else if (r == -EINVAL) {
+        snprintf(why, sizeof(why), "clone3(CLONE_VM|CLONE_VFORK|CLONE_PIDFD)"
+                 " failed with EINVAL; using glibc clone()");
+    }
+    else if (r == -EAGAIN || r == -ENOMEM) {
+        return;  /* transient: stays unprobed, glibc clone() is used */
+    }
+    else {
+        snprintf(why, sizeof(why), "clone3() probe failed with errno %ld; "
+                 "using glibc clone()", -r);
+    }
+    txs_settle(TXS_FEAT_CLONE3, TXS_OFF, why);
+    txs_settle(TXS_FEAT_CLEAR_SIGHAND, TXS_OFF, "needs clone3, which is off");
+}
+
+/* ---- the trampoline's self-test (tests/test_cspawn.py) ---- */
+
+struct txs_selftest {
+    uintptr_t lo, hi;    /* the child's stack */
+    volatile int ran;    /* written by the child: proves CLONE_VM */
+    volatile int on_stack;
+};
+
+static int
+txs_selftest_child(void *arg)
+{
+    struct txs_selftest *t = arg;
+    char here = 0;
+    uintptr_t at = (uintptr_t)&here;
+    t->on_stack = at > t->lo && at < t->hi;
+    t->ran = 1;
+    return 42;
+}
+
+int
+txs_clone3_selftest(int *status, int *ran, int *on_stack)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t size = 4 * page;
+    char *stack = mmap(NULL, size + page, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) {
+        return -errno;
+    }
+    struct txs_selftest t = {(uintptr_t)(stack + page),
+                             (uintptr_t)(stack + page + size), 0, 0};
+    struct txs_clone_args ca = {0};
+    ca.flags = CLONE_VM | CLONE_VFORK;
+    ca.exit_signal = SIGCHLD;
+    ca.stack = (uint64_t)(uintptr_t)(stack + page);
+    ca.stack_size = size;
+    uint64_t all = ~(uint64_t)0, old;
+    txs_sigmask(SIG_SETMASK, &all, &old);
+    long r = txs_clone3_vm(&ca, sizeof(ca), txs_selftest_child, &t);
+    txs_sigmask(SIG_SETMASK, &old, NULL);
+    munmap(stack, size + page);
+    if (r < 0) {
+        return (int)r;
+    }
+    *status = -1;
+    while (waitpid((pid_t)r, status, 0) < 0) {
+        if (errno != EINTR) {
+            return -errno;
+        }
+    }
+    *ran = t.ran;
+    *on_stack = t.on_stack;
+    return 0;
+}
+
 void
 txs_probe_init(void)
 {
+    txs_probe_clone3();
     /* close_range(~0U, ~0U, 0) closes nothing (fd ~0U is never open) and
        fails with ENOSYS before Linux 5.9.  Never probe CLOSE_RANGE_UNSHARE
        itself here: in a threaded parent it would give this thread a
@@ -136,12 +304,55 @@ txs_clone_once(struct txs_plan *plan, void *stack_top, int vm, int pidfd,
  * EINVAL/ENOSYS with a flag not yet known to work, retry without it.
  */
 static pid_t
-txs_clone(struct txs_plan *plan, void *stack_top, unsigned allow,
-          int share_files, int *pidfd_out, int *used_vm)
+txs_clone(struct txs_plan *plan, char *stack_lo, size_t stack_size,
+          unsigned allow, int share_files, int *pidfd_out, int *used_vm,
+          int *used_clone3)
 {
+    void *stack_top = stack_lo + stack_size;
     int vm = (allow & TXS_ALLOW_VFORK) && txs_usable(TXS_FEAT_VFORK);
     int pfd = (allow & TXS_ALLOW_CLONE_PIDFD) &&
               txs_usable(TXS_FEAT_CLONE_PIDFD);
+    *used_clone3 = 0;
+    if ((allow & TXS_ALLOW_VFORK) && (allow & TXS_ALLOW_CLONE3) &&
+            txs_features[TXS_FEAT_CLONE3].state == TXS_ON) {
+        /* The primary path, settled by the probe at load time. */
+        struct txs_clone_args ca = {0};
+        ca.flags = CLONE_VM | CLONE_VFORK;
+        if (share_files) {
+            ca.flags |= CLONE_FILES;
+        }
+        if (allow & TXS_ALLOW_CLONE_PIDFD) {
+            ca.flags |= CLONE_PIDFD;
+        }
+        /* Defence in depth only: the child still resets every
+           disposition (CLONE_CLEAR_SIGHAND keeps SIG_IGN). */
+        if (txs_features[TXS_FEAT_CLEAR_SIGHAND].state == TXS_ON) {
+            ca.flags |= CLONE_CLEAR_SIGHAND;
+        }
+        *pidfd_out = -1;
+        ca.pidfd = (uint64_t)(uintptr_t)pidfd_out;
+        ca.exit_signal = SIGCHLD;
+        ca.stack = (uint64_t)(uintptr_t)stack_lo;
+        ca.stack_size = stack_size;
+        long r = txs_clone3_vm(&ca, sizeof(ca), txs_child_main, plan);
+        if (r > 0) {
+            /* clone3 accepting these flags implies clone() would too. */
+            txs_settle(TXS_FEAT_VFORK, TXS_ON, NULL);
+            if (allow & TXS_ALLOW_CLONE_PIDFD) {
+                txs_settle(TXS_FEAT_CLONE_PIDFD, TXS_ON, NULL);
+            }
+            *used_vm = 1;
+            *used_clone3 = 1;
+            return (pid_t)r;
+        }
+        if (r != -EINVAL && r != -ENOSYS && r != -EPERM) {
+            errno = (int)-r;  /* transient (EAGAIN, ENOMEM): no fallback */
+            *used_vm = 0;
+            return -1;
+        }
+        /* Refused although the probe passed (a seccomp filter installed
+           since?): this spawn uses glibc clone(). */
+    }
     pid_t pid = txs_clone_once(plan, stack_top, vm, pfd, share_files,
                                pidfd_out);
     int retry_pfd = pfd &&
@@ -346,13 +557,13 @@ txs_spawn(struct txs_plan *plan, const struct txs_slots *slots,
     size_t map_size = TXS_STACK_SIZE + (size_t)page;
     char *stack = txs_take_stack(map_size, (size_t)page, out);
     pid_t pid = -1;
-    int pidfd = -1, used_vm = 0, clone_errno = 0;
+    int pidfd = -1, used_vm = 0, used_clone3 = 0, clone_errno = 0;
     if (stack != NULL) {
         uint64_t all = ~(uint64_t)0, old;
         txs_sigmask(SIG_SETMASK, &all, &old);
-        pid = txs_clone(plan, stack + map_size, allow,
+        pid = txs_clone(plan, stack + page, TXS_STACK_SIZE, allow,
                         slots != NULL && txs_can_share_files(), &pidfd,
-                        &used_vm);
+                        &used_vm, &used_clone3);
         clone_errno = errno;
         txs_sigmask(SIG_SETMASK, &old, NULL);
         if (pid < 0) {
@@ -406,6 +617,7 @@ txs_spawn(struct txs_plan *plan, const struct txs_slots *slots,
     out->pid = pid;
     out->pidfd = pidfd;
     out->used_vm = used_vm;
+    out->used_clone3 = used_clone3;
     if (got > 0) {
         /* The child failed and is exiting: reap it before returning, so
            the caller never sees a zombie.  (ECHILD: SIGCHLD is SIG_IGN.) */

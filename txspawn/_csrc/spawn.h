@@ -19,8 +19,8 @@ enum {
     TXS_FEAT_CLONE_PIDFD,    /* CLONE_PIDFD: Linux 5.2 */
     TXS_FEAT_PIDFD_OPEN,     /* pidfd_open(): Linux 5.3 */
     TXS_FEAT_CLOSE_RANGE,    /* close_range() + CLOSE_RANGE_UNSHARE: 5.9 */
-    TXS_FEAT_CLONE3,         /* clone3(): Linux 5.3 (not used) */
-    TXS_FEAT_CLEAR_SIGHAND,  /* CLONE_CLEAR_SIGHAND: Linux 5.5 (not used) */
+    TXS_FEAT_CLONE3,         /* clone3() via the trampoline: Linux 5.3 */
+    TXS_FEAT_CLEAR_SIGHAND,  /* CLONE_CLEAR_SIGHAND: Linux 5.5 */
     TXS_NFEATURES
 };
 
@@ -36,6 +36,10 @@ extern struct txs_feature txs_features[TXS_NFEATURES];
 
 void txs_probe_init(void);
 int txs_can_share_files(void);
+/* Tests only: clone3(CLONE_VM|CLONE_VFORK) through the trampoline of a child
+   returning 42; 0 (status, whether it ran, whether on its own stack) or
+   -errno. */
+int txs_clone3_selftest(int *status, int *ran, int *on_stack);
 
 /*
  * Slot mode: before the clone, dup3(src[i], slot[i], O_CLOEXEC) for each i
@@ -53,6 +57,7 @@ struct txs_outcome {
     pid_t pid;
     int pidfd;              /* -1: none */
     int used_vm;            /* the child ran in vfork mode */
+    int used_clone3;        /* ... created by clone3 (the trampoline) */
     int slots_lost;         /* a slot could not be restored and was closed */
     int slots_foreign;      /* a slot no longer held the placeholder: nothing
                                was done (no pipe, no clone, no dup3) */
