@@ -51,8 +51,10 @@ class InfoTests(SynchronousTestCase):
         Every feature txspawn probes is listed with C{on} or C{off}, and
         every feature that is off comes with a reason.
         """
+        from txspawn._cli import effectiveFeatures
         from txspawn._features import FEATURE_NAMES, probeFeatures
 
+        features = effectiveFeatures(probeFeatures())
         result = _runModule("info")
         lines = result.stdout.splitlines()
         for name in FEATURE_NAMES:
@@ -60,9 +62,30 @@ class InfoTests(SynchronousTestCase):
             self.assertEqual(len(matching), 1, f"{name} not listed once")
             state = matching[0][1]
             self.assertIn(state, ("on", "off"))
-            self.assertEqual(state == "on", probeFeatures().enabled(name))
+            self.assertEqual(state == "on", features.enabled(name))
             if state == "off":
                 self.assertTrue(matching[0][2:], f"{name} is off without a reason")
+
+    def test_cEngineVerdicts(self) -> None:
+        """
+        A feature only a real C{clone3} can probe is reported with the C
+        engine's own verdict when the C engine is built.
+        """
+        from txspawn._cli import effectiveFeatures
+        from txspawn._engines import availableSpawners
+        from txspawn._features import probeFeatures
+
+        unavailable = availableSpawners()["c"]
+        if unavailable is not None:
+            if os.environ.get("TXSPAWN_REQUIRE_C") == "1":
+                self.fail(f"TXSPAWN_REQUIRE_C=1 but {unavailable}")
+            raise self.skipTest(unavailable)
+        from txspawn._cengine import CSpawner
+
+        on, _ = CSpawner.features()["clone_clear_sighand"]
+        features = effectiveFeatures(probeFeatures())
+        self.assertEqual(features.enabled("clone_clear_sighand"), bool(on))
+        self.assertIn("C engine", features.reason("clone_clear_sighand") or "")
 
     def test_monitorInUse(self) -> None:
         """

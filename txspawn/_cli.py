@@ -16,7 +16,10 @@ import os
 import platform
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from txspawn._features import Features
 
 __all__ = ["buildParser", "infoReport", "main"]
 
@@ -88,26 +91,35 @@ def _monitorLines() -> list[str]:
     return [f"in use: {name}: {why}"]
 
 
+def effectiveFeatures(features: Features) -> Features:
+    """
+    The feature verdicts C{info} reports: the Python-level probes, with the
+    ones only a real C{clone3} can settle taken from the C engine's own probe
+    when the C engine is built.
+
+    @param features: The Python-level probes (L{probeFeatures}).
+    @return: C{features}, with the C engine's verdicts applied.
+    """
+    try:
+        from txspawn._cengine import CSpawner
+    except ImportError:
+        return features
+    on, why = CSpawner.features()["clone_clear_sighand"]
+    if on is None:
+        return features
+    return features.override(
+        "clone_clear_sighand",
+        on,
+        "C engine probe: clone3 accepted it" if on else f"C engine: {why}",
+    )
+
+
 def _featureLines() -> list[str]:
     try:
         from txspawn._features import probeFeatures
     except ImportError as e:
         return [f"feature probes {_failure(e)}"]
-    features = probeFeatures()
-    try:
-        from txspawn._cengine import CSpawner
-    except ImportError:
-        pass
-    else:
-        # Verdicts only a real clone3 can give: the C engine's own probe.
-        on, why = CSpawner.features()["clone_clear_sighand"]
-        if on is not None:
-            features = features.override(
-                "clone_clear_sighand",
-                on,
-                "C engine probe: clone3 accepted it" if on else f"C engine: {why}",
-            )
-    rows = features.describe()
+    rows = effectiveFeatures(probeFeatures()).describe()
     width = max((len(name) for name, _, _ in rows), default=0)
     return [f"{name:<{width}}  {state:<3}  {reason}" for name, state, reason in rows]
 
