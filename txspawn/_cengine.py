@@ -43,12 +43,12 @@ import fcntl
 import os
 import threading
 from collections.abc import Mapping
-from pathlib import Path
 
 from attrs import define, field
 from zope.interface import implementer
 
 from txspawn._child import ChildProcess
+from txspawn._engines import buildFailureReason
 from txspawn._fdplan import planFdOps
 from txspawn._plan import SpawnPlan
 from txspawn._wire import decodeFailure
@@ -60,7 +60,6 @@ __all__ = [
     "SLOTS_ENV",
     "CSpawner",
     "FdSlots",
-    "buildFailureReason",
     "defaultSlots",
 ]
 
@@ -75,19 +74,6 @@ _Op = tuple[int, int, int]
 #: Slots start at 3 so that a thread redirecting stdio (C{dup2} onto 0, 1
 #: or 2, legitimate even while those are closed) never hits one.
 _FIRST_SLOT = 3
-
-
-def buildFailureReason() -> str | None:
-    """
-    Why the extension was not built, as recorded by C{setup.py}.
-
-    @return: The recorded reason, or L{None} when none was recorded.
-    """
-    path = Path(__file__).with_name("_cbuild_failure.txt")
-    try:
-        return path.read_text().strip() or None
-    except OSError:
-        return None
 
 
 try:

@@ -32,6 +32,7 @@ __all__ = [
     "ENGINE_ENV",
     "EngineUnavailable",
     "availableSpawners",
+    "buildFailureReason",
     "selectSpawner",
 ]
 
@@ -62,19 +63,18 @@ def _loadPythonSpawner() -> ISpawner:
     return PythonSpawner()
 
 
-def _buildFailure() -> str:
+def buildFailureReason() -> str | None:
     """
-    What C{setup.py} recorded when it could not build the extension.
+    Why the C extension was not built, as recorded by C{setup.py}.
 
-    @return: C{"; <reason>"}, or C{""} when nothing was recorded.
+    @return: The recorded reason, or L{None} when none was recorded.
     """
     path = os.path.join(os.path.dirname(__file__), "_cbuild_failure.txt")
     try:
         with open(path) as f:
-            reason = f.read().strip()
+            return f.read().strip() or None
     except OSError:
-        return ""
-    return f"; {reason}" if reason else ""
+        return None
 
 
 def _sourceTreeHint() -> str:
@@ -108,7 +108,9 @@ def _loadCSpawner() -> ISpawner:
     except ImportError as e:
         raise EngineUnavailable(
             "c",
-            f"txspawn._cspawn is not built ({e}){_buildFailure()}{_sourceTreeHint()}",
+            f"txspawn._cspawn is not built ({e})"
+            + (f"; {why}" if (why := buildFailureReason()) else "")
+            + _sourceTreeHint(),
         ) from None
     origin = getattr(module, "__file__", None)
     if origin is None or not origin.endswith(
