@@ -14,9 +14,11 @@ from __future__ import annotations
 import errno
 import importlib.machinery
 import os
+import resource
 import signal
 import sys
 import threading
+import time
 from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
@@ -662,3 +664,136 @@ class ArgumentTests(CTestCase):
         self.assertRaises(TypeError, _cspawn.spawn, 1, 2)
         self.assertEqual(openFDs(), before)
         self.assertNoNewChildren()
+
+
+class Wait4Tests(CTestCase):
+    """
+    C{_cspawn.wait4}, the monitors' reaping call, is C{os.wait4}: the same
+    results, values and errors.
+    """
+
+    def spawnShell(self, script: str) -> int:
+        return os.posix_spawn("/bin/sh", ["sh", "-c", script], {})
+
+    def test_exited(self) -> None:
+        """
+        For an exited child it returns C{(pid, status, rusage)} with the
+        classic status and a L{resource.struct_rusage} whose counters are
+        exactly what the kernel charged (C{RUSAGE_CHILDREN} grows by the
+        same amounts when the child is reaped).
+        """
+        pid = self.spawnShell("i=0; while [ $i -lt 3000 ]; do i=$((i+1)); done; exit 7")
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        got, status, usage = _cspawn.wait4(pid, os.WNOHANG)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.assertEqual((got, status), (pid, 7 << 8))
+        self.assertIs(type(usage), resource.struct_rusage)
+        self.assertEqual(
+            [type(v) for v in usage], [float, float] + [int] * (len(usage) - 2)
+        )
+        for name in ("ru_utime", "ru_stime"):
+            self.assertEqual(
+                round(getattr(usage, name) * 1e6),
+                round((getattr(after, name) - getattr(before, name)) * 1e6),
+            )
+        for name in ("ru_minflt", "ru_majflt", "ru_inblock", "ru_nvcsw", "ru_nivcsw"):
+            self.assertEqual(
+                getattr(usage, name), getattr(after, name) - getattr(before, name)
+            )
+        self.assertGreater(usage.ru_minflt, 0)
+
+    def test_killed(self) -> None:
+        """
+        A death by signal gives the signal status, as C{os.wait4}.
+        """
+        pid = self.spawnShell("kill -KILL $$")
+        _, status, _ = _cspawn.wait4(pid, 0)
+        self.assertTrue(os.WIFSIGNALED(status))
+        self.assertEqual(os.WTERMSIG(status), signal.SIGKILL)
+
+    def test_notExitedYet(self) -> None:
+        """
+        With C{WNOHANG} and a running child, the answer is C{os.wait4}'s:
+        pid 0, status 0 and an all-zero rusage.
+        """
+        pid = self.spawnShell("exec sleep 60")
+        try:
+            self.assertEqual(_cspawn.wait4(pid, os.WNOHANG), os.wait4(pid, os.WNOHANG))
+            self.assertEqual(_cspawn.wait4(pid, os.WNOHANG)[2], (0.0, 0.0) + (0,) * 14)
+        finally:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+
+    def test_noSuchChild(self) -> None:
+        """
+        ECHILD (nothing to reap) raises L{ChildProcessError}, as
+        C{os.wait4}.
+        """
+        pid = self.spawnShell("exit 0")
+        os.waitpid(pid, 0)
+        self.assertRaises(ChildProcessError, _cspawn.wait4, pid, 0)
+        self.assertRaises(ChildProcessError, _cspawn.wait4, pid, os.WNOHANG)
+
+    def test_blockingReleasesGIL(self) -> None:
+        """
+        Without C{WNOHANG} the call blocks with the GIL released: a thread
+        of ours runs meanwhile (here it is the thread that lets the child
+        exit, so holding the GIL would deadlock).
+        """
+        r, w = os.pipe()
+        pid = os.posix_spawn(
+            "/bin/sh",
+            ["sh", "-c", "read x; exit 5"],
+            {},
+            file_actions=[(os.POSIX_SPAWN_DUP2, r, 0)],
+        )
+        os.close(r)
+
+        def release() -> None:
+            time.sleep(0.05)
+            os.close(w)
+
+        thread = threading.Thread(target=release)
+        thread.start()
+        try:
+            _, status, _ = _cspawn.wait4(pid, 0)
+        finally:
+            thread.join()
+        self.assertEqual(status, 5 << 8)
+
+    def test_signalHandlerRaises(self) -> None:
+        """
+        A blocking call interrupted by a signal whose Python handler raises
+        gives up with that exception (PEP 475); the child is left unreaped.
+        A handler that returns lets the call go on waiting.
+        """
+        pid = self.spawnShell("exec sleep 60")
+        calls: list[int] = []
+
+        def handler(signum: int, frame: Any) -> None:
+            calls.append(signum)
+            if len(calls) == 2:
+                raise ZeroDivisionError("from the handler")
+            signal.setitimer(signal.ITIMER_REAL, 0.02)
+
+        previous = signal.signal(signal.SIGALRM, handler)
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0.02)
+            self.assertRaises(ZeroDivisionError, _cspawn.wait4, pid, 0)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        self.assertEqual(calls, [signal.SIGALRM, signal.SIGALRM])
+
+    def test_badArguments(self) -> None:
+        """
+        The wrong number or type of arguments, or a pid out of C{int}'s
+        range, raise before any syscall.
+        """
+        self.assertRaises(TypeError, _cspawn.wait4, 1)
+        self.assertRaises(TypeError, _cspawn.wait4, 1, 0, 0)
+        self.assertRaises(TypeError, _cspawn.wait4, "1", 0)
+        self.assertRaises(OverflowError, _cspawn.wait4, 2**40, 0)

@@ -139,12 +139,12 @@ class Recorder:
         self.expected = expected
         self.calls: list[ChildProcess] = []
         self.threads: set[int] = set()
-        self.pidfdsAtCall: list[int | None] = []
+        self.reapedAtCall: list[bool] = []
 
     def __call__(self, child: ChildProcess) -> None:
         self.calls.append(child)
         self.threads.add(threading.get_ident())
-        self.pidfdsAtCall.append(child.pidfd)
+        self.reapedAtCall.append(child.reaped)
         if len(self.calls) == self.expected:
             self.reactor.stop()
 
@@ -290,7 +290,8 @@ class MonitorBehaviourMixin(HygieneMixin):
         """
         Each child is reported once with its exact exit status, converted to
         Twisted's reason (exit codes, deaths by signal), with its rusage,
-        and with its pidfd closed by the time C{exited} runs.
+        and with its pidfd (if any) closed once C{exited} has returned (the
+        pidfd monitor reports first and closes after).
         """
         reactor = self.buildReactor()
         monitor = self.buildMonitor(reactor)
@@ -312,7 +313,8 @@ class MonitorBehaviourMixin(HygieneMixin):
         self.runReactor(reactor)
         self.assertEqual(len(recorder.calls), len(expected))
         self.assertEqual(sorted(c.pid for c in recorder.calls), sorted(children))
-        self.assertEqual(recorder.pidfdsAtCall, [None] * len(expected))
+        self.assertEqual(recorder.reapedAtCall, [True] * len(expected))
+        self.assertEqual([c.pidfd for c in recorder.calls], [None] * len(expected))
         for child in recorder.calls:
             reasonType, exitCode, sig = expected[children[child.pid]]
             reason = reasonForChild(child)
@@ -462,6 +464,34 @@ class MonitorBehaviourMixin(HygieneMixin):
         self.assertEqual(recorder.calls, [first, second])
         errors = self.flushLoggedErrors(ZeroDivisionError)
         self.assertEqual(len(errors), 1)
+        # The failing callback's child was cleaned up all the same.
+        self.assertIsNone(first.pidfd)
+        self.assertNothingRegistered(reactor)
+
+    def test_watchFromExited(self) -> None:
+        """
+        An C{exited} callback may watch a new child (as a C{processExited}
+        that respawns does); the new child is reported, and the first one's
+        registration is gone by the time both are.
+        """
+        reactor = self.buildReactor()
+        monitor = self.buildMonitor(reactor)
+        recorder = Recorder(reactor, 2)
+        first, firstRelease = spawnBlocked("exit 3")
+        second, secondRelease = spawnBlocked("exit 4")
+
+        def respawn(child: ChildProcess) -> None:
+            recorder(child)
+            monitor.watch(second, recorder)
+            os.close(secondRelease)
+
+        monitor.watch(first, respawn)
+        os.close(firstRelease)
+        self.runReactor(reactor)
+        self.assertEqual(recorder.calls, [first, second])
+        self.assertEqual([first.status, second.status], [3 << 8, 4 << 8])
+        self.assertEqual([first.pidfd, second.pidfd], [None, None])
+        self.assertNothingRegistered(reactor)
 
     def test_watchErrors(self) -> None:
         """

@@ -32,6 +32,14 @@ __all__ = ["ChildProcess"]
 
 _log = Logger()
 
+try:
+    # os.wait4 with the same results and errors, built with fewer
+    # allocations: reaping is on the exit path, which runs right after the
+    # reactor woke up, when every allocation is a cache miss.
+    from txspawn._cspawn import wait4 as _wait4
+except ImportError:  # the C extension is not built: txspawn._engines says why
+    _wait4 = os.wait4
+
 
 @define(eq=False)
 class ChildProcess:
@@ -128,7 +136,7 @@ class ChildProcess:
             ):
                 hook(self)
         try:
-            pid, status, rusage = os.wait4(self.pid, os.WNOHANG)
+            pid, status, rusage = _wait4(self.pid, os.WNOHANG)
         except ChildProcessError:
             # ECHILD: SIGCHLD is SIG_IGN, or some other code reaped our child
             # (waitpid(-1) elsewhere).  The exit status is lost for good.

@@ -171,7 +171,8 @@ class PidfdMonitor:
         @param child: A child with an open pidfd, not yet reaped.
         @param exited: Called once, from the reactor thread, with C{child}
             reaped (C{child.status} set, or C{None} if someone else reaped
-            it) and its pidfd closed.  Its exceptions are logged.
+            it); the pidfd is unregistered and closed right after it
+            returns.  Its exceptions are logged.
         @raise ValueError: if C{child} has no pidfd, is already reaped or is
             already watched.
         """
@@ -229,7 +230,8 @@ class PidfdMonitor:
     def _forget(self, reader: _PidfdReader) -> None:
         # Unregister before closing: epoll must not be left watching a
         # closed number that the next open() may reuse.
-        self._readers.pop(reader.child.pid, None)
+        if self._readers.get(reader.child.pid) is reader:
+            del self._readers[reader.child.pid]
         self._unregister(reader)
         reader.child.closePidfd()
         if not self._readers and not self._installed:
@@ -257,8 +259,15 @@ class PidfdMonitor:
             # A readable pidfd means the process exited, so wait4 finds the
             # zombie; stay registered in case the kernel ever says otherwise.
             return
-        self._forget(reader)
-        callExited(reader.exited, child)
+        # Report first, clean up after: unregistering and closing the pidfd
+        # cost two syscalls that need not delay processExited.  The reader
+        # leaves the watched set first, so a repeated event for it (a nested
+        # reactor iteration inside the callback) only unregisters it.
+        del self._readers[child.pid]
+        try:
+            callExited(reader.exited, child)
+        finally:
+            self._forget(reader)
 
     def _readerLost(self, reader: _PidfdReader, reason: Failure) -> None:
         # The reactor already removed the reader from its fd set (but not

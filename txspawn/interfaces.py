@@ -82,7 +82,8 @@ class IChildMonitor(Interface):
         """
         Start watching C{child}; call C{exited(child)} once, from the reactor
         thread, after the child has been reaped (C{child.status} and
-        C{child.rusage} are then set, and its pidfd closed).  A child that
+        C{child.rusage} are then set; its pidfd, if any, is closed by the
+        time C{exited} returns).  A child that
         already exited is noticed promptly (reap-on-register).
 
         @param child: a L{txspawn._child.ChildProcess}.

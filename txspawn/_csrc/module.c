@@ -11,10 +11,14 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 
 #include "plan.h"
 #include "spawn.h"
@@ -538,7 +542,151 @@ txs_py_selftest(PyObject *module, PyObject *unused)
                          PyBool_FromLong(on_stack));
 }
 
+PyDoc_STRVAR(txs_wait4_doc,
+"wait4(pid, options, /) -> tuple[int, int, resource.struct_rusage]\n"
+"\n"
+"os.wait4, for the monitors' exit path: the same arguments, result, values\n"
+"and errors (ChildProcessError for ECHILD, EINTR retried unless a signal\n"
+"handler raises), built with fewer allocations.  The GIL is released only\n"
+"when the call may block (options without WNOHANG).");
+
+/* The module's state: resource.struct_rusage, looked up on the first
+   wait4() (per module, so per interpreter). */
+struct txs_state {
+    PyTypeObject *struct_rusage;
+};
+
+static PyTypeObject *
+txs_struct_rusage(PyObject *module)
+{
+    struct txs_state *state = PyModule_GetState(module);
+    if (state->struct_rusage == NULL) {
+        PyObject *resource = PyImport_ImportModule("resource");
+        if (resource == NULL) {
+            return NULL;
+        }
+        PyObject *type = PyObject_GetAttrString(resource, "struct_rusage");
+        Py_DECREF(resource);
+        if (type == NULL) {
+            return NULL;
+        }
+        if (!PyType_Check(type)) {
+            Py_DECREF(type);
+            PyErr_SetString(PyExc_TypeError, "resource.struct_rusage is not a type");
+            return NULL;
+        }
+        state->struct_rusage = (PyTypeObject *)type;
+    }
+    return state->struct_rusage;
+}
+
+static PyObject *
+txs_rusage_new(PyTypeObject *type, const struct rusage *ru)
+{
+    PyObject *result = PyStructSequence_New(type);
+    if (result == NULL) {
+        return NULL;
+    }
+    /* The fields and conversions of os.wait4 (Modules/posixmodule.c): two
+       float times, then the fourteen longs in struct order. */
+    const long counters[] = {
+        ru->ru_maxrss, ru->ru_ixrss,  ru->ru_idrss,  ru->ru_isrss,
+        ru->ru_minflt, ru->ru_majflt, ru->ru_nswap,  ru->ru_inblock,
+        ru->ru_oublock, ru->ru_msgsnd, ru->ru_msgrcv, ru->ru_nsignals,
+        ru->ru_nvcsw,  ru->ru_nivcsw,
+    };
+    PyObject *item = PyFloat_FromDouble((double)ru->ru_utime.tv_sec +
+                                        ru->ru_utime.tv_usec * 0.000001);
+    if (item == NULL) {
+        goto fail;
+    }
+    PyStructSequence_SET_ITEM(result, 0, item);
+    item = PyFloat_FromDouble((double)ru->ru_stime.tv_sec +
+                              ru->ru_stime.tv_usec * 0.000001);
+    if (item == NULL) {
+        goto fail;
+    }
+    PyStructSequence_SET_ITEM(result, 1, item);
+    for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
+        item = PyLong_FromLong(counters[i]);
+        if (item == NULL) {
+            goto fail;
+        }
+        PyStructSequence_SET_ITEM(result, (Py_ssize_t)(2 + i), item);
+    }
+    return result;
+fail:
+    /* Unset items are NULL, which the structseq's dealloc skips. */
+    Py_DECREF(result);
+    return NULL;
+}
+
+static int
+txs_as_int(PyObject *obj, int *out)
+{
+    long value = PyLong_AsLong(obj);
+    if (value == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (value < INT_MIN || value > INT_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "signed integer is out of range for C int");
+        return -1;
+    }
+    *out = (int)value;
+    return 0;
+}
+
+static PyObject *
+txs_py_wait4(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError,
+                     "wait4() takes exactly 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    int pid, options;
+    if (txs_as_int(args[0], &pid) < 0 || txs_as_int(args[1], &options) < 0) {
+        return NULL;
+    }
+    PyTypeObject *type = txs_struct_rusage(module);
+    if (type == NULL) {
+        return NULL;
+    }
+    int status = 0;
+    /* Zeroed: the kernel fills it only when it reports a child, and
+       os.wait4 answers zeros for "no child changed state yet". */
+    struct rusage ru;
+    memset(&ru, 0, sizeof ru);
+    pid_t got;
+    for (;;) {
+        if (options & WNOHANG) {
+            got = wait4((pid_t)pid, &status, options, &ru);
+        }
+        else {
+            Py_BEGIN_ALLOW_THREADS
+            got = wait4((pid_t)pid, &status, options, &ru);
+            Py_END_ALLOW_THREADS
+        }
+        if (got >= 0 || errno != EINTR) {
+            break;
+        }
+        if (PyErr_CheckSignals() < 0) {
+            return NULL;
+        }
+    }
+    if (got < 0) {
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    PyObject *rusage = txs_rusage_new(type, &ru);
+    if (rusage == NULL) {
+        return NULL;
+    }
+    return Py_BuildValue("(iiN)", (int)got, status, rusage);
+}
+
 static PyMethodDef txs_methods[] = {
+    {"wait4", (PyCFunction)(void (*)(void))txs_py_wait4, METH_FASTCALL,
+     txs_wait4_doc},
     {"_clone3SelfTest", txs_py_selftest, METH_NOARGS, txs_selftest_doc},
     {"spawn", (PyCFunction)(void (*)(void))txs_py_spawn, METH_FASTCALL,
      txs_spawn_doc},
@@ -609,20 +757,45 @@ txs_exec_module(PyObject *m)
 static PyModuleDef_Slot txs_slots[] = {
     {Py_mod_exec, txs_exec_module},
 #ifdef Py_mod_multiple_interpreters
-    /* No Python-level state at all (m_size 0); the C-level probe cache is
-       process-wide, like the kernel it describes. */
+    /* The Python-level state is per module (struct txs_state); the C-level
+       probe cache is process-wide, like the kernel it describes. */
     {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
 #endif
     {0, NULL},
 };
 
+static int
+txs_traverse(PyObject *module, visitproc visit, void *arg)
+{
+    struct txs_state *state = PyModule_GetState(module);
+    Py_VISIT(state->struct_rusage);
+    return 0;
+}
+
+static int
+txs_clear(PyObject *module)
+{
+    struct txs_state *state = PyModule_GetState(module);
+    Py_CLEAR(state->struct_rusage);
+    return 0;
+}
+
+static void
+txs_free(void *module)
+{
+    (void)txs_clear((PyObject *)module);
+}
+
 static struct PyModuleDef txs_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "txspawn._cspawn",
     .m_doc = "The txspawn C spawn engine (see txspawn._cengine).",
-    .m_size = 0,
+    .m_size = sizeof(struct txs_state),
     .m_methods = txs_methods,
     .m_slots = txs_slots,
+    .m_traverse = txs_traverse,
+    .m_clear = txs_clear,
+    .m_free = txs_free,
 };
 
 PyMODINIT_FUNC
