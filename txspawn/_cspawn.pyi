@@ -7,6 +7,8 @@ documented there and in docs/design/engines.rst.
 
 from __future__ import annotations
 
+import resource
+
 MAGIC: bytes
 RECORD_SIZE: int
 CLOSE_RANGE_MAX: int
@@ -68,5 +70,6 @@ def spawn(
     allow: int,
     /,
 ) -> tuple[int, int, bytes | None, int]: ...
+def wait4(pid: int, options: int, /) -> tuple[int, int, resource.struct_rusage]: ...
 def features() -> dict[str, tuple[bool | None, str | None]]: ...
 def _clone3SelfTest() -> tuple[int, bool, bool]: ...
