@@ -350,6 +350,30 @@ class StatusTableTests(SynchronousTestCase):
                     (theirs.exitCode, theirs.signal, theirs.status),  # type: ignore[attr-defined]
                 )
 
+    def test_reasonMatchesTwistedEveryStatus(self) -> None:
+        """
+        The same holds for every 16-bit classic status, including ones no
+        kernel reports (stopped, continued, core flag with exit bits), so
+        the arithmetic in L{reasonFromStatus} is exactly Twisted's
+        C{os.WIFEXITED}/C{os.WTERMSIG} logic.
+        """
+        from twisted.internet.process import Process
+
+        twistedProcess = Process.__new__(Process)
+        mismatches = []
+        for status in range(1 << 16):
+            ours = reasonFromStatus(status)
+            theirs = twistedProcess._getReason(status)
+            if (type(ours), str(ours), ours.exitCode, ours.signal, ours.status) != (
+                type(theirs),
+                str(theirs),
+                theirs.exitCode,  # type: ignore[attr-defined]
+                theirs.signal,  # type: ignore[attr-defined]
+                theirs.status,  # type: ignore[attr-defined]
+            ):
+                mismatches.append(status)
+        self.assertEqual(mismatches, [])
+
     def test_unknownStatusMessage(self) -> None:
         """
         The "status unknown" reason is a L{ProcessTerminated} whose three

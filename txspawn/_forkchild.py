@@ -15,12 +15,14 @@ C{ctypes}) is resolved in the parent first, by L{loadPrctl}.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
 import os
 import resource
 import signal
 import termios
+from collections.abc import Callable
 from typing import NoReturn
 
 from attrs import frozen
@@ -43,6 +45,50 @@ CATCHABLE_SIGNALS: tuple[int, ...] = tuple(
         if s not in (signal.SIGKILL, signal.SIGSTOP)
     )
 )
+
+#: glibc's internal signals (SIGCANCEL, SIGSETXID).  glibc's sigaction()
+#: refuses them, yet they can arrive ignored from an ancestor that used the
+#: raw syscall, and SIG_IGN survives execve; glibc's posix_spawn and the C
+#: engine reset them, so the fork path does too, through rt_sigaction.
+_INTERNAL_SIGNALS = (32, 33)
+
+#: rt_sigaction's number, where txspawn knows it (the asm-generic table is
+#: shared by aarch64 and riscv64).  Elsewhere the two signals are left as
+#: inherited.
+_SYS_RT_SIGACTION = {"x86_64": 13, "aarch64": 134, "riscv64": 134}.get(
+    os.uname().machine
+)
+
+
+def _loadRawSigDefault() -> Callable[[int], int] | None:
+    """
+    Bind glibc's C{syscall()} for resetting one signal to C{SIG_DFL} with
+    the kernel's C{rt_sigaction}; called once, at import (in the parent,
+    never in a child).
+
+    @return: A function of the signal number returning the syscall's result
+        (0 on success), or C{None} where the syscall number is unknown or
+        C{ctypes} cannot load the C library.
+    """
+    if _SYS_RT_SIGACTION is None:
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        syscall = libc.syscall
+    except (OSError, AttributeError):
+        return None
+    # struct kernel_sigaction {handler, flags, restorer, mask}, all zero:
+    # handler SIG_DFL (0), no flags, no restorer (SIG_DFL needs none).
+    action = (ctypes.c_ulong * 4)()
+    number = _SYS_RT_SIGACTION
+
+    def sigDefault(signum: int) -> int:
+        return int(syscall(number, signum, ctypes.byref(action), None, 8))
+
+    return sigDefault
+
+
+_rawSigDefault = _loadRawSigDefault()
 
 # close_range(2) takes unsigned ints, os.closerange C ints: INT_MAX - 1 is
 # the highest "last fd" it can be given, which is above any possible fd.
@@ -138,6 +184,10 @@ def execChild(s: ChildSteps) -> NoReturn:
     try:
         for signum in CATCHABLE_SIGNALS:
             signal.signal(signum, signal.SIG_DFL)
+        if _rawSigDefault is not None:
+            for signum in _INTERNAL_SIGNALS:
+                if _rawSigDefault(signum) != 0:
+                    raise OSError(ctypes.get_errno(), "rt_sigaction")
         if s.newSession:
             stage = ChildSetupStage.SETSID
             os.setsid()

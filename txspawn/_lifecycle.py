@@ -34,7 +34,7 @@ from txspawn._exitlisteners import ExitListener, ExitNotifier
 from txspawn._groupkill import SIGNAL_NAMES, Termination, checkSeconds, signalNumber
 from txspawn._lifetime import DEFAULT_KILL_AFTER, LifetimeOptions
 from txspawn._plan import SpawnPlan
-from txspawn._status import reasonForChild
+from txspawn._status import reasonFromStatus
 from txspawn.interfaces import IProcessStateObserver
 
 if TYPE_CHECKING:
@@ -322,9 +322,12 @@ class ProcessLifecycle:
         proto = self.proto
         if proto is not None:
             # Logger.failuresHandled, without building its context manager
-            # on this path (it runs right after the reactor woke up).
+            # on this path (it runs right after the reactor woke up, when
+            # every call is a cache miss: hence also no reasonForChild() and
+            # failure() wrappers here).
+            reason = reasonFromStatus(child.status, child.rusage)
             try:
-                proto.processExited(failure(reasonForChild(child)))
+                proto.processExited(Failure(reason))  # type: ignore[no-untyped-call]
             except BaseException:
                 _log.failure("while calling processExited:", level=LogLevel.critical)
         if self._closePipesAfterExit is not None and not self._pipesDone():
@@ -350,11 +353,11 @@ class ProcessLifecycle:
         self._ended = True
         if self._closeCall is not None:
             self._cancelCall("_closeCall")
-        reason = reasonForChild(child)
+        reason = reasonFromStatus(child.status, child.rusage)
         proto, self.proto = self.proto, None
         if proto is not None:
             try:
-                proto.processEnded(failure(reason))
+                proto.processEnded(Failure(reason))  # type: ignore[no-untyped-call]
             except BaseException:
                 _log.failure("while calling processEnded:", level=LogLevel.critical)
         self._endReason = reason

@@ -42,6 +42,8 @@ not depend on the wakeup fd at all.
 from __future__ import annotations
 
 import errno
+import select
+import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
@@ -63,6 +65,8 @@ from txspawn.interfaces import IChildMonitor, ISpawner
 
 if TYPE_CHECKING:
     from asyncio import AbstractEventLoop
+
+_EPOLLIN = select.EPOLLIN
 
 __all__ = [
     "AsyncioSelectorReactor",
@@ -226,11 +230,13 @@ class EPollReactor(SpawnReactorMixin, epollreactor.EPollReactor):
         arrive after the reactor slept, when each call costs several times
         what it costs in a warm loop.
 
-        Everything else is kept: the same C{_doReadOrWrite} (which logs an
-        exception from C{doRead}/C{doWrite} and disconnects the descriptor),
-        and an exception escaping it (from C{connectionLost}) is logged with
-        the descriptor's C{logPrefix} as the system, as C{callWithLogger}
-        does.
+        For those descriptors a plain "readable" event (C{EPOLLIN} alone)
+        also skips C{_doReadOrWrite}'s frame and C{fileno()} call: C{doRead}
+        is called inline, and, as there, an exception from it is logged and
+        disconnects the descriptor, as does a true return value.  Every
+        other event goes through the same C{_doReadOrWrite}.  An exception
+        escaping either (from C{connectionLost}) is logged with the
+        descriptor's C{logPrefix} as the system, as C{callWithLogger} does.
 
         @param timeout: Seconds to wait, or C{None} to wait indefinitely.
         """
@@ -245,6 +251,7 @@ class EPollReactor(SpawnReactorMixin, epollreactor.EPollReactor):
             raise
         selectables = self._selectables
         dispatch = self._doReadOrWrite
+        disconnect = self._disconnectSelectable
         for fd, event in events:
             try:
                 selectable = selectables[fd]
@@ -252,7 +259,21 @@ class EPollReactor(SpawnReactorMixin, epollreactor.EPollReactor):
                 continue
             if getattr(selectable, "dispatchWithoutLogContext", False):
                 try:
-                    dispatch(selectable, fd, event)  # type: ignore[no-untyped-call]
+                    if event != _EPOLLIN:
+                        dispatch(selectable, fd, event)  # type: ignore[no-untyped-call]
+                        continue
+                    # Just readable (a child's pidfd when it exits, a pipe
+                    # with data): _doReadOrWrite's doRead branch, inline and
+                    # without its fileno() check (txspawn's descriptors never
+                    # report -1 while registered).  As there, an exception
+                    # is logged and disconnects the descriptor.
+                    try:
+                        why = selectable.doRead()
+                    except BaseException:
+                        why = sys.exc_info()[1]
+                        log.err()  # type: ignore[no-untyped-call]
+                    if why:
+                        disconnect(selectable, why, True)  # type: ignore[no-untyped-call]
                 except KeyboardInterrupt:
                     raise
                 except BaseException:

@@ -48,6 +48,9 @@ _terminated: Callable[[int | None, int | None, int | None], ProcessTerminated] =
 # The classic status of a core-dumping signal death has this bit set
 # (WCOREDUMP); the kernel reports such a death as CLD_DUMPED in siginfo.
 _CORE_FLAG = 0x80
+# The low 7 bits of a classic status: 0 for a normal exit, else the signal
+# that ended the child (WTERMSIG), or 0x7F for "stopped".
+_TERMSIG_MASK = 0x7F
 # The low 7 bits of a "stopped" status (WIFSTOPPED).
 _STOPPED_MARK = 0x7F
 # The whole classic status of a continued child (WIFCONTINUED).
@@ -109,17 +112,13 @@ def reasonFromStatus(
     reason: ProcessDone | ProcessTerminated
     if status is None:
         reason = _terminated(None, None, None)
+    elif status & _TERMSIG_MASK == 0:
+        # os.WIFEXITED, os.WEXITSTATUS and os.WTERMSIG as arithmetic: this
+        # runs on the exit path, where each call is a cache miss.
+        exitCode = (status >> 8) & 0xFF
+        reason = _terminated(exitCode, None, status) if exitCode else _done(status)
     else:
-        exitCode: int | None = None
-        sig: int | None = None
-        if os.WIFEXITED(status):
-            exitCode = os.WEXITSTATUS(status)
-        else:
-            sig = os.WTERMSIG(status)
-        if exitCode or sig:
-            reason = _terminated(exitCode, sig, status)
-        else:
-            reason = _done(status)
+        reason = _terminated(None, status & _TERMSIG_MASK, status)
     # An attribute on the instance (not a subclass) keeps type(reason) and
     # every isinstance/Failure.check test exactly as stock Twisted's.
     reason.rusage = rusage  # type: ignore[union-attr]

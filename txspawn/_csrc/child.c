@@ -178,20 +178,17 @@ txs_unshare_fds(const struct txs_child *c, unsigned bound)
  * parent code in our shared memory, and SIG_IGN would survive the exec.
  * (CLONE_CLEAR_SIGHAND would reset handlers but keeps SIG_IGN, so this loop
  * is needed in any case.)  Signals stay blocked until just before execve.
- * glibc's sigaction() refuses SIGKILL, SIGSTOP and its own internal signals
- * (32, 33) with EINVAL: those cannot be ignored, so skipping them is right.
+ * Through the raw syscall, so that glibc's internal signals (32, 33) are
+ * reset too, as glibc's own posix_spawn does with POSIX_SPAWN_SETSIGDEF.
  */
 static void
 txs_reset_signals(const struct txs_child *c)
 {
-    struct sigaction sa = {0};
-    sa.sa_handler = SIG_DFL;
-    sigemptyset(&sa.sa_mask);
     for (int sig = 1; sig < NSIG; sig++) {
         if (sig == SIGKILL || sig == SIGSTOP) {
             continue;
         }
-        if (sigaction(sig, &sa, NULL) != 0 && errno != EINVAL) {
+        if (txs_sigdefault(sig) != 0) {
             txs_child_fail(c, TXS_STAGE_SIGNALS, 0);
         }
     }

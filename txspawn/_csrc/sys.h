@@ -99,6 +99,27 @@ txs_sigmask(int how, const uint64_t *set, uint64_t *old)
     return (int)syscall(SYS_rt_sigprocmask, how, set, old, sizeof(uint64_t));
 }
 
+/*
+ * rt_sigaction setting one signal to SIG_DFL, with the kernel's own
+ * struct: glibc's sigaction() refuses its internal signals (32 and 33) with
+ * EINVAL, but they can still arrive ignored from an ancestor that set them
+ * with the raw syscall, and SIG_IGN survives execve.  The kernel accepts
+ * every signal but SIGKILL and SIGSTOP.  SIG_DFL needs no sa_restorer.
+ */
+struct txs_kernel_sigaction {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)(void);
+    uint64_t mask;
+};
+
+static inline int
+txs_sigdefault(int sig)
+{
+    struct txs_kernel_sigaction sa = {.handler = SIG_DFL};
+    return (int)syscall(SYS_rt_sigaction, sig, &sa, NULL, sizeof sa.mask);
+}
+
 /* getdents64(2): Linux 2.4.  Used only by the close_range() fallback. */
 static inline long
 txs_getdents64(int fd, void *buf, size_t len)

@@ -1,0 +1,153 @@
+# -*- test-case-name: tests.test_dispatch -*-
+"""
+Tests for L{txspawn._reactor.EPollReactor.doPoll}: descriptors that set
+C{dispatchWithoutLogContext} are dispatched without Twisted's log context,
+a plain readable event calls their C{doRead} directly, and errors are
+handled exactly as Twisted's C{_doReadOrWrite} handles them.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from twisted.internet import main
+from twisted.internet.error import ConnectionDone
+from twisted.internet.interfaces import IReadDescriptor
+from twisted.python import context, log
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
+
+from tests.hygiene import HygieneMixin
+from tests.test_reactor import _dispose
+from txspawn.reactor import EPollReactor
+
+
+@implementer(IReadDescriptor)
+class PipeReader:
+    """
+    The read end of a real pipe; records what the reactor does with it.
+    """
+
+    dispatchWithoutLogContext = True
+
+    def __init__(self, fd: int, behaviour: str = "read") -> None:
+        self.fd = fd
+        self.behaviour = behaviour
+        self.reads: list[bytes] = []
+        self.systems: list[str] = []
+        self.lost: list[Failure] = []
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def doRead(self) -> Any:
+        self.systems.append(context.get(log.ILogContext)["system"])
+        if self.behaviour == "raise":
+            raise ZeroDivisionError("doRead failed")
+        data = os.read(self.fd, 1024)
+        self.reads.append(data)
+        if self.behaviour == "done" or not data:
+            return main.CONNECTION_DONE
+        return None
+
+    def connectionLost(self, reason: Failure) -> None:
+        self.lost.append(reason)
+
+    def logPrefix(self) -> str:
+        return "pipe-reader"
+
+
+class WithContext(PipeReader):
+    """
+    The same reader, not opted in: dispatched through C{callWithLogger}.
+    """
+
+    dispatchWithoutLogContext = False
+
+
+class DoPollTests(HygieneMixin, SynchronousTestCase):
+    """
+    Dispatch of real pipe events by the txspawn epoll reactor.
+    """
+
+    def setUp(self) -> None:
+        self.setUpHygiene()
+        self.reactor: Any = EPollReactor()
+        self.addCleanup(_dispose, self.reactor)
+
+    def watchedPipe(
+        self, readerClass: type[PipeReader], behaviour: str = "read"
+    ) -> tuple[PipeReader, int]:
+        r, w = os.pipe()
+        self.addCleanup(os.close, r)
+        reader = readerClass(r, behaviour)
+        self.reactor.addReader(reader)
+        self.addCleanup(self.reactor.removeReader, reader)
+        return reader, w
+
+    def test_readableWithoutContext(self) -> None:
+        """
+        A readable opted-in descriptor's C{doRead} runs under the log
+        context already current, not one named after its C{logPrefix}; one
+        that did not opt in gets Twisted's context.
+        """
+        direct, w1 = self.watchedPipe(PipeReader)
+        wrapped, w2 = self.watchedPipe(WithContext)
+        os.write(w1, b"a")
+        os.write(w2, b"b")
+        self.reactor.doPoll(0)
+        os.close(w1)
+        os.close(w2)
+        self.assertEqual((direct.reads, wrapped.reads), ([b"a"], [b"b"]))
+        self.assertEqual(direct.systems, ["-"])
+        self.assertEqual(wrapped.systems, ["pipe-reader"])
+        self.assertEqual((direct.lost, wrapped.lost), ([], []))
+
+    def test_doReadReturnsReason(self) -> None:
+        """
+        A true return value from C{doRead} disconnects the descriptor with
+        that reason (as a read-side loss), as in C{_doReadOrWrite}.
+        """
+        reader, w = self.watchedPipe(PipeReader, "done")
+        os.write(w, b"x")
+        self.reactor.doPoll(0)
+        os.close(w)
+        self.assertEqual(reader.reads, [b"x"])
+        self.assertEqual(len(reader.lost), 1)
+        self.assertTrue(reader.lost[0].check(ConnectionDone))
+        self.assertNotIn(reader, self.reactor.getReaders())
+
+    def test_doReadRaises(self) -> None:
+        """
+        An exception from C{doRead} is logged and disconnects the
+        descriptor with that exception, as in C{_doReadOrWrite}; the next
+        descriptor is still dispatched.
+        """
+        broken, w1 = self.watchedPipe(PipeReader, "raise")
+        fine, w2 = self.watchedPipe(PipeReader)
+        os.write(w1, b"x")
+        os.write(w2, b"y")
+        self.reactor.doPoll(0)
+        os.close(w1)
+        os.close(w2)
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
+        self.assertEqual(len(broken.lost), 1)
+        self.assertTrue(broken.lost[0].check(ZeroDivisionError))
+        self.assertNotIn(broken, self.reactor.getReaders())
+        self.assertEqual(fine.reads, [b"y"])
+        self.assertIn(fine, self.reactor.getReaders())
+
+    def test_hangUpGoesThroughTwisted(self) -> None:
+        """
+        An event other than plain "readable" (here: the writer closed with
+        no data left, C{EPOLLHUP}) takes Twisted's C{_doReadOrWrite}, which
+        reports a clean read-side close without calling C{doRead}.
+        """
+        reader, w = self.watchedPipe(PipeReader)
+        os.close(w)
+        self.reactor.doPoll(0)
+        self.assertEqual(reader.reads, [])
+        self.assertEqual(len(reader.lost), 1)
+        self.assertTrue(reader.lost[0].check(ConnectionDone))
