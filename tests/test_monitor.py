@@ -493,6 +493,68 @@ class MonitorBehaviourMixin(HygieneMixin):
         self.assertEqual([first.pidfd, second.pidfd], [None, None])
         self.assertNothingRegistered(reactor)
 
+    def test_reapIfExitedRunning(self) -> None:
+        """
+        C{reapIfExited} on a child that is still running returns C{False},
+        calls nothing and leaves the child watched; its exit is then
+        reported as usual.
+        """
+        reactor = self.buildReactor()
+        monitor = self.buildMonitor(reactor)
+        child, release = spawnBlocked("exit 6")
+        recorder = Recorder(reactor, 1)
+        monitor.watch(child, recorder)
+        self.assertFalse(monitor.reapIfExited(child))
+        self.assertEqual((recorder.calls, child.reaped), ([], False))
+        self.assertEqual(monitor.watching(), [child])
+        os.close(release)
+        self.runReactor(reactor)
+        self.assertEqual(recorder.calls, [child])
+        self.assertEqual((child.status, child.pidfd), (6 << 8, None))
+        self.assertNothingRegistered(reactor)
+
+    def test_reapIfExited(self) -> None:
+        """
+        C{reapIfExited} on a child that has exited reaps it and calls
+        C{exited} before returning C{True}, without the reactor running;
+        the child is no longer watched, its pidfd is closed and unregistered,
+        and nothing is reported again when the reactor runs.
+        """
+        reactor = self.buildReactor()
+        monitor = self.buildMonitor(reactor)
+        child, release = spawnBlocked("exit 7")
+        recorder = Recorder(reactor, 2)  # one call is expected: never stops
+        monitor.watch(child, recorder)
+        os.close(release)
+        waitUntilExited(child.pid)
+        self.assertTrue(monitor.reapIfExited(child))
+        self.assertEqual(recorder.calls, [child])
+        self.assertEqual(recorder.reapedAtCall, [True])
+        self.assertEqual((child.status, child.pidfd), (7 << 8, None))
+        self.assertEqual(monitor.watching(), [])
+        self.assertNothingRegistered(reactor)
+        # Already reaped: true again, and no second report.
+        self.assertTrue(monitor.reapIfExited(child))
+        reactor.callLater(0, reactor.stop)
+        self.runReactor(reactor)
+        self.assertEqual(recorder.calls, [child])
+
+    def test_reapIfExitedUnwatched(self) -> None:
+        """
+        C{reapIfExited} leaves a child the monitor does not watch alone, even
+        an exited one: it stays an unreaped zombie.
+        """
+        reactor = self.buildReactor()
+        monitor = self.buildMonitor(reactor)
+        stranger, release = spawnBlocked("exit 8")
+        os.close(release)
+        waitUntilExited(stranger.pid)
+        self.assertFalse(monitor.reapIfExited(stranger))
+        self.assertFalse(stranger.reaped)
+        pid, status = os.waitpid(stranger.pid, os.WNOHANG)
+        self.assertEqual((pid, status), (stranger.pid, 8 << 8))
+        stranger.closePidfd()
+
     def test_watchErrors(self) -> None:
         """
         Watching a child twice, or a child already reaped, raises

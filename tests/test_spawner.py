@@ -253,6 +253,32 @@ class SpawnerMixin(MixinBase):
 
 
 @implementer(IChildMonitor)
+class _ReapRecordingMonitor:
+    """
+    A real monitor, recording what each C{reapIfExited} call returned.
+    """
+
+    def __init__(self, monitor: IChildMonitor) -> None:
+        self._monitor = monitor
+        self.name = monitor.name
+        self.reaps: list[bool] = []
+
+    def install(self) -> None:
+        self._monitor.install()
+
+    def uninstall(self) -> None:
+        self._monitor.uninstall()
+
+    def watch(self, child: object, exited: object) -> None:
+        self._monitor.watch(child, exited)
+
+    def reapIfExited(self, child: object) -> bool:
+        reaped: bool = self._monitor.reapIfExited(child)
+        self.reaps.append(reaped)
+        return reaped
+
+
+@implementer(IChildMonitor)
 class _RefusingMonitor:
     """
     A monitor whose C{watch} fails, to exercise the spawner's clean-up.
@@ -268,6 +294,46 @@ class _RefusingMonitor:
 
     def watch(self, child: object, exited: object) -> None:
         raise RuntimeError("cannot watch")
+
+    def reapIfExited(self, child: object) -> bool:
+        raise AssertionError("never watches, so never asked")
+
+
+class SpawnerReapMixin(MixinBase):
+    """
+    When a child's pipes are done, its transport has the monitor reap it.
+    """
+
+    def test_reapWhenPipesDone(self) -> None:
+        """
+        When the last pipe of a child that has exited reaches end of file,
+        the transport has the monitor reap the child at once (as Twisted's
+        C{Process} does) instead of waiting for the monitor's own event:
+        the pipes' events come first (the kernel closes an exiting
+        process's fds before it makes it a zombie), and the reap happens in
+        the last one.
+        """
+        reactor = StockEPollReactor()
+        self._reactors.append(reactor)
+        monitor = _ReapRecordingMonitor(selectMonitor(reactor, self.monitorName))
+        spawner = ProcessSpawner(reactor, selectSpawner(self.engineName), monitor)
+        proto = RecordingProtocol()
+
+        def spawnAndWaitForExit() -> None:
+            transport = spawner.spawnProcess(proto, PYTHON, python("pass"))
+            # A zombie before the reactor looks at any of its events.
+            os.waitid(os.P_PID, transport.pid, os.WEXITED | os.WNOWAIT)
+
+        reactor.callWhenRunning(spawnAndWaitForExit)
+        proto.ended.addBoth(lambda _: reactor.stop())
+        self.runReactor(reactor)
+        self.assertEqual(monitor.reaps, [True])
+        self.assertEqual(
+            proto.names(),
+            ["connectionMade", "lost", "lost", "lost", "exited", "ended"],
+        )
+        assert proto.endedReason is not None
+        self.assertEqual(proto.endedReason.value.exitCode, 0)
 
 
 class SpawnerFailureMixin(MixinBase):
@@ -336,3 +402,4 @@ class SpawnerSignatureTests(SynchronousTestCase):
 
 globals().update(makeTestCaseClasses(SpawnerMixin))
 globals().update(makeTestCaseClasses(SpawnerFailureMixin))
+globals().update(makeTestCaseClasses(SpawnerReapMixin))

@@ -39,6 +39,7 @@ from txspawn.interfaces import IProcessStateObserver
 
 if TYPE_CHECKING:
     from txspawn._statewatch import StateChangeWatcher
+    from txspawn.interfaces import IChildMonitor
 
 __all__ = ["ProcessLifecycle", "failure", "killAndReap", "leadsGroup"]
 
@@ -118,6 +119,8 @@ class ProcessLifecycle:
     _notifier: ExitNotifier | None = None
     _endReason: ProcessDone | ProcessTerminated | None = None
     _stateUnwatch: Callable[[], None] | None = None
+    #: The monitor watching the child, set by the spawner once it watches.
+    _monitor: IChildMonitor | None = None
 
     def signalProcess(self, signalID: str | int) -> None:
         """
@@ -348,7 +351,18 @@ class ProcessLifecycle:
         closed, exactly once.
         """
         child = self._child
-        if self._ended or child is None or not self._exited or not self._pipesDone():
+        if self._ended or child is None or not self._pipesDone():
+            return
+        if not self._exited:
+            # Every pipe is done and the child is not reaped yet.  A process's
+            # fds are closed in its exit path just before it becomes a
+            # zombie, so it has almost certainly exited: have the monitor
+            # reap it now (as Twisted's Process.maybeCallProcessEnded does)
+            # instead of on a later reactor iteration.  If it does,
+            # _childExited has run inside this call and ended the process.
+            monitor = self._monitor
+            if monitor is not None:
+                monitor.reapIfExited(child)  # type: ignore[no-untyped-call]
             return
         self._ended = True
         if self._closeCall is not None:

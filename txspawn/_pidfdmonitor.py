@@ -192,6 +192,18 @@ class PidfdMonitor:
         if not self._shutdown.armed:
             self._shutdown.arm()
 
+    def reapIfExited(self, child: ChildProcess) -> bool:
+        """
+        Reap C{child} now if it has exited, as if its pidfd had become
+        readable (see L{IChildMonitor.reapIfExited}).
+
+        @return: Whether C{child} is reaped now.
+        """
+        reader = self._readers.get(child.pid)
+        if reader is not None and reader.child is child:
+            self._pidfdReadable(reader)
+        return child.reaped
+
     def watching(self) -> list[ChildProcess]:
         """
         @return: The children currently watched.

@@ -498,6 +498,18 @@ class SIGCHLDMonitor:
         if self._tryReap(child):
             self._reactor.callLater(0, self._report, child)
 
+    def reapIfExited(self, child: ChildProcess) -> bool:
+        """
+        Reap C{child} now if it has exited, as a C{SIGCHLD} would (see
+        L{IChildMonitor.reapIfExited}); only C{child} is waited for.
+
+        @return: Whether C{child} is reaped now.
+        """
+        entry = self._children.get(child.pid)
+        if entry is not None and entry[0] is child and self._tryReap(child):
+            self._report(child)
+        return child.reaped
+
     def watching(self) -> list[ChildProcess]:
         """
         @return: The children currently watched.

@@ -208,6 +208,7 @@ class ProcessSpawner:
             killAndReap(child)
             transport._childExited(child)
             raise
+        transport._monitor = self.monitor
         if observeState:
             try:
                 transport._observeState(self.stateWatcher())

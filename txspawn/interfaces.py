@@ -90,6 +90,25 @@ class IChildMonitor(Interface):
         @param exited: C{Callable[[ChildProcess], None]}.
         """
 
+    def reapIfExited(child):  # type: ignore[no-untyped-def]
+        """
+        Reap the watched C{child} now if it has exited, without waiting for
+        the monitor's own event; if it is reaped, its C{exited} callback has
+        run by the time this returns, exactly as if the event had come.
+
+        For a transport whose pipes all reached end of file: a process's
+        fds are closed in its exit path just before it becomes a zombie, so
+        the child has almost always exited by then, and reporting it at
+        once saves the reactor an iteration (Twisted's own
+        C{Process.maybeCallProcessEnded} reaps at that point too).  A child
+        that is still running (it closed its pipes and went on) costs one
+        non-blocking C{wait4} and stays watched.
+
+        @param child: a L{txspawn._child.ChildProcess}.
+        @return: C{bool}: whether the child is reaped now.  A child this
+            monitor does not watch is left alone (no syscall).
+        """
+
     def install() -> None:
         """
         Set up whatever process-global state the monitor needs (the SIGCHLD
