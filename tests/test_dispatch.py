@@ -2,8 +2,9 @@
 """
 Tests for L{txspawn._reactor.EPollReactor.doPoll}: descriptors that set
 C{dispatchWithoutLogContext} are dispatched without Twisted's log context,
-a plain readable event calls their C{doRead} directly, and errors are
-handled exactly as Twisted's C{_doReadOrWrite} handles them.
+a plain readable event calls their C{doRead} directly, a pure hang-up
+calls their C{hangUp} when they have one, and errors are handled exactly as
+Twisted's C{_doReadOrWrite} handles them.
 """
 
 from __future__ import annotations
@@ -57,6 +58,22 @@ class PipeReader:
 
     def logPrefix(self) -> str:
         return "pipe-reader"
+
+
+class HangingUp(PipeReader):
+    """
+    The same reader, with a C{hangUp} method that records its calls.
+    """
+
+    def __init__(self, fd: int, behaviour: str = "read") -> None:
+        super().__init__(fd, behaviour)
+        self.hangUps = 0
+
+    def hangUp(self) -> None:
+        self.hangUps += 1
+        self.reactor.removeReader(self)
+
+    reactor: Any = None
 
 
 class WithContext(PipeReader):
@@ -151,3 +168,48 @@ class DoPollTests(HygieneMixin, SynchronousTestCase):
         self.assertEqual(reader.reads, [])
         self.assertEqual(len(reader.lost), 1)
         self.assertTrue(reader.lost[0].check(ConnectionDone))
+
+    def test_hangUpCallsHangUp(self) -> None:
+        """
+        A pure hang-up of an opted-in descriptor that has a C{hangUp} method
+        and is only reading calls that method, instead of Twisted's
+        C{_doReadOrWrite} and C{connectionLost}.
+        """
+        reader, w = self.watchedPipe(HangingUp)
+        assert isinstance(reader, HangingUp)
+        reader.reactor = self.reactor
+        os.close(w)
+        self.reactor.doPoll(0)
+        self.assertEqual((reader.hangUps, reader.reads, reader.lost), (1, [], []))
+        self.assertNotIn(reader, self.reactor.getReaders())
+
+    def test_hangUpWithDataReadsFirst(self) -> None:
+        """
+        A hang-up with data still to read (C{EPOLLIN|EPOLLHUP}) is a read:
+        C{doRead} runs, not C{hangUp}.
+        """
+        reader, w = self.watchedPipe(HangingUp)
+        assert isinstance(reader, HangingUp)
+        reader.reactor = self.reactor
+        os.write(w, b"last")
+        os.close(w)
+        self.reactor.doPoll(0)
+        self.assertEqual((reader.hangUps, reader.reads), (0, [b"last"]))
+
+    def test_hangUpWhileWritingGoesThroughTwisted(self) -> None:
+        """
+        A descriptor that is also registered for writing is hung up the
+        Twisted way (its buffered output is Twisted's business):
+        C{connectionLost}, not C{hangUp}.
+        """
+        reader, w = self.watchedPipe(HangingUp)
+        assert isinstance(reader, HangingUp)
+        reader.reactor = self.reactor
+        reader.doWrite = lambda: None  # type: ignore[attr-defined]
+        self.reactor.addWriter(reader)
+        os.close(w)
+        self.reactor.doPoll(0)
+        self.assertEqual(reader.hangUps, 0)
+        self.assertEqual(len(reader.lost), 1)
+        self.assertTrue(reader.lost[0].check(ConnectionDone))
+        self.assertNotIn(reader, self.reactor.getWriters())

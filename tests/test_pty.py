@@ -5,15 +5,19 @@ contract, with real children, on every engine x monitor combination.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
+import resource
 import signal
 import struct
 import termios
+from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.error import ProcessDone, ProcessExitedAlready, ProcessTerminated
 from twisted.internet.interfaces import IProcessTransport
+from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
 from tests.builders import (
@@ -24,8 +28,9 @@ from tests.builders import (
     python,
     spawnAndRun,
 )
-from tests.hygiene import openFDs
+from tests.hygiene import HygieneMixin, openFDs
 from tests.test_process import LIST_FDS
+from txspawn import _pty
 from txspawn._pty import PTYProcess
 from txspawn.errors import SpawnError
 
@@ -287,3 +292,77 @@ class PTYBehaviourMixin(MixinBase):
 
 
 globals().update(makeTestCaseClasses(PTYBehaviourMixin))
+
+
+class OpenPTYTests(HygieneMixin, SynchronousTestCase):
+    """
+    L{txspawn._pty.openPTY}, with the C extension and with the C{os}
+    module, gives the same working pty.
+    """
+
+    def setUp(self) -> None:
+        self.setUpHygiene()
+
+    def check(self, opener: Callable[[], tuple[int, int, bytes]]) -> None:
+        master, slave, name = opener()
+        try:
+            self.assertEqual(name, os.fsencode(os.ttyname(slave)))
+            self.assertTrue(fcntl.fcntl(master, fcntl.F_GETFL) & os.O_NONBLOCK)
+            self.assertFalse(fcntl.fcntl(slave, fcntl.F_GETFL) & os.O_NONBLOCK)
+            self.assertEqual(
+                (os.get_inheritable(master), os.get_inheritable(slave)),
+                (False, False),
+            )
+            self.assertTrue(os.isatty(slave))
+            os.write(slave, b"ping\n")
+            self.assertEqual(os.read(master, 100), b"ping\r\n")
+            self.assertRaises(BlockingIOError, os.read, master, 100)
+        finally:
+            os.close(master)
+            os.close(slave)
+
+    def checkEMFILE(self, opener: Callable[[], tuple[int, int, bytes]]) -> None:
+        """
+        With room for the master but not the slave, C{opener} raises
+        C{EMFILE} and leaves no fd open (the hygiene check).
+        """
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        free = os.open("/dev/null", os.O_RDONLY)
+        os.close(free)
+        # The lowest free fd is free; make it the last one allowed.
+        resource.setrlimit(resource.RLIMIT_NOFILE, (free + 1, hard))
+        try:
+            e = self.assertRaises(OSError, opener)
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        self.assertEqual(e.errno, errno.EMFILE)
+
+    def test_extension(self) -> None:
+        """
+        The C extension's pty (the one txspawn uses when it is built).
+        """
+        if _pty.extensionOpenPTY is None:
+            raise self.skipTest("the C extension is not built")
+        self.assertIs(_pty.openPTY, _pty.extensionOpenPTY)
+        self.check(_pty.extensionOpenPTY)
+
+    def test_os(self) -> None:
+        """
+        The fallback made of C{os} calls.
+        """
+        self.check(_pty.openPTYWithOS)
+
+    def test_extensionEMFILE(self) -> None:
+        """
+        The C extension's pty closes the master if the slave cannot be
+        opened.
+        """
+        if _pty.extensionOpenPTY is None:
+            raise self.skipTest("the C extension is not built")
+        self.checkEMFILE(_pty.extensionOpenPTY)
+
+    def test_osEMFILE(self) -> None:
+        """
+        So does the fallback.
+        """
+        self.checkEMFILE(_pty.openPTYWithOS)

@@ -49,6 +49,7 @@ from twisted.python.failure import Failure
 
 __all__ = [
     "BIG_PIPE",
+    "DONE_FAILURE",
     "SMALL_READ",
     "PipeOwner",
     "PipeReader",
@@ -71,7 +72,7 @@ BIG_PIPE = 1024 * 1024
 #: The reason a reader reports at end of file.  One shared instance, as in
 #: Twisted's C{_disconnectSelectable}, which hands every descriptor it
 #: closes the same C{Failure(ConnectionDone())}.
-_DONE = Failure(CONNECTION_DONE)  # type: ignore[no-untyped-call]
+DONE_FAILURE = Failure(CONNECTION_DONE)  # type: ignore[no-untyped-call]
 
 
 class PipeOwner(Protocol):
@@ -225,6 +226,13 @@ class PipeReader(abstract.FileDescriptor):
             return CONNECTION_LOST
         return None
 
+    def hangUp(self) -> None:
+        """
+        The reactor saw the child's end closed with nothing left to read
+        (see L{txspawn._reactor.EPollReactor.doPoll}): end of file.
+        """
+        self._endOfFile()
+
     def _endOfFile(self) -> None:
         """
         The child's end is closed: stop reading and tell the owner.
@@ -236,7 +244,7 @@ class PipeReader(abstract.FileDescriptor):
         comes right after the reactor slept, when every call is expensive.
         """
         self.reactor.removeReader(self)
-        self.readConnectionLost(_DONE)
+        self.readConnectionLost(DONE_FAILURE)
 
     def readConnectionLost(self, reason: Failure) -> None:
         """
@@ -312,6 +320,14 @@ class PipeWriter(ProcessWriter):
         self.fd = fileno
         # Readable only when the child's end is closed: the read hack.
         self.startReading()  # type: ignore[no-untyped-call]
+
+    def hangUp(self) -> None:
+        """
+        The reactor saw the child's end closed (the read hack's event) while
+        nothing was buffered (see L{txspawn._reactor.EPollReactor.doPoll}):
+        lost, with the C{ConnectionDone} reason Twisted gives it.
+        """
+        self.connectionLost(DONE_FAILURE)
 
     def connectionLost(self, reason: Failure) -> None:
         """

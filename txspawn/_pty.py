@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
 from twisted.internet import abstract, fdesc
@@ -34,16 +35,47 @@ from zope.interface import implementer
 
 from txspawn._child import ChildProcess
 from txspawn._lifecycle import ProcessLifecycle, killAndReap, leadsGroup
-from txspawn._pipes import SMALL_READ
+from txspawn._pipes import DONE_FAILURE, SMALL_READ
 from txspawn._plan import SpawnPlan
 from txspawn.interfaces import IManagedProcessTransport
 
 if TYPE_CHECKING:
     from txspawn.interfaces import ISpawner
 
-__all__ = ["PTYProcess"]
+__all__ = ["PTYProcess", "extensionOpenPTY", "openPTY", "openPTYWithOS"]
 
 _log = Logger()
+
+
+def openPTYWithOS() -> tuple[int, int, bytes]:
+    """
+    L{openPTY} from the C{os} module, for when the C extension is not
+    built: C{os.openpty}, C{os.ttyname} and C{F_SETFL} (a dozen syscalls).
+    """
+    master, slave = os.openpty()
+    try:
+        name = os.fsencode(os.ttyname(slave))
+        fdesc.setNonBlocking(master)  # type: ignore[no-untyped-call]
+    except BaseException:
+        os.close(master)
+        os.close(slave)
+        raise
+    return master, slave, name
+
+
+#: L{openPTY} from the C extension (four syscalls: see C{txs_py_openpty} in
+#: C{_csrc/module.c}), or L{None} when it is not built.
+extensionOpenPTY: Callable[[], tuple[int, int, bytes]] | None
+try:
+    from txspawn._cspawn import openpty as extensionOpenPTY
+except ImportError:  # pragma: no cover - exercised when not built
+    extensionOpenPTY = None
+
+#: Open a new pseudo-terminal for a child: C{() -> (master, slave, name)},
+#: the master non-blocking, both ends close-on-exec and neither the caller's
+#: controlling terminal, and the slave's path (C{b"/dev/pts/N"}).  Raises
+#: L{OSError} with nothing left open.
+openPTY: Callable[[], tuple[int, int, bytes]] = extensionOpenPTY or openPTYWithOS
 
 
 @implementer(IManagedProcessTransport)
@@ -86,10 +118,8 @@ class PTYProcess(abstract.FileDescriptor, ProcessLifecycle):
         if given is not None:
             masterfd, slavefd, ttyName = given
         else:
-            masterfd, slavefd = os.openpty()
+            masterfd, slavefd, ttyName = openPTY()
         try:
-            if given is None:
-                ttyName = os.fsencode(os.ttyname(slavefd))
             child: ChildProcess = spawner.spawn(  # type: ignore[no-untyped-call]
                 plan, {0: slavefd, 1: slavefd, 2: slavefd}, ttyName
             )
@@ -102,7 +132,8 @@ class PTYProcess(abstract.FileDescriptor, ProcessLifecycle):
             # As Twisted: the slave is the child's now, even a caller's one;
             # keeping it open would hide the child's exit (no EIO).
             os.close(slavefd)
-            fdesc.setNonBlocking(masterfd)  # type: ignore[no-untyped-call]
+            if given is not None:
+                fdesc.setNonBlocking(masterfd)  # type: ignore[no-untyped-call]
             self.fd = masterfd
             self._child = child
             self.pid = child.pid
@@ -150,6 +181,14 @@ class PTYProcess(abstract.FileDescriptor, ProcessLifecycle):
         Write to the terminal (the child's input).
         """
         return fdesc.writeToFD(self.fd, data)  # type: ignore[no-untyped-call,no-any-return]
+
+    def hangUp(self) -> None:
+        """
+        The reactor saw every slave fd closed with nothing left to read
+        (see L{txspawn._reactor.EPollReactor.doPoll}): the pty is done,
+        with the C{ConnectionDone} reason Twisted gives it.
+        """
+        self.connectionLost(DONE_FAILURE)
 
     def connectionLost(self, reason: Failure) -> None:
         """

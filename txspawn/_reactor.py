@@ -67,6 +67,8 @@ if TYPE_CHECKING:
     from asyncio import AbstractEventLoop
 
 _EPOLLIN = select.EPOLLIN
+#: A hang-up or error event; without EPOLLIN it means nothing is left to read.
+_EPOLLHUPERR = select.EPOLLHUP | select.EPOLLERR
 
 __all__ = [
     "AsyncioSelectorReactor",
@@ -233,10 +235,17 @@ class EPollReactor(SpawnReactorMixin, epollreactor.EPollReactor):
         For those descriptors a plain "readable" event (C{EPOLLIN} alone)
         also skips C{_doReadOrWrite}'s frame and C{fileno()} call: C{doRead}
         is called inline, and, as there, an exception from it is logged and
-        disconnects the descriptor, as does a true return value.  Every
-        other event goes through the same C{_doReadOrWrite}.  An exception
-        escaping either (from C{connectionLost}) is logged with the
-        descriptor's C{logPrefix} as the system, as C{callWithLogger} does.
+        disconnects the descriptor, as does a true return value.  A pure
+        hang-up (C{EPOLLHUP} or C{EPOLLERR} without C{EPOLLIN}) of such a
+        descriptor that is reading and not writing, and has a C{hangUp()}
+        method, calls that method instead: where C{_doReadOrWrite} and
+        C{_disconnectSelectable} would end in C{connectionLost} with the
+        shared C{ConnectionDone} failure, the descriptor does the same
+        directly (a pipe whose child exited, on every child's exit path).
+        Every other event goes through the same C{_doReadOrWrite}.  An
+        exception escaping any of them (from C{connectionLost}) is logged
+        with the descriptor's C{logPrefix} as the system, as
+        C{callWithLogger} does.
 
         @param timeout: Seconds to wait, or C{None} to wait indefinitely.
         """
@@ -250,6 +259,7 @@ class EPollReactor(SpawnReactorMixin, epollreactor.EPollReactor):
                 return
             raise
         selectables = self._selectables
+        reads = self._reads
         dispatch = self._doReadOrWrite
         disconnect = self._disconnectSelectable
         for fd, event in events:
@@ -260,6 +270,16 @@ class EPollReactor(SpawnReactorMixin, epollreactor.EPollReactor):
             if getattr(selectable, "dispatchWithoutLogContext", False):
                 try:
                     if event != _EPOLLIN:
+                        if (
+                            event & _EPOLLHUPERR
+                            and not event & _EPOLLIN
+                            and fd in reads
+                            and fd not in self._writes
+                        ):
+                            hangUp = getattr(selectable, "hangUp", None)
+                            if hangUp is not None:
+                                hangUp()
+                                continue
                         dispatch(selectable, fd, event)  # type: ignore[no-untyped-call]
                         continue
                     # Just readable (a child's pidfd when it exits, a pipe
