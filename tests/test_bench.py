@@ -507,3 +507,38 @@ class ExitFloorTests(SynchronousTestCase):
             expected.add("raw/cwait4/Failure")
         self.assertEqual(set(rows), expected)
         self.assertTrue(all(value > 0 for value in rows.values()))
+
+
+class SpawnFloorTests(SynchronousTestCase):
+    """
+    C{benchmarks/spawn_floor.py} (in a source checkout) runs end to end.
+    """
+
+    def test_smallRun(self) -> None:
+        """
+        A tiny run prints one row per variant with a ratio against C, and
+        leaves no child behind (it exits normally).
+        """
+        if not _HAVE_CC:
+            raise self.skipTest("no C compiler (cc or $CC) on PATH")
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        script = os.path.join(root, "benchmarks", "spawn_floor.py")
+        if not os.path.exists(script):
+            raise self.skipTest(f"not a source checkout: no {script}")
+        result = subprocess.run(
+            [sys.executable, script, "--samples", "1"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        rows = {
+            line.split()[0]: float(line.split()[-1])
+            for line in result.stdout.splitlines()[1:]
+            if line and not line.startswith("(")
+        }
+        self.assertEqual(rows["C"], 1.0)
+        expected = {"C", "py-block", "py-epoll"}
+        if C_UNAVAILABLE is None:
+            expected.add("py-epoll/c-engine")
+        self.assertEqual(set(rows), expected)
+        self.assertTrue(all(value > 0 for value in rows.values()))
