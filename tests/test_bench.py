@@ -468,6 +468,35 @@ class EndToEndTests(SynchronousTestCase):
         self.assertEqual([s["name"] for s in document["scenarios"]], ["spawn"])
 
 
+def runFloorScript(
+    test: SynchronousTestCase, name: str, *args: str
+) -> dict[str, float]:
+    """
+    Run C{benchmarks/NAME} (in a source checkout) with C{args}, and parse
+    its table.
+
+    @return: Each variant's ratio to C.
+    @raise SkipTest: without a C compiler, or outside a source checkout.
+    """
+    if not _HAVE_CC:
+        raise test.skipTest("no C compiler (cc or $CC) on PATH")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    script = os.path.join(root, "benchmarks", name)
+    if not os.path.exists(script):
+        raise test.skipTest(f"not a source checkout: no {script}")
+    result = subprocess.run(
+        [sys.executable, script, *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return {
+        line.split()[0]: float(line.split()[-1])
+        for line in result.stdout.splitlines()[1:]
+        if line and not line.startswith("(")
+    }
+
+
 class ExitFloorTests(SynchronousTestCase):
     """
     C{benchmarks/exit_floor.py} (in a source checkout) runs end to end.
@@ -478,23 +507,9 @@ class ExitFloorTests(SynchronousTestCase):
         A tiny run prints one row per variant with a ratio against C, and
         leaves no child behind (it exits normally).
         """
-        if not _HAVE_CC:
-            raise self.skipTest("no C compiler (cc or $CC) on PATH")
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        script = os.path.join(root, "benchmarks", "exit_floor.py")
-        if not os.path.exists(script):
-            raise self.skipTest(f"not a source checkout: no {script}")
-        result = subprocess.run(
-            [sys.executable, script, "--samples", "1", "--delay-us", "1000"],
-            capture_output=True,
-            text=True,
-            check=True,
+        rows = runFloorScript(
+            self, "exit_floor.py", "--samples", "1", "--delay-us", "1000"
         )
-        rows = {
-            line.split()[0]: float(line.split()[-1])
-            for line in result.stdout.splitlines()[1:]
-            if line and not line.startswith("(")
-        }
         self.assertEqual(rows["C"], 1.0)
         expected = {
             "C",
@@ -519,23 +534,7 @@ class SpawnFloorTests(SynchronousTestCase):
         A tiny run prints one row per variant with a ratio against C, and
         leaves no child behind (it exits normally).
         """
-        if not _HAVE_CC:
-            raise self.skipTest("no C compiler (cc or $CC) on PATH")
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        script = os.path.join(root, "benchmarks", "spawn_floor.py")
-        if not os.path.exists(script):
-            raise self.skipTest(f"not a source checkout: no {script}")
-        result = subprocess.run(
-            [sys.executable, script, "--samples", "1"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        rows = {
-            line.split()[0]: float(line.split()[-1])
-            for line in result.stdout.splitlines()[1:]
-            if line and not line.startswith("(")
-        }
+        rows = runFloorScript(self, "spawn_floor.py", "--samples", "1")
         self.assertEqual(rows["C"], 1.0)
         expected = {"C", "py-block", "py-epoll"}
         if C_UNAVAILABLE is None:
