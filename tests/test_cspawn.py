@@ -568,6 +568,44 @@ class SlotTests(CTestCase):
         self.assertEqual(os.fstat(victim).st_ino, os.fstat(other).st_ino)
         self.assertIn(f"reserved fd {victim}", spawner.slotStatus() or "")
 
+    def test_replacedPlaceholderNeverTrusted(self) -> None:
+        """
+        If other code replaced the placeholder and every slot with one other
+        file (so the slots all still match the placeholder), the extension
+        notices that the placeholder is no longer the pipe the slots were
+        reserved with: it touches none of them, slot mode is given up naming
+        the placeholder, and the spawn still works.
+        """
+        slots = self.ownSlots()
+        spawner = CSpawner(slots=slots)
+        other = self.tmpFile("other")
+        for fd in (slots.placeholder, *slots.numbers):
+            os.dup2(other, fd, inheritable=False)
+        self.spawnTrue(spawner)
+        self.assertFalse(spawner.lastUsedSlots)
+        for fd in (slots.placeholder, *slots.numbers):
+            self.assertEqual(os.fstat(fd).st_ino, os.fstat(other).st_ino)
+        self.assertIn(f"placeholder fd {slots.placeholder}", spawner.slotStatus() or "")
+        # Given up for good: the next spawn does not even try.
+        self.spawnTrue(spawner)
+        self.assertFalse(spawner.lastUsedSlots)
+
+    def test_layoutMemoised(self) -> None:
+        """
+        The slot layout of a map is computed once and reused; a map that
+        does not fit the slots (more distinct fds than slots) has none.
+        """
+        slots = self.ownSlots(2)
+        fdMap = {0: 100, 1: 101}
+        self.assertIsNone(slots.layout(fdMap))
+        layout = slots.layout({0: 100, 1: 100})
+        assert layout is not None
+        self.assertEqual(layout.pairs, ((100, slots.numbers[0]),))
+        self.assertEqual(layout.errFd, slots.numbers[1])
+        self.assertIs(slots.layout({0: 100, 1: 100}), layout)
+        self.assertIsNone(slots.layout({0: slots.numbers[0]}))
+        self.assertIsNone(slots.layout({0: slots.placeholder}))
+
     def test_closedSourceFd(self) -> None:
         """
         A source fd closed since the plan was made fails with stage C{FDS},
@@ -639,7 +677,7 @@ class GILTests(CTestCase):
                 errFd,
                 (),
                 0,
-                -1,
+                None,
                 False,
                 False,
                 -1,
@@ -679,7 +717,7 @@ class ArgumentTests(CTestCase):
             errFd=3,
             slots=(),
             filesBound=0,
-            placeholder=-1,
+            placeholder=None,
             newSession=False,
             ctty=False,
             processGroup=-1,

@@ -70,8 +70,11 @@ class HangingUp(PipeReader):
         self.hangUps = 0
 
     def hangUp(self) -> None:
+        # The contract: the reactor has already stopped watching us.
         self.hangUps += 1
-        self.reactor.removeReader(self)
+        self.watchedWhenHungUp = self in self.reactor.getReaders()
+
+    watchedWhenHungUp: bool | None = None
 
     reactor: Any = None
 
@@ -172,8 +175,10 @@ class DoPollTests(HygieneMixin, SynchronousTestCase):
     def test_hangUpCallsHangUp(self) -> None:
         """
         A pure hang-up of an opted-in descriptor that has a C{hangUp} method
-        and is only reading calls that method, instead of Twisted's
-        C{_doReadOrWrite} and C{connectionLost}.
+        and is only reading removes it as C{removeReader} would, then calls
+        that method, instead of Twisted's C{_doReadOrWrite} and
+        C{connectionLost}.  The fd is out of epoll: closing it and opening
+        another at the same number raises no stale event.
         """
         reader, w = self.watchedPipe(HangingUp)
         assert isinstance(reader, HangingUp)
@@ -181,7 +186,12 @@ class DoPollTests(HygieneMixin, SynchronousTestCase):
         os.close(w)
         self.reactor.doPoll(0)
         self.assertEqual((reader.hangUps, reader.reads, reader.lost), (1, [], []))
+        self.assertIs(reader.watchedWhenHungUp, False)
         self.assertNotIn(reader, self.reactor.getReaders())
+        self.assertNotIn(reader.fileno(), self.reactor._selectables)
+        self.assertRaises(
+            FileNotFoundError, self.reactor._poller.unregister, reader.fileno()
+        )
 
     def test_hangUpWithDataReadsFirst(self) -> None:
         """

@@ -384,6 +384,36 @@ class ProcessBehaviourMixin(MixinBase):
         )
         self.assertEqual(stopped, [True])
 
+    def test_producerStoppedWhenChildClosesStdin(self) -> None:
+        """
+        A streaming producer registered on stdin, idle (nothing buffered, so
+        the pipe is not being written), is stopped when the child exits
+        without reading: the hang-up of the stdin pipe ends it, and fd 0 is
+        reported lost.
+        """
+        stopped: list[bool] = []
+
+        class Producer:
+            def pauseProducing(self) -> None:
+                pass
+
+            def resumeProducing(self) -> None:
+                pass
+
+            def stopProducing(self) -> None:
+                stopped.append(True)
+
+        proto = RecordingProtocol()
+        spawnAndRun(
+            self,
+            proto,
+            PYTHON,
+            python("pass"),
+            onSpawned=lambda t: t.registerProducer(Producer(), True),
+        )
+        self.assertEqual(stopped, [True])
+        self.assertIn(("lost", 0), proto.events)
+
     def test_writeToUnknownFD(self) -> None:
         """
         C{writeToChild} to a child fd without a pipe raises L{KeyError}, as

@@ -83,6 +83,29 @@ except ImportError as e:  # pragma: no cover - exercised when not built
     raise ImportError(f"{e}; {_why}" if _why else str(e)) from e
 
 
+@define(frozen=True)
+class SlotLayout:
+    """
+    Where one fd map goes in slot mode: a pure function of the map and the
+    slot numbers, so L{FdSlots.layout} computes it once per distinct map.
+
+    @ivar pairs: C{(parent fd, slot)} for each distinct parent fd, in
+        ascending order of parent fd (the extension C{dup3}s each into its
+        slot).
+    @ivar errFd: The slot that receives the error pipe's write end.
+    @ivar ops: The child's fd program over the slots (see L{_encodedProgram}).
+    """
+
+    pairs: tuple[tuple[int, int], ...]
+    errFd: int
+    ops: tuple[_Op, ...]
+
+
+#: L{FdSlots.layout}'s answer for a map that does not fit the slots.
+_NO_LAYOUT = SlotLayout((), -1, ())
+_LAYOUT_CACHE_SIZE = 256
+
+
 @define
 class FdSlots:
     """
@@ -94,6 +117,9 @@ class FdSlots:
     @ivar numbers: The slots, ascending.
     @ivar bound: One above the highest slot (and the placeholder): the
         child unshares C{[0, bound)}.
+    @ivar placeholderArg: C{(placeholder, st_dev, st_ino)}, as the extension
+        takes it: before touching any slot it checks that the placeholder
+        is still that pipe and every slot it will use still holds it.
     @ivar broken: Why slot mode was given up, or L{None}.
     """
 
@@ -103,6 +129,11 @@ class FdSlots:
     _identity: tuple[int, int]
     lock: threading.Lock = field(factory=threading.Lock)
     broken: str | None = None
+    _layouts: dict[tuple[tuple[int, int], ...], SlotLayout] = field(factory=dict)
+
+    @property
+    def placeholderArg(self) -> tuple[int, int, int]:
+        return (self.placeholder, *self._identity)
 
     @classmethod
     def reserve(cls, count: int) -> FdSlots | None:
@@ -140,6 +171,46 @@ class FdSlots:
         # for good in the child; the slots themselves are still ours there.
         self.lock = threading.Lock()
 
+    def layout(self, fdMap: Mapping[int, int]) -> SlotLayout | None:
+        """
+        Where C{fdMap} goes in slot mode, or L{None} if it does not fit:
+        more distinct parent fds than slots (one slot is kept for the error
+        pipe), or a parent fd that is itself a slot or the placeholder.
+        Memoised per map (the same few maps come back on every spawn).
+        """
+        key = tuple(fdMap.items())
+        layout = self._layouts.get(key)
+        if layout is None:
+            layout = self._computeLayout(fdMap)
+            if len(self._layouts) >= _LAYOUT_CACHE_SIZE:
+                self._layouts.clear()
+            self._layouts[key] = layout
+        return None if layout is _NO_LAYOUT else layout
+
+    def _computeLayout(self, fdMap: Mapping[int, int]) -> SlotLayout:
+        sources = sorted(set(fdMap.values()))
+        if (
+            len(sources) >= len(self.numbers)
+            or self.placeholder in sources
+            or not set(sources).isdisjoint(self.numbers)
+        ):
+            return _NO_LAYOUT
+        slotOf = dict(zip(sources, self.numbers, strict=False))
+        errFd = self.numbers[len(sources)]
+        childMap = {child: slotOf[parent] for child, parent in fdMap.items()}
+        return SlotLayout(
+            tuple(slotOf.items()), errFd, _encodedProgram(childMap, errFd)
+        )
+
+    def diagnose(self, count: int) -> None:
+        """
+        The extension refused the slots (C{FLAG_SLOTS_FOREIGN}): the
+        placeholder or one of the first C{count} slots no longer holds our
+        pipe.  Give slot mode up for good, naming the fd.
+        """
+        if self.placeholderIntact() and self.intact(count):
+            self.broken = "a reserved fd was closed or replaced by other code"
+
     def intact(self, count: int) -> bool:
         """
         Whether the first C{count} slots still hold our placeholder: some
@@ -159,10 +230,8 @@ class FdSlots:
 
     def placeholderIntact(self) -> bool:
         """
-        Whether the placeholder fd is still our pipe (the extension then
-        checks, with a cheaper C{fstat} per slot, that every slot a spawn
-        uses holds that same pipe: see L{intact} for why).  Gives slot mode
-        up for good when it is not.
+        Whether the placeholder fd is still our pipe.  Gives slot mode up for
+        good when it is not.
         """
         try:
             st = os.fstat(self.placeholder)
@@ -333,75 +402,67 @@ class CSpawner:
         See L{ISpawner.spawn}.
         """
         slots = self._slots
-        sources = sorted(set(fdMap.values()))
-        locked = (
-            slots is not None
-            and slots.broken is None
-            and len(sources) < len(slots.numbers)
-            and slots.lock.acquire(blocking=False)
-        )
-        try:
-            if locked:
-                assert slots is not None
-                if (
-                    slots.placeholder in sources
-                    or not set(sources).isdisjoint(slots.numbers)
-                    or not slots.placeholderIntact()
-                ):
+        if slots is not None and slots.broken is None:
+            layout = slots.layout(fdMap)
+            if layout is not None and slots.lock.acquire(blocking=False):
+                try:
+                    pid, pidfd, record, flags = self._call(
+                        plan,
+                        layout.ops,
+                        layout.errFd,
+                        layout.pairs,
+                        slots.bound,
+                        slots.placeholderArg,
+                    )
+                finally:
                     slots.lock.release()
-                    locked = False
-            result = self._call(plan, fdMap, sources, slots if locked else None)
-        finally:
-            if locked:
-                assert slots is not None
-                slots.lock.release()
-        pid, pidfd, record, flags = result
-        if flags & _cspawn.FLAG_SLOTS_FOREIGN:
-            # The extension found a slot no longer holding the placeholder
-            # and did nothing: name it, give slot mode up, spawn without.
-            assert slots is not None
-            if slots.intact(len(sources) + 1):
-                slots.broken = "a reserved fd was closed or replaced by other code"
-            locked = False
-            pid, pidfd, record, flags = self._call(plan, fdMap, sources, None)
-        if slots is not None and flags & _cspawn.FLAG_SLOTS_LOST:
-            slots.broken = "a reserved fd could not be restored after a spawn"
-        self.lastUsedSlots = locked
+                if not flags & _cspawn.FLAG_SLOTS_FOREIGN:
+                    if flags & _cspawn.FLAG_SLOTS_LOST:
+                        slots.broken = (
+                            "a reserved fd could not be restored after a spawn"
+                        )
+                    self.lastUsedSlots = True
+                    return self._started(plan, pid, pidfd, record, flags)
+                # The extension found the placeholder or a slot no longer
+                # ours and did nothing: name it, give slot mode up, spawn
+                # without.
+                slots.diagnose(len(layout.pairs) + 1)
+        self.lastUsedSlots = False
+        # The child moves the error pipe above every fd the program mentions
+        # before running it.
+        errFd = max((3, *fdMap, *fdMap.values())) + 1
+        pid, pidfd, record, flags = self._call(
+            plan, _encodedProgram(fdMap, errFd), errFd, (), 0, None
+        )
+        return self._started(plan, pid, pidfd, record, flags)
+
+    def _started(
+        self, plan: SpawnPlan, pid: int, pidfd: int, record: bytes | None, flags: int
+    ) -> ChildProcess:
+        """
+        The child the extension reported, or the L{SpawnError} it failed
+        with (it has been reaped by the extension).
+        """
         if record is not None:
-            # The child has been reaped by the extension; a malformed
-            # record raises MalformedRecord naming the bytes.
+            # A malformed record raises MalformedRecord naming the bytes.
             failure = decodeFailure(record)
             raise failure.toError(plan.failureFilename(failure.stage))
-        self.lastUsedVfork = bool(flags & _cspawn.FLAG_VFORK)
+        self.lastUsedVfork = vfork = bool(flags & _cspawn.FLAG_VFORK)
         if flags & _cspawn.FLAG_CLONE3:
             self.lastMode = "clone3"
         else:
-            self.lastMode = "clone" if self.lastUsedVfork else "fork-like"
+            self.lastMode = "clone" if vfork else "fork-like"
         return ChildProcess(pid, pidfd if pidfd >= 0 else None)
 
     def _call(
         self,
         plan: SpawnPlan,
-        fdMap: Mapping[int, int],
-        sources: list[int],
-        slots: FdSlots | None,
+        ops: tuple[_Op, ...],
+        errFd: int,
+        pairs: tuple[tuple[int, int], ...],
+        bound: int,
+        placeholder: tuple[int, int, int] | None,
     ) -> tuple[int, int, bytes | None, int]:
-        if slots is not None:
-            slotOf = dict(zip(sources, slots.numbers[: len(sources)], strict=True))
-            errFd = slots.numbers[len(sources)]
-            childMap = {child: slotOf[parent] for child, parent in fdMap.items()}
-            pairs = tuple(slotOf.items())
-            bound = slots.bound
-            placeholder = slots.placeholder
-        else:
-            # The child moves the error pipe above every fd the program
-            # mentions before running it.
-            errFd = max((3, *fdMap, *fdMap.values())) + 1
-            childMap = dict(fdMap)
-            pairs = ()
-            bound = 0
-            placeholder = -1
-        ops = _encodedProgram(childMap, errFd)
         groups = plan.groups
         implicitGroups = groups is None and plan.uid is not None
         if implicitGroups:

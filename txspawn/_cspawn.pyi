@@ -55,7 +55,7 @@ def spawn(
     errFd: int,
     slots: tuple[tuple[int, int], ...],
     filesBound: int,
-    placeholder: int,
+    placeholder: tuple[int, int, int] | None,
     newSession: bool,
     ctty: bool,
     processGroup: int,

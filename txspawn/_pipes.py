@@ -228,10 +228,11 @@ class PipeReader(abstract.FileDescriptor):
 
     def hangUp(self) -> None:
         """
-        The reactor saw the child's end closed with nothing left to read
-        (see L{txspawn._reactor.EPollReactor.doPoll}): end of file.
+        The reactor saw the child's end closed with nothing left to read,
+        and has already stopped watching this descriptor (see
+        L{txspawn._reactor.EPollReactor.doPoll}): end of file.
         """
-        self._endOfFile()
+        self.readConnectionLost(DONE_FAILURE)
 
     def _endOfFile(self) -> None:
         """
@@ -324,10 +325,20 @@ class PipeWriter(ProcessWriter):
     def hangUp(self) -> None:
         """
         The reactor saw the child's end closed (the read hack's event) while
-        nothing was buffered (see L{txspawn._reactor.EPollReactor.doPoll}):
-        lost, with the C{ConnectionDone} reason Twisted gives it.
+        this descriptor was not writing, and has already stopped watching it
+        (see L{txspawn._reactor.EPollReactor.doPoll}): lost, with the
+        C{ConnectionDone} reason Twisted gives it.
+
+        What L{connectionLost} does, minus removing the reader and writer
+        again; with a producer registered, the full L{connectionLost} runs
+        (it stops the producer).
         """
-        self.connectionLost(DONE_FAILURE)
+        if self.producer is not None:
+            self.connectionLost(DONE_FAILURE)
+            return
+        self.disconnected = True
+        self.connected = False
+        self.proc.childConnectionLost(self.name, DONE_FAILURE)
 
     def connectionLost(self, reason: Failure) -> None:
         """

@@ -184,9 +184,10 @@ class PTYProcess(abstract.FileDescriptor, ProcessLifecycle):
 
     def hangUp(self) -> None:
         """
-        The reactor saw every slave fd closed with nothing left to read
-        (see L{txspawn._reactor.EPollReactor.doPoll}): the pty is done,
-        with the C{ConnectionDone} reason Twisted gives it.
+        The reactor saw every slave fd closed with nothing left to read,
+        and has already stopped watching the master (see
+        L{txspawn._reactor.EPollReactor.doPoll}): the pty is done, with the
+        C{ConnectionDone} reason Twisted gives it.
         """
         self.connectionLost(DONE_FAILURE)
 

@@ -238,10 +238,11 @@ class EPollReactor(SpawnReactorMixin, epollreactor.EPollReactor):
         disconnects the descriptor, as does a true return value.  A pure
         hang-up (C{EPOLLHUP} or C{EPOLLERR} without C{EPOLLIN}) of such a
         descriptor that is reading and not writing, and has a C{hangUp()}
-        method, calls that method instead: where C{_doReadOrWrite} and
-        C{_disconnectSelectable} would end in C{connectionLost} with the
-        shared C{ConnectionDone} failure, the descriptor does the same
-        directly (a pipe whose child exited, on every child's exit path).
+        method, removes it as C{removeReader} would and then calls that
+        method: where C{_doReadOrWrite} and C{_disconnectSelectable} would
+        end in C{connectionLost} with the shared C{ConnectionDone} failure,
+        the descriptor, told it is no longer watched, does the same directly
+        (a pipe whose child exited, on every child's exit path).
         Every other event goes through the same C{_doReadOrWrite}.  An
         exception escaping any of them (from C{connectionLost}) is logged
         with the descriptor's C{logPrefix} as the system, as
@@ -260,6 +261,7 @@ class EPollReactor(SpawnReactorMixin, epollreactor.EPollReactor):
             raise
         selectables = self._selectables
         reads = self._reads
+        poller = self._poller
         dispatch = self._doReadOrWrite
         disconnect = self._disconnectSelectable
         for fd, event in events:
@@ -278,6 +280,12 @@ class EPollReactor(SpawnReactorMixin, epollreactor.EPollReactor):
                         ):
                             hangUp = getattr(selectable, "hangUp", None)
                             if hangUp is not None:
+                                # What removeReader does for a descriptor
+                                # that is only reading, done here: it is
+                                # known to be in epoll and in no other set.
+                                del selectables[fd]
+                                poller.unregister(fd)
+                                reads.remove(fd)
                                 hangUp()
                                 continue
                         dispatch(selectable, fd, event)  # type: ignore[no-untyped-call]

@@ -339,6 +339,34 @@ txs_convert_slots(PyObject *obj, struct txs_slots *slots, struct txs_alloc *a)
     return 0;
 }
 
+/* None, or (fd, st_dev, st_ino) of the slots' placeholder pipe. */
+static int
+txs_convert_placeholder(PyObject *obj, struct txs_slots *slots)
+{
+    slots->placeholder = -1;
+    if (obj == Py_None) {
+        return 0;
+    }
+    if (!PyTuple_Check(obj) || PyTuple_GET_SIZE(obj) != 3) {
+        PyErr_SetString(PyExc_TypeError,
+                        "placeholder must be None or (fd, st_dev, st_ino)");
+        return -1;
+    }
+    long long fd, dev, ino;
+    if (txs_int(PyTuple_GET_ITEM(obj, 0), "placeholder fd", 0, INT_MAX,
+                &fd) < 0 ||
+            txs_int(PyTuple_GET_ITEM(obj, 1), "placeholder st_dev", 0,
+                    LLONG_MAX, &dev) < 0 ||
+            txs_int(PyTuple_GET_ITEM(obj, 2), "placeholder st_ino", 0,
+                    LLONG_MAX, &ino) < 0) {
+        return -1;
+    }
+    slots->placeholder = (int)fd;
+    slots->placeholder_dev = (dev_t)dev;
+    slots->placeholder_ino = (ino_t)ino;
+    return 0;
+}
+
 PyDoc_STRVAR(txs_spawn_doc,
 "spawn(candidates, argv, envp, cwd, ops, errFd, slots, filesBound,\n"
 "      placeholder, newSession, ctty, processGroup, umask, rlimits,\n"
@@ -401,13 +429,12 @@ txs_py_spawn(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         goto done;
     }
     plan.files_bound = (unsigned)v;
-    if (txs_int(args[8], "placeholder", -1, INT_MAX, &v) < 0) {
+    if (txs_convert_placeholder(args[8], &slots) < 0) {
         goto done;
     }
-    slots.placeholder = (int)v;
     if (plan.files_bound > 0 && slots.placeholder < 0) {
         PyErr_SetString(PyExc_ValueError,
-                        "slot mode (filesBound > 0) needs a placeholder fd");
+                        "slot mode (filesBound > 0) needs a placeholder");
         goto done;
     }
     plan.new_session = PyObject_IsTrue(args[9]);

@@ -471,18 +471,20 @@ txs_give_stack(char *stack, size_t map_size)
 }
 
 /*
- * Whether every slot this spawn would overwrite (the fd slots and the error
- * pipe's) still holds the placeholder, i.e. the same inode: code that closes
- * fds it does not own may have closed one, and the number may now be
- * someone else's fd, which must never be replaced.  (The caller checked that
- * the placeholder itself is still its pipe.)  Done here rather than in
- * Python: an fstat() per slot from C costs a fraction of os.fstat().
+ * Whether the placeholder is still the pipe the slots were reserved with,
+ * and every slot this spawn would overwrite (the fd slots and the error
+ * pipe's) still holds it, i.e. the same inode: code that closes fds it does
+ * not own may have closed one, and the number may now be someone else's fd,
+ * which must never be replaced.  Done here rather than in Python: an fstat()
+ * from C costs a fraction of os.fstat() and its stat_result.
  */
 static int
 txs_slots_ours(const struct txs_slots *slots, int err_slot)
 {
     struct stat ph, st;
-    if (fstat(slots->placeholder, &ph) < 0) {
+    if (fstat(slots->placeholder, &ph) < 0 ||
+            ph.st_dev != slots->placeholder_dev ||
+            ph.st_ino != slots->placeholder_ino) {
         return 0;
     }
     for (size_t i = 0; i <= slots->n; i++) {

@@ -51,6 +51,10 @@ struct txs_slots {
     const int *slot;
     size_t n;
     int placeholder;
+    /* The placeholder pipe's identity, recorded when the slots were
+       reserved: checked before any slot is touched. */
+    dev_t placeholder_dev;
+    ino_t placeholder_ino;
 };
 
 struct txs_outcome {
