@@ -197,12 +197,23 @@ def isOpenFD(fd: int) -> bool:
     return True
 
 
-def _encode(value: object, what: str) -> bytes:
+#: L{_encode}'s C{item} when the value is not an item of a collection.
+_WHOLE = object()
+
+
+def _encode(
+    value: object, what: str, item: object = _WHOLE, isKey: bool = False
+) -> bytes:
     """
     File-system-encode one C{str}/C{bytes} argument and refuse NUL.
 
     @param value: The argument.
-    @param what: Its name for error messages, such as C{"args[2]"}.
+    @param what: Its name for error messages, such as C{"args"}.
+    @param item: The index or key of C{value} within C{what}, if it is an
+        item: the message then names C{what[item]} (or C{what key item}).
+        The name is only formatted for an error: this runs for every
+        argument and environment entry of every spawn.
+    @param isKey: C{value} is the key C{item} of the mapping C{what}.
     @return: The bytes.
     @raise TypeError: if C{value} is neither C{str} nor C{bytes} (nor a
         path-like object).
@@ -215,10 +226,25 @@ def _encode(value: object, what: str) -> bytes:
     elif isinstance(value, os.PathLike):
         encoded = os.fsencode(value)
     else:
-        raise TypeError(f"{what} must be str or bytes, not {value!r}")
+        raise TypeError(
+            f"{_describe(what, item, isKey)} must be str or bytes, not {value!r}"
+        )
     if b"\0" in encoded:
-        raise ValueError(f"{what} contains a NUL byte: {value!r}")
+        raise ValueError(
+            f"{_describe(what, item, isKey)} contains a NUL byte: {value!r}"
+        )
     return encoded
+
+
+def _describe(what: str, item: object, isKey: bool) -> str:
+    """
+    The name of an argument, or of an item of it, for a message.
+    """
+    if item is _WHOLE:
+        return what
+    if isKey:
+        return f"{what} key {item!r}"
+    return f"{what}[{item!r}]"
 
 
 def _checkID(value: object, what: str) -> int | None:
@@ -253,18 +279,21 @@ def _encodeEnv(
     # A dict is a Mapping; testing that first skips the ABC machinery.
     if type(env) is not dict and not isinstance(env, Mapping):
         raise TypeError(f"{what} must be a mapping or None, not {env!r}")
+    if not env:
+        # Twisted's default env={}: nothing to encode.
+        return {}, ()
     encoded: dict[bytes, bytes] = {}
     for key, value in env.items():
         if not isinstance(key, (str, bytes)):
             raise TypeError(f"{what} keys must be str or bytes, not {key!r}")
-        bkey = _encode(key, f"{what} key {key!r}")
+        bkey = _encode(key, what, key, isKey=True)
         if not bkey:
             raise ValueError(f"{what} contains an empty key")
         if b"=" in bkey:
             raise ValueError(f"{what} key {key!r} contains '='")
         if not isinstance(value, (str, bytes)):
             raise TypeError(f"{what}[{key!r}] must be str or bytes, not {value!r}")
-        bvalue = _encode(value, f"{what}[{key!r}]")
+        bvalue = _encode(value, what, key)
         if bkey in encoded:
             raise ValueError(f"{what} has two entries for the key {bkey!r}")
         encoded[bkey] = bvalue
@@ -497,15 +526,19 @@ def planSpawn(
         raise TypeError(
             f"args must be a sequence of str or bytes (a list or tuple), not {args!r}"
         )
-    argv = tuple(_encode(arg, f"args[{index}]") for index, arg in enumerate(args))
+    argv = tuple([_encode(arg, "args", index) for index, arg in enumerate(args)])
 
     if env is None:
         childEnv, envp = _encodeEnv(parentEnviron, "parentEnviron")
     else:
         childEnv, envp = _encodeEnv(env, "env")
 
-    uid = _checkID(uid, "uid")
-    gid = _checkID(gid, "gid")
+    # Each check only runs for a value that needs one (the common spawn
+    # gives none of them).
+    if uid is not None:
+        uid = _checkID(uid, "uid")
+    if gid is not None:
+        gid = _checkID(gid, "gid")
 
     if options is None:
         options = _NO_OPTIONS
@@ -515,15 +548,20 @@ def planSpawn(
     if usePTY and childFDs is not None:
         # Twisted's exact message.
         raise ValueError("Using childFDs is not supported with usePTY=True.")
-    pty = _checkPTY(usePTY, isOpenFD)
+    pty = _checkPTY(usePTY, isOpenFD) if usePTY else None
     if pty is not None and options.processGroup is not None:
         raise ValueError(
             "SpawnOptions.processGroup cannot be used with usePTY: a pty child "
             "leads a new session and process group"
         )
-    specs = () if pty is not None else _checkChildFDs(childFDs, isOpenFD)
+    if pty is not None:
+        specs: tuple[ChildFDSpec, ...] = ()
+    elif childFDs is None:
+        specs = _DEFAULT_SPECS
+    else:
+        specs = _checkChildFDs(childFDs, isOpenFD)
 
-    cwd, _ = _checkCwd(path)
+    cwd = None if path is None else _checkCwd(path)[0]
     candidates = _candidates(exe, given, childEnv, parentEnviron, cwd)
 
     return SpawnPlan(
@@ -534,7 +572,7 @@ def planSpawn(
         cwd=cwd,
         uid=uid,
         gid=gid,
-        groups=options.groupIDs(),
+        groups=None if options.groups is None else options.groupIDs(),
         childFDs=specs,
         pty=pty,
         newSession=pty is not None or options.newSession,
