@@ -49,6 +49,25 @@ os.write(1, repr(fds).encode())
 """
 
 
+class StopRecorder:
+    """
+    A streaming producer that does nothing but count C{stopProducing}
+    calls.
+    """
+
+    def __init__(self) -> None:
+        self.stopped = 0
+
+    def pauseProducing(self) -> None:
+        pass
+
+    def resumeProducing(self) -> None:
+        pass
+
+    def stopProducing(self) -> None:
+        self.stopped += 1
+
+
 class ProcessBehaviourMixin(MixinBase):
     """
     The pipe transport's callbacks, state and methods.
@@ -363,26 +382,31 @@ class ProcessBehaviourMixin(MixinBase):
         )
         self.assertEqual(proto.output[1], b"50000")
 
-    def test_registerProducerWithoutStdin(self) -> None:
+    def runWithProducer(self, **spawnArgs: Any) -> tuple[StopRecorder, Any]:
         """
-        Without a stdin pipe, a registered producer is stopped at once.
+        Spawn a child that exits at once, with a streaming L{StopRecorder}
+        registered on the transport as soon as it is connected.
+
+        @return: The producer and the protocol, once the process ended.
         """
-        stopped: list[bool] = []
-
-        class Producer:
-            def stopProducing(self) -> None:
-                stopped.append(True)
-
+        producer = StopRecorder()
         proto = RecordingProtocol()
         spawnAndRun(
             self,
             proto,
             PYTHON,
             python("pass"),
-            childFDs={1: "r"},
-            onSpawned=lambda t: t.registerProducer(Producer(), True),
+            onSpawned=lambda t: t.registerProducer(producer, True),
+            **spawnArgs,
         )
-        self.assertEqual(stopped, [True])
+        return producer, proto
+
+    def test_registerProducerWithoutStdin(self) -> None:
+        """
+        Without a stdin pipe, a registered producer is stopped at once.
+        """
+        producer, _ = self.runWithProducer(childFDs={1: "r"})
+        self.assertEqual(producer.stopped, 1)
 
     def test_producerStoppedWhenChildClosesStdin(self) -> None:
         """
@@ -391,27 +415,8 @@ class ProcessBehaviourMixin(MixinBase):
         without reading: the hang-up of the stdin pipe ends it, and fd 0 is
         reported lost.
         """
-        stopped: list[bool] = []
-
-        class Producer:
-            def pauseProducing(self) -> None:
-                pass
-
-            def resumeProducing(self) -> None:
-                pass
-
-            def stopProducing(self) -> None:
-                stopped.append(True)
-
-        proto = RecordingProtocol()
-        spawnAndRun(
-            self,
-            proto,
-            PYTHON,
-            python("pass"),
-            onSpawned=lambda t: t.registerProducer(Producer(), True),
-        )
-        self.assertEqual(stopped, [True])
+        producer, proto = self.runWithProducer()
+        self.assertEqual(producer.stopped, 1)
         self.assertIn(("lost", 0), proto.events)
 
     def test_writeToUnknownFD(self) -> None:
