@@ -130,10 +130,11 @@ class FdSlots:
     lock: threading.Lock = field(factory=threading.Lock)
     broken: str | None = None
     _layouts: dict[tuple[tuple[int, int], ...], SlotLayout] = field(factory=dict)
+    placeholderArg: tuple[int, int, int] = field(init=False)
 
-    @property
-    def placeholderArg(self) -> tuple[int, int, int]:
-        return (self.placeholder, *self._identity)
+    def __attrs_post_init__(self) -> None:
+        # Built once: it is passed on every slot-mode spawn.
+        self.placeholderArg = (self.placeholder, *self._identity)
 
     @classmethod
     def reserve(cls, count: int) -> FdSlots | None:
