@@ -57,15 +57,22 @@ _TWISTED_MODULE = "twisted.internet.test.test_process"
 class _TxspawnBuilderMixin:
     """
     What every txspawn-pointed builder adds to Twisted's: closing the
-    asyncio event loop an L{AsyncioSelectorReactor} created for itself.
+    reactor's epoll fd, and the asyncio event loop an
+    L{AsyncioSelectorReactor} created for itself.
 
-    Twisted's own builder uses a test-only factory that does the same; the
+    Twisted's own builder uses a test-only factory that closes the loop; the
     real reactor class (which is what we test) leaves its loop open, as
-    Twisted's does.
+    Twisted's does.  Neither closes an epoll reactor's poller: left to the
+    garbage collector, it would be closed in the middle of some later test,
+    whose fd-hygiene check would then see an fd vanish that it never
+    touched.
     """
 
     def _unbuildReactor(self, reactor: Any) -> None:
         super()._unbuildReactor(reactor)  # type: ignore[misc]
+        close = getattr(getattr(reactor, "_poller", None), "close", None)
+        if close is not None:
+            close()
         if isinstance(reactor, AsyncioSelectorReactor):
             loop = reactor._asyncioEventloop
             if not loop.is_running() and not loop.is_closed():
