@@ -846,6 +846,42 @@ class SIGCHLDMonitorMixin(MonitorBehaviourMixin):
             self.assertEqual(len(reasons), 1)
             self.assertEqual(twistedProcess.reapProcessHandlers, {})
 
+    def test_registryReapingOnDemand(self) -> None:
+        """
+        On demand, L{TwistedRegistryReaping} subscribes only when
+        L{TwistedRegistryReaping.beforeWait} finds Twisted's registry not
+        empty, reaps at once a registry process whose exit came before the
+        subscription (its C{SIGCHLD} was discarded), and unsubscribes once
+        the registry is empty again; it does nothing while not installed.
+        """
+        reactor = self.buildReactor()
+        reaping = TwistedRegistryReaping(reactor, onDemand=True)
+        reaping.install()
+        self.assertFalse(reaping.subscribed)
+        self.assertFalse(_wakeup.installed)
+        ended = self._twistedProcess(reactor)
+        pid = next(iter(twistedProcess.reapProcessHandlers))
+        waitUntilExited(pid)
+        reaping.uninstall()
+        reaping.beforeWait()
+        self.assertFalse(reaping.subscribed, "subscribed while not installed")
+        # Installing looks at the registry at once.
+        reaping.install()
+        self.assertTrue(reaping.subscribed)
+        self.assertIs(signal.getsignal(signal.SIGCHLD), _noopHandler)
+        self.assertEqual(twistedProcess.reapProcessHandlers, {})
+        self.assertEqual(childrenOf(os.getpid()).get(pid), None, "not reaped")
+        reaping.beforeWait()
+        self.assertFalse(reaping.subscribed)
+        self.assertFalse(_wakeup.installed)
+        # The process still ends (its pipes close) when the reactor runs.
+        reasons: list[object] = []
+        ended.append(reasons.append)
+        ended.append(lambda _: reactor.stop())
+        self.runReactor(reactor)
+        self.assertEqual(len(reasons), 1)
+        reaping.uninstall()
+
     def test_sharedWakeupTwoReactors(self) -> None:
         """
         Two reactors' monitors share the one wakeup pipe: when one reactor

@@ -42,6 +42,7 @@ from tests.builders import (
 from tests.hygiene import peekWakeupFD
 from txspawn import reactor as txspawnReactor
 from txspawn._reactor import SpawnReactorMixin
+from txspawn._sigchldmonitor import _noopHandler, _wakeup
 from txspawn._spawner import ProcessSpawner
 
 #: Each txspawn reactor class and the Twisted class it extends.
@@ -302,12 +303,22 @@ class ReactorProcessMixin(MixinBase):
     monitorName: ClassVar[str]
     reactorClassName: ClassVar[str]
 
+    def _wakeupEager(self, reactor: Any) -> bool:
+        """
+        Whether C{reactor} keeps the SIGCHLD wakeup installed for as long
+        as it runs: with the SIGCHLD monitor (its waker), and with pidfds
+        on a reactor that does not wait in C{doIteration} (asyncio), whose
+        L{TwistedRegistryReaping} cannot subscribe on demand.
+        """
+        return self.monitorName == "sigchld" or not type(reactor)._hasWaitHook
+
     def test_signalHandlingWhileRunning(self) -> None:
         """
         While the reactor runs (with signal handlers), a SIGCHLD handler and
-        a wakeup fd are installed (the SIGCHLD monitor's, or, with pidfds,
-        the waker that serves Twisted's own registry); after C{run()}
-        returns both are what they were before.
+        a wakeup fd are installed if the reactor needs them for every exit
+        (see L{_wakeupEager}); with pidfds and an empty Twisted registry,
+        neither is touched, so a child's exit costs no signal.  After
+        C{run()} returns both are what they were before.
         """
         before = (signal.getsignal(signal.SIGCHLD), peekWakeupFD())
         during: list[tuple[Any, int]] = []
@@ -320,10 +331,56 @@ class ReactorProcessMixin(MixinBase):
         reactor.callWhenRunning(probe)
         self.runReactor(reactor)
         self.assertEqual(len(during), 1)
-        handler, wakeup = during[0]
-        self.assertNotIn(handler, (signal.SIG_DFL, signal.SIG_IGN, None))
-        self.assertNotEqual(wakeup, -1)
+        if self._wakeupEager(reactor):
+            handler, wakeup = during[0]
+            self.assertIs(handler, _noopHandler)
+            self.assertNotEqual(wakeup, -1)
+        else:
+            self.assertEqual(during[0], before)
         self.assertEqual((signal.getsignal(signal.SIGCHLD), peekWakeupFD()), before)
+
+    def test_registryWakeupOnDemand(self) -> None:
+        """
+        The SIGCHLD wakeup is installed while a process built with Twisted's
+        own C{Process} class is in Twisted's registry, and, unless the
+        reactor keeps it for every exit (L{_wakeupEager}), removed once the
+        registry is empty again; that process is reaped either way.
+        """
+        reactor = self.buildReactor()
+        proto = _RecordingTwistedProcess()
+        seen: dict[str, bool] = {}
+
+        def afterNextWait(label: str, then: Any = None) -> None:
+            # A delayed call runs before the iteration's wait, so the state
+            # after one wait is seen two delayed calls later.
+            def record() -> None:
+                seen[label] = _wakeup.installed
+                if then is not None:
+                    then()
+
+            reactor.callLater(0, reactor.callLater, 0, record)
+
+        def spawn() -> None:
+            seen["idle"] = _wakeup.installed
+            proc = twistedProcess.Process(
+                reactor,
+                PYTHON,
+                python("import sys; sys.stdin.read()"),
+                {},
+                None,
+                proto,
+            )
+            afterNextWait("registered", proc.closeStdin)
+
+        reactor.callWhenRunning(spawn)
+        proto.ended.addCallback(lambda _: afterNextWait("reaped", reactor.stop))
+        self.runReactor(reactor)
+        self.assertEqual(len(proto.reasons), 1)
+        self.assertIsInstance(proto.reasons[0].value, ProcessDone)
+        eager = self._wakeupEager(reactor)
+        self.assertEqual(seen, {"idle": eager, "registered": True, "reaped": eager})
+        self.assertEqual(twistedProcess.reapProcessHandlers, {})
+        self.assertFalse(_wakeup.installed)
 
     def test_spawnAndReap(self) -> None:
         """

@@ -18,7 +18,11 @@ C{twisted.internet.process} is patched):
       - C{pidfd} monitor: the monitor (whose install/uninstall need no
         signal at all) plus L{txspawn._sigchldmonitor.TwistedRegistryReaping},
         so that L{twisted.internet.process.Process} objects which other code
-        builds directly (buildbot does) are still reaped.
+        builds directly (buildbot does) are still reaped.  Where the
+        reactor waits in C{doIteration} (all but asyncio), the mixin's
+        C{doIteration} lets it look at Twisted's registry before each wait,
+        and it holds the SIGCHLD wakeup only while that registry is not
+        empty: a txspawn child's exit then costs no signal.
 
 The concrete classes L{EPollReactor}, L{PollReactor}, L{SelectReactor} and
 L{AsyncioSelectorReactor} are constructible with no arguments, because
@@ -45,7 +49,7 @@ import errno
 import select
 import sys
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from twisted.internet import asyncioreactor, epollreactor, pollreactor, selectreactor
 from twisted.internet._signals import SignalHandling, _MultiSignalHandling
@@ -158,12 +162,38 @@ class SpawnReactorMixin:
         handlings: list[SignalHandling] = [baseHandling]
         monitor = self.childMonitor
         handlings.append(cast(SignalHandling, monitor))
+        self._registryReaping = None
         if monitor.name != "sigchld":
             # The sigchld monitor also reaps Twisted's registry from its
             # waker; with pidfds nothing else would, so add the waker that
-            # only serves twisted.internet.process.reapProcessHandlers.
-            handlings.append(TwistedRegistryReaping(self))
+            # only serves twisted.internet.process.reapProcessHandlers --
+            # subscribed only while that registry holds a process, where
+            # doIteration lets it look before every wait.
+            reaping = TwistedRegistryReaping(self, onDemand=self._hasWaitHook)
+            if self._hasWaitHook:
+                self._registryReaping = reaping
+            handlings.append(reaping)
         return _MultiSignalHandling(handlings)
+
+    #: Whether this reactor waits for events in C{doIteration} (so that
+    #: L{_registryReaping} can look at Twisted's registry before each wait).
+    _hasWaitHook: ClassVar[bool] = True
+
+    #: The on-demand L{TwistedRegistryReaping} that C{doIteration} calls
+    #: before each wait, or L{None} (sigchld monitor, or no wait hook).
+    _registryReaping: TwistedRegistryReaping | None = None
+
+    def doIteration(self, timeout: float | None) -> None:
+        """
+        Let the on-demand registry reaping look at Twisted's registry, then
+        wait for events and dispatch them as the Twisted reactor does.
+
+        @param timeout: Seconds to wait, or C{None} to wait indefinitely.
+        """
+        reaping = self._registryReaping
+        if reaping is not None:
+            reaping.beforeWait()
+        super().doIteration(timeout)  # type: ignore[misc]
 
     def spawnProcess(
         self,
@@ -210,9 +240,12 @@ class SpawnReactorMixin:
         )
 
 
-class EPollReactor(SpawnReactorMixin, epollreactor.EPollReactor):
+class _DirectDispatchEPollReactor(epollreactor.EPollReactor):
     """
-    Twisted's epoll reactor, spawning through txspawn.
+    Twisted's epoll reactor, dispatching txspawn's own descriptors directly
+    (see L{doPoll}).  A class of its own so that
+    L{SpawnReactorMixin.doIteration}'s C{super()} call reaches this
+    C{doPoll}.
     """
 
     def doPoll(self, timeout: float | None) -> None:
@@ -336,6 +369,12 @@ class EPollReactor(SpawnReactorMixin, epollreactor.EPollReactor):
             self.removeReader(reader)  # type: ignore[no-untyped-call]
 
 
+class EPollReactor(SpawnReactorMixin, _DirectDispatchEPollReactor):
+    """
+    Twisted's epoll reactor, spawning through txspawn.
+    """
+
+
 def _logPrefix(selectable: Any) -> str:
     # callWithLogger's fallback for a broken logPrefix, on the error path only.
     try:
@@ -365,6 +404,10 @@ class AsyncioSelectorReactor(SpawnReactorMixin, asyncioreactor.AsyncioSelectorRe
     C{_uninstallHandler}), so that the SIGCHLD disposition and wakeup fd are
     restored after C{reactor.run()} as with every other reactor.
     """
+
+    # The asyncio loop waits for events itself, never through doIteration:
+    # Twisted's registry gets the eager SIGCHLD subscription.
+    _hasWaitHook = False
 
     def __init__(
         self,
