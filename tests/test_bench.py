@@ -27,7 +27,7 @@ from txspawn._bench._driver import (
     runBench,
 )
 from txspawn._bench._pyworker import _ballast, makeReactor
-from txspawn._bench._report import formatReport, ratio, toJSON
+from txspawn._bench._report import formatReport, ratio, repetitionRatios, toJSON
 from txspawn._bench._scenarios import (
     FULL,
     QUICK,
@@ -266,13 +266,25 @@ class ReportTests(SynchronousTestCase):
         }
         return BenchRun(options, CReference("/x", "cc -O2"), runs, env, 1.0)
 
-    def test_ratioOfMedians(self) -> None:
+    def test_pairedRatio(self) -> None:
         """
-        A ratio is the ratio of the medians over repetitions.
+        A ratio is the median of the per-repetition ratios, pairing the
+        columns' values repetition by repetition; a column that stopped
+        early (its values end at its failure) pairs only the repetitions it
+        completed.
         """
-        run = _fakeRun({"txspawn": [110, 120, 900], "twisted": [300], "c": [80, 100]})
-        self.assertEqual(ratio(run, "txspawn", "c"), 120 / 90)
-        self.assertEqual(ratio(run, "twisted", "txspawn"), 300 / 120)
+        run = _fakeRun(
+            {"txspawn": [110, 150, 900], "twisted": [300], "c": [100, 140, 600]}
+        )
+        self.assertEqual(
+            repetitionRatios(run, "txspawn", "c"), [110 / 100, 150 / 140, 900 / 600]
+        )
+        self.assertEqual(ratio(run, "txspawn", "c"), 110 / 100)
+        # The ratio of the medians would be 150 / 140: it would compare
+        # batches from different repetitions.
+        self.assertNotEqual(ratio(run, "txspawn", "c"), 150 / 140)
+        self.assertEqual(repetitionRatios(run, "twisted", "txspawn"), [300 / 110])
+        self.assertEqual(ratio(run, "twisted", "txspawn"), 300 / 110)
 
     def test_missingColumn(self) -> None:
         """
@@ -333,6 +345,7 @@ class ReportTests(SynchronousTestCase):
         row = document["scenarios"][0]
         self.assertEqual(row["implementations"]["c"]["values"], [100])
         self.assertAlmostEqual(row["ratios"]["txspawn/c"], 1.2)
+        self.assertEqual(row["repetitionRatios"]["txspawn/c"], [1.2])
 
 
 class EndToEndTests(SynchronousTestCase):

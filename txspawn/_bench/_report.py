@@ -3,11 +3,18 @@
 Turn a L{txspawn._bench._driver.BenchRun} into the printed table and the
 C{--json} document.
 
-Each cell is the median over repetitions of each batch's median; each ratio
-is a ratio of those medians.  For latency rows (microseconds) lower is
-better and C{txspawn/C} is "times the practical limit"; for throughput rows
-(MiB/s) higher is better and C{txspawn/C} is "fraction of the practical
-limit".  The target column checks txspawn/C against the issue's bound.
+Each cell is the median over repetitions of each batch's median.  Each
+ratio is paired: the median over repetitions of the ratio of the two
+columns' batch medians I{in that repetition}.  A repetition runs its
+batches back to back, so a host that drifts between repetitions (this one
+moves the C column alone by a third from one repetition to the next)
+shifts both terms of each ratio together, where a ratio of the two columns'
+medians would compare batches run at different times.
+
+For latency rows (microseconds) lower is better and C{txspawn/C} is "times
+the practical limit"; for throughput rows (MiB/s) higher is better and
+C{txspawn/C} is "fraction of the practical limit".  The target column
+checks txspawn/C against the issue's bound.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from typing import Any
 
 from txspawn._bench._driver import BenchRun, ImplRun, ScenarioRun
 
-__all__ = ["RATIOS", "formatReport", "ratio", "toJSON"]
+__all__ = ["RATIOS", "formatReport", "ratio", "repetitionRatios", "toJSON"]
 
 #: The ratio columns: (numerator, denominator).
 RATIOS: tuple[tuple[str, str], ...] = (
@@ -36,18 +43,33 @@ def _median(impl: ImplRun | None) -> float | None:
     return statistics.median(impl.values)
 
 
+def repetitionRatios(run: ScenarioRun, numerator: str, denominator: str) -> list[float]:
+    """
+    @param run: One scenario's results.
+    @param numerator: An implementation name.
+    @param denominator: An implementation name.
+    @return: For every repetition both columns completed, the ratio of
+        their batch medians in it.  (A column's values are one per
+        repetition from the first on, and stop at its first failure, so
+        equal indexes are the same repetition.)
+    """
+    top = run.impls.get(numerator)
+    bottom = run.impls.get(denominator)
+    if top is None or bottom is None:
+        return []
+    return [a / b for a, b in zip(top.values, bottom.values, strict=False) if b != 0]
+
+
 def ratio(run: ScenarioRun, numerator: str, denominator: str) -> float | None:
     """
     @param run: One scenario's results.
     @param numerator: An implementation name.
     @param denominator: An implementation name.
-    @return: The ratio of their medians, or C{None} if either is missing.
+    @return: The median of the per-repetition ratios (L{repetitionRatios}),
+        or C{None} if there are none.
     """
-    top = _median(run.impls.get(numerator))
-    bottom = _median(run.impls.get(denominator))
-    if top is None or bottom is None or bottom == 0:
-        return None
-    return top / bottom
+    ratios = repetitionRatios(run, numerator, denominator)
+    return statistics.median(ratios) if ratios else None
 
 
 def _value(value: float | None) -> str:
@@ -155,7 +177,8 @@ def formatReport(bench: BenchRun) -> str:
         "",
         "us rows: median latency, lower is better; MiB/s rows: median "
         "throughput, higher is better.",
-        "Ratios are ratios of the medians (x/C: 1.00 is the practical limit).",
+        "Ratios are medians of per-repetition ratios, each of two batches run "
+        "back to back (x/C: 1.00 is the practical limit).",
         "",
         "scenarios:",
     ]
@@ -166,7 +189,11 @@ def formatReport(bench: BenchRun) -> str:
             f"{run.task.count} {'MiB' if s.unit == 'MiB/s' else 'samples'}/batch"
         )
     out += _idlePenalty(bench, impls)
-    out += ["", "spread (min..max of the per-repetition medians) and fds open:"]
+    out += [
+        "",
+        "spread (min..max of the per-repetition medians and txspawn/C ratios) "
+        "and fds open:",
+    ]
     for run in bench.scenarios:
         cells = []
         for impl in impls:
@@ -179,6 +206,9 @@ def formatReport(bench: BenchRun) -> str:
             if r.fds is not None:
                 cell += f" ({r.fds} fds)"
             cells.append(cell)
+        perRep = repetitionRatios(run, "txspawn", "c")
+        if perRep:
+            cells.append(f"txspawn/C {_ratio(min(perRep))}..{_ratio(max(perRep))}")
         out.append(f"  {run.scenario.name:<14} " + "; ".join(cells))
     notes = []
     for run in bench.scenarios:
@@ -243,6 +273,9 @@ def toJSON(bench: BenchRun) -> dict[str, Any]:
                     for impl, r in run.impls.items()
                 },
                 "ratios": {f"{a}/{b}": ratio(run, a, b) for a, b in RATIOS},
+                "repetitionRatios": {
+                    f"{a}/{b}": repetitionRatios(run, a, b) for a, b in RATIOS
+                },
             }
             for run in bench.scenarios
         ],
