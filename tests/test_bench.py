@@ -27,7 +27,13 @@ from txspawn._bench._driver import (
     runBench,
 )
 from txspawn._bench._pyworker import _ballast, makeReactor
-from txspawn._bench._report import formatReport, ratio, repetitionRatios, toJSON
+from txspawn._bench._report import (
+    formatReport,
+    ratio,
+    ratioInterval,
+    repetitionRatios,
+    toJSON,
+)
 from txspawn._bench._scenarios import (
     FULL,
     QUICK,
@@ -286,6 +292,31 @@ class ReportTests(SynchronousTestCase):
         self.assertEqual(repetitionRatios(run, "twisted", "txspawn"), [300 / 110])
         self.assertEqual(ratio(run, "twisted", "txspawn"), 300 / 110)
 
+    def test_ratioInterval(self) -> None:
+        """
+        The interval brackets the paired ratio, is reproducible (seeded),
+        narrows to the value itself for a single repetition, and is
+        L{None} without ratios.
+        """
+        run = _fakeRun(
+            {"txspawn": [110, 150, 900, 130, 125], "c": [100, 140, 600, 100, 110]}
+        )
+        interval = ratioInterval(run, "txspawn", "c")
+        assert interval is not None
+        low, high = interval
+        paired = ratio(run, "txspawn", "c")
+        assert paired is not None
+        self.assertLessEqual(low, paired)
+        self.assertLessEqual(paired, high)
+        ratios = repetitionRatios(run, "txspawn", "c")
+        self.assertGreaterEqual(low, min(ratios))
+        self.assertLessEqual(high, max(ratios))
+        self.assertLess(low, high)
+        self.assertEqual(ratioInterval(run, "txspawn", "c"), interval)
+        single = _fakeRun({"txspawn": [120], "c": [100]})
+        self.assertEqual(ratioInterval(single, "txspawn", "c"), (1.2, 1.2))
+        self.assertIsNone(ratioInterval(single, "twisted", "c"))
+
     def test_missingColumn(self) -> None:
         """
         A column without values gives C{None} ratios and C{n/a} cells, and
@@ -346,6 +377,7 @@ class ReportTests(SynchronousTestCase):
         self.assertEqual(row["implementations"]["c"]["values"], [100])
         self.assertAlmostEqual(row["ratios"]["txspawn/c"], 1.2)
         self.assertEqual(row["repetitionRatios"]["txspawn/c"], [1.2])
+        self.assertEqual(row["ratioIntervals90"]["txspawn/c"], [1.2, 1.2])
 
 
 class EndToEndTests(SynchronousTestCase):
@@ -449,8 +481,9 @@ class EndToEndTests(SynchronousTestCase):
 
     def test_commandLine(self) -> None:
         """
-        C{python -m txspawn bench} runs a chosen scenario, prints the table
-        with the ratio columns, and writes the JSON file.
+        C{python -m txspawn bench} runs a chosen scenario with the chosen
+        repetitions and batch size, prints the table with the ratio columns,
+        and writes the JSON file.
         """
         directory = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, directory)
@@ -466,6 +499,8 @@ class EndToEndTests(SynchronousTestCase):
                 "spawn",
                 "--reps",
                 "1",
+                "--spawns",
+                "7",
                 "--json",
                 output,
             ],
@@ -479,6 +514,10 @@ class EndToEndTests(SynchronousTestCase):
         with open(output) as f:
             document = json.load(f)
         self.assertEqual([s["name"] for s in document["scenarios"]], ["spawn"])
+        self.assertEqual(document["params"]["spawnCount"], 7)
+        (run,) = document["scenarios"]
+        for impl in run["implementations"].values():
+            self.assertEqual(len(impl["samples"]), 7)
 
 
 def runFloorScript(

@@ -145,6 +145,14 @@ class BenchArgumentTests(SynchronousTestCase):
         self.assertEqual(code, 2)
         self.assertIn("--reps", err)
 
+    def test_badSpawns(self) -> None:
+        """
+        C{--spawns 0} exits 2 naming C{--spawns}.
+        """
+        code, _, err = self._main("bench", "--spawns", "0")
+        self.assertEqual(code, 2)
+        self.assertIn("--spawns", err)
+
     def test_badIdle(self) -> None:
         """
         A negative C{--idle} exits 2 naming C{--idle}.

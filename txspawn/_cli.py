@@ -181,6 +181,12 @@ def buildParser() -> argparse.ArgumentParser:
         help="run only this scenario (repeatable; 'all' for every scenario)",
     )
     bench.add_argument("--reps", type=int, help="timed repetitions per scenario")
+    bench.add_argument(
+        "--spawns",
+        type=int,
+        help="spawns per timed batch in the spawn* scenarios (fewer, with more "
+        "--reps, interleaves the columns more finely)",
+    )
     bench.add_argument("--idle", type=int, help="idle children in the *-idle scenarios")
     bench.add_argument("--json", metavar="FILE", help="also write every sample here")
     bench.add_argument(
@@ -216,15 +222,22 @@ def _bench(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.reps is not None and args.reps < 1:
         err.write("--reps must be at least 1\n")
         return 2
+    if args.spawns is not None and args.spawns < 1:
+        err.write("--spawns must be at least 1\n")
+        return 2
     if args.idle is not None and args.idle < 0:
         err.write("--idle must be at least 0\n")
         return 2
-    if args.reps is not None or args.idle is not None:
+    if args.reps is not None or args.idle is not None or args.spawns is not None:
         params = attrs.evolve(
             params,
             mode=f"{params.mode}, custom",
             reps=params.reps if args.reps is None else args.reps,
             idle=params.idle if args.idle is None else args.idle,
+            spawnCount=params.spawnCount if args.spawns is None else args.spawns,
+            idleSpawnCount=(
+                params.idleSpawnCount if args.spawns is None else args.spawns
+            ),
         )
     try:
         if not args.scenario:

@@ -19,13 +19,21 @@ checks txspawn/C against the issue's bound.
 
 from __future__ import annotations
 
+import random
 import statistics
 from collections.abc import Sequence
 from typing import Any
 
 from txspawn._bench._driver import BenchRun, ImplRun, ScenarioRun
 
-__all__ = ["RATIOS", "formatReport", "ratio", "repetitionRatios", "toJSON"]
+__all__ = [
+    "RATIOS",
+    "formatReport",
+    "ratio",
+    "ratioInterval",
+    "repetitionRatios",
+    "toJSON",
+]
 
 #: The ratio columns: (numerator, denominator).
 RATIOS: tuple[tuple[str, str], ...] = (
@@ -58,6 +66,35 @@ def repetitionRatios(run: ScenarioRun, numerator: str, denominator: str) -> list
     if top is None or bottom is None:
         return []
     return [a / b for a, b in zip(top.values, bottom.values, strict=False) if b != 0]
+
+
+#: Bootstrap resamples behind L{ratioInterval}.
+_RESAMPLES = 2000
+
+
+def ratioInterval(
+    run: ScenarioRun, numerator: str, denominator: str, level: float = 0.9
+) -> tuple[float, float] | None:
+    """
+    How well L{ratio} is known: a percentile-bootstrap confidence interval
+    for the median of the per-repetition ratios.  The resampling is seeded,
+    so a report is reproducible from its samples.
+
+    @param run: One scenario's results.
+    @param numerator: An implementation name.
+    @param denominator: An implementation name.
+    @param level: The interval's coverage.
+    @return: C{(low, high)}, or C{None} if there are no ratios.
+    """
+    ratios = repetitionRatios(run, numerator, denominator)
+    if not ratios:
+        return None
+    rng = random.Random(0)
+    medians = sorted(
+        statistics.median(rng.choices(ratios, k=len(ratios))) for _ in range(_RESAMPLES)
+    )
+    tail = int((1 - level) / 2 * _RESAMPLES)
+    return medians[tail], medians[_RESAMPLES - 1 - tail]
 
 
 def ratio(run: ScenarioRun, numerator: str, denominator: str) -> float | None:
@@ -207,8 +244,12 @@ def formatReport(bench: BenchRun) -> str:
                 cell += f" ({r.fds} fds)"
             cells.append(cell)
         perRep = repetitionRatios(run, "txspawn", "c")
-        if perRep:
-            cells.append(f"txspawn/C {_ratio(min(perRep))}..{_ratio(max(perRep))}")
+        interval = ratioInterval(run, "txspawn", "c")
+        if perRep and interval is not None:
+            cells.append(
+                f"txspawn/C {_ratio(min(perRep))}..{_ratio(max(perRep))}, "
+                f"its median's 90% CI {_ratio(interval[0])}..{_ratio(interval[1])}"
+            )
         out.append(f"  {run.scenario.name:<14} " + "; ".join(cells))
     notes = []
     for run in bench.scenarios:
@@ -275,6 +316,9 @@ def toJSON(bench: BenchRun) -> dict[str, Any]:
                 "ratios": {f"{a}/{b}": ratio(run, a, b) for a, b in RATIOS},
                 "repetitionRatios": {
                     f"{a}/{b}": repetitionRatios(run, a, b) for a, b in RATIOS
+                },
+                "ratioIntervals90": {
+                    f"{a}/{b}": ratioInterval(run, a, b) for a, b in RATIOS
                 },
             }
             for run in bench.scenarios
