@@ -107,6 +107,17 @@ class DoPollTests(HygieneMixin, SynchronousTestCase):
         self.addCleanup(self.reactor.removeReader, reader)
         return reader, w
 
+    def pollOnce(self, *writes: tuple[int, bytes]) -> None:
+        """
+        Write each C{(fd, data)}, run one C{doPoll(0)}, then close the
+        written fds (so the readers see end of file only on a later poll).
+        """
+        for fd, data in writes:
+            os.write(fd, data)
+        self.reactor.doPoll(0)
+        for fd, _ in writes:
+            os.close(fd)
+
     def test_readableWithoutContext(self) -> None:
         """
         A readable opted-in descriptor's C{doRead} runs under the log
@@ -115,11 +126,7 @@ class DoPollTests(HygieneMixin, SynchronousTestCase):
         """
         direct, w1 = self.watchedPipe(PipeReader)
         wrapped, w2 = self.watchedPipe(WithContext)
-        os.write(w1, b"a")
-        os.write(w2, b"b")
-        self.reactor.doPoll(0)
-        os.close(w1)
-        os.close(w2)
+        self.pollOnce((w1, b"a"), (w2, b"b"))
         self.assertEqual((direct.reads, wrapped.reads), ([b"a"], [b"b"]))
         self.assertEqual(direct.systems, ["-"])
         self.assertEqual(wrapped.systems, ["pipe-reader"])
@@ -131,9 +138,7 @@ class DoPollTests(HygieneMixin, SynchronousTestCase):
         that reason (as a read-side loss), as in C{_doReadOrWrite}.
         """
         reader, w = self.watchedPipe(PipeReader, "done")
-        os.write(w, b"x")
-        self.reactor.doPoll(0)
-        os.close(w)
+        self.pollOnce((w, b"x"))
         self.assertEqual(reader.reads, [b"x"])
         self.assertEqual(len(reader.lost), 1)
         self.assertTrue(reader.lost[0].check(ConnectionDone))
@@ -147,11 +152,7 @@ class DoPollTests(HygieneMixin, SynchronousTestCase):
         """
         broken, w1 = self.watchedPipe(PipeReader, "raise")
         fine, w2 = self.watchedPipe(PipeReader)
-        os.write(w1, b"x")
-        os.write(w2, b"y")
-        self.reactor.doPoll(0)
-        os.close(w1)
-        os.close(w2)
+        self.pollOnce((w1, b"x"), (w2, b"y"))
         self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)
         self.assertEqual(len(broken.lost), 1)
         self.assertTrue(broken.lost[0].check(ZeroDivisionError))
