@@ -789,10 +789,13 @@ class SIGCHLDMonitorMixin(MonitorBehaviourMixin):
         registry.install()
         registry.install()  # idempotent
         self.assertIs(signal.getsignal(signal.SIGCHLD), _noopHandler)
-        ended = self._twistedProcess(reactor)
+        # Both children are held until both are registered, so each is
+        # reaped by its own waker, not by registration.
+        ended, releaseTwisted = self._twistedProcess(reactor, held=True)
         child, release = spawnBlocked("exit 2")
         recorder = Recorder(reactor, 1)
         monitor.watch(child, recorder)
+        releaseTwisted()
         os.close(release)
         countdown = Countdown(reactor, 2)
         recorder.reactor = countdown
@@ -805,12 +808,21 @@ class SIGCHLDMonitorMixin(MonitorBehaviourMixin):
         registry.uninstall()  # idempotent
         self.assertFalse(_wakeup.installed)
 
-    def _twistedProcess(self, reactor: Any) -> list[Callable[[object], None]]:
+    def _twistedProcess(
+        self, reactor: Any, held: bool = False
+    ) -> tuple[list[Callable[[object], None]], Callable[[], None]]:
         """
-        Start C{true} with Twisted's own C{Process} class on C{reactor}.
+        Start a child with Twisted's own C{Process} class on C{reactor}.
 
-        @return: A list: append a callable to have it called with the reason
-            when the process ends.
+        @param held: If true, the child waits on a pipe this test holds and
+            exits (with status 0) only when the returned release is called;
+            otherwise it is C{true}, which may exit at once.  Twisted's
+            C{registerReapProcessHandler} calls C{waitpid(pid, WNOHANG)}
+            before it registers: a child that has already exited is reaped
+            there and never enters the registry, so a test that needs the
+            registry entry must hold its child.
+        @return: A list (append a callable to have it called with the reason
+            when the process ends) and the release (a no-op unless C{held}).
         """
         callbacks: list[Callable[[object], None]] = []
 
@@ -819,8 +831,25 @@ class SIGCHLDMonitorMixin(MonitorBehaviourMixin):
                 for callback in callbacks:
                     callback(reason)
 
-        twistedProcess.Process(reactor, b"/bin/true", [b"true"], {}, None, Proto())
-        return callbacks
+        if not held:
+            twistedProcess.Process(reactor, b"/bin/true", [b"true"], {}, None, Proto())
+            return callbacks, lambda: None
+        readFD, writeFD = os.pipe2(os.O_CLOEXEC)
+        try:
+            # The child's stdin is the read end; Twisted dup2s it, so the
+            # copy in the child is not close-on-exec.
+            twistedProcess.Process(
+                reactor,
+                b"/bin/sh",
+                [b"sh", b"-c", b"read x"],
+                {},
+                None,
+                Proto(),
+                childFDs={0: readFD, 1: "r", 2: "r"},
+            )
+        finally:
+            os.close(readFD)
+        return callbacks, lambda: os.close(writeFD)
 
     def test_reapsTwistedRegistry(self) -> None:
         """
@@ -840,7 +869,7 @@ class SIGCHLDMonitorMixin(MonitorBehaviourMixin):
                 reasons.append(reason)
                 reactor.stop()
 
-            self._twistedProcess(reactor).append(ended)
+            self._twistedProcess(reactor)[0].append(ended)
             self.runReactor(reactor)
             handling.uninstall()
             self.assertEqual(len(reasons), 1)
@@ -859,8 +888,11 @@ class SIGCHLDMonitorMixin(MonitorBehaviourMixin):
         reaping.install()
         self.assertFalse(reaping.subscribed)
         self.assertFalse(_wakeup.installed)
-        ended = self._twistedProcess(reactor)
-        pid = next(iter(twistedProcess.reapProcessHandlers))
+        ended, release = self._twistedProcess(reactor, held=True)
+        # Held on its stdin, the child cannot have exited before Twisted's
+        # registerReapProcessHandler looked: it is in the registry.
+        (pid,) = twistedProcess.reapProcessHandlers
+        release()
         waitUntilExited(pid)
         reaping.uninstall()
         reaping.beforeWait()
