@@ -249,7 +249,7 @@ class ReactorClassTests(SynchronousTestCase):
             "print(reactor is installed, type(reactor).__module__, "
             "type(reactor).__name__, reactor.childMonitor.name)"
         )
-        self.assertEqual(out, "True txspawn._reactor EPollReactor sigchld")
+        self.assertEqual(out, "True txspawn._reactor.epollreactor EPollReactor sigchld")
 
     def test_installTwice(self) -> None:
         """

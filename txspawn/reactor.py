@@ -9,8 +9,13 @@ L{install} the way you would use C{twisted.internet.epollreactor.install}::
     from txspawn import reactor as txspawnreactor
     txspawnreactor.install()
 
-or C{twistd --reactor=txspawn} / C{trial --reactor=txspawn}.  To put
-txspawn behind a reactor that already exists, use L{txspawn.install}.
+or C{twistd --reactor=txspawn} / C{trial --reactor=txspawn}.  The other
+kinds are C{--reactor=txspawn-poll}, C{txspawn-select} and
+C{txspawn-asyncio}.  Each class is defined in a module of its own that also
+has an C{install()} for it (as Twisted's reactor modules do), so
+C{namedAny(reactor.__class__.__module__).install()} re-creates the same
+kind.  To put txspawn behind a reactor that already exists, use
+L{txspawn.install}.
 
 @since: txspawn 0.1
 """
@@ -23,7 +28,7 @@ from txspawn._reactor import (
     PollReactor,
     SelectReactor,
 )
-from txspawn.interfaces import IChildMonitor, ISpawner
+from txspawn._reactor.epollreactor import install
 
 __all__ = [
     "AsyncioSelectorReactor",
@@ -32,26 +37,3 @@ __all__ = [
     "SelectReactor",
     "install",
 ]
-
-
-def install(
-    engine: str | ISpawner | None = None,
-    monitor: str | IChildMonitor | None = None,
-) -> EPollReactor:
-    """
-    Install an L{EPollReactor} as Twisted's global reactor.
-
-    @param engine: An engine name (C{"python"}, C{"c"}), an L{ISpawner}, or
-        C{None} for C{TXSPAWN_ENGINE} or else the best available.
-    @param monitor: A monitor name (C{"pidfd"}, C{"sigchld"}), an
-        L{IChildMonitor}, or C{None} for C{TXSPAWN_MONITOR} or else the best
-        the kernel supports.
-    @return: the installed reactor.
-    @raise twisted.internet.error.ReactorAlreadyInstalledError: if a reactor
-        is already installed.
-    """
-    reactor = EPollReactor(engine=engine, monitor=monitor)
-    from twisted.internet.main import installReactor
-
-    installReactor(reactor)  # type: ignore[no-untyped-call]
-    return reactor
