@@ -12,7 +12,7 @@ from signal import SIGCONT
 from typing import Any
 
 from twisted.internet.error import ProcessDone, ProcessTerminated
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
@@ -39,6 +39,27 @@ sys.exit(int(sys.argv[1]))
 """
 
 WAIT_FOR_EOF = python("import sys; sys.stdin.read()")
+
+# Touches argv[1] MiB, then exits.
+TOUCH = "import sys; block = b'x' * (int(sys.argv[1]) << 20)"
+
+TRUE = "/bin/true"
+
+
+def statusKiB(field: str) -> int:
+    """
+    A memory figure of this process from C{/proc/self/status}.
+
+    @param field: C{"VmRSS"} (resident now) or C{"VmHWM"} (the peak
+        resident set of this address space).
+    @return: Its value in KiB.
+    """
+    with open("/proc/self/status") as status:
+        for line in status:
+            name, _, value = line.partition(":")
+            if name == field:
+                return int(value.split()[0])
+    raise LookupError(f"no {field} in /proc/self/status")
 
 
 @implementer(IProcessStateObserver)
@@ -75,8 +96,9 @@ class ExitDetailsMixin(MixinBase):
         self.assertIsNotNone(rusage)
         self.assertGreaterEqual(rusage.ru_utime, 0.1)
         self.assertGreaterEqual(rusage.ru_stime, 0.0)
-        # ru_maxrss is in KiB on Linux: at least the 64 MiB touched, and
-        # far less than this machine's memory.
+        # ru_maxrss is in KiB on Linux: at least the 64 MiB touched (it may
+        # be more: see the test_maxrss* tests), and far less than this
+        # machine's memory.
         self.assertGreaterEqual(rusage.ru_maxrss, 64 * 1024)
         self.assertLess(rusage.ru_maxrss, 64 * 1024 * 1024)
 
@@ -119,6 +141,61 @@ class ExitDetailsMixin(MixinBase):
         self.assertEqual(value.signal, signal.SIGKILL)
         self.assertIsNotNone(value.rusage)
         self.assertGreaterEqual(value.rusage.ru_maxrss, 0)
+
+    def test_maxrssCountsChildPeak(self) -> None:
+        """
+        A child that touches I{N} MiB after C{execve} reports a C{ru_maxrss}
+        of at least I{N} MiB, I{N} being more than this process's own peak:
+        the child's own peak is never hidden by what it inherited.
+        """
+        mib = statusKiB("VmHWM") // 1024 + 64
+        proto = RecordingProtocol()
+        spawnAndRun(self, proto, PYTHON, [*python(TOUCH), str(mib)])
+        self.assertIsInstance(proto.endedReason.value, ProcessDone)
+        self.assertGreaterEqual(proto.endedReason.value.rusage.ru_maxrss, mib << 10)
+
+    def test_maxrssCountsParentMemory(self) -> None:
+        """
+        C{ru_maxrss} is not the child's own peak: C{/bin/true} spawned by a
+        parent that holds 128 MiB reports at least 128 MiB, whether it ran
+        in the parent's address space until C{execve} (C engine;
+        C{posix_spawn}) or in a copy of it (the Python engine's fork path,
+        which C{path=} takes).
+        """
+        ballast = b"\x01" * (128 << 20)
+        cases: list[dict[str, Any]] = [{}, {"path": "/"}]
+        for kwargs in cases:
+            proto = RecordingProtocol()
+            spawnAndRun(self, proto, TRUE, [TRUE], **kwargs)
+            self.assertIsInstance(proto.endedReason.value, ProcessDone)
+            self.assertGreaterEqual(
+                proto.endedReason.value.rusage.ru_maxrss, 128 << 10, kwargs
+            )
+        self.assertEqual(len(ballast), 128 << 20)
+
+    def test_maxrssCountsParentPeak(self) -> None:
+        """
+        A child that ran in the parent's address space until C{execve} (a
+        C{CLONE_VM} spawn: the C engine's vfork mode, C{posix_spawn})
+        reports at least the parent's I{peak} resident set up to the spawn,
+        memory the parent has freed since included.
+        """
+        mib = statusKiB("VmRSS") // 1024 + 128
+        ballast = b"\x01" * (mib << 20)
+        # Freed (unmapped): this process's resident set is back to where it
+        # was, below mib MiB; its peak is not.
+        del ballast
+        reactor = self.buildReactor()
+        proto = RecordingProtocol()
+        spawnAndRun(self, proto, TRUE, [TRUE], reactor=reactor)
+        spawner = reactor.processSpawner.spawner
+        if self.engineName == "c" and not spawner.lastUsedVfork:
+            raise SkipTest(
+                "the C engine runs in fork-like mode here (CLONE_VM refused): "
+                "its children do not share the parent's address space"
+            )
+        self.assertIsInstance(proto.endedReason.value, ProcessDone)
+        self.assertGreaterEqual(proto.endedReason.value.rusage.ru_maxrss, mib << 10)
 
     def test_stopAndContinue(self) -> None:
         """

@@ -169,6 +169,41 @@ class ListenerMixin(MixinBase):
         transport.whenEnded().addCallback(results.append)
         self.assertEqual(results, [proto.endedReason.value])
 
+    def _namesSeen(self, usePTY: bool) -> tuple[int, dict[str, Any]]:
+        """
+        Spawn a child that prints its pid; record the transport's C{pid} and
+        C{spawnedPid} while it runs and from an exit listener.
+
+        @return: The pid the child printed, and what was seen.
+        """
+        seen: dict[str, Any] = {}
+
+        def listener(transport: Any) -> None:
+            seen["pid"] = transport.pid
+            seen["spawnedPid"] = transport.spawnedPid
+
+        def setUp(transport: Any) -> None:
+            seen["running"] = (transport.pid, transport.spawnedPid)
+            transport.addExitListener(listener)
+
+        proto = self._spawn("import os; print(os.getpid())", setUp, usePTY=usePTY)
+        return int(proto.output[1]), seen
+
+    def test_listenerNamesChild(self) -> None:
+        """
+        An exit listener is called after the child was reaped: the
+        transport's C{pid} is C{None} then, as with Twisted's transports,
+        and its C{spawnedPid} is the pid the child had (the one it printed
+        with C{os.getpid()}), on pipe and pty transports alike.
+        """
+        for usePTY in (False, True):
+            childPid, seen = self._namesSeen(usePTY)
+            self.assertEqual(
+                seen,
+                {"running": (childPid, childPid), "pid": None, "spawnedPid": childPid},
+                f"usePTY={usePTY}",
+            )
+
     def test_pty(self) -> None:
         """
         A pty transport has the same listeners and Deferred.

@@ -656,6 +656,23 @@ class ManagedTransportTests(SynchronousTestCase):
         transport.addExitListener(late.append)
         self.assertEqual(late, [transport])
 
+    def test_spawnedPidNamesEndedChild(self) -> None:
+        """
+        As on txspawn's transports, C{pid} becomes C{None} when the fake
+        child exits while C{spawnedPid} keeps the pid it was given, so an
+        exit listener can name the child that ended.
+        """
+        reactor = MemoryProcessReactor()
+        _, _, first = spawn(reactor)
+        _, _, second = spawn(reactor)
+        self.assertEqual((first.pid, first.spawnedPid), (1000, 1000))
+        self.assertEqual((second.pid, second.spawnedPid), (1001, 1001))
+        named: list[tuple[int | None, int]] = []
+        second.addExitListener(lambda t: named.append((t.pid, t.spawnedPid)))
+        second.kill(9)
+        self.assertEqual(named, [(None, 1001)])
+        self.assertEqual(repr(second), "<FakeProcessTransport pid=1001 status=9>")
+
     def test_stopContinue(self) -> None:
         """
         C{stopChild}/C{continueChild} reach a protocol that provides

@@ -103,6 +103,8 @@ class FakeProcessTransport:
 
     @ivar proto: The connected protocol.
     @ivar pid: The fake pid; C{None} once the child exited.
+    @ivar spawnedPid: The fake pid, kept after the child exited (what an
+        exit listener names the child by).
     @ivar status: The classic wait status; -1 while the child runs.
     @ivar rusage: The resource usage given to L{exit}/L{kill}, if any.
     @ivar processGroup: The process group the child leads (its pid) when it
@@ -140,6 +142,7 @@ class FakeProcessTransport:
         """
         self.proto: IProcessProtocol | None = proto
         self.pid: int | None = pid
+        self.spawnedPid: int = pid
         self.status: int = -1
         self.rusage: resource.struct_rusage | None = None
         self.processGroup: int | None = pid if leadsGroup else None
@@ -160,10 +163,9 @@ class FakeProcessTransport:
             self._readFDs = frozenset(fd for fd, v in childFDs.items() if v == "r")
             self._writeFDs = frozenset(fd for fd, v in childFDs.items() if v == "w")
             self.state.openPipes.update(self._readFDs | self._writeFDs)
-        self._originalPid = pid
 
     def __repr__(self) -> str:
-        return f"<FakeProcessTransport pid={self._originalPid} status={self.status}>"
+        return f"<FakeProcessTransport pid={self.spawnedPid} status={self.status}>"
 
     # -- the test's side: play the child -------------------------------------
 

@@ -87,12 +87,14 @@ class ProcessLifecycle:
     The child-process half of a process transport.
 
     @ivar pid: The child's pid while it runs; C{None} once reaped (before
-        C{processExited} is called).
+        C{processExited} is called), as with Twisted's transports.  See
+        L{spawnedPid} for the pid that names the child afterwards.
     @ivar status: C{-1} while the child runs (as Twisted's transports); the
         classic wait status once reaped, or C{None} if it is unknown
         (someone else reaped the child).
     @ivar rusage: The child's C{resource.struct_rusage} once reaped, else
-        C{None}.
+        C{None}.  Its C{ru_maxrss} is I{not} just the child's own peak: see
+        L{txspawn.interfaces.IManagedProcessTransport.rusage}.
     @ivar proto: The protocol; C{None} once C{processEnded} was delivered.
     @ivar lostProcess: How many of the end conditions happened, for code
         that inspects Twisted's attribute of the same name.
@@ -121,6 +123,20 @@ class ProcessLifecycle:
     _stateUnwatch: Callable[[], None] | None = None
     #: The monitor watching the child, set by the spawner once it watches.
     _monitor: IChildMonitor | None = None
+
+    @property
+    def spawnedPid(self) -> int | None:
+        """
+        The pid the child was started with, kept after it was reaped (when
+        C{pid} becomes C{None}): what names the child in an exit listener,
+        a log line or C{processEnded}.  Never signal it: once the child is
+        reaped, the number may belong to another process.  C{None} only
+        before the child is started.
+
+        @since: txspawn 0.1
+        """
+        child = self._child
+        return None if child is None else child.pid
 
     def signalProcess(self, signalID: str | int) -> None:
         """

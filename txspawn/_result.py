@@ -48,7 +48,8 @@ class ProcessResult:
     How a child ran: what it printed, how it ended, what it cost.
 
     @ivar argv: The command line, as given.
-    @ivar pid: The child's pid (it may belong to another process by now).
+    @ivar pid: The child's pid, as it was started (the transport's
+        C{spawnedPid}); it may belong to another process by now.
     @ivar exitCode: The exit code, or C{None} if the child died of a signal
         or its status is unknown.
     @ivar signal: The signal that killed the child, or C{None}.
@@ -59,7 +60,15 @@ class ProcessResult:
     @ivar stderr: Everything the child wrote to stderr (idem).
     @ivar rusage: The child's C{resource.struct_rusage} from C{wait4}, when
         the reactor reports it (txspawn's reactors do; stock Twisted's do
-        not: then C{None}).
+        not: then C{None}).  It covers the child and the descendants it
+        waited for.  Its C{ru_maxrss} is I{not} the child's own peak
+        memory: a child started with C{CLONE_VM} (the C engine,
+        C{posix_spawn}) reports at least the parent's peak RSS up to the
+        spawn, a forked one about the private memory the parent had
+        resident; only when the child's own peak after C{execve} is larger
+        is that what it reports.  See
+        L{IManagedProcessTransport.rusage
+        <txspawn.interfaces.IManagedProcessTransport.rusage>}.
     @ivar duration: Seconds from the spawn to the child's exit, measured
         with the reactor's clock (C{reactor.seconds()}).
     @ivar logError: When the output was teed to a log file and writing it

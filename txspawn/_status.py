@@ -103,7 +103,12 @@ def reasonFromStatus(
     @param status: A classic wait status (as from C{os.wait4} or
         L{statusFromSiginfo}), or C{None} when the status is unknown because
         someone else reaped the child (C{ECHILD}).
-    @param rusage: The child's resource usage, or C{None} when unknown.
+    @param rusage: The child's resource usage from C{wait4} (which counts
+        the address space it shared with its parent before C{execve} in
+        C{ru_maxrss}: see
+        L{IManagedProcessTransport.rusage
+        <txspawn.interfaces.IManagedProcessTransport.rusage>}), or C{None}
+        when unknown.
     @return: The reason, with C{rusage} set as an attribute on it.  For an
         unknown status it is C{ProcessTerminated(exitCode=None, signal=None,
         status=None)}: callers recognise "status unknown" by C{status is

@@ -12,6 +12,8 @@ Interfaces for txspawn's plug points.
   - L{IManagedProcessTransport}: what txspawn's process transports add to
     Twisted's C{IProcessTransport} (process groups, termination, exit
     listeners).
+  - L{IReactorSpawn}: a reactor whose C{spawnProcess} takes txspawn's
+    keyword options.
 
 @since: txspawn 0.1
 """
@@ -23,13 +25,14 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ProcessDone, ProcessTerminated
-from twisted.internet.interfaces import IProcessTransport
+from twisted.internet.interfaces import IProcessTransport, IReactorProcess
 from zope.interface import Attribute, Interface
 
 __all__ = [
     "IChildMonitor",
     "IManagedProcessTransport",
     "IProcessStateObserver",
+    "IReactorSpawn",
     "ISpawner",
 ]
 
@@ -175,6 +178,29 @@ class IManagedProcessTransport(IProcessTransport):
         "child's termination."
     )
 
+    spawnedPid = Attribute(
+        "The pid the child was started with (C{int}), kept after the child "
+        "was reaped, when C{pid} becomes C{None} as with Twisted's "
+        "transports: what names the child in an exit listener or a log "
+        "line.  Never signal it: once the child is reaped the number may "
+        "belong to another process."
+    )
+
+    rusage = Attribute(
+        "The child's C{resource.struct_rusage} from C{wait4} once it was "
+        "reaped, else C{None}; the exit reason carries the same object as "
+        "its C{rusage} attribute.  It covers the child and the descendants "
+        "it waited for itself.  Its C{ru_maxrss} (KiB) is I{not} the "
+        "child's own peak memory: it is the largest resident set of any "
+        "address space the child ran in, and a child started with "
+        "C{CLONE_VM} (the C engine, C{posix_spawn}) ran in its parent's "
+        "until C{execve}, so it reports at least the parent's peak RSS up "
+        "to the spawn; a forked child, about the private memory the parent "
+        "had resident.  It is at least the child's own peak after "
+        "C{execve}.  The child's own peak is the C{memory.peak} of a cgroup "
+        "holding only the child."
+    )
+
     def signalProcessGroup(signalID: str | int) -> None:
         """
         Send a signal to the whole process group the child leads, safely:
@@ -206,7 +232,8 @@ class IManagedProcessTransport(IProcessTransport):
         """
         Have C{listener(transport)} called once the process ended (after
         C{processEnded}); at once if it already has.  Its exceptions are
-        logged.
+        logged.  The transport's C{pid} is C{None} by then; its
+        L{spawnedPid} names the child that ended.
         """
 
     def removeExitListener(listener: Callable[[Any], object]) -> None:
@@ -221,5 +248,25 @@ class IManagedProcessTransport(IProcessTransport):
         @return: A new C{Deferred} firing, after C{processEnded} and the exit
             listeners, with the exit reason: the L{ProcessDone} or
             L{ProcessTerminated} I{instance} (never a failure).  Its
-            C{rusage} attribute has the child's resource usage.
+            C{rusage} attribute has the child's resource usage (see
+            L{rusage} for what C{ru_maxrss} means).
         """
+
+
+class IReactorSpawn(IReactorProcess):
+    """
+    An L{IReactorProcess} whose C{spawnProcess} also takes txspawn's
+    keyword-only spawn options: those of L{txspawn.options.SpawnOptions}
+    (C{umask}, C{groups}, C{newSession}, C{processGroup}, C{rlimits},
+    C{deathSignal}) and the lifetime options C{timeout}, C{killAfter} and
+    C{closePipesAfterExit}; it checks them as txspawn's reactors do, before
+    anything is started.
+
+    txspawn's reactor classes (L{txspawn.reactor}) and
+    L{txspawn.testing.MemoryProcessReactor} provide it.  L{txspawn.run} and
+    L{txspawn.stream} pass spawn options only to a reactor that provides it
+    or that L{txspawn.install} was called on; given any other, they raise
+    L{txspawn.errors.UnsupportedFeature}.
+
+    @since: txspawn 0.1
+    """

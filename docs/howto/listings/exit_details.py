@@ -31,6 +31,7 @@ class Worker(ProcessProtocol):
     """
 
     def connectionMade(self) -> None:
+        print("worker started: pid", self.transport.pid)  # type: ignore[union-attr]
         # Pretend someone pressed ^Z on the worker.
         self.transport.signalProcess(int(SIGTSTP))  # type: ignore[union-attr]
 
@@ -53,10 +54,14 @@ async def example(reactor: object) -> float:
         # a detached job); a group of its own in our session never is.
         processGroup=0,
     )
-    transport.addExitListener(lambda t: print("listener: pid", t.pid, "ended"))
+    # t.pid is None by now (as with Twisted's transports); t.spawnedPid
+    # still names the child that ended.
+    transport.addExitListener(lambda t: print("listener: pid", t.spawnedPid, "ended"))
     reason = await transport.whenEnded()
     usage = reason.rusage
     print(f"user CPU {usage.ru_utime:.2f} s, system CPU {usage.ru_stime:.2f} s")
+    # Not the worker's own peak: it includes this process's peak RSS up to
+    # the spawn (see "What ru_maxrss measures").
     print(f"max RSS {usage.ru_maxrss} KiB")
     return float(usage.ru_utime)
 
