@@ -12,6 +12,11 @@
 # (python always; c when built).  The only excluded tests are listed, each
 # with its reason, in tests/twisted_exclusions.py.
 #
+# Run as root, the interpreter must be one that every user can execute:
+# test_changeUID runs it as uid 1 (tools/test.sh passes a venv made from the
+# distribution's /usr/bin/python3).  That is checked first, so the test can
+# never be skipped here.
+#
 # Usage: .ci/twisted_suites.sh [trial-command...]
 #   default trial command: python -m twisted.trial (with $PYTHON or python3)
 set -euo pipefail
@@ -23,6 +28,15 @@ else
     trial=("${PYTHON:-python3}" -m twisted.trial)
 fi
 python="${trial[0]}"
+
+if [ "$(id -u)" = 0 ] && ! "$python" -c '
+import subprocess, sys
+subprocess.run([sys.executable, "-c", ""], user=1, check=True)'; then
+    echo "error: uid 1 cannot execute $python, so Twisted's test_changeUID" \
+        "cannot run; use an interpreter every user can execute (tools/test.sh" \
+        "makes a venv from /usr/bin/python3)" >&2
+    exit 1
+fi
 
 engines=(python)
 if "$python" -c 'import sys; from txspawn._engines import availableSpawners; sys.exit(availableSpawners().get("c") is not None)' 2>/dev/null; then

@@ -19,11 +19,23 @@ C{twisted.test.test_process} is run by L{tests.twisted_global_suite}.
 Only the builder classes are imported, by name: C{import *} would drag
 Twisted's own generated classes (stock reactors) into this module.
 Excluded tests are in L{tests.twisted_exclusions}, each with its reason.
+
+C{test_changeUID} runs its child, C{sys.executable}, as uid 1.  An
+interpreter under a directory other users cannot enter (a pyenv build in
+root's home) cannot be executed by that child, with stock Twisted as with
+txspawn, so where L{_uidChangeBlocker} finds that, the test is skipped with
+that reason.  C{.ci/twisted_suites.sh} runs this module with an interpreter
+every user can execute (C{tools/test.sh} makes a venv from the
+distribution's C{/usr/bin/python3}) and checks that first, so there the
+test always runs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from typing import Any
 
 from twisted.internet.test.test_process import (
@@ -34,7 +46,7 @@ from twisted.internet.test.test_process import (
 )
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.twisted_exclusions import applyExclusions, unusedExclusions
+from tests.twisted_exclusions import applyExclusions, skipped, unusedExclusions
 from txspawn._reactor import AsyncioSelectorReactor
 
 __all__ = [
@@ -96,17 +108,49 @@ class PTYProcessTestsBuilder(_TxspawnBuilderMixin, _TwistedPTYProcessTestsBuilde
     _reactors = TXSPAWN_REACTORS
 
 
+def _uidChangeBlocker() -> str | None:
+    """
+    Why a child running as uid 1 cannot execute this interpreter, found by
+    trying it, or L{None} if it can (or if we are not root, where Twisted
+    skips its uid tests itself).
+    """
+    if os.getuid() != 0:
+        return None
+    try:
+        subprocess.run(
+            [sys.executable, "-c", ""],
+            user=1,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError) as e:
+        return (
+            f"uid 1 cannot run this interpreter, {sys.executable} ({e}): a "
+            "directory on its path is closed to other users. "
+            ".ci/twisted_suites.sh runs this test with an interpreter every "
+            "user can execute"
+        )
+    return None
+
+
 def _generate() -> dict[str, type]:
     """
     The generated test classes, with the exclusions applied.
     """
     generated: dict[str, type] = {}
+    uidBlocker = _uidChangeBlocker()
     for builder, twistedName in [
         (ProcessTestsBuilder, f"{_TWISTED_MODULE}.ProcessTestsBuilder"),
         (PTYProcessTestsBuilder, f"{_TWISTED_MODULE}.PTYProcessTestsBuilder"),
     ]:
         for name, cls in builder.makeTestCaseClasses().items():
             generated[name] = applyExclusions(cls, twistedName)
+            if uidBlocker is not None:
+                cls.test_changeUID = skipped(
+                    "test_changeUID", uidBlocker, cls.test_changeUID
+                )
     return generated
 
 

@@ -5,17 +5,13 @@ The one list of Twisted process tests that are not run against txspawn.
 Twisted's own process suites (C{twisted.test.test_process} on the global
 reactor, C{twisted.internet.test.test_process} through its
 C{ReactorBuilder}) are the executable form of the contract txspawn keeps.
-A test may be excluded for exactly one of two reasons, which its entry
-says:
-
-  - L{PRIVATE}: it reaches into Twisted's private spawning machinery
-    (patches C{os.execvpe}, sets C{reactor._neverUseSpawn}, inspects
-    C{twisted.internet.process.reapProcessHandlers} or C{_listOpenFDs}),
-    which a different backend does not have by design;
-  - L{STOCK}: it fails the same way with stock Twisted on this machine;
-    the entry quotes the stock failure (reproduce with
-    C{trial twisted.internet.test.test_process} /
-    C{trial twisted.test.test_process}).
+A test may be excluded for one reason only, which its entry spells out:
+L{PRIVATE}, it reaches into Twisted's private spawning machinery (patches
+C{os.execvpe}, sets C{reactor._neverUseSpawn}, inspects
+C{twisted.internet.process.reapProcessHandlers} or C{_listOpenFDs}), which a
+different backend does not have by design.  A test that fails on a machine
+for a reason outside txspawn is fixed where it fails (the environment), never
+listed here.
 
 Keys are C{"<Twisted module>.<Twisted class>.<test method>"} (or just
 C{"<Twisted module>.<Twisted class>"} to skip a whole class): the class is
@@ -33,10 +29,9 @@ from typing import Any
 
 from twisted.trial.unittest import SkipTest
 
-__all__ = ["EXCLUSIONS", "PRIVATE", "STOCK", "applyExclusions", "unusedExclusions"]
+__all__ = ["EXCLUSIONS", "PRIVATE", "applyExclusions", "skipped", "unusedExclusions"]
 
 PRIVATE = "reaches into Twisted's private spawning machinery"
-STOCK = "fails the same way with stock Twisted on this machine"
 
 _INTERNET = "twisted.internet.test.test_process"
 _GLOBAL = "twisted.test.test_process"
@@ -48,22 +43,10 @@ _ERROR_DURING_EXEC = (
     "SpawnError (see docs/design/compatibility.rst)"
 )
 
-_CHANGE_UID = (
-    f"{STOCK}: the child runs as uid 1, which may not execute "
-    "/work/venv/bin/python here (a directory on its path is closed to other "
-    "users). Stock Twisted: 'twisted.trial.unittest.FailTest: 0 != 1' after "
-    "the child printed 'PermissionError: [Errno 13] Permission denied: "
-    "/work/venv/bin/python' from os.execvpe; txspawn raises the same "
-    "PermissionError (a SpawnError) from spawnProcess, which this test, "
-    "calling spawnProcess from callWhenRunning, turns into a timeout"
-)
-
 EXCLUSIONS: Mapping[str, str] = {
     # --- twisted.internet.test.test_process (ReactorBuilder) -------------
     f"{_INTERNET}.ProcessTestsBuilder.test_errorDuringExec": _ERROR_DURING_EXEC,
     f"{_INTERNET}.PTYProcessTestsBuilder.test_errorDuringExec": _ERROR_DURING_EXEC,
-    f"{_INTERNET}.ProcessTestsBuilder.test_changeUID": _CHANGE_UID,
-    f"{_INTERNET}.PTYProcessTestsBuilder.test_changeUID": _CHANGE_UID,
     # --- twisted.test.test_process (global reactor) ----------------------
     # A whole class: its setUp replaces twisted.internet.process's os, fcntl,
     # sys, pty, signal and fdesc with MockOS, patches
@@ -98,7 +81,7 @@ EXCLUSIONS: Mapping[str, str] = {
 }
 
 
-def _skipped(name: str, reason: str, original: Callable[..., Any]) -> Any:
+def skipped(name: str, reason: str, original: Callable[..., Any]) -> Any:
     """
     A replacement test method that is skipped with C{reason}.
 
@@ -144,7 +127,7 @@ def applyExclusions(cls: type, twistedName: str) -> type:
         if owner != twistedName:
             continue
         original = getattr(cls, methodName)
-        setattr(cls, methodName, _skipped(methodName, reason, original))
+        setattr(cls, methodName, skipped(methodName, reason, original))
         _applied.add(key)
     return cls
 

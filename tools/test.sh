@@ -1,59 +1,188 @@
 #!/usr/bin/env bash
 # Set up a development environment from nothing and run every check txspawn's
 # CI runs: lint, types, the test suite under trial and pytest, Twisted's own
-# process suites against txspawn's reactors, and the plugin install check.
+# process suites against txspawn's reactors, the plugin install check and
+# the docs build.
+#
+# Every stage runs even when an earlier one failed (only a failed set-up
+# stops the stages that need it); the script ends with a table (stage,
+# result, counts, seconds) and exits non-zero if any stage failed.  Each
+# stage's full output is also kept in .test-logs/<stage>.log.
+#
+# Two interpreters are used:
+#   - python3 from PATH makes ./.venv, for everything but Twisted's suites;
+#   - the distribution's /usr/bin/python3 (override: TXSPAWN_SYSTEM_PYTHON)
+#     makes a second venv under /tmp, for Twisted's suites: their
+#     test_changeUID runs the interpreter as uid 1, which must be able to
+#     execute it (a pyenv build in root's home cannot be), and a checkout
+#     may itself sit where other users cannot enter.
 #
 # Usage: bash tools/test.sh        (from a fresh clone; creates ./.venv)
-set -euo pipefail
+set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+logs="$root/.test-logs"
+rm -rf "$logs"
+mkdir -p "$logs"
 
-# System tools the tests use: a C compiler (the C engine), setpriv and
-# unshare (util-linux; privilege-dropping tests), dd (coreutils).
-need=()
-command -v cc >/dev/null || need+=(gcc libc6-dev)
-command -v setpriv >/dev/null || need+=(util-linux)
-command -v dd >/dev/null || need+=(coreutils)
-python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
-if [ ${#need[@]} -gt 0 ]; then
-    if [ "$(id -u)" = 0 ]; then
-        apt-get update -qq && apt-get install -y -qq "${need[@]}"
+names=()
+results=()
+counts=()
+seconds=()
+status=0
+
+# counts LOG: one line summing up what a stage's output reports (trial,
+# pytest, mypy, ruff), or nothing.
+counts() {
+    awk '
+        /^(PASSED|FAILED) \(/ {
+            trial = 1
+            s = $0; sub(/^[A-Z]+ \(/, "", s); sub(/\)$/, "", s)
+            n = split(s, parts, ", ")
+            for (i = 1; i <= n; i++) {
+                split(parts[i], kv, "=")
+                tally[kv[1]] += kv[2]
+            }
+        }
+        / passed|[0-9]+ failed/ && /^[0-9]/ && / in [0-9.]+s/ {
+            line = $0; sub(/ in [0-9.]+s.*$/, "", line); pytest = line
+        }
+        /^Success: no issues found in/ { mypy = $6 " files, no issues" }
+        /^Found [0-9]+ errors? in/ { mypy = $0 }
+        /^All checks passed!/ { ruff = "clean" }
+        /^Found [0-9]+ errors?\.$/ { ruff = $0 }
+        /files? already formatted/ { ruff = $0 }
+        /would reformat/ { ruff = "unformatted files" }
+        END {
+            if (trial) {
+                out = (tally["successes"] + 0) " passed"
+                if (tally["skips"]) out = out ", " tally["skips"] " skipped"
+                if (tally["failures"]) out = out ", " tally["failures"] " failures"
+                if (tally["errors"]) out = out ", " tally["errors"] " errors"
+                if (tally["expectedFailures"]) out = out ", " tally["expectedFailures"] " expected failures"
+                if (tally["unexpectedSuccesses"]) out = out ", " tally["unexpectedSuccesses"] " unexpected successes"
+                print out
+            } else if (pytest != "") print pytest
+            else if (mypy != "") print mypy
+            else if (ruff != "") print ruff
+        }' "$1"
+}
+
+# stage NAME COMMAND...: run COMMAND, keep its output, record the result.
+stage() {
+    local name="$1"
+    shift
+    local log="$logs/$name.log" start=$SECONDS result
+    echo
+    echo "== $name"
+    if "$@" 2>&1 | tee "$log"; then
+        result=passed
     else
-        sudo apt-get update -qq && sudo apt-get install -y -qq "${need[@]}"
+        result=FAILED
+        status=1
     fi
-fi
+    names+=("$name")
+    results+=("$result")
+    counts+=("$(counts "$log")")
+    seconds+=($((SECONDS - start)))
+    [ "$result" = passed ]
+}
 
-python3 -m venv .venv
+# skipped NAME WHY: record a stage that could not run.
+skipped() {
+    names+=("$1")
+    results+=("NOT RUN")
+    counts+=("$2")
+    seconds+=(0)
+    status=1
+}
+
+report() {
+    echo
+    printf '%-22s %-8s %8s  %s\n' stage result seconds counts
+    printf '%-22s %-8s %8s  %s\n' ----- ------ ------- ------
+    local i total=0
+    for i in "${!names[@]}"; do
+        printf '%-22s %-8s %8s  %s\n' "${names[$i]}" "${results[$i]}" \
+            "${seconds[$i]}" "${counts[$i]}"
+        total=$((total + seconds[i]))
+    done
+    printf '%-22s %-8s %8s\n' total "$([ $status = 0 ] && echo passed || echo FAILED)" "$total"
+    echo "(full output of each stage: $logs/<stage>.log)"
+}
+trap report EXIT
+
 py="$root/.venv/bin/python"
-"$py" -m pip install -q --upgrade pip
-# TXSPAWN_STRICT_BUILD makes the C extension build with -Werror and fail
-# loudly instead of falling back to the Python engine.
-TXSPAWN_STRICT_BUILD=1 "$py" -m pip install -q -e ".[dev]"
+systemPython="${TXSPAWN_SYSTEM_PYTHON:-/usr/bin/python3}"
+sysvenv="/tmp/txspawn-system-venv-$(id -u)-$(printf %s "$root" | md5sum | cut -c1-8)"
+syspy="$sysvenv/bin/python"
 
-echo "== engine and features"
-TXSPAWN_REQUIRE_C=1 "$py" -m txspawn info
+setupSystemPackages() {
+    # System tools the tests use: a C compiler (the C engine), setpriv and
+    # unshare (util-linux; privilege-dropping tests), dd (coreutils), and
+    # the distribution's Python with venv and headers (Twisted's suites).
+    local need=()
+    command -v cc >/dev/null || need+=(gcc libc6-dev)
+    command -v setpriv >/dev/null || need+=(util-linux)
+    command -v dd >/dev/null || need+=(coreutils)
+    python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+    if [ "$systemPython" = /usr/bin/python3 ]; then
+        [ -x /usr/bin/python3 ] || need+=(python3)
+        /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+        /usr/bin/python3 -c 'import os, sysconfig; raise SystemExit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' 2>/dev/null \
+            || need+=(python3-dev)
+    fi
+    if [ ${#need[@]} -gt 0 ]; then
+        local sudo=()
+        [ "$(id -u)" = 0 ] || sudo=(sudo)
+        "${sudo[@]}" apt-get update -qq && "${sudo[@]}" apt-get install -y -qq "${need[@]}"
+    fi
+}
 
-echo "== ruff"
-"$py" -m ruff check .
-"$py" -m ruff format --check .
+setupVenv() {
+    python3 -m venv .venv &&
+        "$py" -m pip install -q --upgrade pip &&
+        # TXSPAWN_STRICT_BUILD makes the C extension build with -Werror and
+        # fail loudly instead of falling back to the Python engine.
+        TXSPAWN_STRICT_BUILD=1 "$py" -m pip install -q -e ".[dev]"
+}
 
-echo "== mypy --strict"
-"$py" -m mypy
+setupSystemVenv() {
+    "$systemPython" -c 'import sys; assert sys.version_info >= (3, 11), sys.version' &&
+        mkdir -p "$sysvenv" &&
+        chmod 755 "$sysvenv" &&
+        "$systemPython" -m venv "$sysvenv" &&
+        "$syspy" -m pip install -q --upgrade pip &&
+        TXSPAWN_STRICT_BUILD=1 "$syspy" -m pip install -q -e ".[test]" &&
+        "$syspy" -c 'import sys; print(sys.executable, sys.version)'
+}
 
-echo "== trial (python -b -X dev), the whole suite incl. Twisted conformance"
-TXSPAWN_REQUIRE_C=1 "$py" -b -X dev -m twisted.trial --random=0 tests
-
-echo "== Twisted's own process suites, every engine x monitor"
-# twisted.internet.test.test_process through its ReactorBuilder on the four
-# txspawn reactor classes, twisted.test.test_process on the global reactor
-# (--reactor=txspawn) and test_posixprocess; exclusions, each with its
-# reason, in tests/twisted_exclusions.py.
-bash .ci/twisted_suites.sh "$py" -m twisted.trial
-
-echo "== plugin after 'pip install .' and 'pip install -e .'"
-bash .ci/check_plugin_install.sh
-
-echo "== pytest (the same suite, pytest-runnable)"
-TXSPAWN_REQUIRE_C=1 "$py" -m pytest -q -p no:cacheprovider tests \
-    --ignore=tests/test_twisted_conformance.py \
-    --ignore=tests/twisted_global_suite.py
+stage setup-system-packages setupSystemPackages
+if stage setup-venv setupVenv; then
+    stage info env TXSPAWN_REQUIRE_C=1 "$py" -m txspawn info
+    stage ruff-check "$py" -m ruff check .
+    stage ruff-format "$py" -m ruff format --check .
+    stage mypy "$py" -m mypy
+    # The whole suite, Twisted conformance included, under python -b -X dev
+    # in a new random order each run (the seed is printed first).
+    stage trial env TXSPAWN_REQUIRE_C=1 "$py" -b -X dev -m twisted.trial --random=0 tests
+    # The same suite, pytest-runnable, in pytest-randomly's order.
+    stage pytest env TXSPAWN_REQUIRE_C=1 "$py" -m pytest -q -p no:cacheprovider tests \
+        --ignore=tests/test_twisted_conformance.py \
+        --ignore=tests/twisted_global_suite.py
+    stage plugin-install bash .ci/check_plugin_install.sh
+else
+    for name in info ruff-check ruff-format mypy trial pytest plugin-install; do
+        skipped "$name" "needs setup-venv"
+    done
+fi
+if stage setup-system-venv setupSystemVenv; then
+    # twisted.internet.test.test_process through its ReactorBuilder on the
+    # four txspawn reactor classes, twisted.test.test_process on the global
+    # reactor (--reactor=txspawn) and test_posixprocess, on every engine x
+    # monitor; exclusions, each with its reason, in tests/twisted_exclusions.py.
+    stage twisted-suites bash .ci/twisted_suites.sh "$syspy" -m twisted.trial
+else
+    skipped twisted-suites "needs setup-system-venv"
+fi
+exit "$status"
