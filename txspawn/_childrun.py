@@ -6,13 +6,13 @@ L{ChildRun} is the process protocol both drive: it feeds stdin, enforces
 the timeout (C{SIGTERM}, then C{SIGKILL}), kills the child on cancellation
 and waits until it is reaped, closes the pipes after exit on request, and
 builds the L{ProcessResult}.  The two APIs differ only in what happens to
-the output, an L{OutputSink}.  L{checkRunArguments} and L{resolveReactor}
-are the argument checks they share.
+the output, an L{OutputSink}.  Their arguments are checked before a
+L{ChildRun} is made (L{txspawn._arguments}).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol, cast
 
 from twisted.internet.defer import CancelledError, Deferred
@@ -40,7 +40,7 @@ from txspawn._result import (
 from txspawn._tee import LogFile, TeeProtocol
 from txspawn.interfaces import IManagedProcessTransport
 
-__all__ = ["ChildRun", "OutputSink", "checkRunArguments", "resolveReactor"]
+__all__ = ["ChildRun", "OutputSink"]
 
 _log = Logger()
 
@@ -422,68 +422,3 @@ class ChildRun(ProcessProtocol):
 def _failure_here() -> Failure:
     # Failure() with no argument captures the exception being handled.
     return Failure()  # type: ignore[no-untyped-call]
-
-
-def resolveReactor(reactor: object | None) -> IReactorProcess:
-    """
-    The reactor to spawn on: C{reactor}, or the global reactor (imported
-    now, never at import time of this module).
-
-    @raise TypeError: if it does not provide both L{IReactorProcess} and
-        L{IReactorTime}.
-    """
-    if reactor is None:
-        from twisted.internet import reactor as globalReactor
-
-        reactor = globalReactor
-    if not (IReactorProcess.providedBy(reactor) and IReactorTime.providedBy(reactor)):
-        raise TypeError(
-            f"reactor must provide IReactorProcess and IReactorTime, not {reactor!r}"
-        )
-    return cast(IReactorProcess, reactor)
-
-
-def checkRunArguments(
-    argv: Sequence[str | bytes],
-    stdin: bytes | None,
-    timeout: float | None,
-    killAfter: float | None,
-    closePipesAfterExit: float | None,
-) -> tuple[str | bytes, ...]:
-    """
-    Validate the arguments L{run} and L{txspawn.stream} share.
-
-    @return: C{argv} as a tuple.
-    @raise TypeError: an argument has the wrong type (named in the message).
-    @raise ValueError: an argument has a bad value (named in the message).
-    """
-    if isinstance(argv, (str, bytes)) or not isinstance(argv, Sequence):
-        raise TypeError(
-            "argv must be a sequence of str or bytes (the program and its "
-            f"arguments), not {argv!r}"
-        )
-    argvTuple = tuple(argv)
-    if not argvTuple:
-        raise ValueError("argv must not be empty: argv[0] is the program to run")
-    for index, arg in enumerate(argvTuple):
-        if not isinstance(arg, (str, bytes)):
-            raise TypeError(f"argv[{index}] must be str or bytes, not {arg!r}")
-    if stdin is not None and not isinstance(stdin, bytes):
-        raise TypeError(f"stdin must be bytes or None, not {type(stdin).__name__}")
-    for name, value, positive in [
-        ("timeout", timeout, True),
-        ("killAfter", killAfter, False),
-        ("closePipesAfterExit", closePipesAfterExit, False),
-    ]:
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(
-                f"{name} must be a number of seconds or None, not {value!r}"
-            )
-        if value != value or value < 0 or (positive and value == 0):
-            raise ValueError(
-                f"{name} must be {'positive' if positive else 'zero or more'}, "
-                f"not {value!r}"
-            )
-    return argvTuple

@@ -19,8 +19,10 @@ from twisted.internet.interfaces import (
 from twisted.internet.testing import MemoryReactorClock
 from zope.interface import implementer
 
+from txspawn._arguments import checkProtocol, namingCaller, splitSpawnOptions
 from txspawn._fakeprocess import FakeProcessTransport
-from txspawn._lifetime import splitLifetimeOptions
+from txspawn._lifetime import NO_LIFETIME
+from txspawn.interfaces import IReactorSpawn
 
 __all__ = ["MemoryProcessReactor", "SpawnedProcess"]
 
@@ -57,7 +59,7 @@ class SpawnedProcess:
     transport: FakeProcessTransport = field(repr=False)
 
 
-@implementer(IReactorProcess, IReactorTime)
+@implementer(IReactorProcess, IReactorSpawn, IReactorTime)
 class MemoryProcessReactor(MemoryReactorClock):
     """
     A fake reactor (a L{MemoryReactorClock}) that fakes spawning processes.
@@ -100,19 +102,24 @@ class MemoryProcessReactor(MemoryReactorClock):
         Record the call, connect C{processProtocol} to a new
         L{FakeProcessTransport} and return it.
 
-        The lifetime options (C{timeout}, C{killAfter},
-        C{closePipesAfterExit}) are validated and armed on the transport with
-        this reactor's clock, as txspawn's reactors do; the other options
-        are only recorded.
+        The protocol and txspawn's options are checked as txspawn's
+        reactors check them (an error names C{spawnProcess()} and the
+        argument); the lifetime options (C{timeout}, C{killAfter},
+        C{closePipesAfterExit}) are then armed on the transport with this
+        reactor's clock, and the other options only recorded.
 
         @raise ValueError: for C{usePTY} together with C{childFDs}, as a real
-            reactor does, or a bad lifetime option.
-        @raise TypeError: for a lifetime option that is not a number.
+            reactor does, or an option with a bad value.
+        @raise TypeError: for a protocol that does not provide
+            L{IProcessProtocol}, an unknown option, or an option of the
+            wrong type.
         @raise BaseException: L{spawnError}, when set.
         """
-        if usePTY and childFDs is not None:
-            raise ValueError("Using childFDs is not supported with usePTY=True.")
-        lifetime, _ = splitLifetimeOptions(options)
+        checkProtocol("spawnProcess()", processProtocol)
+        with namingCaller("spawnProcess()"):
+            if usePTY and childFDs is not None:
+                raise ValueError("Using childFDs is not supported with usePTY=True.")
+            lifetime = splitSpawnOptions(options)[0] if options else NO_LIFETIME
         if self.spawnError is not None:
             raise self.spawnError
         fds: Mapping[int, int | str] = (

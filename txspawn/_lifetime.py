@@ -22,6 +22,7 @@ from txspawn._groupkill import checkSeconds
 __all__ = [
     "DEFAULT_KILL_AFTER",
     "LIFETIME_OPTIONS",
+    "NO_LIFETIME",
     "LifetimeOptions",
     "splitLifetimeOptions",
 ]
@@ -61,7 +62,7 @@ class LifetimeOptions:
 
 
 #: The timers of a spawn that asks for none.
-_NO_LIFETIME = LifetimeOptions()
+NO_LIFETIME = LifetimeOptions()
 
 
 def splitLifetimeOptions(
@@ -78,7 +79,7 @@ def splitLifetimeOptions(
     """
     if not options:
         # The common case: no option at all (the result is immutable).
-        return _NO_LIFETIME, {}
+        return NO_LIFETIME, {}
     rest = {k: v for k, v in options.items() if k not in LIFETIME_OPTIONS}
     timeout = options.get("timeout")
     killAfter = options.get("killAfter")

@@ -45,6 +45,7 @@ __all__ = [
     "PipeFromParent",
     "PipeToParent",
     "SpawnPlan",
+    "checkCommand",
     "isOpenFD",
     "planSpawn",
 ]
@@ -217,18 +218,25 @@ def _encode(
     @return: The bytes.
     @raise TypeError: if C{value} is neither C{str} nor C{bytes} (nor a
         path-like object).
-    @raise ValueError: if it contains a NUL byte.
+    @raise ValueError: if it contains a NUL byte or cannot be encoded.
     """
-    if isinstance(value, bytes):
-        encoded = value
-    elif isinstance(value, str):
-        encoded = value.encode(_FS_ENCODING, _FS_ERRORS)  # os.fsencode
-    elif isinstance(value, os.PathLike):
-        encoded = os.fsencode(value)
-    else:
-        raise TypeError(
-            f"{_describe(what, item, isKey)} must be str or bytes, not {value!r}"
-        )
+    try:
+        if isinstance(value, bytes):
+            encoded = value
+        elif isinstance(value, str):
+            encoded = value.encode(_FS_ENCODING, _FS_ERRORS)  # os.fsencode
+        elif isinstance(value, os.PathLike):
+            encoded = os.fsencode(value)
+        else:
+            raise TypeError(
+                f"{_describe(what, item, isKey)} must be str or bytes, not {value!r}"
+            )
+    except UnicodeEncodeError:
+        # A lone surrogate that surrogateescape cannot map back to a byte.
+        raise ValueError(
+            f"{_describe(what, item, isKey)} cannot be encoded with the file "
+            f"system encoding ({_FS_ENCODING}): {value!r}"
+        ) from None
     if b"\0" in encoded:
         raise ValueError(
             f"{_describe(what, item, isKey)} contains a NUL byte: {value!r}"
@@ -449,6 +457,43 @@ def _candidates(
     if not found:
         raise SpawnError.fromErrno(errno.ENOENT, ChildSetupStage.EXEC, given)
     return tuple(found)
+
+
+def checkCommand(
+    argv: Sequence[StrOrBytes],
+    env: object,
+    path: object,
+    uid: object,
+    gid: object,
+) -> None:
+    """
+    Make the checks of L{planSpawn} that need no system call, on the
+    arguments L{txspawn.run} and L{txspawn.stream} pass on to C{spawnProcess}.
+
+    They check their arguments at the call, whatever the reactor: a stock
+    Twisted reactor would check fewer of them, and only when spawning.  The
+    same helpers as L{planSpawn}'s run here, so the two cannot disagree.
+    Whether the program is found on C{PATH} and whether C{path} is a
+    directory are not checked: those are spawn errors, for the spawn to
+    report.
+
+    @param argv: The program and its arguments, each C{str} or C{bytes}.
+    @param env: The child's environment, or C{None} to inherit.
+    @param path: The working directory, or C{None}.
+    @param uid: The uid, or C{None}.
+    @param gid: The gid, or C{None}.
+    @raise TypeError: for an argument of the wrong type (named).
+    @raise ValueError: for a bad value (named): NUL in an argument, C{=} in
+        an environment key, an id out of range...
+    """
+    for index, arg in enumerate(argv):
+        _encode(arg, "argv", index)
+    if env is not None:
+        _encodeEnv(env, "env")  # type: ignore[arg-type]
+    if path is not None:
+        _encode(path, "path")
+    _checkID(uid, "uid")
+    _checkID(gid, "gid")
 
 
 def planSpawn(

@@ -25,7 +25,8 @@ from typing import cast
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IProcessTransport, IReactorTime
 
-from txspawn._childrun import ChildRun, checkRunArguments, resolveReactor
+from txspawn._arguments import KILL_AFTER_DEFAULT, checkRunCall, resolveReactor
+from txspawn._childrun import ChildRun
 from txspawn._result import ProcessResult
 from txspawn._tee import LogFile
 
@@ -69,7 +70,7 @@ def run(
     gid: int | None = None,
     stdin: bytes | None = None,
     timeout: float | None = None,
-    killAfter: float | None = 5.0,
+    killAfter: float | None = KILL_AFTER_DEFAULT,
     check: bool = False,
     closePipesAfterExit: float | None = None,
     logFile: LogFile | None = None,
@@ -100,30 +101,37 @@ def run(
     @param stdin: Bytes written to the child's stdin, which is then closed.
         C{None} (the default): stdin is closed at once, so the child reads
         end-of-file (it never inherits the parent's stdin).
-    @param timeout: Seconds the child may run.  Then it is sent C{SIGTERM}
-        (its process group, when it leads one and the reactor can signal
-        groups safely), and C{SIGKILL} C{killAfter} seconds later; the
-        Deferred fails with L{txspawn.ProcessTimedOut} carrying the partial result.
-        C{None}: no limit.
+    @param timeout: Seconds the child may run (a finite number above 0).
+        Then it is sent C{SIGTERM} (its process group, when it leads one and
+        the reactor can signal groups safely), and C{SIGKILL} C{killAfter}
+        seconds later; the Deferred fails with L{txspawn.ProcessTimedOut}
+        carrying the partial result.  C{None}: no limit.
     @param killAfter: The grace period between C{SIGTERM} and C{SIGKILL},
-        in seconds; C{None} never escalates to C{SIGKILL}.
-    @param check: Fail with L{txspawn.ProcessFailed} (carrying the result) when the
-        child does not exit with code 0.
+        in seconds (default 5); C{None} never escalates to C{SIGKILL}.  Only
+        with C{timeout}: cancelling sends C{SIGKILL} at once.
+    @param check: A L{bool}: fail with L{txspawn.ProcessFailed} (carrying
+        the result) when the child does not exit with code 0.
     @param closePipesAfterExit: Seconds to keep reading the child's pipes after
         it exited.  A daemonised grandchild that keeps stdout open would
         otherwise keep C{run} waiting for ever (Twisted waits for every
         pipe to close); output written after that is lost.  C{None} (the
         default): wait for the pipes to close.
-    @param logFile: Also write the child's output to this file (a path,
-        opened for appending, or a binary file object left open); see
+    @param logFile: Also write the child's output to this file: a path,
+        opened for appending when the child is spawned, or a I{binary} file
+        object (it is written bytes: a text file such as C{io.StringIO} or
+        C{sys.stdout} is refused at the call, as is a closed one; see
+        L{txspawn._tee.checkLogFile}), written and left open; see
         L{txspawn.TeeProtocol}.  Write errors are logged and reported as
         L{ProcessResult.logError}; the result's output is complete anyway.
-    @param logPrefix: Prefix each line in C{logFile} with a timestamp from
-        the reactor's clock and the stream name.
+    @param logPrefix: A L{bool}: prefix each line in C{logFile} with a
+        timestamp from the reactor's clock and the stream name.
     @param options: txspawn's extra spawn options (C{processGroup=0},
-        C{newSession=True}, C{umask}, ...; see L{txspawn.options}), passed
-        on to C{spawnProcess}.  A reactor that does not know them rejects
-        them (stock Twisted: L{TypeError}).
+        C{newSession=True}, C{umask}, ...; see L{txspawn.options}), checked
+        at the call and passed on to C{spawnProcess}.  They need a reactor
+        whose C{spawnProcess} takes them (a txspawn reactor, see
+        L{txspawn.interfaces.IReactorSpawn}, or one L{txspawn.install} was
+        called on); with any other, C{run} raises
+        L{txspawn.errors.UnsupportedFeature}.
     @return: A L{Deferred} firing with a L{ProcessResult}.  It fails with
         L{txspawn.ProcessFailed} (C{check=True}),
         L{txspawn.ProcessTimedOut}, or the spawn error (e.g.
@@ -134,14 +142,34 @@ def run(
         reaped: no zombie, and nothing left writing to pipes nobody reads.
         (Cancelling again while it waits for the reaping stops the
         waiting.)
-    @raise TypeError: for an argument of the wrong type (the message names
-        it); spawn errors fail the Deferred instead.
-    @raise ValueError: for an argument with a bad value (idem).
+    @raise TypeError: for an argument of the wrong type, or an unknown
+        keyword argument; the message names C{run()} and the argument.
+        Nothing has been opened or started.  (Spawn errors fail the
+        Deferred instead.)
+    @raise ValueError: for an argument with a bad value (idem), such as
+        C{killAfter} without C{timeout}.
+    @raise txspawn.errors.UnsupportedFeature: for spawn options given with
+        a reactor that does not take them (see C{options}).
 
     @since: txspawn 0.1
     """
-    argvTuple = checkRunArguments(argv, stdin, timeout, killAfter, closePipesAfterExit)
-    resolved = resolveReactor(reactor)
+    argvTuple, timeout, killAfter, closePipesAfterExit = checkRunCall(
+        "run()",
+        argv,
+        env,
+        path,
+        uid,
+        gid,
+        stdin,
+        timeout,
+        killAfter,
+        check,
+        closePipesAfterExit,
+        logFile,
+        logPrefix,
+        options,
+    )
+    resolved = resolveReactor("run()", reactor, options)
     child = ChildRun(
         cast(IReactorTime, resolved),
         argvTuple,

@@ -6,8 +6,11 @@ watched child with a connected transport.
 It ties the layers together, in this order (each step only runs if the
 previous one succeeded, and a failure leaves nothing behind):
 
-  1. L{txspawn._plan.planSpawn} validates every argument (all bad input is
-     rejected here, before any fd is opened or child created);
+  1. the protocol and the options are checked
+     (L{txspawn._arguments}), and L{txspawn._plan.planSpawn} validates
+     every other argument (all bad input is rejected here, before any fd is
+     opened or child created, with errors naming C{spawnProcess()} and the
+     argument);
   2. the transport (L{txspawn._process.Process} or
      L{txspawn._pty.PTYProcess}) opens its pipes or pty and has the engine
      start the child, then closes the child's ends;
@@ -39,7 +42,8 @@ from twisted.internet.interfaces import (
 )
 from zope.interface import implementer
 
-from txspawn._lifetime import splitLifetimeOptions
+from txspawn._arguments import callError, checkProtocol, splitSpawnOptions
+from txspawn._lifetime import NO_LIFETIME
 from txspawn._plan import isOpenFD, planSpawn
 from txspawn._process import Process, killAndReap
 from txspawn._pty import PTYProcess
@@ -158,8 +162,11 @@ class ProcessSpawner:
         @return: The connected transport, an
             L{txspawn.interfaces.IManagedProcessTransport}.  The protocol's
             C{makeConnection} has been called before this returns.
-        @raise TypeError: An argument has the wrong type (message names it).
-        @raise ValueError: An argument has a bad value (message names it).
+        @raise TypeError: An argument has the wrong type, or an option is
+            unknown, or C{processProtocol} does not provide
+            L{IProcessProtocol} (the message names C{spawnProcess()} and
+            the argument).
+        @raise ValueError: An argument has a bad value (idem).
         @raise txspawn.errors.SpawnError: The child could not be started; it
             has been reaped, every fd closed, and C{makeConnection} was not
             called.
@@ -167,28 +174,30 @@ class ProcessSpawner:
             L{IProcessStateObserver} and this is not the main thread
             (nothing was started).
         """
-        spawnOptions = None
-        lifetime, options = splitLifetimeOptions(options)
-        if options:
-            from txspawn.options import SpawnOptions
-
-            spawnOptions = SpawnOptions(**options)
+        checkProtocol("spawnProcess()", processProtocol)
+        try:
+            if options:
+                lifetime, spawnOptions = splitSpawnOptions(options)
+            else:
+                lifetime, spawnOptions = NO_LIFETIME, None
+            plan = planSpawn(
+                executable,
+                args,
+                env,
+                path,
+                uid,
+                gid,
+                usePTY,
+                childFDs,
+                parentEnviron=os.environb,
+                isOpenFD=isOpenFD,
+                options=spawnOptions,
+            )
+        except (TypeError, ValueError) as error:
+            raise callError("spawnProcess()", error) from None
         observeState = IProcessStateObserver.providedBy(processProtocol)
         if observeState:
             self.stateWatcher().check()
-        plan = planSpawn(
-            executable,
-            args,
-            env,
-            path,
-            uid,
-            gid,
-            usePTY,
-            childFDs,
-            parentEnviron=os.environb,
-            isOpenFD=isOpenFD,
-            options=spawnOptions,
-        )
         if self.manageSignals:
             self._installMonitor()
         transport: Process | PTYProcess

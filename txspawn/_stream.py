@@ -24,7 +24,13 @@ from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.interfaces import IProcessTransport, IReactorTime
 from twisted.python.failure import Failure
 
-from txspawn._childrun import ChildRun, checkRunArguments, resolveReactor
+from txspawn._arguments import (
+    KILL_AFTER_DEFAULT,
+    checkRunCall,
+    checkStreamArguments,
+    resolveReactor,
+)
+from txspawn._childrun import ChildRun
 from txspawn._result import ProcessResult
 from txspawn._tee import LogFile, streamName
 
@@ -401,29 +407,6 @@ class OutputStream:
             await self._child.whenEnded()
 
 
-def _checkStreamArguments(
-    lines: object, highWater: object, lowWater: object, onOutput: object
-) -> tuple[int, int]:
-    if not isinstance(lines, bool):
-        raise TypeError(f"lines must be a bool, not {lines!r}")
-    if isinstance(highWater, bool) or not isinstance(highWater, int):
-        raise TypeError(f"highWater must be an int (bytes), not {highWater!r}")
-    if highWater < 1:
-        raise ValueError(f"highWater must be at least 1, not {highWater!r}")
-    if lowWater is None:
-        lowWater = highWater // 4
-    if isinstance(lowWater, bool) or not isinstance(lowWater, int):
-        raise TypeError(f"lowWater must be an int (bytes) or None, not {lowWater!r}")
-    if not 0 <= lowWater < highWater:
-        raise ValueError(
-            f"lowWater must be at least 0 and below highWater ({highWater}), "
-            f"not {lowWater!r}"
-        )
-    if onOutput is not None and not callable(onOutput):
-        raise TypeError(f"onOutput must be callable or None, not {onOutput!r}")
-    return highWater, lowWater
-
-
 def stream(
     argv: Sequence[str | bytes],
     *,
@@ -434,7 +417,7 @@ def stream(
     gid: int | None = None,
     stdin: bytes | None = None,
     timeout: float | None = None,
-    killAfter: float | None = 5.0,
+    killAfter: float | None = KILL_AFTER_DEFAULT,
     check: bool = False,
     closePipesAfterExit: float | None = None,
     lines: bool = False,
@@ -479,14 +462,33 @@ def stream(
         delivered.
     @return: An L{OutputStream}.  Leaving C{async with} on it kills a child
         still running.
-    @raise TypeError: an argument has the wrong type (named in the message).
-    @raise ValueError: an argument has a bad value (named in the message).
+    @raise TypeError: an argument has the wrong type, or a keyword argument
+        is unknown; the message names C{stream()} and the argument.  Nothing
+        has been opened or started.
+    @raise ValueError: an argument has a bad value (idem).
+    @raise txspawn.errors.UnsupportedFeature: spawn options were given with
+        a reactor that does not take them (as for L{txspawn.run}).
 
     @since: txspawn 0.1
     """
-    argvTuple = checkRunArguments(argv, stdin, timeout, killAfter, closePipesAfterExit)
-    highWater, lowWater = _checkStreamArguments(lines, highWater, lowWater, onOutput)
-    resolved = resolveReactor(reactor)
+    argvTuple, timeout, killAfter, closePipesAfterExit = checkRunCall(
+        "stream()",
+        argv,
+        env,
+        path,
+        uid,
+        gid,
+        stdin,
+        timeout,
+        killAfter,
+        check,
+        closePipesAfterExit,
+        logFile,
+        logPrefix,
+        options,
+    )
+    highWater, lowWater = checkStreamArguments(lines, highWater, lowWater, onOutput)
+    resolved = resolveReactor("stream()", reactor, options)
     buffer = _StreamBuffer(lines, highWater, lowWater, onOutput)
     child = ChildRun(
         cast(IReactorTime, resolved),

@@ -17,9 +17,10 @@ in the middle would be worse than a truncated one).
 from __future__ import annotations
 
 import datetime
+import io
 import os
 from collections.abc import Callable
-from typing import BinaryIO, Union
+from typing import BinaryIO, Union, cast
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
@@ -31,7 +32,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import alsoProvides, implementer, providedBy
 
-__all__ = ["LogFile", "TeeProtocol"]
+__all__ = ["LogFile", "TeeProtocol", "checkLogFile"]
 
 #: What L{TeeProtocol} accepts as a log: a path (opened for appending,
 #: unbuffered, closed when the process ends) or an open binary file object
@@ -51,6 +52,53 @@ def streamName(childFD: int) -> str:
     C{"fd3"}...
     """
     return _STREAM_NAMES.get(childFD, f"fd{childFD}")
+
+
+def checkLogFile(logFile: object) -> bool:
+    """
+    Check that C{logFile} can be a L{TeeProtocol}'s log, without writing to
+    it or opening it.
+
+    A log file object gets C{bytes} (C{write} is called with bytes-like
+    objects, then C{flush}), so it must be a I{binary} file: an
+    L{io.TextIOBase} (C{io.StringIO}, C{sys.stdout}, a file opened without
+    C{"b"}), or any object whose C{mode} is a string without C{"b"}, is
+    refused here rather than failing at the first write.  So is a file that
+    is closed, or says (C{writable()}) it cannot be written.
+
+    @param logFile: A path (C{str}, C{bytes} or path-like), or a binary
+        file object.
+    @return: Whether it is a path (to be opened for appending).
+    @raise TypeError: for anything else (a text file included).
+    @raise ValueError: for a path with a NUL byte, or a file object that is
+        closed or not writable.
+    """
+    if isinstance(logFile, (str, bytes, os.PathLike)):
+        path = os.fspath(logFile)
+        nul = "\0" if isinstance(path, str) else b"\0"
+        if nul in path:
+            raise ValueError(f"logFile contains a NUL byte: {logFile!r}")
+        return True
+    mode = getattr(logFile, "mode", None)
+    if isinstance(logFile, io.TextIOBase) or (
+        isinstance(mode, str) and "b" not in mode
+    ):
+        raise TypeError(
+            "logFile must be a path or a binary file object (it is written "
+            f"bytes), not the text file {logFile!r}"
+        )
+    for method in ("write", "flush"):
+        if not callable(getattr(logFile, method, None)):
+            raise TypeError(
+                "logFile must be a path or a binary file object (with write "
+                f"and flush methods), not {type(logFile).__name__}"
+            )
+    if getattr(logFile, "closed", False) is True:
+        raise ValueError(f"logFile is closed: {logFile!r}")
+    writable = getattr(logFile, "writable", None)
+    if callable(writable) and writable() is False:
+        raise ValueError(f"logFile is not open for writing: {logFile!r}")
+    return False
 
 
 def _timestamp(seconds: float) -> bytes:
@@ -99,8 +147,10 @@ class TeeProtocol:
             logged in pieces of this size (each prefixed), so that a child
             that never writes a newline cannot make us buffer without bound.
         @raise OSError: if C{logFile} is a path that cannot be opened.
-        @raise TypeError: for a C{logFile} that is neither.
-        @raise ValueError: for a C{maxLineLength} below 1.
+        @raise TypeError: for a C{logFile} that is neither (a text file
+            included: see L{checkLogFile}).
+        @raise ValueError: for a C{maxLineLength} below 1, or a C{logFile}
+            that is closed or not writable.
         """
         if maxLineLength < 1:
             raise ValueError(f"maxLineLength must be at least 1, not {maxLineLength!r}")
@@ -118,19 +168,15 @@ class TeeProtocol:
         self._waiters: list[Deferred[None]] = []
         self._finished = False
         self._file: BinaryIO | None
-        if isinstance(logFile, (str, bytes, os.PathLike)):
+        if checkLogFile(logFile):
+            assert isinstance(logFile, (str, bytes, os.PathLike))
             self._name: object = os.fsdecode(logFile)
             self._file = open(logFile, "ab", buffering=0)
             self._owned = True
-        elif callable(getattr(logFile, "write", None)):
-            self._name = getattr(logFile, "name", repr(logFile))
-            self._file = logFile
-            self._owned = False
         else:
-            raise TypeError(
-                "logFile must be a path or a binary file object, "
-                f"not {type(logFile).__name__}"
-            )
+            self._name = getattr(logFile, "name", repr(logFile))
+            self._file = cast(BinaryIO, logFile)
+            self._owned = False
 
     def __getattr__(self, name: str) -> object:
         # Only called for names the tee does not have: the methods of the

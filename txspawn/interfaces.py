@@ -25,7 +25,7 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ProcessDone, ProcessTerminated
-from twisted.internet.interfaces import IProcessTransport, IReactorProcess
+from twisted.internet.interfaces import IProcessTransport
 from zope.interface import Attribute, Interface
 
 __all__ = [
@@ -253,14 +253,17 @@ class IManagedProcessTransport(IProcessTransport):
         """
 
 
-class IReactorSpawn(IReactorProcess):
+class IReactorSpawn(Interface):
     """
-    An L{IReactorProcess} whose C{spawnProcess} also takes txspawn's
+    A reactor whose C{spawnProcess} (of
+    L{twisted.internet.interfaces.IReactorProcess}) also takes txspawn's
     keyword-only spawn options: those of L{txspawn.options.SpawnOptions}
     (C{umask}, C{groups}, C{newSession}, C{processGroup}, C{rlimits},
     C{deathSignal}) and the lifetime options C{timeout}, C{killAfter} and
     C{closePipesAfterExit}; it checks them as txspawn's reactors do, before
-    anything is started.
+    anything is started.  (It declares no method of its own: it says how
+    the reactor's L{IReactorProcess
+    <twisted.internet.interfaces.IReactorProcess>} behaves.)
 
     txspawn's reactor classes (L{txspawn.reactor}) and
     L{txspawn.testing.MemoryProcessReactor} provide it.  L{txspawn.run} and

@@ -54,22 +54,27 @@ def _isInt(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _checkUmask(value: int | None) -> int | None:
+def _checkUmask(value: int | None, name: str = "SpawnOptions.umask") -> int | None:
     """
     Validate L{SpawnOptions.umask}.
+
+    Every check of this module takes the option's C{name} for its messages:
+    C{SpawnOptions.umask} here, the keyword alone when the option was given
+    to C{spawnProcess}, L{txspawn.run} or L{txspawn.stream} (see
+    L{_fromKeywords}).
     """
     if value is None:
         return None
     if not _isInt(value):
-        raise TypeError(f"SpawnOptions.umask must be an int or None, not {value!r}")
+        raise TypeError(f"{name} must be an int or None, not {value!r}")
     if not 0 <= value <= 0o777:
-        raise ValueError(
-            f"SpawnOptions.umask must be between 0 and 0o777, not {value!r}"
-        )
+        raise ValueError(f"{name} must be between 0 and 0o777, not {value!r}")
     return int(value)
 
 
-def _checkGroups(value: Iterable[GroupSpec] | None) -> tuple[GroupSpec, ...] | None:
+def _checkGroups(
+    value: Iterable[GroupSpec] | None, name: str = "SpawnOptions.groups"
+) -> tuple[GroupSpec, ...] | None:
     """
     Validate L{SpawnOptions.groups} (names are resolved later, by
     L{SpawnOptions.groupIDs}).
@@ -78,58 +83,56 @@ def _checkGroups(value: Iterable[GroupSpec] | None) -> tuple[GroupSpec, ...] | N
         return None
     if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
         raise TypeError(
-            "SpawnOptions.groups must be a sequence of gids or group names, "
-            f"not {value!r}"
+            f"{name} must be a sequence of gids or group names, not {value!r}"
         )
     groups = tuple(value)
     for index, group in enumerate(groups):
         if isinstance(group, str):
             if not group or "\0" in group:
                 raise ValueError(
-                    f"SpawnOptions.groups[{index}] is not a valid group name: {group!r}"
+                    f"{name}[{index}] is not a valid group name: {group!r}"
                 )
         elif _isInt(group):
             if not 0 <= group <= ID_MAX:
                 raise ValueError(
-                    f"SpawnOptions.groups[{index}] must be a gid between 0 and "
+                    f"{name}[{index}] must be a gid between 0 and "
                     f"{ID_MAX}, not {group!r}"
                 )
         else:
             raise TypeError(
-                f"SpawnOptions.groups[{index}] must be a gid (int) or a group "
+                f"{name}[{index}] must be a gid (int) or a group "
                 f"name (str), not {group!r}"
             )
     if len(groups) > NGROUPS_MAX:
         raise ValueError(
-            f"SpawnOptions.groups has {len(groups)} entries; "
-            f"at most {NGROUPS_MAX} are allowed"
+            f"{name} has {len(groups)} entries; at most {NGROUPS_MAX} are allowed"
         )
     return groups
 
 
-def _checkNewSession(value: bool) -> bool:
+def _checkNewSession(value: bool, name: str = "SpawnOptions.newSession") -> bool:
     """
     Validate L{SpawnOptions.newSession}.
     """
     if not isinstance(value, bool):
-        raise TypeError(f"SpawnOptions.newSession must be a bool, not {value!r}")
+        raise TypeError(f"{name} must be a bool, not {value!r}")
     return value
 
 
-def _checkProcessGroup(value: int | None) -> int | None:
+def _checkProcessGroup(
+    value: int | None, name: str = "SpawnOptions.processGroup"
+) -> int | None:
     """
     Validate L{SpawnOptions.processGroup}.
     """
     if value is None:
         return None
     if not _isInt(value):
-        raise TypeError(
-            f"SpawnOptions.processGroup must be None, 0 or a pgid, not {value!r}"
-        )
+        raise TypeError(f"{name} must be None, 0 or a pgid, not {value!r}")
     if value < 0:
         raise ValueError(
-            "SpawnOptions.processGroup must be None, 0 (lead a new group) or a "
-            f"positive pgid to join, not {value!r}"
+            f"{name} must be None, 0 (lead a new group) or a positive pgid to "
+            f"join, not {value!r}"
         )
     return int(value)
 
@@ -160,6 +163,7 @@ def _limitKey(value: int) -> int:
 
 def _checkRlimits(
     value: Mapping[Any, Sequence[int]] | Iterable[tuple[int, int, int]],
+    name: str = "SpawnOptions.rlimits",
 ) -> tuple[tuple[int, int, int], ...]:
     """
     Validate and normalise L{SpawnOptions.rlimits} to sorted C{(resource,
@@ -174,26 +178,25 @@ def _checkRlimits(
         items = [(entry[0], entry[1:]) for entry in value]
     else:
         raise TypeError(
-            "SpawnOptions.rlimits must be a mapping of resource.RLIMIT_* -> "
-            f"(soft, hard), not {value!r}"
+            f"{name} must be a mapping of resource.RLIMIT_* -> (soft, hard), "
+            f"not {value!r}"
         )
     result: dict[int, tuple[int, int, int]] = {}
     for key, limits in items:
         if isinstance(key, str):
             name = key if key.startswith("RLIMIT_") else "RLIMIT_" + key
             if name not in _RESOURCES:
-                raise ValueError(f"SpawnOptions.rlimits: unknown resource {key!r}")
+                raise ValueError(f"{name}: unknown resource {key!r}")
             number = _RESOURCES[name]
         elif _isInt(key):
             if key not in _RESOURCE_NAMES:
-                raise ValueError(f"SpawnOptions.rlimits: unknown resource {key!r}")
+                raise ValueError(f"{name}: unknown resource {key!r}")
             number = int(key)
         else:
             raise TypeError(
-                "SpawnOptions.rlimits keys must be resource.RLIMIT_* values, "
-                f"not {key!r}"
+                f"{name} keys must be resource.RLIMIT_* values, not {key!r}"
             )
-        what = f"SpawnOptions.rlimits[{_RESOURCE_NAMES[number]}]"
+        what = f"{name}[{_RESOURCE_NAMES[number]}]"
         if not isinstance(limits, (tuple, list)) or len(limits) != 2:
             raise TypeError(f"{what} must be a (soft, hard) pair, not {limits!r}")
         soft = _limitValue(limits[0], f"{what} soft limit")
@@ -208,21 +211,33 @@ def _checkRlimits(
     return tuple(result[number] for number in sorted(result))
 
 
-def _checkDeathSignal(value: int | None) -> int | None:
+def _checkDeathSignal(
+    value: int | None, name: str = "SpawnOptions.deathSignal"
+) -> int | None:
     """
     Validate L{SpawnOptions.deathSignal}.
     """
     if value is None:
         return None
     if not _isInt(value):
-        raise TypeError(
-            f"SpawnOptions.deathSignal must be a signal number or None, not {value!r}"
-        )
+        raise TypeError(f"{name} must be a signal number or None, not {value!r}")
     if value not in signal.valid_signals() or value == 0:
-        raise ValueError(
-            f"SpawnOptions.deathSignal must be a valid signal number, not {value!r}"
-        )
+        raise ValueError(f"{name} must be a valid signal number, not {value!r}")
     return int(value)
+
+
+def _checkCombination(newSession: bool, processGroup: int | None, prefix: str) -> None:
+    """
+    Check the options that constrain each other.
+
+    @param prefix: What comes before each option's name in the message
+        (C{"SpawnOptions."}, or nothing for keyword arguments).
+    """
+    if newSession and processGroup is not None:
+        raise ValueError(
+            f"{prefix}newSession and {prefix}processGroup cannot be combined: "
+            "a new session already leads a new process group"
+        )
 
 
 @frozen
@@ -273,11 +288,7 @@ class SpawnOptions:
         """
         Check the options that constrain each other.
         """
-        if self.newSession and self.processGroup is not None:
-            raise ValueError(
-                "SpawnOptions.newSession and SpawnOptions.processGroup cannot "
-                "be combined: a new session already leads a new process group"
-            )
+        _checkCombination(self.newSession, self.processGroup, "SpawnOptions.")
 
     def groupIDs(
         self, getgrnam: Callable[[str], grp.struct_group] = grp.getgrnam
@@ -305,3 +316,37 @@ class SpawnOptions:
             else:
                 gids.append(group)
         return tuple(gids)
+
+
+#: Each option's check, by the keyword that gives it to C{spawnProcess},
+#: L{txspawn.run} or L{txspawn.stream}.
+_CHECKS: dict[str, Callable[[Any, str], object]] = {
+    "umask": _checkUmask,
+    "groups": _checkGroups,
+    "newSession": _checkNewSession,
+    "processGroup": _checkProcessGroup,
+    "rlimits": _checkRlimits,
+    "deathSignal": _checkDeathSignal,
+}
+
+#: The keyword arguments that are L{SpawnOptions} fields.
+_OPTION_NAMES = frozenset(_CHECKS)
+
+
+def _fromKeywords(options: Mapping[str, object]) -> SpawnOptions:
+    """
+    The L{SpawnOptions} given as keyword arguments to an entry point
+    (C{spawnProcess(..., umask=0o22)}), with errors naming each option as the
+    caller spelled it (C{umask}, not C{SpawnOptions.umask}).
+
+    @param options: Keyword arguments, every one of them in L{_OPTION_NAMES}.
+    @raise TypeError: for a value of the wrong type.
+    @raise ValueError: for a bad value or a bad combination.
+    """
+    values: dict[str, Any] = {
+        name: _CHECKS[name](value, name) for name, value in options.items()
+    }
+    _checkCombination(values.get("newSession", False), values.get("processGroup"), "")
+    # The checks are idempotent: SpawnOptions runs them again, on values
+    # that pass.
+    return SpawnOptions(**values)

@@ -40,16 +40,18 @@ from twisted.internet.interfaces import (
     IProcessTransport,
     IReactorFDSet,
 )
+from zope.interface import implementer
 
 from txspawn._engines import selectSpawner
 from txspawn._monitor import selectMonitor
 from txspawn._sigchldmonitor import TwistedRegistryReaping
 from txspawn._spawner import ProcessSpawner
-from txspawn.interfaces import IChildMonitor, ISpawner
+from txspawn.interfaces import IChildMonitor, IReactorSpawn, ISpawner
 
 __all__ = ["SpawnReactorMixin", "installGlobalReactor"]
 
 
+@implementer(IReactorSpawn)
 class SpawnReactorMixin:
     """
     Make a Twisted reactor spawn and monitor children through txspawn.
