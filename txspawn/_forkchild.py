@@ -22,7 +22,7 @@ import os
 import resource
 import signal
 import termios
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import NoReturn
 
 from attrs import frozen
@@ -122,7 +122,7 @@ class ChildSteps:
     @ivar signalMask: The signal mask to exec with.
     @ivar candidates: The paths to try C{execve} on, in order.
     @ivar argv: The argument vector.
-    @ivar env: The environment.
+    @ivar env: The environment (see L{txspawn._envp.envMapping}).
     @ivar closeRangeWorks: Whether C{close_range(2)} is available.
     """
 
@@ -143,7 +143,7 @@ class ChildSteps:
     signalMask: tuple[int, ...]
     candidates: tuple[bytes, ...]
     argv: tuple[bytes, ...]
-    env: dict[bytes, bytes]
+    env: Mapping[bytes, bytes]
     closeRangeWorks: bool
 
 

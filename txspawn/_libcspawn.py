@@ -38,6 +38,8 @@ from typing import Protocol, Union
 
 from attrs import field, frozen
 
+from txspawn._envp import envMapping
+
 __all__ = [
     "Close",
     "CloseFrom",
@@ -413,11 +415,7 @@ class _OsPrepared:
         attributes: SpawnAttributes,
     ) -> None:
         self._argv = list(argv)
-        env: dict[bytes, bytes] = {}
-        for entry in envp:
-            key, _, value = entry.partition(b"=")
-            env[key] = value
-        self._env = env
+        self._env = envMapping(envp)
         fileActions: list[tuple[int, ...] | tuple[int, int, bytes, int, int]] = []
         for action in actions:
             if isinstance(action, Dup2):

@@ -104,7 +104,9 @@ class SpawnPlan:
         messages.
     @ivar candidates: Paths to try with C{execve}, in order.
     @ivar argv: The argument vector.
-    @ivar envp: The environment, as C{b"KEY=VALUE"} entries.
+    @ivar envp: The environment, as C{b"KEY=VALUE"} entries, in order; a
+        key may appear more than once (see
+        L{txspawn._envp.envMapping}).
     @ivar cwd: Directory to change to in the child, or C{None}.
     @ivar uid: User id to switch to (real, effective and saved), or C{None}.
     @ivar gid: Group id to switch to, or C{None}.
@@ -277,12 +279,18 @@ def _encodeEnv(
     """
     Encode an environment mapping.
 
+    Two keys that encode to the same bytes (a C{str} and a C{bytes} key,
+    as C{twisted.web.twcgi} gives for C{CONTENT_LENGTH}) both become entries
+    of C{envp}, in C{env}'s order, as stock Twisted passes them (CPython's
+    C{execve} and C{posix_spawn} encode a mapping entry by entry); the
+    child's C{getenv} and C{os.environ} see the first.  The encoded mapping
+    keeps the first value too (it is what the C{PATH} search reads).
+
     @param env: The mapping.
     @param what: Its name for messages (C{"env"} or C{"parentEnviron"}).
     @return: The encoded mapping and the C{envp} entries, in C{env}'s order.
     @raise TypeError: for a non-mapping or a non-str/bytes key or value.
-    @raise ValueError: for NUL anywhere, C{=} in a key, an empty key, or two
-        keys that encode to the same bytes.
+    @raise ValueError: for NUL anywhere, C{=} in a key, or an empty key.
     """
     # A dict is a Mapping; testing that first skips the ABC machinery.
     if type(env) is not dict and not isinstance(env, Mapping):
@@ -291,6 +299,7 @@ def _encodeEnv(
         # Twisted's default env={}: nothing to encode.
         return {}, ()
     encoded: dict[bytes, bytes] = {}
+    entries: list[bytes] = []
     for key, value in env.items():
         if not isinstance(key, (str, bytes)):
             raise TypeError(f"{what} keys must be str or bytes, not {key!r}")
@@ -302,10 +311,9 @@ def _encodeEnv(
         if not isinstance(value, (str, bytes)):
             raise TypeError(f"{what}[{key!r}] must be str or bytes, not {value!r}")
         bvalue = _encode(value, what, key)
-        if bkey in encoded:
-            raise ValueError(f"{what} has two entries for the key {bkey!r}")
-        encoded[bkey] = bvalue
-    return encoded, tuple(k + b"=" + v for k, v in encoded.items())
+        encoded.setdefault(bkey, bvalue)
+        entries.append(bkey + b"=" + bvalue)
+    return encoded, tuple(entries)
 
 
 def _checkCwd(path: object) -> tuple[bytes | None, StrOrBytes | None]:

@@ -43,6 +43,7 @@ from zope.interface import implementer
 
 from txspawn import _features
 from txspawn._child import ChildProcess
+from txspawn._envp import envMapping
 from txspawn._fdops import CLOSE_RANGE_MAX, FdOpCode
 from txspawn._fdplan import planFdOps
 from txspawn._forkchild import CATCHABLE_SIGNALS, ChildSteps, execChild, loadPrctl
@@ -388,10 +389,7 @@ class PythonSpawner:
         if implicitGroups:
             # A uid without groups drops the parent's supplementary groups.
             groups = ()
-        env: dict[bytes, bytes] = {}
-        for entry in plan.envp:
-            key, _, value = entry.partition(b"=")
-            env[key] = value
+        env = envMapping(plan.envp)
         return ChildSteps(
             errWrite=errWrite,
             newSession=plan.newSession or plan.pty is not None,
