@@ -1,15 +1,19 @@
 # -*- test-case-name: tests.test_plugins -*-
 """
-Tests for txspawn's Twisted plugin dropins (C{twisted/plugins/}).
+Tests for txspawn's Twisted plugin dropins (C{twisted/plugins/}): one
+C{--reactor} entry per txspawn reactor kind.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from typing import cast
 
 from twisted.application.reactors import IReactorInstaller, Reactor, getReactorTypes
 from twisted.plugin import IPlugin, getPlugins
+from twisted.python.reflect import namedAny, namedModule
 from twisted.trial.unittest import SynchronousTestCase
 
 import twisted.plugins
@@ -19,50 +23,125 @@ __all__ = ["ReactorPluginTests"]
 
 def _txspawnReactorPlugins() -> list[Reactor]:
     """
-    The C{txspawn} entries among the reactor plugins Twisted finds.
+    The txspawn entries among the reactor plugins Twisted finds.
     """
     return [
         cast(Reactor, p)
         for p in getPlugins(IReactorInstaller)
-        if p.shortName == "txspawn"
+        if p.shortName in REACTOR_KINDS
     ]
+
+
+#: Each C{--reactor} name, the module it installs from, and the class that
+#: module's C{install()} installs.
+REACTOR_KINDS: dict[str, tuple[str, str]] = {
+    "txspawn": ("txspawn._reactor.epollreactor", "txspawn.reactor.EPollReactor"),
+    "txspawn-poll": ("txspawn._reactor.pollreactor", "txspawn.reactor.PollReactor"),
+    "txspawn-select": (
+        "txspawn._reactor.selectreactor",
+        "txspawn.reactor.SelectReactor",
+    ),
+    "txspawn-asyncio": (
+        "txspawn._reactor.asyncioreactor",
+        "txspawn.reactor.AsyncioSelectorReactor",
+    ),
+}
+
+#: Run in a fresh interpreter with a C{--reactor} name and class formatted
+#: in: install the reactor as C{twistd}/C{trial --reactor=} do, check its
+#: class, and spawn a child through it.
+_INSTALL_BY_NAME = """
+import sys
+from twisted.application.reactors import installReactor
+from twisted.internet.protocol import ProcessProtocol
+from twisted.python.reflect import namedAny
+
+installed = installReactor({name!r})
+from twisted.internet import reactor
+
+
+class Ended(ProcessProtocol):
+    def processEnded(self, reason):
+        self.code = reason.value.exitCode
+        reactor.stop()
+
+
+ended = Ended()
+reactor.callWhenRunning(
+    reactor.spawnProcess,
+    ended,
+    sys.executable,
+    [sys.executable, "-c", "raise SystemExit(7)"],
+)
+reactor.run()
+print(reactor is installed, type(reactor) is namedAny({cls!r}), ended.code)
+"""
 
 
 class ReactorPluginTests(SynchronousTestCase):
     """
-    The C{txspawn} reactor plugin is found by Twisted's plugin system.
+    The txspawn reactor plugins, one per reactor kind, are found by
+    Twisted's plugin system.
     """
 
     def test_found(self) -> None:
         """
-        C{getPlugins(IReactorInstaller)} yields exactly one C{txspawn}
-        entry, pointing at L{txspawn.reactor}, with a one-line description.
+        C{getPlugins(IReactorInstaller)} yields exactly one entry per txspawn
+        reactor kind (C{txspawn}, C{txspawn-poll}, C{txspawn-select},
+        C{txspawn-asyncio}), each pointing at the module that defines that
+        kind's class and C{install()}, with a one-line description.
         """
         found = _txspawnReactorPlugins()
-        self.assertEqual(len(found), 1)
-        [plugin] = found
-        self.assertTrue(IPlugin.providedBy(plugin))
-        self.assertEqual(plugin.moduleName, "txspawn.reactor")
-        self.assertTrue(plugin.description)
-        self.assertNotIn("\n", plugin.description)
+        self.assertEqual(
+            sorted(plugin.shortName for plugin in found), sorted(REACTOR_KINDS)
+        )
+        for plugin in found:
+            self.assertTrue(IPlugin.providedBy(plugin))
+            self.assertEqual(plugin.moduleName, REACTOR_KINDS[plugin.shortName][0])
+            self.assertTrue(plugin.description)
+            self.assertNotIn("\n", plugin.description)
 
     def test_listedAsReactorType(self) -> None:
         """
         C{twistd --help-reactors} and C{--reactor} use
-        L{getReactorTypes}, which lists C{txspawn}.
+        L{getReactorTypes}, which lists every txspawn kind.
         """
-        self.assertIn("txspawn", [r.shortName for r in getReactorTypes()])
+        names = [r.shortName for r in getReactorTypes()]
+        for name in REACTOR_KINDS:
+            self.assertIn(name, names)
 
     def test_installerModuleImports(self) -> None:
         """
-        The plugin's module imports and has the C{install} that C{--reactor}
-        calls (importing it installs nothing).
+        Each plugin's module imports and has the C{install} that
+        C{--reactor} calls (importing it installs nothing), and the class
+        it defines is the public one.
         """
-        from twisted.python.reflect import namedModule
+        for plugin in _txspawnReactorPlugins():
+            moduleName, className = REACTOR_KINDS[plugin.shortName]
+            module = namedModule(plugin.moduleName)
+            self.assertTrue(callable(module.install))
+            cls = namedAny(className)
+            self.assertIs(getattr(module, cls.__name__), cls)
+            self.assertEqual(cls.__module__, moduleName)
 
-        [plugin] = _txspawnReactorPlugins()
-        module = namedModule(plugin.moduleName)
-        self.assertTrue(callable(module.install))
+    def test_eachInstallsItsKind(self) -> None:
+        """
+        In a fresh interpreter, installing each txspawn kind by name (what
+        C{twistd --reactor=NAME} and C{trial --reactor=NAME} do) installs
+        that kind's class, and a child spawned through it reports its exit.
+        """
+        for name, (_, cls) in REACTOR_KINDS.items():
+            result = subprocess.run(
+                [sys.executable, "-c", _INSTALL_BY_NAME.format(name=name, cls=cls)],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            self.assertEqual(
+                (result.returncode, result.stdout.strip()),
+                (0, "True True 7"),
+                f"{name}: {result.stderr}",
+            )
 
     def test_noInitInPluginPackage(self) -> None:
         """
@@ -123,4 +202,4 @@ class ReactorPluginTests(SynchronousTestCase):
         self.addCleanup(restore)
         with open(cache, "wb") as corrupt:
             corrupt.write(b"not a pickle")
-        self.assertEqual(len(_txspawnReactorPlugins()), 1)
+        self.assertEqual(len(_txspawnReactorPlugins()), len(REACTOR_KINDS))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import textwrap
 from typing import Any, ClassVar, cast
 
 from twisted.internet import (
@@ -51,6 +52,22 @@ REACTOR_CLASSES: dict[str, type] = {
     "txspawn.reactor.PollReactor": pollreactor.PollReactor,
     "txspawn.reactor.SelectReactor": selectreactor.SelectReactor,
     "txspawn.reactor.AsyncioSelectorReactor": asyncioreactor.AsyncioSelectorReactor,
+}
+
+#: Each txspawn reactor class and the module that defines it and installs it.
+REACTOR_MODULES: dict[str, str] = {
+    "txspawn.reactor.EPollReactor": "txspawn._reactor.epollreactor",
+    "txspawn.reactor.PollReactor": "txspawn._reactor.pollreactor",
+    "txspawn.reactor.SelectReactor": "txspawn._reactor.selectreactor",
+    "txspawn.reactor.AsyncioSelectorReactor": "txspawn._reactor.asyncioreactor",
+}
+
+#: Each C{--reactor} name of a txspawn reactor kind and its module.
+REACTOR_KINDS: dict[str, str] = {
+    "txspawn": "txspawn._reactor.epollreactor",
+    "txspawn-poll": "txspawn._reactor.pollreactor",
+    "txspawn-select": "txspawn._reactor.selectreactor",
+    "txspawn-asyncio": "txspawn._reactor.asyncioreactor",
 }
 
 
@@ -253,15 +270,65 @@ class ReactorClassTests(SynchronousTestCase):
 
     def test_installTwice(self) -> None:
         """
-        L{txspawn.reactor.install} refuses to replace an installed reactor.
+        L{txspawn.reactor.install} refuses to replace an installed txspawn
+        reactor with Twisted's L{ReactorAlreadyInstalledError}, saying that
+        the installed one already spawns through txspawn.
         """
         out = _runPython(
             "import txspawn.reactor as r; r.install()\n"
             "from twisted.internet.error import ReactorAlreadyInstalledError\n"
             "try:\n    r.install()\n"
-            "except ReactorAlreadyInstalledError:\n    print('refused')"
+            "except ReactorAlreadyInstalledError as e:\n    print('refused:', e)"
         )
-        self.assertEqual(out, "refused")
+        self.assertEqual(
+            out,
+            "refused: a reactor is already installed, and it is txspawn's "
+            "(txspawn._reactor.epollreactor.EPollReactor): it already spawns "
+            "through txspawn, there is nothing to install",
+        )
+
+    def test_installOverStockReactor(self) -> None:
+        """
+        Every txspawn reactor kind's C{install()}, called after a stock
+        reactor is installed, raises Twisted's
+        L{ReactorAlreadyInstalledError} (so code catching it keeps working)
+        whose message names the installed reactor and says to use
+        C{txspawn.install(reactor)} instead; it refuses before building a
+        reactor, so no fd is opened.
+        """
+        out = _runPython(
+            textwrap.dedent(
+                f"""
+                import os
+                from twisted.internet import epollreactor
+                epollreactor.install()
+                from twisted.internet.error import ReactorAlreadyInstalledError
+                from twisted.python.reflect import namedModule
+                for name in {sorted(REACTOR_MODULES.values())!r}:
+                    before = sorted(os.listdir("/proc/self/fd"))
+                    try:
+                        namedModule(name).install()
+                    except ReactorAlreadyInstalledError as e:
+                        after = sorted(os.listdir("/proc/self/fd"))
+                        print(name, before == after, e)
+                """
+            )
+        )
+        lines = out.splitlines()
+        self.assertEqual(len(lines), len(REACTOR_MODULES), out)
+        for line, (module, kind) in zip(
+            lines, sorted((m, k) for k, m in REACTOR_KINDS.items()), strict=True
+        ):
+            self.assertEqual(
+                line,
+                f"{module} True a reactor is already installed "
+                "(twisted.internet.epollreactor.EPollReactor); a txspawn "
+                "reactor must be installed before anything imports "
+                f"twisted.internet.reactor (or chosen with twistd/trial "
+                f"--reactor={kind}).  To spawn through txspawn on the "
+                "reactor you have, call txspawn.install(reactor) instead: it "
+                "makes that reactor's spawnProcess use txspawn",
+            )
 
     def test_packageReexports(self) -> None:
         """
@@ -274,6 +341,133 @@ class ReactorClassTests(SynchronousTestCase):
         self.assertIs(txspawn.ProcessSpawner, _spawner.ProcessSpawner)
         self.assertIn("install", txspawn.__all__)
         self.assertIn("ProcessSpawner", txspawn.__all__)
+
+
+#: Run in a fresh interpreter with the reactor module's name formatted in:
+#: install that kind with its module's install(), then do what Twisted's own
+#: tools and tests (twisted.test.test_stdio) do, through that reactor: spawn
+#: children that re-create "the same reactor" with
+#: namedAny(reactor.__class__.__module__).install().
+_SAME_REACTOR_IN_CHILD = """
+import sys
+from twisted.python.reflect import namedAny
+
+installed = namedAny({module!r}).install()
+from twisted.internet import reactor
+from twisted.internet.protocol import ProcessProtocol
+
+assert reactor is installed
+
+
+class Collect(ProcessProtocol):
+    def __init__(self):
+        self.out = b""
+        self.err = b""
+
+    def outReceived(self, data):
+        self.out += data
+
+    def errReceived(self, data):
+        self.err += data
+
+    def processEnded(self, reason):
+        self.code = reason.value.exitCode
+        pending.remove(self)
+        if not pending:
+            reactor.stop()
+
+
+module = reactor.__class__.__module__
+sameKind = Collect()
+hostPeer = Collect()
+pending = [sameKind, hostPeer]
+# A child that re-installs "the same reactor" and names what it got.
+reactor.spawnProcess(
+    sameKind,
+    sys.executable,
+    [
+        sys.executable,
+        "-c",
+        "import sys; from twisted.python.reflect import namedAny; "
+        "namedAny(sys.argv[1]).install(); "
+        "from twisted.internet import reactor; "
+        "print(type(reactor).__module__, type(reactor).__qualname__)",
+        module,
+    ],
+    env=None,
+)
+# Twisted's own child program, as twisted.test.test_stdio runs it.
+reactor.spawnProcess(
+    hostPeer,
+    sys.executable,
+    [sys.executable, "-m", "twisted.test.stdio_test_hostpeer", module],
+    env=None,
+)
+reactor.run()
+print(type(reactor).__module__, type(reactor).__qualname__)
+print(sameKind.code, sameKind.out.decode().strip())
+print(hostPeer.code, len(hostPeer.out.splitlines()))
+for child in (sameKind, hostPeer):
+    if child.err:
+        print("stderr:", child.err.decode()[-500:])
+"""
+
+
+class ReactorModuleTests(SynchronousTestCase):
+    """
+    Each txspawn reactor class is defined in a module with an C{install()}
+    installing that class, as Twisted's reactor modules are: Twisted code
+    re-creates "the same reactor" in a child process with
+    C{namedAny(reactor.__class__.__module__).install()}.
+    """
+
+    def test_classModules(self) -> None:
+        """
+        Each class's C{__module__} is its own module, which has an
+        C{install()}; L{txspawn.reactor.install} is the epoll module's.
+        """
+        for fqpn, module in REACTOR_MODULES.items():
+            cls = namedAny(fqpn)
+            self.assertEqual(cls.__module__, module)
+            self.assertIs(namedAny(f"{module}.{cls.__name__}"), cls)
+            self.assertTrue(callable(namedAny(f"{module}.install")), module)
+        self.assertIs(
+            txspawnReactor.install, namedAny("txspawn._reactor.epollreactor.install")
+        )
+
+    def test_installEachKind(self) -> None:
+        """
+        Each module's C{install(engine=, monitor=)}, in a fresh interpreter,
+        installs its own class as Twisted's global reactor, with the engine
+        and monitor asked for.
+        """
+        for fqpn, module in REACTOR_MODULES.items():
+            out = _runPython(
+                f"from twisted.python.reflect import namedAny\n"
+                f"installed = namedAny({module!r}).install("
+                "engine='python', monitor='sigchld')\n"
+                "from twisted.internet import reactor\n"
+                f"print(reactor is installed, type(reactor) is namedAny({fqpn!r}), "
+                "reactor.childMonitor.name, reactor.processSpawner.spawner.name)"
+            )
+            self.assertEqual(out, "True True sigchld python", module)
+
+    def test_sameReactorInChild(self) -> None:
+        """
+        On each txspawn reactor kind, a child spawned through it that runs
+        C{namedAny(reactor.__class__.__module__).install()} gets the same
+        reactor class, and Twisted's own child program that does so
+        (C{twisted.test.stdio_test_hostpeer}, as C{twisted.test.test_stdio}
+        runs it) works end to end.
+        """
+        for fqpn, module in REACTOR_MODULES.items():
+            name = fqpn.rsplit(".", 1)[1]
+            out = _runPython(_SAME_REACTOR_IN_CHILD.format(module=module))
+            self.assertEqual(
+                out.splitlines(),
+                [f"{module} {name}", f"0 {module} {name}", "0 2"],
+                module,
+            )
 
 
 class _RecordingTwistedProcess(ProcessProtocol):
