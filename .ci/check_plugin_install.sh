@@ -5,6 +5,10 @@
 # and run a trial test under `trial --reactor=txspawn` that asserts the
 # global reactor is txspawn's.  Everything runs from a directory outside the
 # checkout, so the checkout is never found through the current directory.
+# Each venv first upgrades to the current pip; the build gets the current
+# setuptools (build isolation).  Both installs must be quiet: any warning
+# from pip, setuptools or the C compiler, in everything `pip install -v`
+# prints, fails the check (see no_warnings below).
 #
 # Usage: .ci/check_plugin_install.sh [python3]
 set -euo pipefail
@@ -27,10 +31,12 @@ from twisted.internet.protocol import ProcessProtocol
 
 class Check(ProcessProtocol):
     def processEnded(self, reason):
+        from txspawn._reactor import SpawnReactorMixin
+
         code = reason.value.exitCode
-        mixin = type(reactor).__mro__[1].__name__
+        ours = isinstance(reactor, SpawnReactorMixin)
         with open("result.txt", "w") as f:
-            f.write(f"{type(reactor).__module__} {mixin} exit={code}\n")
+            f.write(f"txspawn={ours} exit={code} ({type(reactor).__module__})\n")
         reactor.stop()
 
 
@@ -56,6 +62,41 @@ class PluginReactorTests(TestCase):
         self.assertIsInstance(reactor, SpawnReactorMixin)
 PY
 
+# no_warnings LOG...: fail, showing them, if the logs hold a warning: pip's
+# "WARNING:"/"DEPRECATION:" lines, a Python warning forwarded from the build
+# backend ("...: SetuptoolsDeprecationWarning: ..."), a C compiler's
+# "file:line:col: warning:", or setup.py's own "WARNING: building
+# txspawn._cspawn failed".  One line is not ours and is let through: pip's
+# "Location 'file:///...' is ignored" for a local index that the machine's
+# pip configuration names but that does not exist.
+no_warnings() {
+    local found
+    found="$(grep -hE '(^|[[:space:]])(WARNING|DEPRECATION):|[A-Za-z]Warning:|: warning:' "$@" \
+        | grep -vE "^[[:space:]]*WARNING: Location 'file:///[^']*' is ignored: it is neither a file nor a directory\.$" \
+        || true)"
+    if [ -n "$found" ]; then
+        echo "FAIL: the install printed warnings:" >&2
+        printf '%s\n' "$found" >&2
+        return 1
+    fi
+}
+
+# install VENV PIP-INSTALL-ARGS...: a fresh venv with the current pip, then
+# the install, verbose, its stdout and stderr kept apart (so that lines never
+# interleave) and checked by no_warnings.
+install() {
+    local venv="$1"
+    shift
+    "$python" -m venv "$venv"
+    "$venv/bin/python" -m pip install -q --upgrade pip 2>"$venv.pip-upgrade.err" \
+        || { cat "$venv.pip-upgrade.err" >&2; return 1; }
+    if ! "$venv/bin/python" -m pip install -v "$@" >"$venv.out" 2>"$venv.err"; then
+        cat "$venv.out" "$venv.err" >&2
+        return 1
+    fi
+    no_warnings "$venv.out" "$venv.err"
+}
+
 check() {
     local venv="$1"
     cd "$work/run"
@@ -68,7 +109,7 @@ check() {
     timeout 60 "$venv/bin/twistd" --reactor=txspawn --nodaemon --pidfile= \
         --logfile=twistd.log -y app.tac
     cat result.txt
-    grep -qx "txspawn._reactor SpawnReactorMixin exit=7" result.txt
+    grep -q "^txspawn=True exit=7 " result.txt
     echo "--- $venv: trial --reactor=txspawn"
     # The trial script does not put the current directory on sys.path: name
     # the test file by path.
@@ -83,21 +124,24 @@ check() {
     cd "$root"
 }
 
+# Both installs are made from copies of the checkout (tracked and
+# untracked-but-not-ignored files): a build writes into its source tree
+# (build/, egg-info; for -e the in-place C extension and dropin.cache), which
+# must not touch a checkout that other processes may be using.
+copy() {
+    mkdir -p "$1"
+    (cd "$root" && git ls-files -z --cached --others --exclude-standard \
+        | tar cf - --null --ignore-failed-read -T - 2>/dev/null) | tar xf - -C "$1"
+}
+
 echo "=== pip install ."
-"$python" -m venv "$work/v1"
-"$work/v1/bin/pip" install -q "$root"
+copy "$work/src-wheel"
+install "$work/v1" "$work/src-wheel"
 check "$work/v1"
 
 echo "=== pip install -e ."
-# Install a copy of the checkout (tracked and untracked-but-not-ignored
-# files): the editable build writes into its source tree (the in-place C
-# extension, egg-info, dropin.cache), which must not touch a checkout that
-# other processes may be using.
-mkdir -p "$work/src"
-(cd "$root" && git ls-files -z --cached --others --exclude-standard \
-    | tar cf - --null --ignore-failed-read -T - 2>/dev/null) | tar xf - -C "$work/src"
-"$python" -m venv "$work/v2"
-"$work/v2/bin/pip" install -q -e "$work/src"
+copy "$work/src"
+install "$work/v2" -e "$work/src"
 check "$work/v2"
 # The editable install found the dropin in the source tree itself.
 test -f "$work/src/twisted/plugins/dropin.cache"
