@@ -13,6 +13,7 @@ from types import ModuleType
 from twisted.trial.unittest import SynchronousTestCase
 
 import txspawn
+import txspawn.reactor
 import txspawn.testing
 from txspawn import (
     _fakeprocess,
@@ -24,6 +25,12 @@ from txspawn import (
     _stream,
     _tee,
     errors,
+)
+from txspawn._reactor import (
+    asyncioreactor,
+    epollreactor,
+    pollreactor,
+    selectreactor,
 )
 
 __all__ = ["PublicNamesTests"]
@@ -51,6 +58,15 @@ TESTING_HOMES: dict[str, tuple[ModuleType, str]] = {
     "FakeProcessTransport": (_fakeprocess, "FakeProcessTransport"),
     "MemoryProcessReactor": (_fakereactor, "MemoryProcessReactor"),
     "SpawnedProcess": (_fakereactor, "SpawnedProcess"),
+}
+
+#: Public name in C{txspawn.reactor} -> (defining module, name there).
+REACTOR_HOMES: dict[str, tuple[ModuleType, str]] = {
+    "AsyncioSelectorReactor": (asyncioreactor, "AsyncioSelectorReactor"),
+    "EPollReactor": (epollreactor, "EPollReactor"),
+    "PollReactor": (pollreactor, "PollReactor"),
+    "SelectReactor": (selectreactor, "SelectReactor"),
+    "install": (epollreactor, "install"),
 }
 
 
@@ -90,12 +106,19 @@ class PublicNamesTests(SynchronousTestCase):
         """
         self.assertReExports(txspawn.testing, TESTING_HOMES)
 
+    def test_reactor(self) -> None:
+        """
+        Every name in C{txspawn.reactor.__all__} is the object of the
+        per-kind module that defines it; C{install} is the epoll kind's.
+        """
+        self.assertReExports(txspawn.reactor, REACTOR_HOMES)
+
     def test_allNamesExist(self) -> None:
         """
         The C{__all__} lists have no duplicates, and every name in them
         exists.
         """
-        for public in (txspawn, txspawn.testing):
+        for public in (txspawn, txspawn.reactor, txspawn.testing):
             self.assertEqual(len(public.__all__), len(set(public.__all__)))
             for name in public.__all__:
                 self.assertTrue(hasattr(public, name), f"{public.__name__}.{name}")
