@@ -184,10 +184,10 @@ def _checkRlimits(
     result: dict[int, tuple[int, int, int]] = {}
     for key, limits in items:
         if isinstance(key, str):
-            name = key if key.startswith("RLIMIT_") else "RLIMIT_" + key
-            if name not in _RESOURCES:
+            resourceName = key if key.startswith("RLIMIT_") else "RLIMIT_" + key
+            if resourceName not in _RESOURCES:
                 raise ValueError(f"{name}: unknown resource {key!r}")
-            number = _RESOURCES[name]
+            number = _RESOURCES[resourceName]
         elif _isInt(key):
             if key not in _RESOURCE_NAMES:
                 raise ValueError(f"{name}: unknown resource {key!r}")
