@@ -7,6 +7,8 @@
 #     (tests.twisted_global_suite wraps it with the exclusions applied);
 #   - twisted.internet.test.test_posixprocess (no ReactorBuilder: Twisted's
 #     fd-listing helpers) under `--reactor=txspawn` as well;
+#   - twisted.test.test_stdio, whose children re-create the reactor by its
+#     module's install(), under `--reactor=txspawn`;
 #
 # each once per monitor (pidfd, sigchld) and per engine that is available
 # (python always; c when built).  The only excluded tests are listed, each
@@ -55,7 +57,19 @@ for engine in "${engines[@]}"; do
             tests.twisted_global_suite || status=1
         "${trial[@]}" --reactor=txspawn --temp-directory="$tmp/posix" \
             twisted.internet.test.test_posixprocess || status=1
+        "${trial[@]}" --reactor=txspawn --temp-directory="$tmp/stdio" \
+            twisted.test.test_stdio || status=1
         rm -rf "$tmp"
     done
+done
+# twisted.test.test_stdio re-creates the reactor in its children with
+# namedAny(reactor.__class__.__module__).install(): once on every other
+# txspawn reactor kind too (default engine and monitor).
+for kind in txspawn-poll txspawn-select txspawn-asyncio; do
+    echo "=== reactor=$kind"
+    tmp="$(mktemp -d)"
+    "${trial[@]}" --reactor="$kind" --temp-directory="$tmp/stdio" \
+        twisted.test.test_stdio || status=1
+    rm -rf "$tmp"
 done
 exit "$status"
