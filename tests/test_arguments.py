@@ -292,7 +292,8 @@ def badCalls(draw: st.DrawFn) -> BadCall:
             )
         )
         arguments: dict[str, Any] = {name: draw(st.integers())}
-        named, error = repr(name), TypeError
+        named = repr(name)
+        error: type[Exception] = TypeError
     else:
         entries, named, error, strategy = CASES[draw(st.integers(0, len(CASES) - 1))]
         entry = draw(st.sampled_from(entries))

@@ -119,10 +119,10 @@ def run(
     @param logFile: Also write the child's output to this file: a path,
         opened for appending when the child is spawned, or a I{binary} file
         object (it is written bytes: a text file such as C{io.StringIO} or
-        C{sys.stdout} is refused at the call, as is a closed one; see
-        L{txspawn._tee.checkLogFile}), written and left open; see
-        L{txspawn.TeeProtocol}.  Write errors are logged and reported as
-        L{ProcessResult.logError}; the result's output is complete anyway.
+        C{sys.stdout} is refused at the call, as is a closed one), written
+        and left open; see L{txspawn.TeeProtocol}.  Write errors are logged
+        and reported as L{ProcessResult.logError}; the result's output is
+        complete anyway.
     @param logPrefix: A L{bool}: prefix each line in C{logFile} with a
         timestamp from the reactor's clock and the stream name.
     @param options: txspawn's extra spawn options (C{processGroup=0},
