@@ -15,6 +15,7 @@ import errno
 import fcntl
 import json
 import os
+import select
 import shutil
 import signal
 import stat
@@ -62,6 +63,21 @@ from txspawn.interfaces import ISpawner
 
 PY = sys.executable.encode()
 CAT = (shutil.which("cat") or "/bin/cat").encode()
+
+
+def _waitAutoReaped(pid: int) -> int | None:
+    """
+    Wait until the kernel has reaped our child C{pid} itself (C{SIGCHLD}
+    ignored): C{waitid} blocks until then and fails with C{ECHILD}.
+
+    @return: The errno C{waitid} failed with (C{ECHILD}), or C{None} if it
+        returned the child's status (C{SIGCHLD} was not ignored after all).
+    """
+    try:
+        os.waitid(os.P_PID, pid, os.WEXITED)
+    except ChildProcessError as e:
+        return e.errno
+    return None
 
 
 def unusedPid() -> int:
@@ -442,6 +458,57 @@ class EngineTestsMixin(HygieneMixin):
         )
         self.assertIsNone(child.pidfd)
         self.assertEqual(waitExit(child.pid), 0)
+
+    def test_pidfdOpenAfterAutoReap(self: Any) -> None:
+        """
+        With C{SIGCHLD} ignored, a child the kernel reaped before its pidfd
+        could be opened (C{ESRCH}) is returned already reaped, with its
+        status unknown and no pidfd, and nothing is left behind.
+        """
+        self.ignoreSignal(signal.SIGCHLD)
+        errors = []
+
+        class Late(ParentSyscalls):
+            def pidfdOpen(self, pid: int) -> int:
+                # With SIGCHLD ignored, waitid blocks until the kernel
+                # reaped the child, then fails with ECHILD.
+                errors.append(_waitAutoReaped(pid))
+                return super().pidfdOpen(pid)
+
+        spawner = self.makeSpawner(syscalls=Late())
+        null = self.devnull()
+        child = spawner.spawn(
+            makePlan(b"/bin/true", argv=(b"true",)), {0: null, 1: null, 2: null}, None
+        )
+        self.assertEqual(errors, [errno.ECHILD])
+        self.assertEqual(
+            (child.reaped, child.status, child.rusage, child.pidfd),
+            (True, None, None, None),
+        )
+
+    def test_pidfdOfAnotherProcess(self: Any) -> None:
+        """
+        A pidfd that does not refer to a child of ours (the kernel reaped
+        the child and gave its pid to another process before C{pidfd_open}
+        ran) is closed, and the child is returned reaped with its status
+        unknown.
+        """
+        self.ignoreSignal(signal.SIGCHLD)
+
+        class Reused(ParentSyscalls):
+            def pidfdOpen(self, pid: int) -> int:
+                _waitAutoReaped(pid)
+                # A process that is not our child: this one.
+                return super().pidfdOpen(os.getpid())
+
+        spawner = self.makeSpawner(syscalls=Reused())
+        null = self.devnull()
+        before = openFDs()
+        child = spawner.spawn(
+            makePlan(b"/bin/true", argv=(b"true",)), {0: null, 1: null, 2: null}, None
+        )
+        self.assertEqual(openFDs(), before)
+        self.assertEqual((child.reaped, child.status, child.pidfd), (True, None, None))
 
     # -- exec failures -----------------------------------------------------
 
@@ -941,6 +1008,44 @@ class ForkPathTests(EngineTestsMixin, SynchronousTestCase):
             errno.EAGAIN,
             None,
         )
+
+    def test_neverSignalsAPidItDoesNotHold(self) -> None:
+        """
+        When the pidfd cannot be opened, the child is killed only if it is
+        still our unreaped child: a pid the kernel already reaped (C{SIGCHLD}
+        ignored) and handed to another process is left alone.  Here C{fork}
+        reports the pid of a process that is not our child, as such a pid
+        would be.
+        """
+        stranger = subprocess.run(
+            ["/bin/sh", "-c", "sleep 1000 </dev/null >/dev/null 2>&1 & echo $!"],
+            capture_output=True,
+            check=True,
+        )
+        strangerPid = int(stranger.stdout)
+        # Not our child (its parent, the shell, has exited): held by pidfd
+        # only, to watch it and to kill it afterwards.
+        strangerFd = os.pidfd_open(strangerPid)
+        self.addCleanup(os.close, strangerFd)
+        self.addCleanup(signal.pidfd_send_signal, strangerFd, signal.SIGKILL)
+
+        class Reused(ParentSyscalls):
+            def fork(self) -> int:
+                return strangerPid
+
+            def pidfdOpen(self, pid: int) -> int:
+                raise OSError(errno.EMFILE, "injected")
+
+        self.spawner = self.makeSpawner(syscalls=Reused())
+        self.assertSpawnError(
+            makePlan(b"/bin/true"),
+            SpawnError,
+            ChildSetupStage.SPAWN,
+            errno.EMFILE,
+            None,
+        )
+        # Still running: a pidfd becomes readable when its process exits.
+        self.assertEqual(select.select([strangerFd], [], [], 0)[0], [])
 
     def test_interruptedWhileReading(self) -> None:
         """

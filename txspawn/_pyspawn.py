@@ -205,13 +205,51 @@ def _reap(pid: int) -> None:
         pass
 
 
+def _isOurChild(pid: int) -> bool:
+    """
+    Whether C{pid} is still an unreaped child of this process (running or a
+    zombie), looked at without reaping it.
+
+    While it is, its pid cannot be given to another process.  With
+    C{SIGCHLD} ignored (C{SIG_IGN} or C{SA_NOCLDWAIT}) the kernel reaps a
+    child the moment it exits, and the pid is free again: C{waitid} then
+    fails with C{ECHILD}, and the pid must not be acted on.
+    """
+    try:
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return False
+    return True
+
+
 def _killAndReap(pid: int) -> None:
-    # The child is unreaped, so the pid cannot have been reused.
+    # Only a child we still hold (unreaped) may be signalled by its bare
+    # pid.  One the kernel already reaped (SIGCHLD ignored) is gone, and its
+    # pid may be someone else's by now.  (Under SIGCHLD ignored a child can
+    # still exit between the check and the kill; the kernel would have to
+    # hand its pid out again within those microseconds, after a full turn
+    # of the pid space.  Only an atomic pidfd, as the C engine's clone3
+    # gets, closes that.)
+    if not _isOurChild(pid):
+        return
     try:
         os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:  # pragma: no cover - auto-reaped already
+    except ProcessLookupError:  # pragma: no cover - auto-reaped just now
         pass
     _reap(pid)
+
+
+def _goneChild(pid: int) -> ChildProcess:
+    """
+    A child the kernel reaped before the engine could open its pidfd
+    (C{SIGCHLD} ignored): already marked reaped, with its status unknown
+    (C{None}), so that nothing ever signals or waits for its pid again.
+    The spawner reports its exit from the reactor's next iteration, as the
+    monitors do for any child reaped by someone else.
+    """
+    child = ChildProcess(pid, None)
+    child.reapUnknown()
+    return child
 
 
 @implementer(ISpawner)
@@ -416,8 +454,18 @@ class PythonSpawner:
 
     def _withPidfd(self, pid: int) -> ChildProcess:
         """
-        Open the new child's pidfd.  Race-free: the child is unreaped, so
-        its pid cannot have been reused.
+        Open the new child's pidfd.
+
+        Race-free while C{SIGCHLD} is handled or default: the child is
+        unreaped, so its pid cannot have been reused.  With C{SIGCHLD}
+        ignored the kernel reaps a child as soon as it exits, which a
+        short-lived child may do before C{pidfd_open} runs: C{pidfd_open}
+        then fails with C{ESRCH} (or, if the pid was handed out again in
+        between, opens another process, which C{waitid(P_PIDFD)} tells
+        since it is not our child).  Either way the child is gone and its
+        status lost for good: it is returned already reaped with status
+        C{None} (see L{_goneChild}), and its bare pid is never used again.
+        The C engine gets its pidfd atomically from C{clone3}.
 
         @raise SpawnError: (stage C{SPAWN}) if the pidfd cannot be opened
             for a reason other than missing kernel support; the child is
@@ -431,9 +479,8 @@ class PythonSpawner:
             if e.errno == errno.ENOSYS:
                 return ChildProcess(pid, None)
             if e.errno == errno.ESRCH:
-                # Only possible when SIGCHLD is SIG_IGN: the kernel already
-                # reaped the child, and its status is gone.
-                return ChildProcess(pid, None)
+                # SIGCHLD is ignored: the kernel already reaped the child.
+                return _goneChild(pid)
             _killAndReap(pid)
             raise SpawnError.fromErrno(
                 e.errno or errno.EINVAL, ChildSetupStage.SPAWN
@@ -441,4 +488,13 @@ class PythonSpawner:
         except BaseException:
             _killAndReap(pid)
             raise
+        try:
+            os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            # Not our child: ours was reaped by the kernel (SIGCHLD ignored)
+            # and its pid given to another process before pidfd_open ran.
+            os.close(pidfd)
+            return _goneChild(pid)
+        except OSError:  # pragma: no cover - EINVAL: Linux 5.3, no P_PIDFD
+            pass
         return ChildProcess(pid, pidfd)

@@ -39,6 +39,7 @@ from twisted.internet.interfaces import (
     IReactorCore,
     IReactorFDSet,
     IReactorProcess,
+    IReactorTime,
 )
 from zope.interface import implementer
 
@@ -208,6 +209,16 @@ class ProcessSpawner:
         transport._connect()
         child = transport._child
         assert child is not None
+        if child.reaped:
+            # The engine found the child already reaped by the kernel
+            # (SIGCHLD ignored: see PythonSpawner._withPidfd), so no monitor
+            # can watch it, and its status is lost for good.  Report that
+            # from the reactor's next iteration, as the monitors report a
+            # child someone else reaped (never from inside spawnProcess).
+            clock: IReactorTime = self.reactor  # type: ignore[assignment]
+            clock.callLater(0, transport._childExited, child)
+            transport._armLifetime(lifetime)
+            return transport
         try:
             self.monitor.watch(child, transport._childExited)
         except BaseException:
