@@ -101,7 +101,8 @@ class ScenarioTests(SynchronousTestCase):
 
     def test_defaultSet(self) -> None:
         """
-        The default set is issue 2 item 9: (a), (b), (c) twice, (d).
+        The default set: spawn, exit and pipe, with and without idle
+        children.
         """
         self.assertEqual(
             [s.name for s in defaultScenarios()],
@@ -120,7 +121,7 @@ class ScenarioTests(SynchronousTestCase):
 
     def test_fullSizes(self) -> None:
         """
-        The full run uses the issue's sizes: 4000 idle children, 512 MiB, a
+        The full run uses the full sizes: 4000 idle children, 512 MiB, a
         2 GiB parent; the quick run is smaller but runs every scenario.
         """
         self.assertEqual(FULL.idle, 4000)
@@ -331,7 +332,7 @@ class ReportTests(SynchronousTestCase):
 
     def test_table(self) -> None:
         """
-        The table has the three ratio columns and checks the issue's target
+        The table has the three ratio columns and checks each row's goal
         for latency (at most) and throughput (at least).
         """
         runs = [
@@ -356,14 +357,75 @@ class ReportTests(SynchronousTestCase):
     def test_idlePenalty(self) -> None:
         """
         With both C{spawn} and C{spawn-idle} in the run, the report gives
-        each column's own idle penalty (issue 3's "1.3x its own cost").
+        each column's own idle penalty, and checks txspawn's against its
+        goal (at most 1.3x its own cost with no idle children).
         """
         runs = [
             _fakeRun({"txspawn": [100], "twisted": [100], "c": [100]}, "spawn"),
             _fakeRun({"txspawn": [130], "twisted": [900], "c": [250]}, "spawn-idle"),
         ]
         report = formatReport(self._bench(runs))
-        self.assertIn("txspawn 1.30; twisted 9.00; C 2.50", report)
+        self.assertIn("txspawn 1.30 ok; twisted 9.00; C 2.50", report)
+        self.assertIn("txspawn's goal: <=1.30", " ".join(report.split()))
+        self.assertNotIn("\nmissed goals:\n", report)
+        runs[1] = _fakeRun(
+            {"txspawn": [140], "twisted": [900], "c": [250]}, "spawn-idle"
+        )
+        report = formatReport(self._bench(runs))
+        self.assertIn("txspawn 1.40 MISS", report)
+        missed = report.split("\nmissed goals:\n", 1)[1]
+        self.assertIn("  idle penalty: txspawn 1.40, goal <=1.30.", missed)
+        words = " ".join(missed.split())
+        self.assertIn("It measures how much slower a txspawn spawn gets", words)
+        self.assertIn("The goal: a spawn should cost about the same", words)
+        self.assertIn("not paired", words)
+
+    def test_missedGoalExplained(self) -> None:
+        """
+        Under the table, every row that misses its goal says what it
+        measures, why txspawn has that goal and whether the run can tell (its
+        ratio's interval includes the goal or not); rows that meet theirs
+        are not listed.
+        """
+        runs = [
+            _fakeRun(
+                {"txspawn": [125, 150, 200], "twisted": [9, 9, 9], "c": [100] * 3},
+                "exit",
+            ),
+            _fakeRun(
+                {"txspawn": [140, 150, 160], "twisted": [9, 9, 9], "c": [100] * 3},
+                "exit-idle",
+            ),
+            _fakeRun({"txspawn": [900], "twisted": [9], "c": [1000]}, "pipe"),
+        ]
+        report = formatReport(self._bench(runs))
+        self.assertIn("\nmissed goals:\n", report)
+        missed = report.split("\nmissed goals:\n", 1)[1]
+        for run in runs[:2]:
+            s = run.scenario
+            self.assertIn(f"  {s.name}: txspawn/C 1.50, goal <=1.30.", missed)
+            self.assertIn(" ".join(s.measures.split()[:5]), " ".join(missed.split()))
+            self.assertIn(" ".join(s.why.split()[:5]), " ".join(missed.split()))
+        self.assertNotIn("pipe:", missed)
+        exitPart, idlePart = missed.split("  exit-idle:", 1)
+        self.assertIn("includes the goal: this run cannot tell", exitPart)
+        self.assertIn("all of it beyond the goal", idlePart)
+
+    def test_plainWords(self) -> None:
+        """
+        The report, with every scenario in it and goals both met and
+        missed, names no issue or issue item.
+        """
+        from tests.test_cli import assertNoInternalLabels
+
+        runs = [
+            _fakeRun({"txspawn": [130 + n], "twisted": [300], "c": [100]}, s.name)
+            for n, s in enumerate(SCENARIOS)
+        ]
+        report = formatReport(self._bench(runs))
+        self.assertIn("MISS", report)
+        self.assertIn(" ok", report)
+        assertNoInternalLabels(self, report)
 
     def test_json(self) -> None:
         """
@@ -378,6 +440,9 @@ class ReportTests(SynchronousTestCase):
         self.assertAlmostEqual(row["ratios"]["txspawn/c"], 1.2)
         self.assertEqual(row["repetitionRatios"]["txspawn/c"], [1.2])
         self.assertEqual(row["ratioIntervals90"]["txspawn/c"], [1.2, 1.2])
+        self.assertEqual(row["measures"], run.scenario.measures)
+        self.assertEqual(row["why"], run.scenario.why)
+        self.assertIs(row["missed"], False)
 
 
 class EndToEndTests(SynchronousTestCase):
@@ -432,7 +497,8 @@ class EndToEndTests(SynchronousTestCase):
 
     def test_optionsAndBallast(self) -> None:
         """
-        The issue-3 shapes (a C{spawnProcess} option, a big parent) run
+        The option and big-parent shapes (a C{spawnProcess} option, a big
+        parent) run
         through the same harness.
         """
         scenarios = [scenarioNamed("spawn-path-2g")]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
 
@@ -15,7 +16,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from txspawn._cli import buildParser, main
 
-__all__ = ["BenchArgumentTests", "InfoTests"]
+__all__ = ["BenchArgumentTests", "InfoTests", "assertNoInternalLabels"]
 
 
 def _runModule(*args: str) -> subprocess.CompletedProcess[str]:
@@ -29,6 +30,15 @@ def _runModule(*args: str) -> subprocess.CompletedProcess[str]:
         timeout=120,
         env=env,
     )
+
+
+def assertNoInternalLabels(test: SynchronousTestCase, text: str) -> None:
+    """
+    Assert that C{text}, which users read, names no issue or issue item: no
+    C{[2.9a]}-style label, no "issue 3".
+    """
+    test.assertNotRegex(text, r"\[\d+\.\d+[a-z]?\]")
+    test.assertNotRegex(text.lower(), r"\bissues?\b")
 
 
 class InfoTests(SynchronousTestCase):
@@ -64,7 +74,52 @@ class InfoTests(SynchronousTestCase):
             self.assertIn(state, ("on", "off"))
             self.assertEqual(state == "on", features.enabled(name))
             if state == "off":
-                self.assertTrue(matching[0][2:], f"{name} is off without a reason")
+                # Why it is off and what it would give, on the next lines.
+                at = lines.index(
+                    next(line for line in lines if line.split()[:1] == [name])
+                )
+                self.assertRegex(lines[at + 1], r"^      why: \S", name)
+                self.assertIn("      use: ", "\n".join(lines[at + 2 : at + 6]), name)
+
+    def test_offFeaturesExplained(self) -> None:
+        """
+        Every feature txspawn knows has a plain description of what it
+        gives; a feature that is off is listed with why (wrapped to 79
+        columns) and with that description.
+        """
+        from txspawn._cli import describeFeatures
+        from txspawn._features import (
+            FEATURE_NAMES,
+            FEATURE_USES,
+            Features,
+            FeatureState,
+        )
+
+        self.assertEqual(set(FEATURE_USES), set(FEATURE_NAMES))
+        offAll = Features(
+            {name: FeatureState(False, f"no {name} here") for name in FEATURE_NAMES}
+        )
+        lines = describeFeatures(offAll)
+        self.assertTrue(all(len(line) <= 77 for line in lines), lines)
+        text = "\n".join(lines)
+        for name in FEATURE_NAMES:
+            self.assertIn(f"\n{name}", text)
+            self.assertIn(f"\n    why: no {name} here\n", text)
+            use = " ".join(FEATURE_USES[name].split()[:4])
+            self.assertIn(f"    use: {use}", text)
+        assertNoInternalLabels(self, text)
+
+    def test_readsAsPlainWords(self) -> None:
+        """
+        C{info} names no issue or issue item, and explains the engine mode
+        and the monitor in use in words.
+        """
+        result = _runModule("info")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        assertNoInternalLabels(self, result.stdout)
+        self.assertNotIn("trampoline", result.stdout)
+        monitor = result.stdout.split("monitor:\n", 1)[1].split("\n\n", 1)[0]
+        self.assertRegex(monitor, r"\n          \S")
 
     def test_cEngineVerdicts(self) -> None:
         """
@@ -163,19 +218,35 @@ class BenchArgumentTests(SynchronousTestCase):
 
     def test_noCommand(self) -> None:
         """
-        Without a command, the parser refuses (exit status 2).
+        C{python -m txspawn} alone prints the whole help (every command,
+        with what it does) and that a command is required, on stderr, and
+        exits 2 as for any other usage error.
         """
-        with self.assertRaises(SystemExit) as raised:
-            buildParser().parse_args([])
-        self.assertEqual(raised.exception.code, 2)
+        result = _runModule()
+        self.assertEqual(result.returncode, 2)
+        self.assertEqual(result.stdout, "")
+        self.assertIn(buildParser().format_help(), result.stderr)
+        for command in ("info", "bench"):
+            self.assertRegex(result.stderr, rf"\n    {command} +\S")
+        self.assertTrue(
+            result.stderr.endswith(
+                "python -m txspawn: error: a command is required: info or bench\n"
+            ),
+            result.stderr,
+        )
 
     def test_helpListsScenarios(self) -> None:
         """
-        C{bench --help} lists every scenario, so the names are discoverable.
+        C{bench --help} lists every scenario with what it measures, so the
+        names are discoverable, and no internal label such as C{[2.9a]}.
         """
         from txspawn._bench._scenarios import SCENARIOS
 
         result = _runModule("bench", "--help")
         self.assertEqual(result.returncode, 0)
         for scenario in SCENARIOS:
-            self.assertIn(scenario.name, result.stdout)
+            self.assertRegex(
+                result.stdout,
+                rf"\n  {re.escape(scenario.name)} +{re.escape(scenario.title)}",
+            )
+        assertNoInternalLabels(self, result.stdout)

@@ -80,17 +80,28 @@ class ProbeTests(SynchronousTestCase):
 
     def test_cEngineOnly(self) -> None:
         """
-        The clone3 flags only a real clone3 can probe are off with the
-        reason "probed by the C engine" and their minimum kernel.
+        The clone3 flags only a real clone3 can probe are off at the Python
+        level, with their minimum kernel and why: C{CLONE_CLEAR_SIGHAND} is
+        left to the C engine, C{CLONE_INTO_CGROUP} is not needed yet.
         """
         features = probeFeatures()
-        for name, minimum in [
-            (_features.CLONE_CLEAR_SIGHAND, "5.5"),
-            (_features.CLONE_INTO_CGROUP, "5.7"),
+        for name, minimum, why in [
+            (_features.CLONE_CLEAR_SIGHAND, "5.5", "probed by the C engine"),
+            (_features.CLONE_INTO_CGROUP, "5.7", "nothing in txspawn needs it yet"),
         ]:
             self.assertFalse(features.enabled(name))
-            self.assertIn("probed by the C engine", features.reason(name))
+            self.assertIn("only starting a real child tells", features.reason(name))
+            self.assertIn(why, features.reason(name))
             self.assertIn(minimum, features.reason(name))
+
+    def test_everyFeatureHasAUse(self) -> None:
+        """
+        Every feature has a plain description of what it gives txspawn (or
+        that txspawn does without it), for C{python -m txspawn info}.
+        """
+        self.assertEqual(set(_features.FEATURE_USES), set(FEATURE_NAMES))
+        for name, use in _features.FEATURE_USES.items():
+            self.assertRegex(use, r"^(it would|txspawn does not|spawning)", name)
 
     def test_probesLeakNothing(self) -> None:
         """
@@ -208,6 +219,7 @@ class ReasonTests(SynchronousTestCase):
         state = _fromErrno(OSError(errno.ENOSYS, "x"), "pidfd_open", "Linux 5.3")
         self.assertFalse(state.enabled)
         self.assertTrue(state.cacheable)
+        self.assertIn("this system does not have pidfd_open", state.reason)
         self.assertIn("ENOSYS", state.reason)
         self.assertIn("Linux 5.3", state.reason)
 
@@ -216,6 +228,7 @@ class ReasonTests(SynchronousTestCase):
         C{EPERM} is reported as a filter (seccomp), cached.
         """
         state = _fromErrno(OSError(errno.EPERM, "x"), "clone3", "Linux 5.3")
+        self.assertIn("clone3 is refused (EPERM)", state.reason)
         self.assertIn("seccomp", state.reason)
         self.assertTrue(state.cacheable)
 

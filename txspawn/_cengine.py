@@ -380,7 +380,7 @@ class CSpawner:
                 flags += "|CLONE_PIDFD"
             if clear is True:
                 flags += "|CLONE_CLEAR_SIGHAND"
-            return "clone3", f"clone3({flags}) through the trampoline"
+            return "clone3", f"clone3({flags})"
         why = (
             "clone3 disabled by the caller"
             if not self._allow & _cspawn.ALLOW_CLONE3

@@ -15,13 +15,20 @@ import json
 import os
 import platform
 import sys
+import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from txspawn._features import Features
 
-__all__ = ["buildParser", "infoReport", "main"]
+__all__ = [
+    "buildParser",
+    "describeFeatures",
+    "effectiveFeatures",
+    "infoReport",
+    "main",
+]
 
 
 def _section(title: str, lines: Sequence[str]) -> list[str]:
@@ -30,6 +37,52 @@ def _section(title: str, lines: Sequence[str]) -> list[str]:
 
 def _failure(e: BaseException) -> str:
     return f"unavailable ({type(e).__name__}: {e})"
+
+
+#: What each C engine mode means for the user.
+_MODE_MEANINGS = {
+    "clone3": "the child runs on the parent's memory until it starts its "
+    "program, so a spawn costs the same whatever the parent's size",
+    "clone": "the child runs on the parent's memory until it starts its "
+    "program, so a spawn costs the same whatever the parent's size",
+    "fork-like": "the child gets a copy-on-write copy of the parent, so "
+    "spawning costs more the more memory the parent holds",
+}
+
+#: What each monitor means for the user.
+_MONITOR_MEANINGS = {
+    "pidfd": "each child is watched through a file descriptor of its own: no "
+    "SIGCHLD handler, so spawning works from any thread and beside other "
+    "code that handles SIGCHLD",
+    "sigchld": "a SIGCHLD handler wakes the reactor, which then checks each "
+    "of its own children by pid (never waitpid(-1))",
+}
+
+#: What the Python engine does, for when it is in use.
+_PYTHON_ENGINE = (
+    "posix_spawn when the options allow it, else fork (which costs more the "
+    "more memory the parent holds)"
+)
+
+#: Where the lines after an "in use" or "c mode" entry start.
+_INDENT = " " * 8
+#: The width the wrapped lines of C{info} fit in.
+_WIDTH = 79
+
+
+def _wrapped(text: str, first: str, rest: str) -> list[str]:
+    """
+    C{text} wrapped to L{_WIDTH} columns (less the section's indent), the
+    first line starting with C{first}, the others with C{rest}.
+    """
+    return textwrap.wrap(
+        text,
+        _WIDTH - 2,
+        initial_indent=first,
+        subsequent_indent=rest,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
 
 
 def _engineLines() -> list[str]:
@@ -46,6 +99,8 @@ def _engineLines() -> list[str]:
 
         mode, modeWhy = CSpawner().mode()
         lines.append(f"c mode   {mode}: {modeWhy}")
+        if mode in _MODE_MEANINGS:
+            lines += _wrapped(_MODE_MEANINGS[mode], " " * 9, " " * 9)
     requested = os.environ.get("TXSPAWN_ENGINE")
     try:
         spawner = selectSpawner()
@@ -61,6 +116,8 @@ def _engineLines() -> list[str]:
         if skipped:
             why += " (" + ", ".join(f"{n} is off" for n in skipped) + ")"
     lines.append(f"in use: {name}: {why}")
+    if name == "python":
+        lines += _wrapped(_PYTHON_ENGINE, _INDENT, _INDENT)
     return lines
 
 
@@ -88,7 +145,10 @@ def _monitorLines() -> list[str]:
         why = "the kernel supports pidfd_open and waitid(P_PIDFD)"
     else:
         why = "pidfd is unavailable (see the features below)"
-    return [f"in use: {name}: {why}"]
+    lines = [f"in use: {name}: {why}"]
+    if name in _MONITOR_MEANINGS:
+        lines += _wrapped(_MONITOR_MEANINGS[name], _INDENT, _INDENT)
+    return lines
 
 
 def effectiveFeatures(features: Features) -> Features:
@@ -103,7 +163,12 @@ def effectiveFeatures(features: Features) -> Features:
     try:
         from txspawn._cengine import CSpawner
     except ImportError:
-        return features
+        return features.override(
+            "clone_clear_sighand",
+            False,
+            "only the C engine can use it, and it is not available here (see "
+            "engine above)",
+        )
     on, why = CSpawner.features()["clone_clear_sighand"]
     if on is None:
         return features
@@ -114,14 +179,37 @@ def effectiveFeatures(features: Features) -> Features:
     )
 
 
+def describeFeatures(features: Features) -> list[str]:
+    """
+    The features section of C{info}: one line per feature that is on (how
+    it was found); for each one that is off, why (C{why:}) and what it
+    would give txspawn, or what txspawn does without it (C{use:}).
+
+    @param features: The verdicts to describe.
+    @return: The lines, without the section's indent.
+    """
+    from txspawn._features import FEATURE_USES
+
+    rows = features.describe()
+    width = max((len(name) for name, _, _ in rows), default=0)
+    lines = ["on: how it was found.  off: why, and what it would give."]
+    for name, state, reason in rows:
+        if state == "on":
+            lines.append(f"{name:<{width}}  {state}  {reason}")
+            continue
+        lines.append(f"{name:<{width}}  {state}")
+        lines += _wrapped(reason, "    why: ", " " * 9)
+        if name in FEATURE_USES:
+            lines += _wrapped(FEATURE_USES[name], "    use: ", " " * 9)
+    return lines
+
+
 def _featureLines() -> list[str]:
     try:
         from txspawn._features import probeFeatures
     except ImportError as e:
         return [f"feature probes {_failure(e)}"]
-    rows = effectiveFeatures(probeFeatures()).describe()
-    width = max((len(name) for name, _, _ in rows), default=0)
-    return [f"{name:<{width}}  {state:<3}  {reason}" for name, state, reason in rows]
+    return describeFeatures(effectiveFeatures(probeFeatures()))
 
 
 def infoReport() -> str:
@@ -153,18 +241,29 @@ def buildParser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m txspawn",
         description="txspawn: fast, race-free process spawning for Twisted.",
+        epilog="Run 'python -m txspawn COMMAND --help' for a command's options.",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", title="commands"
+    )
     commands.add_parser(
-        "info", help="show the engine, the monitor and the kernel features"
+        "info",
+        help="show which engine and monitor txspawn uses here, and why, and "
+        "what this kernel and libc offer",
+        description="Show which engine (what starts children) and monitor "
+        "(what notices their exits) txspawn uses on this machine, and why, and "
+        "every kernel and libc feature it looks for: why each one that is off "
+        "is off, and what it would give.",
     )
     bench = commands.add_parser(
         "bench",
         help="benchmark txspawn against stock Twisted and a C posix_spawn loop",
+        description="Time txspawn, stock Twisted and a C posix_spawn + waitpid "
+        "loop (the practical limit) side by side, and print medians and ratios.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="scenarios:\n"
         + "\n".join(
-            f"  {s.name:<14} [{s.issue}] {s.title}"
+            f"  {s.name:<14} {s.title}"
             + ("" if s.default else " (not in the default set)")
             for s in SCENARIOS
         ),
@@ -288,7 +387,14 @@ def main(
     """
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
-    args = buildParser().parse_args(argv)
+    parser = buildParser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        # No command: the whole help, not just argparse's one-line usage, and
+        # the usage-error status argparse gives any other bad command line.
+        err.write(parser.format_help())
+        err.write(f"\n{parser.prog}: error: a command is required: info or bench\n")
+        return 2
     if args.command == "info":
         out.write(infoReport())
         return 0

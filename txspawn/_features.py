@@ -16,9 +16,12 @@ cached: the next L{probeFeatures} call probes again.
 
 Some features can only be probed by really creating a child with
 C{clone3(2)} (C{CLONE_CLEAR_SIGHAND}, C{CLONE_INTO_CGROUP}): a Python-level
-probe cannot do that safely, so they are reported off with the reason
-"probed by the C engine"; the C engine records its own verdict with
+probe cannot do that safely, so they are reported off with a reason saying
+the C engine probes them; the C engine records its own verdict with
 L{Features.override}.
+
+L{FEATURE_USES} says, in a user's words, what each feature gives txspawn
+and what txspawn does without it.
 
 Tests never patch this module: they build a L{Features} with
 L{Features.override} (or the constructor) and inject it into the spawner or
@@ -45,6 +48,7 @@ __all__ = [
     "CLOSE_RANGE",
     "CLOSE_RANGE_CLOEXEC",
     "FEATURE_NAMES",
+    "FEATURE_USES",
     "OPENPTY",
     "PIDFD_OPEN",
     "PIDFD_SEND_SIGNAL",
@@ -96,6 +100,62 @@ FEATURE_NAMES: tuple[str, ...] = (
     SPAWN_ADDCHDIR,
     OPENPTY,
 )
+
+#: What each feature gives txspawn, and what txspawn does without it, in a
+#: user's words: C{python -m txspawn info} prints it under every feature
+#: that is off.
+FEATURE_USES: Mapping[str, str] = {
+    PIDFD_OPEN: (
+        "it would let txspawn watch each child through a file descriptor of "
+        "its own (the pidfd monitor): no SIGCHLD handler, so spawning works "
+        "from any thread and beside other code that handles SIGCHLD; without "
+        "it the SIGCHLD monitor is used"
+    ),
+    WAITID_PIDFD: (
+        "txspawn does not need it: it waits for each child by pid, which is "
+        "safe while the child is unreaped"
+    ),
+    PIDFD_SEND_SIGNAL: (
+        "it would let txspawn signal a child through its pidfd; without it "
+        "txspawn uses kill(pid), which is safe because it never signals a "
+        "child it has reaped"
+    ),
+    CLONE3: (
+        "it would give the C engine its preferred way to start a child; "
+        "without it the C engine uses glibc's clone() with the same flags, "
+        "which is about as fast"
+    ),
+    CLONE_PIDFD: (
+        "it would hand txspawn the child's pidfd as the child is created; "
+        "without it txspawn asks for one just after (one more syscall, "
+        "equally safe)"
+    ),
+    CLONE_CLEAR_SIGHAND: (
+        "it would have the kernel reset the child's signal handlers as the "
+        "child is created; without it the child resets them itself, with "
+        "every signal blocked until it has"
+    ),
+    CLONE_INTO_CGROUP: (
+        "it would let a child start inside a cgroup of its own (per-child "
+        "cgroups are planned)"
+    ),
+    CLOSE_RANGE: (
+        "it would let a child close every fd it must not inherit with one "
+        "syscall; without it the child lists /proc/self/fd, or closes fds "
+        "one by one, which costs more the more fds the parent has open"
+    ),
+    CLOSE_RANGE_CLOEXEC: "txspawn does not need it",
+    SPAWN_ADDCLOSEFROM: (
+        "it would let the Python engine's posix_spawn close every fd the "
+        "child must not inherit in one step; without it posix_spawn closes "
+        "them one by one, and the Python engine forks when there are many"
+    ),
+    SPAWN_ADDCHDIR: (
+        "txspawn does not use it yet: it would let the Python engine keep "
+        "posix_spawn for path=, for which it forks today"
+    ),
+    OPENPTY: ("spawning with usePTY=True needs it; without it such spawns fail"),
+}
 
 # Syscall numbers from the unified table (include/uapi/asm-generic/unistd.h)
 # that every architecture except alpha uses for syscalls added since 5.1.
@@ -232,10 +292,14 @@ def _fromErrno(e: OSError, what: str, minimum: str) -> FeatureState:
             False, f"{what} failed transiently with {name}; will probe again", False
         )
     if code == errno.ENOSYS:
-        return FeatureState(False, f"{what}: ENOSYS (needs {minimum})")
+        return FeatureState(
+            False, f"this system does not have {what} (ENOSYS; needs {minimum})"
+        )
     if code == errno.EPERM:
         return FeatureState(
-            False, f"{what}: EPERM (blocked, probably by a seccomp filter)"
+            False,
+            f"{what} is refused (EPERM), probably by a seccomp filter such as "
+            f"a container's",
         )
     return FeatureState(False, f"{what} failed with {name} (needs {minimum})")
 
@@ -268,7 +332,10 @@ def _probeWaitidPidfd() -> FeatureState:
         return FeatureState(True, "waitid(P_PIDFD) knows the idtype (Linux >= 5.4)")
     except OSError as e:
         if e.errno == errno.EINVAL:
-            return FeatureState(False, "waitid(P_PIDFD): EINVAL (needs Linux 5.4)")
+            return FeatureState(
+                False,
+                "this kernel does not know waitid(P_PIDFD) (EINVAL; needs Linux 5.4)",
+            )
         return _fromErrno(e, "waitid(P_PIDFD)", "Linux 5.4")
     finally:
         os.close(fd)
@@ -335,18 +402,27 @@ def _probeClonePidfd(clone3: FeatureState) -> FeatureState:
     if clone3.enabled:
         return FeatureState(True, "implied by clone3 (Linux 5.3 > 5.2)")
     return FeatureState(
-        False, f"no clone3 ({clone3.reason}); clone(CLONE_PIDFD) probed by the C engine"
+        False,
+        f"not known yet: clone3 is off ({clone3.reason}); the C engine checks "
+        f"clone(CLONE_PIDFD) at its first spawn",
     )
 
 
-def _cEngineOnly(flag: str, minimum: str) -> FeatureState:
+def _cEngineOnly(flag: str, minimum: str, probed: bool = True) -> FeatureState:
     # The kernel validates clone3 flags with the same EINVAL for "unknown
     # flag" as for every other bad argument, so only a real clone3 tells
     # whether the flag is known: that is the C engine's job.
+    if probed:
+        return FeatureState(
+            False,
+            f"not known yet: only starting a real child tells whether this "
+            f"kernel has {flag} ({minimum}); probed by the C engine when it "
+            f"loads",
+        )
     return FeatureState(
         False,
-        f"{flag} ({minimum}) can only be probed by a real clone3: "
-        "probed by the C engine",
+        f"not checked: only starting a real child tells whether this kernel "
+        f"has {flag} ({minimum}), and nothing in txspawn needs it yet",
     )
 
 
@@ -367,7 +443,9 @@ def _probeCloseRange(libc: ctypes.CDLL | None, flags: int) -> FeatureState:
         )
     except OSError as e:
         if e.errno == errno.EINVAL and flags:
-            return FeatureState(False, f"{what}: EINVAL (needs {minimum})")
+            return FeatureState(
+                False, f"this kernel does not know {what} (EINVAL; needs {minimum})"
+            )
         return _fromErrno(e, what, minimum)
     if flags:
         return FeatureState(True, f"{what} works (Linux >= 5.11)")
@@ -404,7 +482,7 @@ def _probeAll() -> Features:
         CLONE3: clone3,
         CLONE_PIDFD: _probeClonePidfd(clone3),
         CLONE_CLEAR_SIGHAND: _cEngineOnly("CLONE_CLEAR_SIGHAND", "Linux 5.5"),
-        CLONE_INTO_CGROUP: _cEngineOnly("CLONE_INTO_CGROUP", "Linux 5.7"),
+        CLONE_INTO_CGROUP: _cEngineOnly("CLONE_INTO_CGROUP", "Linux 5.7", False),
         CLOSE_RANGE: _probeCloseRange(libc, 0),
         CLOSE_RANGE_CLOEXEC: _probeCloseRange(libc, _CLOSE_RANGE_CLOEXEC_FLAG),
         SPAWN_ADDCLOSEFROM: _probeSymbol(libc, SPAWN_ADDCLOSEFROM, "glibc 2.34"),

@@ -12,8 +12,8 @@ implementation.
 Adding a scenario is adding one entry to L{SCENARIOS}: the workers already
 understand every C{spawnProcess} keyword (C{path}, C{uid}, C{gid},
 C{usePTY}, C{childFDs}) and the C{ballastMiB} setup; the C column always runs
-the plain reference task for that kind (the practical limit the issue
-compares every variant against).
+the plain reference task for that kind (the practical limit every variant
+is compared against).
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ QUICK = Params(
     ballastMiB=2048,
 )
 
-#: The default: the sizes the issues state (4000 idle children, 512 MiB).
+#: The default: 4000 idle children, 512 MiB through the pipe.
 FULL = Params(
     mode="full",
     reps=7,
@@ -192,21 +192,24 @@ class Scenario:
     One row of the report.
 
     @ivar name: The C{--scenario} name.
-    @ivar title: What the row measures.
-    @ivar issue: The issue item it answers.
+    @ivar title: What the row measures, in a few words.
+    @ivar measures: What the row measures, in a sentence (the report
+        prints it for a row that misses its goal).
     @ivar unit: C{"us"} (latency: lower is better) or C{"MiB/s"}
         (throughput: higher is better).
-    @ivar target: The issue's bound on txspawn/C, if any: a maximum for
+    @ivar target: txspawn's goal for txspawn/C, if any: a maximum for
         latency rows, a minimum for throughput rows.
+    @ivar why: Why txspawn has that goal, in a user's words.
     @ivar default: Whether a plain C{bench} (no C{--scenario}) runs it.
     @ivar plan: Builds the setup and task from the run's L{Params}.
     """
 
     name: str
     title: str
-    issue: str
+    measures: str
     unit: Literal["us", "MiB/s"]
     target: float | None
+    why: str
     default: bool
     plan: Callable[[Params], tuple[Setup, Task]] = field(eq=False, repr=False)
 
@@ -248,117 +251,136 @@ def _pipe(p: Params) -> tuple[Setup, Task]:
 _UID = os.getuid()
 _GID = os.getgid()
 
+_OPTION_WHY = (
+    "an option must not make spawning much slower than a plain spawn (stock "
+    "Twisted forks and runs Python code in the child for it)"
+)
+_BIG_WHY = (
+    "a parent that holds a lot of memory must not make spawning slower (a "
+    "fork copies the parent's page tables; txspawn's engines do not)"
+)
+_SPAWN_MEASURES = (
+    "the time from spawnProcess to processEnded for a child that exits at "
+    "once, with stdin, stdout and stderr piped"
+)
+
+
+def _optionScenario(
+    name: str, title: str, what: str, ballast: bool, **options: object
+) -> Scenario:
+    if ballast:
+        measures = f"{_SPAWN_MEASURES}, {what}, in a parent holding 2 GiB"
+        why = _BIG_WHY
+    else:
+        measures = f"{_SPAWN_MEASURES}, {what}"
+        why = _OPTION_WHY
+    return Scenario(
+        name,
+        title,
+        measures,
+        "us",
+        1.3,
+        why,
+        False,
+        _spawn(False, ballast, **options),
+    )
+
+
 #: Every scenario, in report order.
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         "spawn",
         "spawn /bin/true, 3 pipes, until processEnded",
-        "2.9a",
+        _SPAWN_MEASURES,
         "us",
         None,
+        "no goal: the plain cost of a spawn, for reference",
         True,
         _spawn(),
     ),
     Scenario(
         "spawn-idle",
         "the same with idle children alive",
-        "2.9b",
+        f"{_SPAWN_MEASURES}, while many idle children are alive (the parent "
+        f"holds their pipes)",
         "us",
         1.5,
+        "a spawn must cost about the same however many children are alive "
+        "(stock Twisted looks at every open fd and every child on each spawn)",
         True,
         _spawn(idle=True),
     ),
     Scenario(
         "exit",
         "exit -> processExited, no pipes",
-        "2.9c",
+        "the time from a child's exit to processExited, for a child without pipes",
         "us",
         1.3,
+        "noticing that a child exited should cost little more than it costs a "
+        "C loop blocked in waitpid",
         True,
         _exit(False),
     ),
     Scenario(
         "exit-idle",
         "the same with idle children alive",
-        "2.9c",
+        "the time from a child's exit to processExited, for a child without "
+        "pipes, while many idle children are alive",
         "us",
         1.3,
+        "noticing that a child exited should cost little more than it costs a "
+        "C loop blocked in waitpid, however many children are alive",
         True,
         _exit(True),
     ),
     Scenario(
         "pipe",
         "dd bs=1M to stdout -> childDataReceived",
-        "2.9d",
+        "how fast a child's output (dd writing 1 MiB blocks to stdout) reaches "
+        "childDataReceived",
         "MiB/s",
         0.8,
+        "reading a child's output should run close to the speed of a C read() loop",
         True,
         _pipe,
     ),
-    # Issue 3 item 8: option variants and a big parent, each against the
-    # plain C loop.  Not in the default set until the C engine lands.
-    Scenario(
-        "spawn-path",
-        "spawn with path='/'",
-        "3.8",
-        "us",
-        1.3,
-        False,
-        _spawn(path="/"),
+    # Spawn options and a big parent, each against the plain C loop.
+    _optionScenario(
+        "spawn-path", "spawn with path='/'", "with path='/'", False, path="/"
     ),
-    Scenario(
+    _optionScenario(
         "spawn-uid",
         "spawn with uid=, gid= (own ids)",
-        "3.8",
-        "us",
-        1.3,
+        "with uid= and gid= (the benchmark's own ids)",
         False,
-        _spawn(uid=_UID, gid=_GID),
+        uid=_UID,
+        gid=_GID,
     ),
-    Scenario(
-        "spawn-pty",
-        "spawn with usePTY=True",
-        "3.8",
-        "us",
-        1.3,
-        False,
-        _spawn(usePTY=True),
+    _optionScenario(
+        "spawn-pty", "spawn with usePTY=True", "with usePTY=True", False, usePTY=True
     ),
-    Scenario(
-        "spawn-2g",
-        "plain spawn, 2 GiB parent",
-        "3.8",
-        "us",
-        1.3,
-        False,
-        _spawn(ballast=True),
-    ),
-    Scenario(
+    _optionScenario("spawn-2g", "plain spawn, 2 GiB parent", "with no option", True),
+    _optionScenario(
         "spawn-path-2g",
         "spawn with path='/', 2 GiB parent",
-        "3.8",
-        "us",
-        1.3,
-        False,
-        _spawn(ballast=True, path="/"),
+        "with path='/'",
+        True,
+        path="/",
     ),
-    Scenario(
+    _optionScenario(
         "spawn-uid-2g",
         "spawn with uid=, gid=, 2 GiB parent",
-        "3.8",
-        "us",
-        1.3,
-        False,
-        _spawn(ballast=True, uid=_UID, gid=_GID),
+        "with uid= and gid= (the benchmark's own ids)",
+        True,
+        uid=_UID,
+        gid=_GID,
     ),
-    Scenario(
+    _optionScenario(
         "spawn-pty-2g",
         "spawn with usePTY=True, 2 GiB parent",
-        "3.8",
-        "us",
-        1.3,
-        False,
-        _spawn(ballast=True, usePTY=True),
+        "with usePTY=True",
+        True,
+        usePTY=True,
     ),
 )
 
