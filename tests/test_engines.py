@@ -507,6 +507,22 @@ class EngineWorldMixin(HygieneMixin):
             (ChildSetupStage.RLIMIT, errno.EINVAL, resource.RLIMIT_NOFILE),
         )
 
+    def test_rlimitAboveNrOpen(self: Any) -> None:
+        """
+        A C{NOFILE} hard limit above C{fs.nr_open}: stage C{RLIMIT},
+        C{EPERM} (what the kernel returns, for root as for anyone), with
+        the resource as C{detail}.
+        """
+        with open("/proc/sys/fs/nr_open") as f:
+            above = int(f.read()) + 1
+        e = self.failure(
+            makePlan(PY, rlimits=((resource.RLIMIT_NOFILE, above, above),))
+        )
+        self.assertEqual(
+            (e.stage, e.errno, e.detail),
+            (ChildSetupStage.RLIMIT, errno.EPERM, resource.RLIMIT_NOFILE),
+        )
+
     def test_badProcessGroup(self: Any) -> None:
         """
         Joining a process group that does not exist: stage C{SETPGID},
@@ -528,6 +544,25 @@ class EngineWorldMixin(HygieneMixin):
         """
         self.assertScenario("emfile", "SPAWN", errno.EMFILE)
 
+    def test_eagain(self: Any) -> None:
+        """
+        With no process left under C{RLIMIT_NPROC} (as nobody: the limit
+        does not bind root), creating the child fails: stage C{SPAWN},
+        C{EAGAIN}, no filename, on both engines (C{posix_spawn} reports it
+        like an exec error, but C{execve} cannot fail with C{EAGAIN}
+        there); nothing leaks.
+        """
+        self.assertScenario("eagain", "SPAWN", errno.EAGAIN)
+
+    def test_enomem(self: Any) -> None:
+        """
+        In a pid namespace whose init has exited, C{clone} fails with
+        C{ENOMEM}: stage C{SPAWN}, no filename, on both engines (the Python
+        engine replays a C{posix_spawn} C{ENOMEM}, which may come from
+        C{execve} too, through C{fork}); nothing leaks.
+        """
+        self.assertScenario("enomem", "SPAWN", errno.ENOMEM)
+
     def assertScenario(
         self: Any, scenario: str, stage: str, code: int, setpriv: bool = False
     ) -> None:
@@ -541,6 +576,8 @@ class EngineWorldMixin(HygieneMixin):
             _runHelper(scenario, engine, prefix, anyUser=setpriv)
             for engine in (self.engine, "python")
         ]
+        if "skip" in results[0]:
+            raise self.skipTest(results[0]["skip"])
         for result in results:
             self.assertEqual((result["stage"], result["errno"]), (stage, code))
             self.assertTrue(result["fdsUnchanged"])
@@ -563,6 +600,28 @@ plan = makePlan(b"/bin/true", argv=(b"true",), envp=(),
                 uid=0 if scenario == "setuid" else None)
 held = []
 before = openFDs()
+if scenario == "eagain":
+    # RLIMIT_NPROC does not bind uid 0: drop to nobody first (in this
+    # process, after every import, so that nobody needs no access to this
+    # interpreter, the checkout or the venv), then allow no process at all.
+    if os.getuid() == 0:
+        os.setgroups([])
+        os.setresgid(65534, 65534, 65534)
+        os.setresuid(65534, 65534, 65534)
+    resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
+if scenario == "enomem":
+    # The first child after unshare(CLONE_NEWPID) is the new pid
+    # namespace's init; once it is gone, every clone into the namespace
+    # fails with ENOMEM.
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    CLONE_NEWPID, CLONE_NEWUSER = 0x20000000, 0x10000000
+    if (libc.unshare(CLONE_NEWPID) != 0
+            and libc.unshare(CLONE_NEWUSER | CLONE_NEWPID) != 0):
+        print(json.dumps({"skip": "unshare(CLONE_NEWPID): "
+                          + os.strerror(ctypes.get_errno())}))
+        sys.exit()
+    os.waitpid(os.posix_spawn("/bin/true", ["true"], {}), 0)
 if scenario == "emfile":
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (len(before) + 8, hard))

@@ -792,6 +792,49 @@ class PosixSpawnPathTests(EngineTestsMixin, SynchronousTestCase):
         for p in prepared:
             self.assertFalse(p._actionsLive or p._attrLive)
 
+    def test_creatingTheChildFails(self) -> None:
+        """
+        C{posix_spawn} failing with C{EAGAIN} (C{clone} under
+        C{RLIMIT_NPROC}: C{execve} cannot return it here) is stage
+        C{SPAWN} with no filename; C{ENOMEM}, which C{execve} may return
+        too, is replayed through the fork path (which starts the child if
+        the shortage is gone), and stays stage C{EXEC} when C{posix_spawn}
+        is forced.
+        """
+
+        class Failing:
+            name = "failing"
+
+            def __init__(self, code: int) -> None:
+                self.code = code
+                self.calls = 0
+
+            def prepare(self, *args: Any) -> Any:
+                outer = self
+
+                class Prepared:
+                    def spawn(self, path: bytes) -> int:
+                        outer.calls += 1
+                        raise OSError(outer.code, "injected")
+
+                    def close(self) -> None:
+                        pass
+
+                return Prepared()
+
+        plan = makePlan(b"/bin/true")
+        for method, code, stage, filename in [
+            ("posix_spawn", errno.EAGAIN, ChildSetupStage.SPAWN, None),
+            ("auto", errno.EAGAIN, ChildSetupStage.SPAWN, None),
+            ("posix_spawn", errno.ENOMEM, ChildSetupStage.EXEC, "/bin/true"),
+        ]:
+            self.spawner = PythonSpawner(method=method, posixSpawn=Failing(code))  # type: ignore[arg-type]
+            self.assertSpawnError(plan, SpawnError, stage, code, filename)
+        backend = Failing(errno.ENOMEM)
+        spawner = PythonSpawner(posixSpawn=backend)
+        self.assertEqual(self.spawnChild(plan, spawner=spawner), 0)
+        self.assertEqual(backend.calls, 1)
+
 
 class OsPosixSpawnPathTests(EngineTestsMixin, SynchronousTestCase):
     """

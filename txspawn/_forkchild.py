@@ -230,7 +230,12 @@ def execChild(s: ChildSteps) -> NoReturn:
         stage = ChildSetupStage.RLIMIT
         for res, soft, hard in s.rlimits:
             detail = res
-            resource.setrlimit(res, (soft, hard))
+            # prlimit(0, ...), not setrlimit: the same syscall (prlimit64)
+            # that glibc's setrlimit makes for the C engine, and Python
+            # keeps its errno (setrlimit turns EPERM, say for a NOFILE hard
+            # limit above fs.nr_open, into a ValueError: read as EINVAL).
+            # Only EINVAL (soft above hard) still comes as ValueError.
+            resource.prlimit(0, res, (soft, hard))
         detail = 0
         if s.groups is not None:
             stage = ChildSetupStage.SETGROUPS

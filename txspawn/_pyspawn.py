@@ -17,7 +17,11 @@ not built, and the differential oracle the C engine is tested against.
     a step that can fail otherwise (joining an existing process group,
     opening the pty slave), a failure is replayed through the fork path,
     which names the real stage; with C{method="posix_spawn"} forced, such
-    failures are reported as stage C{EXEC}.
+    failures are reported as stage C{EXEC}.  Creating the child can fail
+    too: C{EAGAIN} (which C{execve} cannot return here) is reported as
+    stage C{SPAWN}, as the C engine and C{fork} report it; C{ENOMEM} may
+    come from C{clone} or from C{execve}, so it is replayed through the
+    fork path like a setup failure.
   - B{fork} handles what C{posix_spawn} cannot express: C{path} (cwd),
     C{uid}/C{gid}/C{groups}, C{umask}, rlimits and the parent-death signal.
     The child (L{txspawn._forkchild}) runs a short, precomputed sequence of
@@ -310,18 +314,22 @@ class PythonSpawner:
             raise UnsupportedFeature(
                 reason, "posix_spawn cannot express it and the fork path is disabled"
             )
-        if self._method == "posix_spawn" or not _hasSetupSteps(plan):
+        if self._method == "posix_spawn":
             return self._spawnByPosixSpawn(plan, fdMap, ttyName)
         try:
             return self._spawnByPosixSpawn(plan, fdMap, ttyName)
         except SpawnError as e:
-            if e.stage != ChildSetupStage.EXEC:
+            if e.stage != ChildSetupStage.EXEC or not (
+                e.errno == errno.ENOMEM or _hasSetupSteps(plan)
+            ):
                 raise
         # posix_spawn only returns an errno: a failure of setpgid or of
-        # opening the tty looks like an exec failure.  The failed child left
-        # nothing behind, so the fork path replays the spawn and reports the
-        # step that really failed (or, if the failure was transient, starts
-        # the child).
+        # opening the tty looks like an exec failure, and so does ENOMEM
+        # from creating the child (clone, or glibc's mmap of its stack),
+        # which the C engine and the fork path report as stage SPAWN.  The
+        # failed child left nothing behind, so the fork path replays the
+        # spawn and reports the step that really failed (or, if the failure
+        # was transient, starts the child).
         return self._spawnByFork(plan, fdMap)
 
     # -- posix_spawn ------------------------------------------------------
@@ -363,6 +371,13 @@ class PythonSpawner:
                     # execve never returns EBADF for a path: a dup2 action
                     # found its source closed.
                     raise SpawnError.fromErrno(code, ChildSetupStage.FDS) from None
+                if code == errno.EAGAIN:
+                    # execve only returns EAGAIN after a set*uid call left
+                    # the caller over RLIMIT_NPROC, and posix_spawn makes
+                    # none: creating the child failed (RLIMIT_NPROC, the
+                    # pids cgroup, threads-max), stage SPAWN as on the C
+                    # engine and the fork path.
+                    raise SpawnError.fromErrno(code, ChildSetupStage.SPAWN) from None
                 if code == errno.EACCES:
                     seenEacces = True
                 elif code not in (errno.ENOENT, errno.ENOTDIR):
