@@ -106,7 +106,8 @@ class FakeProcessTransport:
     @ivar spawnedPid: The fake pid, kept after the child exited (what an
         exit listener names the child by).
     @ivar status: The classic wait status; -1 while the child runs.
-    @ivar rusage: The resource usage given to L{exit}/L{kill}, if any.
+    @ivar rusage: The resource usage given to L{exit<FakeProcessTransport.exit>}
+        or L{kill<FakeProcessTransport.kill>}, if any.
     @ivar processGroup: The process group the child leads (its pid) when it
         was spawned with C{processGroup=0}, C{newSession=True} or
         C{usePTY}, else C{None}.
