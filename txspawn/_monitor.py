@@ -65,7 +65,8 @@ def selectMonitor(
     Build the child monitor for C{reactor}.
 
     @param reactor: The reactor the monitor will serve (an
-        L{IReactorFDSet}; L{IReactorCore} too for the shutdown hooks).
+        L{twisted.internet.interfaces.IReactorFDSet}; L{IReactorCore} too
+        for the shutdown hooks).
     @param name: C{"pidfd"}, C{"sigchld"}, or C{None} for the value of
         C{TXSPAWN_MONITOR} if set (and not empty), else C{"pidfd"} when the
         kernel supports C{pidfd_open} and C{"sigchld"} otherwise.

@@ -121,7 +121,8 @@ class PidfdMonitor:
 
     def __init__(self, reactor: Any, reason: str = "chosen explicitly") -> None:
         """
-        @param reactor: An L{IReactorFDSet} provider; if it also provides
+        @param reactor: An L{twisted.internet.interfaces.IReactorFDSet}
+            provider; if it also provides
             C{_addInternalReader} (every Twisted POSIX reactor does) pidfds
             are registered as internal readers, which C{removeAll()} leaves
             in place.

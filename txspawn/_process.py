@@ -91,7 +91,8 @@ class Process(ProcessLifecycle):
 
         @param reactor: The reactor the pipes are registered with.
         @param plan: The validated plan (see L{txspawn._plan.planSpawn}).
-        @param proto: The protocol; connected later by L{_connect}.
+        @param proto: The protocol; connected later by
+            L{ProcessLifecycle._connect}.
         @param spawner: The engine that starts the child.
         @raise txspawn.errors.SpawnError: The child could not be started.
         """

@@ -2,9 +2,10 @@
 """
 A result-object API: run a command, get one L{ProcessResult}.
 
-C{run(argv)} spawns a child on any L{IReactorProcess} (txspawn's reactors
-or a stock Twisted reactor), feeds it C{stdin}, collects its stdout and
-stderr, and fires a L{Deferred} (awaitable) with a frozen L{ProcessResult}.
+C{run(argv)} spawns a child on any
+L{twisted.internet.interfaces.IReactorProcess} (txspawn's reactors or a
+stock Twisted reactor), feeds it C{stdin}, collects its stdout and stderr,
+and fires a L{Deferred} (awaitable) with a frozen L{ProcessResult}.
 It is Twisted's C{getProcessOutputAndValue} grown up: exit code I{and}
 signal I{and} raw status, rusage, duration, pid; C{check=True} like
 C{subprocess.run}; a timeout that sends C{SIGTERM} and then C{SIGKILL};
@@ -87,8 +88,9 @@ def run(
 
     @param argv: The program and its arguments; C{argv[0]} is looked up on
         C{PATH} as C{spawnProcess} does.
-    @param reactor: An L{IReactorProcess} that is also an L{IReactorTime}
-        (every real reactor; L{txspawn.testing.MemoryProcessReactor}).
+    @param reactor: An L{twisted.internet.interfaces.IReactorProcess} that is
+        also an L{IReactorTime} (every real reactor;
+        L{txspawn.testing.MemoryProcessReactor}).
         C{None}: the global reactor, imported when C{run} is called.
     @param env: The child's environment.  B{C{None} (the default) inherits
         C{os.environ}}, as C{subprocess.run} does: this deliberately differs

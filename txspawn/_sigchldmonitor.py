@@ -495,8 +495,8 @@ class SIGCHLDMonitor:
 
     def __init__(self, reactor: Any, reason: str = "chosen explicitly") -> None:
         """
-        @param reactor: The reactor: an L{IReactorFDSet} with
-            C{callLater}.
+        @param reactor: The reactor: an
+            L{twisted.internet.interfaces.IReactorFDSet} with C{callLater}.
         @param reason: Why this monitor was chosen.
         """
         self._reactor = reactor

@@ -2,12 +2,12 @@
 """
 Verified fakes for unit-testing code that spawns processes, without spawning.
 
-L{MemoryProcessReactor} is a L{MemoryReactorClock} (so it also provides
-L{IReactorTime}: drive timeouts with C{reactor.advance}) that provides
-L{IReactorProcess}.  Each C{spawnProcess} call is recorded as a
-L{SpawnedProcess} and answered with a L{FakeProcessTransport}; the protocol's
-C{makeConnection} runs synchronously inside C{spawnProcess}, as it does on a
-real reactor.
+L{MemoryProcessReactor} is a L{twisted.internet.testing.MemoryReactorClock}
+(so it also provides L{IReactorTime}: drive timeouts with
+C{reactor.advance}) that provides L{IReactorProcess}.  Each C{spawnProcess}
+call is recorded as a L{SpawnedProcess} and answered with a
+L{FakeProcessTransport}; the protocol's C{makeConnection} runs
+synchronously inside C{spawnProcess}, as it does on a real reactor.
 
 The test then plays the child's part on the transport:
 
@@ -17,8 +17,9 @@ The test then plays the child's part on the transport:
       (C{childConnectionLost});
     - L{FakeProcessTransport.exit} and L{FakeProcessTransport.kill} end the
       child with a classic wait status, building the same
-      L{ProcessDone}/L{ProcessTerminated} reasons a real transport would
-      (C{processExited}, then every pipe closed, then C{processEnded}, then
+      L{twisted.internet.error.ProcessDone}/
+      L{twisted.internet.error.ProcessTerminated} reasons a real transport
+      would (C{processExited}, then every pipe closed, then C{processEnded}, then
       the exit listeners);
     - L{FakeProcessTransport.stopChild} and
       L{FakeProcessTransport.continueChild} report stops and continues to a

@@ -68,7 +68,8 @@ class AsyncioSelectorReactor(SpawnReactorMixin, asyncioreactor.AsyncioSelectorRe
         Run the asyncio loop until the reactor stops, then uninstall signal
         handling (as L{twisted.internet.base.ReactorBase.run} does).
 
-        @param installSignalHandlers: As for L{IReactorCore.run}.
+        @param installSignalHandlers: As for
+            L{twisted.internet.interfaces.IReactorCore.run}.
         """
         try:
             super().run(  # type: ignore[no-untyped-call]

@@ -143,10 +143,11 @@ class _DirectDispatchEPollReactor(epollreactor.EPollReactor):
 
     def _removeInternalReader(self, reader: Any) -> None:
         """
-        Remove an internal reader, as L{ReactorBase._removeInternalReader}
-        does, taking the short way for the common case: a descriptor
-        registered with epoll for reading only (a child's pidfd, removed as
-        soon as the child is reaped, on the exit path).
+        Remove an internal reader, as
+        L{twisted.internet.base.ReactorBase._removeInternalReader} does,
+        taking the short way for the common case: a descriptor registered
+        with epoll for reading only (a child's pidfd, removed as soon as the
+        child is reaped, on the exit path).
         """
         self._internalReaders.remove(reader)
         fd = reader.fileno()

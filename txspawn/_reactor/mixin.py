@@ -118,7 +118,8 @@ class SpawnReactorMixin:
         """
         Compose Twisted's basic signal handling with the child monitor's.
 
-        This replaces L{PosixReactorBase._signalsFactory}, whose
+        This replaces
+        L{twisted.internet.posixbase.PosixReactorBase._signalsFactory}, whose
         C{_ChildSignalHandling} would reap through Twisted's global registry
         on every SIGCHLD.
 
@@ -178,7 +179,8 @@ class SpawnReactorMixin:
         **options: Any,
     ) -> IProcessTransport:
         """
-        Spawn a process, as L{IReactorProcess.spawnProcess}, through
+        Spawn a process, as
+        L{twisted.internet.interfaces.IReactorProcess.spawnProcess}, through
         txspawn.
 
         txspawn's keyword-only options (C{processGroup}, C{newSession},
