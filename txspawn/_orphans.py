@@ -9,13 +9,55 @@ nobody would ever C{wait} for those children: each would stay a zombie for
 the rest of the parent's life.  Stock Twisted avoids this by accident: its
 module-global registry is reaped by whichever reactor next handles
 C{SIGCHLD}.  txspawn has no global registry, so the monitors hand such
-children here instead.
+children here instead (L{adoptOrphans}, from their shutdown trigger).
 
-L{adoptOrphans} gives the children to one daemon thread that waits on their
-pidfds with C{poll()} and reaps each, by its own pid, when it exits (O(1)
-per exit, never C{waitpid(-1)}).  The thread exists only while there are
-orphans.  Their exit statuses are dropped: the protocols were disconnected
-with their reactor, exactly as with stock Twisted.
+Shutdown is exactly when resources may be short -- the process limit
+exhausted by the very children being orphaned, every fd in use -- so
+adopting needs nothing new that can fail there, and a failure delays the
+reaping but never loses a child:
+
+  - I{No new fd.}  Every batch of orphans gets a daemon thread of its own
+    that waits for exactly those children with C{poll()} on their pidfds
+    (which the monitors already hold).  Knowing its children from the
+    start, the thread needs no wake-up pipe, and C{poll()} needs no fd of
+    its own (epoll would).  A child without a pidfd (no kernel support, or
+    C{pidfd_open} failed with C{EMFILE}) costs nothing either: the thread
+    asks for its pidfd itself and, while it cannot get one, looks again
+    every L{_RETRY_INTERVAL} seconds with C{wait4(pid, WNOHANG)}.
+  - I{A thread that cannot start} (C{RuntimeError: can't start new thread}
+    when C{RLIMIT_NPROC} is reached) leaves its batch I{pending}: a warning
+    is logged, and the pending orphans are reaped with C{wait4(pid,
+    WNOHANG)} -- each by its own pid, which the unreaped child still pins --
+    at the next L{adoptOrphans} and before the next spawn
+    (L{reapPendingOrphans}, called by
+    L{txspawn._spawner.ProcessSpawner.spawnProcess} before the engine
+    runs), which then tries again to start a thread for those still
+    running.  Reaping before the spawn matters: exited orphans are zombies
+    that still count against C{RLIMIT_NPROC}, and the spawn would fail
+    with C{EAGAIN} because of them.
+  - I{Nothing is shared} between batches, so a failure leaves no state
+    behind for the next reactor's orphans.  (Should a thread fail after it
+    started, what it had not reaped becomes pending the same way.)
+
+Each thread exits once its last child is reaped, so threads exist only
+while orphans do (a permanent thread would make every later C{os.fork()}
+warn under Python 3.12+).  Every child is reaped by its own pid, never
+with C{waitpid(-1)}, and its pidfd is closed right after it is reaped.
+Their exit statuses are dropped: the protocols were disconnected with their
+reactor, exactly as with stock Twisted.
+
+A process whose reactor stopped while no thread could start, and that
+never spawns or stops a reactor again, keeps those orphans' zombies until
+it exits: nothing of txspawn's runs in it any more.
+
+Others avoid the problem by setting up the waiter when the child is
+spawned, so a failure surfaces there: asyncio's C{ThreadedChildWatcher}
+starts a thread blocked in C{waitpid(pid)} per child, trio waits for each
+child in a worker thread (C{waitid(WNOWAIT)}) or through its pidfd, and
+Go's C{os/exec} leaves C{Wait} to the caller.  txspawn's monitors need no
+thread while their reactor runs, so only the rare case of a reactor
+stopping with children alive pays for one, and only for as long as those
+children live.
 """
 
 from __future__ import annotations
@@ -29,102 +71,144 @@ from twisted.logger import Logger
 
 from txspawn._child import ChildProcess
 
-__all__ = ["adoptOrphans", "orphanCount"]
+__all__ = ["adoptOrphans", "orphanCount", "reapPendingOrphans"]
 
 _log = Logger()
+
+#: Seconds between two looks at an orphan the reaper thread holds no pidfd
+#: for (it then cannot sleep until the child exits).
+_RETRY_INTERVAL = 0.1
+
+
+def _reap(child: ChildProcess) -> bool:
+    """
+    Reap C{child} if it has exited (C{wait4(pid, WNOHANG)}: the child is
+    ours and unreaped, so its pid is still its own).
+
+    @return: Whether C{child} is reaped now.
+    """
+    try:
+        return child.tryReap()
+    except Exception:
+        # Anything but ECHILD/EINTR from wait4 would be a kernel or
+        # interpreter bug: give up on the status rather than looping.
+        _log.failure("txspawn: wait4({pid}) failed for an orphan", pid=child.pid)
+        child.reapUnknown()
+        return True
 
 
 class _OrphanReaper:
     """
     The process-wide owner of orphaned children (see the module docstring).
 
-    @ivar _orphans: pidfd -> child, for every child not yet reaped.
+    @ivar _unreaped: Every adopted child not reaped yet (L{count}).
+    @ivar _pending: The adopted children no thread waits for, because
+        their thread could not be started.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._orphans: dict[int, ChildProcess] = {}
-        self._thread: threading.Thread | None = None
-        # Written to (under the lock) whenever _orphans grows, so that a
-        # poll() started before the new pidfd existed is restarted.
-        self._wakeRead: int | None = None
-        self._wakeWrite: int | None = None
+        self._unreaped: set[ChildProcess] = set()
+        self._pending: list[ChildProcess] = []
 
     def adopt(self, children: Iterable[ChildProcess]) -> None:
-        adopted: list[ChildProcess] = []
-        for child in children:
-            if child.reaped:
-                continue
-            if child.tryReap():
-                # Exited between the reactor's last iteration and now.
-                child.closePidfd()
-                continue
-            if child.pidfd is None:
-                try:
-                    # Race-free: the child is ours and not yet reaped.
-                    child.pidfd = os.pidfd_open(child.pid)
-                except OSError:
-                    _log.warn(
-                        "txspawn: cannot watch orphaned child {pid} (no pidfd);"
-                        " it will stay a zombie once it exits",
-                        pid=child.pid,
-                    )
-                    continue
-            adopted.append(child)
-        if not adopted:
-            return
         with self._lock:
-            for child in adopted:
-                assert child.pidfd is not None
-                self._orphans[child.pidfd] = child
-            if self._thread is None:
-                self._wakeRead, self._wakeWrite = os.pipe2(os.O_CLOEXEC)
-                self._thread = threading.Thread(
-                    target=self._run, name="txspawn-orphan-reaper", daemon=True
-                )
-                self._thread.start()
+            for child in children:
+                if not child.reaped:
+                    self._unreaped.add(child)
+                    self._pending.append(child)
+        self.reapPending()
+
+    def reapPending(self) -> None:
+        """
+        Reap the pending orphans that have exited, and start a thread for
+        the others.
+        """
+        with self._lock:
+            batch, self._pending = self._pending, []
+        # The batch is ours alone now: no other thread touches its children.
+        running = []
+        for child in batch:
+            if _reap(child):
+                self._done(child)
             else:
-                assert self._wakeWrite is not None
-                os.write(self._wakeWrite, b"x")
+                running.append(child)
+        if not running:
+            return
+        thread = threading.Thread(
+            target=self._wait,
+            args=(running,),
+            name="txspawn-orphan-reaper",
+            daemon=True,
+        )
+        try:
+            thread.start()
+        except Exception as e:
+            # RuntimeError("can't start new thread") at RLIMIT_NPROC.
+            with self._lock:
+                self._pending.extend(running)
+            _log.warn(
+                "txspawn: cannot start a thread to reap {count} orphaned "
+                "children ({error}); they will be reaped before the next spawn",
+                count=len(running),
+                error=e,
+            )
 
     def count(self) -> int:
         with self._lock:
-            return len(self._orphans)
+            return len(self._unreaped)
 
-    def _run(self) -> None:
-        while True:
+    def _done(self, child: ChildProcess) -> None:
+        child.closePidfd()
+        with self._lock:
+            self._unreaped.discard(child)
+
+    def _wait(self, children: list[ChildProcess]) -> None:
+        """
+        The body of one batch's thread: wait for C{children} to exit and
+        reap each, then return.
+        """
+        try:
+            self._waitAndReap(children)
+        except BaseException:
+            # poll() itself can fail (ENOMEM): what is not reaped is pending
+            # again, not lost.
+            _log.failure("txspawn: an orphan reaper thread failed")
             with self._lock:
-                if not self._orphans:
-                    # Retire; the next adopt() starts a new thread.  Both
-                    # ends are closed under the lock, so adopt() never
-                    # writes to a closed wake pipe.
-                    assert self._wakeRead is not None
-                    assert self._wakeWrite is not None
-                    os.close(self._wakeRead)
-                    os.close(self._wakeWrite)
-                    self._wakeRead = self._wakeWrite = None
-                    self._thread = None
-                    return
-                wakeRead = self._wakeRead
-                pidfds = list(self._orphans)
-            assert wakeRead is not None
-            poller = select.poll()
-            poller.register(wakeRead, select.POLLIN)
-            for fd in pidfds:
-                poller.register(fd, select.POLLIN)
-            for fd, _ in poller.poll():
-                if fd == wakeRead:
-                    os.read(wakeRead, 512)
-                    continue
-                with self._lock:
-                    child = self._orphans[fd]
-                child.tryReap()
-                with self._lock:
-                    # Forgotten only once reaped, so count() == 0 means
-                    # "every orphan reaped"; closed under the lock, so the
-                    # number cannot be reused while it is still a key.
-                    del self._orphans[fd]
-                    child.closePidfd()
+                self._pending.extend(child for child in children if not child.reaped)
+
+    def _waitAndReap(self, children: list[ChildProcess]) -> None:
+        poller = select.poll()
+        watched: dict[int, ChildProcess] = {}
+        unwatched = children
+        while True:
+            stillUnwatched = []
+            for child in unwatched:
+                if child.pidfd is None:
+                    try:
+                        # Race-free: the child is ours and not yet reaped.
+                        child.pidfd = os.pidfd_open(child.pid)
+                    except OSError:
+                        # No kernel support, or out of fds: look again later.
+                        if _reap(child):
+                            self._done(child)
+                        else:
+                            stillUnwatched.append(child)
+                        continue
+                poller.register(child.pidfd, select.POLLIN)
+                watched[child.pidfd] = child
+            unwatched = stillUnwatched
+            if not (watched or unwatched):
+                return
+            timeout = _RETRY_INTERVAL * 1000 if unwatched else None
+            for fd, _ in poller.poll(timeout):
+                child = watched[fd]
+                if _reap(child):
+                    # Unregistered before its pidfd is closed, so the number
+                    # can be reused meanwhile.
+                    poller.unregister(fd)
+                    del watched[fd]
+                    self._done(child)
 
 
 _reaper = _OrphanReaper()
@@ -136,16 +220,29 @@ def adoptOrphans(children: Iterable[ChildProcess]) -> None:
 
     The caller must have stopped watching them (their pidfds are no longer
     registered with any reactor): from now on the reaper owns them and
-    closes their pidfds.
+    closes their pidfds.  Nothing raises for lack of resources: if no
+    thread can be started the children are reaped later (see the module
+    docstring).  The children left pending by an earlier call are looked
+    at again.
 
     @param children: Unreaped children whose reactor is going away.
     """
     _reaper.adopt(children)
 
 
+def reapPendingOrphans() -> None:
+    """
+    Reap the orphans left pending because no thread could be started for
+    them: those that have exited now, the others by a new thread if one can
+    be started.  Cheap when there are none: called before every spawn.
+    """
+    if _reaper._pending:
+        _reaper.reapPending()
+
+
 def orphanCount() -> int:
     """
-    @return: How many adopted children have not exited yet (for tests and
-        C{python -m txspawn info}).
+    @return: How many adopted children have not been reaped yet (for tests
+        and C{python -m txspawn info}).
     """
     return _reaper.count()

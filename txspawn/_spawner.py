@@ -45,6 +45,7 @@ from zope.interface import implementer
 
 from txspawn._arguments import callError, checkProtocol, splitSpawnOptions
 from txspawn._lifetime import NO_LIFETIME
+from txspawn._orphans import reapPendingOrphans
 from txspawn._plan import isOpenFD, planSpawn
 from txspawn._process import Process, killAndReap
 from txspawn._pty import PTYProcess
@@ -199,6 +200,10 @@ class ProcessSpawner:
         observeState = IProcessStateObserver.providedBy(processProtocol)
         if observeState:
             self.stateWatcher().check()
+        # Orphans of a stopped reactor that no thread could be started for
+        # are reaped first: their zombies would make this spawn fail with
+        # EAGAIN under RLIMIT_NPROC (txspawn._orphans).
+        reapPendingOrphans()
         if self.manageSignals:
             self._installMonitor()
         transport: Process | PTYProcess
