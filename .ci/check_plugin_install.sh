@@ -104,16 +104,25 @@ check() {
     "$venv/bin/twistd" --help-reactors | tee reactors.txt
     # A working reactor is listed without the leading "!" of broken ones.
     grep -E '^ +txspawn' reactors.txt
-    echo "--- $venv: twistd --reactor=txspawn -ny app.tac"
-    rm -f result.txt
-    timeout 60 "$venv/bin/twistd" --reactor=txspawn --nodaemon --pidfile= \
-        --logfile=twistd.log -y app.tac
-    cat result.txt
-    grep -q "^txspawn=True exit=7 " result.txt
-    echo "--- $venv: trial --reactor=txspawn"
-    # The trial script does not put the current directory on sys.path: name
-    # the test file by path.
-    timeout 120 "$venv/bin/trial" --reactor=txspawn "$work/run/test_pluginreactor.py"
+    # Every txspawn reactor kind: listed as working, and running a .tac
+    # under twistd and a test under trial, on its own reactor class.
+    local kind module
+    for kind in txspawn:epollreactor txspawn-poll:pollreactor \
+        txspawn-select:selectreactor txspawn-asyncio:asyncioreactor; do
+        module="${kind#*:}"
+        kind="${kind%%:*}"
+        grep -qE "^ +$kind[[:space:]]" reactors.txt
+        echo "--- $venv: twistd --reactor=$kind -ny app.tac"
+        rm -f result.txt
+        timeout 60 "$venv/bin/twistd" --reactor="$kind" --nodaemon --pidfile= \
+            --logfile=twistd.log -y app.tac
+        cat result.txt
+        grep -qx "txspawn=True exit=7 (txspawn._reactor.$module)" result.txt
+        echo "--- $venv: trial --reactor=$kind"
+        # The trial script does not put the current directory on sys.path:
+        # name the test file by path.
+        timeout 120 "$venv/bin/trial" --reactor="$kind" "$work/run/test_pluginreactor.py"
+    done
     timeout 120 "$venv/bin/python" -m twisted.trial --reactor=txspawn \
         test_pluginreactor
     # A stale, corrupt plugin cache must not hide the plugin.

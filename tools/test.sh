@@ -2,7 +2,7 @@
 # Set up a development environment from nothing and run every check txspawn's
 # CI runs: lint, types, the test suite under trial and pytest, Twisted's own
 # process suites against txspawn's reactors, the plugin install check and
-# the docs build.
+# the docs build (tools/docs.sh).
 #
 # Every stage runs even when an earlier one failed (only a failed set-up
 # stops the stages that need it); the script ends with a table (stage,
@@ -125,6 +125,8 @@ setupSystemPackages() {
     command -v cc >/dev/null || need+=(gcc libc6-dev)
     command -v setpriv >/dev/null || need+=(util-linux)
     command -v dd >/dev/null || need+=(coreutils)
+    # Python's intersphinx inventory for the docs build (tools/docs.sh).
+    [ -f /usr/share/doc/python3/html/objects.inv ] || need+=(python3-doc)
     python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
     if [ "$systemPython" = /usr/bin/python3 ]; then
         [ -x /usr/bin/python3 ] || need+=(python3)
@@ -171,8 +173,10 @@ if stage setup-venv setupVenv; then
         --ignore=tests/test_twisted_conformance.py \
         --ignore=tests/twisted_global_suite.py
     stage plugin-install bash .ci/check_plugin_install.sh
+    # Sphinx + pydoctor, every warning an error, every reference resolved.
+    stage docs bash tools/docs.sh
 else
-    for name in info ruff-check ruff-format mypy trial pytest plugin-install; do
+    for name in info ruff-check ruff-format mypy trial pytest plugin-install docs; do
         skipped "$name" "needs setup-venv"
     done
 fi
