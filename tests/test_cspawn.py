@@ -17,20 +17,27 @@ import json
 import os
 import resource
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from typing import Any
 
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
+from tests.builders import (
+    MixinBase,
+    RecordingProtocol,
+    makeTestCaseClasses,
+    spawnAndRun,
+)
 from tests.engineutil import makePlan, sigbits, waitExit
 from tests.hygiene import HygieneMixin, openFDs
 from tests.test_engines import C_UNAVAILABLE, REQUIRE_C
 from txspawn import _engines, _wire
 from txspawn._fdops import CLOSE_RANGE_MAX, FdOpCode
-from txspawn.errors import ChildSetupStage, SpawnError
+from txspawn.errors import ChildSetupStage, ReservedFdError, SpawnError
 
 if C_UNAVAILABLE is None:
     from txspawn import _cspawn
@@ -441,44 +448,90 @@ class InternalSignalsTests(CTestCase):
         )
 
 
+def identity(fd: int) -> tuple[int, int] | None:
+    """
+    C{(st_dev, st_ino)} of C{fd}, or L{None} if it is not open.
+    """
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
 class SlotTests(CTestCase):
     """
-    Slot mode: the fds a child needs are moved into reserved low numbers so
-    that the child can start on the parent's fd table (C{CLONE_FILES}).
+    Slot mode: the child starts on the parent's fd table (C{CLONE_FILES}),
+    keeps only the fds below one reserved low fd, and takes its fds from
+    that fd, a Unix socket they were sent through.
     """
 
     def ownSlots(self, count: int = 4) -> FdSlots:
         slots = FdSlots.reserve(count)
         assert slots is not None
-        self.addCleanup(slots.close)
+        self.addCleanup(self.closeOwned, slots)
         return slots
 
+    def closeOwned(self, slots: FdSlots) -> None:
+        """
+        Close the fds of C{slots} that still are its own (a test may have
+        put another file on one of the numbers, closed with it).
+        """
+        for fd, ident in self.owned(slots).items():
+            if identity(fd) == ident:
+                os.close(fd)
+
+    def owned(self, slots: FdSlots) -> dict[int, tuple[int, int]]:
+        socketIdentity = slots.reservedArg[1:3]
+        return {
+            slots.number: socketIdentity,
+            slots.sender: slots.reservedArg[4:6],
+            slots.drain: socketIdentity,
+        }
+
     def assertSlotsIntact(self, slots: FdSlots) -> None:
-        ident = os.fstat(slots.placeholder)
-        for fd in slots.numbers:
-            st = os.fstat(fd)
-            self.assertEqual((st.st_dev, st.st_ino), (ident.st_dev, ident.st_ino))
+        """
+        The socket's fds are where they were, close-on-exec, and nothing is
+        left in the socket.
+        """
+        for fd, ident in self.owned(slots).items():
+            self.assertEqual(identity(fd), ident, fd)
             self.assertFalse(os.get_inheritable(fd))
+        self.assertEmpty(slots)
+
+    def assertEmpty(self, slots: FdSlots) -> None:
+        """
+        Nothing is queued on the socket (no message holds fds open).
+        """
+        sock = socket.socket(fileno=os.dup(slots.drain))
+        try:
+            # b"": the sending end is gone (a test replaced it).
+            self.assertEqual(sock.recv(1, socket.MSG_DONTWAIT), b"")
+        except BlockingIOError:
+            pass
+        finally:
+            sock.close()
 
     def test_defaultSlotsReserved(self) -> None:
         """
-        The process-wide slots are reserved at import, low, and usable.
+        The process-wide reserved fd is made at import, low, and usable.
         """
         slots = defaultSlots()
         self.assertIsNotNone(slots)
         assert slots is not None
-        self.assertEqual(len(slots.numbers), 16)
-        self.assertGreaterEqual(min(slots.numbers), 3)
+        self.assertEqual(slots.capacity, 16)
+        self.assertGreaterEqual(slots.number, 3)
+        self.assertEqual(slots.bound, slots.number + 1)
         spawner = CSpawner()
         self.assertIsNone(spawner.slotStatus())
         self.spawnTrue(spawner)
         self.assertTrue(spawner.lastUsedSlots)
 
-    def test_slotsRestoredAndPipesClose(self) -> None:
+    def test_pipesClose(self) -> None:
         """
-        After a slot-mode spawn every slot holds the placeholder again: no
-        duplicate of a pipe end lingers, so the child sees EOF on its stdin
-        as soon as the parent closes its end.
+        After a slot-mode spawn the parent holds no duplicate of the fds it
+        sent (nothing is left in the socket), so the child sees EOF on its
+        stdin as soon as the parent closes its end.
         """
         slots = self.ownSlots()
         spawner = CSpawner(slots=slots)
@@ -490,6 +543,7 @@ class SlotTests(CTestCase):
         )
         self.assertTrue(spawner.lastUsedSlots)
         self.assertSlotsIntact(slots)
+        self.assertEmpty(slots)
         os.write(w, b"data")
         os.close(w)
         try:
@@ -497,10 +551,53 @@ class SlotTests(CTestCase):
         finally:
             child.closePidfd()
 
+    def test_fdsArriveInPlace(self) -> None:
+        """
+        A map with several targets per source, gaps and fds above 2 arrives
+        as planned: each child fd is the parent's file, inheritable, and
+        nothing else is open.
+        """
+        slots = self.ownSlots()
+        spawner = CSpawner(slots=slots)
+        out = self.tmpFile("out")
+        a = self.tmpFile("a")
+        b = self.tmpFile("b")
+        null = self.devnull()
+        # listdir's own fd is closed again by the time fstat runs.
+        script = (
+            b"import json, os\n"
+            b"inos = {}\n"
+            b"for f in sorted(int(f) for f in os.listdir('/proc/self/fd')):\n"
+            b"    try:\n"
+            b"        inos[f] = os.fstat(f).st_ino\n"
+            b"    except OSError:\n"
+            b"        pass\n"
+            b"print(json.dumps([sorted(inos), inos]))\n"
+        )
+        child = spawner.spawn(
+            makePlan(argv=(b"python", b"-c", script)),
+            {0: null, 1: out, 2: out, 5: a, 7: b, 8: a},
+            None,
+        )
+        self.assertTrue(spawner.lastUsedSlots)
+        try:
+            self.assertEqual(waitExit(child.pid), 0)
+        finally:
+            child.closePidfd()
+        with open(os.path.join(self.tmp, "out")) as f:
+            fds, inos = json.loads(f.read())
+        self.assertEqual(fds, [0, 1, 2, 5, 7, 8])
+        expect = {0: null, 1: out, 2: out, 5: a, 7: b, 8: a}
+        self.assertEqual(
+            {int(k): v for k, v in inos.items()},
+            {k: os.fstat(v).st_ino for k, v in expect.items()},
+        )
+        self.assertSlotsIntact(slots)
+
     def test_highInheritableFdsNeverLeak(self) -> None:
         """
-        Inheritable fds far above the slots (where C{CLONE_FILES} children
-        start) never reach a child.
+        Inheritable fds far above the reserved fd (where C{CLONE_FILES}
+        children start) never reach a child.
         """
         held = []
         for _ in range(300):
@@ -530,8 +627,8 @@ class SlotTests(CTestCase):
 
     def test_tooManyFdsForSlots(self) -> None:
         """
-        A spawn needing more fds than there are slots takes the ordinary
-        path and still gives the child exactly its fds.
+        A spawn sending more distinct fds than the capacity takes the
+        ordinary path and still gives the child exactly its fds.
         """
         slots = self.ownSlots(2)
         spawner = CSpawner(slots=slots)
@@ -552,66 +649,226 @@ class SlotTests(CTestCase):
         self.spawnTrue(spawner)
         self.assertTrue(spawner.lastUsedSlots)
 
-    def test_stolenSlotNeverClobbered(self) -> None:
+    def assertStolen(self, slots: FdSlots, victim: int) -> None:
         """
-        If other code closed a slot and the number now holds someone else's
-        fd, txspawn notices, never overwrites that fd, gives slot mode up
-        with a reason, and the spawn still works.
+        Other code put its own file on C{victim}, one of the socket's fds: the
+        next spawn fails with L{ReservedFdError} naming it, leaves that file
+        alone, leaves no child, zombie or queued fd, and slot mode is given
+        up for good, so the spawn after works the ordinary way.
         """
-        slots = self.ownSlots()
         spawner = CSpawner(slots=slots)
-        victim = slots.numbers[0]
         other = self.tmpFile("other")
+        os.write(other, b"theirs")
         os.dup2(other, victim, inheritable=False)  # "someone else's" fd now
+        out = self.tmpFile("out")
+        e = self.assertRaises(
+            ReservedFdError,
+            spawner.spawn,
+            makePlan(b"/bin/echo", argv=(b"echo", b"hello")),
+            {0: out, 1: out, 2: out},
+            None,
+        )
+        self.assertIsInstance(e, SpawnError)
+        self.assertEqual(
+            (e.stage, e.errno, e.fd), (ChildSetupStage.RESERVED_FD, errno.EBADF, victim)
+        )
+        self.assertIn(f"reserved fd {victim} was closed by other code", str(e))
+        self.assertNoNewChildren()
+        self.assertEqual(identity(victim), identity(other))
+        self.assertEqual(os.pread(victim, 100, 0), b"theirs")
+        self.assertEqual(os.fstat(out).st_size, 0)
+        self.assertIn(f"reserved fd {victim} was closed", spawner.slotStatus() or "")
+        if victim != slots.drain:
+            self.assertEmpty(slots)
+        os.close(victim)
         self.spawnTrue(spawner)
         self.assertFalse(spawner.lastUsedSlots)
-        self.assertEqual(os.fstat(victim).st_ino, os.fstat(other).st_ino)
-        self.assertIn(f"reserved fd {victim}", spawner.slotStatus() or "")
 
-    def test_replacedPlaceholderNeverTrusted(self) -> None:
+    def test_stolenReservedFd(self) -> None:
         """
-        If other code replaced the placeholder and every slot with one other
-        file (so the slots all still match the placeholder), the extension
-        notices that the placeholder is no longer the pipe the slots were
-        reserved with: it touches none of them, slot mode is given up naming
-        the placeholder, and the spawn still works.
+        The reserved fd replaced by someone else's file is found by the
+        child, in its own fd table: L{assertStolen}.
+        """
+        slots = self.ownSlots()
+        self.assertStolen(slots, slots.number)
+
+    def test_stolenSender(self) -> None:
+        """
+        The socket's sending end replaced by someone else's file is found
+        before anything is sent: L{assertStolen}.
+        """
+        slots = self.ownSlots()
+        self.assertStolen(slots, slots.sender)
+
+    def test_closedReservedFd(self) -> None:
+        """
+        The reserved fd merely closed (the number free) fails the same way.
         """
         slots = self.ownSlots()
         spawner = CSpawner(slots=slots)
-        other = self.tmpFile("other")
-        for fd in (slots.placeholder, *slots.numbers):
-            os.dup2(other, fd, inheritable=False)
+        fdMap = self.nullMap()  # before: it would get the free number
+        os.close(slots.number)
+        e = self.assertRaises(ReservedFdError, self.spawnTrue, spawner, fdMap)
+        self.assertEqual(e.fd, slots.number)
+        self.assertNoNewChildren()
+        self.assertEmpty(slots)
         self.spawnTrue(spawner)
         self.assertFalse(spawner.lastUsedSlots)
-        for fd in (slots.placeholder, *slots.numbers):
-            self.assertEqual(os.fstat(fd).st_ino, os.fstat(other).st_ino)
-        self.assertIn(f"placeholder fd {slots.placeholder}", spawner.slotStatus() or "")
-        # Given up for good: the next spawn does not even try.
+
+    @staticmethod
+    def thief(
+        go: threading.Event,
+        target: int,
+        stole: list[tuple[int, tuple[int, int] | None]],
+    ) -> None:
+        """
+        Once C{go} is set, close C{target} and open a memfd (which gets the
+        lowest free number, usually C{target}), appending it and its
+        identity to C{stole}: when C{target}'s file changes (a parent that
+        writes it) or after a random delay, whichever comes first.
+        """
+        go.wait()
+        before = identity(target)
+        for _ in range(int.from_bytes(os.urandom(2), "little") % 3000):
+            if identity(target) != before:
+                break
+        try:
+            os.close(target)
+        except OSError:
+            pass
+        fd = os.memfd_create("thief", os.MFD_CLOEXEC)
+        stole.append((fd, identity(fd)))
+
+    def test_stolenWhileSpawning(self) -> None:
+        """
+        Another thread closes the reserved fd and opens its own file (which
+        gets the number) at any moment while the main thread spawns: that
+        file is never replaced, no child ever receives it, and a spawn that
+        notices fails with L{ReservedFdError} leaving nothing behind.  Each
+        round uses fresh slots; the thief steals once per round, when it
+        sees the reserved number change (a design that writes it) or after
+        a random delay.
+        """
+        null = self.devnull()
+        thiefFiles: list[tuple[int, tuple[int, int] | None]] = []
+        outcomes = {"ok": 0, "detected": 0}
+        for _ in range(150):
+            slots = FdSlots.reserve(4)
+            assert slots is not None
+            owned = self.owned(slots)
+            spawner = CSpawner(slots=slots)
+            target = slots.number
+            go = threading.Event()
+            stole: list[tuple[int, tuple[int, int] | None]] = []
+            thread = threading.Thread(target=self.thief, args=(go, target, stole))
+            thread.start()
+            r, w = os.pipe2(os.O_CLOEXEC)
+            go.set()
+            try:
+                child = spawner.spawn(
+                    makePlan(b"/bin/echo", argv=(b"echo", b"MARK")),
+                    {0: null, 1: w, 2: w},
+                    None,
+                )
+            except ReservedFdError as e:
+                self.assertEqual(e.fd, target)
+                outcomes["detected"] += 1
+                child = None
+            finally:
+                os.close(w)
+                thread.join()
+            if child is not None:
+                try:
+                    self.assertEqual(waitExit(child.pid), 0)
+                finally:
+                    child.closePidfd()
+                # The child's stdout was the pipe, not the thief's file.
+                self.assertEqual(os.read(r, 100), b"MARK\n")
+                outcomes["ok"] += 1
+            os.close(r)
+            self.assertNoNewChildren()
+            fd, ident = stole[0]
+            # The thief's file is still the thief's.
+            self.assertEqual(identity(fd), ident)
+            thiefFiles.append((fd, ident))
+            for mine, mineIdent in owned.items():
+                if mine != fd and identity(mine) == mineIdent:
+                    os.close(mine)
+        for fd, _ident in thiefFiles:
+            # Nothing ever wrote to a thief's file.
+            self.assertEqual(os.fstat(fd).st_size, 0)
+            os.close(fd)
+        self.assertEqual(sum(outcomes.values()), 150, outcomes)
+
+    def test_forkedWithoutHooks(self) -> None:
+        """
+        A socket made in another process (a C{fork()} that ran no
+        C{os.register_at_fork} hook) is never used: the spawn takes the
+        ordinary path and slot mode is given up, saying why.
+        """
+        slots = self.ownSlots()
+        slots.pid = 1
+        slots.__attrs_post_init__()
+        spawner = CSpawner(slots=slots)
         self.spawnTrue(spawner)
         self.assertFalse(spawner.lastUsedSlots)
+        self.assertIn("forked", spawner.slotStatus() or "")
+        self.assertSlotsIntact(slots)
+
+    def test_forkedChildMakesItsOwn(self) -> None:
+        """
+        After C{os.fork()} the child process makes its own socket (the
+        parent's is shared with it) and spawns in slot mode with it.
+        """
+        slots = self.ownSlots()
+        before = slots.reservedArg
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the forked child
+            try:
+                os.close(r)
+                spawner = CSpawner(slots=slots)
+                self.spawnTrue(spawner)
+                fresh = slots.reservedArg
+                ok = (
+                    spawner.lastUsedSlots
+                    and fresh[7] == os.getpid()
+                    and fresh[2] != before[2]
+                    and identity(slots.number) == fresh[1:3]
+                )
+                os.write(w, b"ok" if ok else repr((before, fresh)).encode())
+            finally:
+                os._exit(0)
+        os.close(w)
+        with os.fdopen(r, "rb") as f:
+            report = f.read()
+        self.assertEqual(waitExit(pid), 0)
+        self.assertEqual(report, b"ok")
+        self.assertEqual(slots.reservedArg, before)
+        self.assertSlotsIntact(slots)
 
     def test_layoutMemoised(self) -> None:
         """
-        The slot layout of a map is computed once and reused; a map that
-        does not fit the slots (more distinct fds than slots) has none.
+        The layout of a map is computed once and reused: the sources in
+        ascending order, received at 0, 1, ... skipping the reserved fd.  A
+        map that does not fit (more distinct fds than the capacity, no fd,
+        or one of the socket's fds) has none.
         """
         slots = self.ownSlots(2)
-        fdMap = {0: 100, 1: 101}
-        self.assertIsNone(slots.layout(fdMap))
-        layout = slots.layout({0: 100, 1: 100})
+        self.assertIsNone(slots.layout({0: 100, 1: 101, 2: 102}))
+        layout = slots.layout({0: 101, 1: 100, 2: 100})
         assert layout is not None
-        self.assertEqual(layout.pairs, ((100, slots.numbers[0]),))
-        self.assertEqual(layout.errFd, slots.numbers[1])
-        self.assertIs(slots.layout({0: 100, 1: 100}), layout)
-        self.assertIsNone(slots.layout({0: slots.numbers[0]}))
-        self.assertIsNone(slots.layout({0: slots.placeholder}))
+        self.assertEqual(layout.sources, (100, 101))
+        self.assertIs(slots.layout({0: 101, 1: 100, 2: 100}), layout)
+        self.assertIsNone(slots.layout({}))
+        for fd in (slots.number, slots.sender, slots.drain):
+            self.assertIsNone(slots.layout({0: fd}))
 
     def test_closedSourceFd(self) -> None:
         """
         A source fd closed since the plan was made fails with stage C{FDS},
-        C{EBADF}, in slot mode (the parent's C{dup3} into the slot fails)
-        and in the ordinary mode (the child's C{dup2} fails); the slots are
-        restored and nothing leaks.
+        C{EBADF}, in slot mode (sending it fails) and in the ordinary mode
+        (the child's C{dup2} fails); the socket is intact and nothing leaks.
         """
         slots = self.ownSlots()
         # A high number: a just-closed low one would be reused at once by
@@ -629,6 +886,82 @@ class SlotTests(CTestCase):
             self.assertEqual((e.stage, e.errno), (ChildSetupStage.FDS, errno.EBADF))
             self.assertNoNewChildren()
         self.assertSlotsIntact(slots)
+        self.assertEmpty(slots)
+
+    def test_childFailureDrainsSocket(self) -> None:
+        """
+        A slot-mode child that fails after taking its fds reports through
+        the parent's memory (no error pipe) with the same error as the
+        ordinary mode, and the fds it took are closed with it.
+        """
+        slots = self.ownSlots()
+        r, w = os.pipe()
+        self.addCleanup(os.close, r)
+        errors = []
+        for spawner in (CSpawner(slots=slots), CSpawner(slots=False)):
+            e = self.assertRaises(
+                SpawnError,
+                spawner.spawn,
+                makePlan(b"/nonexistent/x", argv=(b"x",)),
+                {0: w, 1: w, 2: w},
+                None,
+            )
+            errors.append((type(e), e.stage, e.errno, e.filename))
+            self.assertNoNewChildren()
+        self.assertEqual(errors[0], errors[1])
+        self.assertSlotsIntact(slots)
+        os.close(w)
+        self.assertEqual(os.read(r, 1), b"")  # no copy of w survives
+
+
+class StolenReservedFdMixin(MixinBase):
+    """
+    Through C{spawnProcess}, on every monitor: a stolen reserved fd fails
+    the spawn with L{ReservedFdError} and leaves nothing behind.
+    """
+
+    def test_spawnProcessRaises(self) -> None:
+        """
+        C{spawnProcess} raises L{ReservedFdError}; the file now on the
+        reserved number is untouched, the protocol was never connected, the
+        transport's pipes are closed and no child exists (the builder's
+        hygiene checks); the next C{spawnProcess} works.
+        """
+        if self.engineName != "c":
+            raise SkipTest(
+                "only the C engine reserves an fd: the Python engine's "
+                "children copy the fd table"
+            )
+        slots = FdSlots.reserve(4)
+        assert slots is not None
+        from txspawn.reactor import EPollReactor
+
+        reactor = EPollReactor(engine=CSpawner(slots=slots), monitor=self.monitorName)
+        self._reactors.append(reactor)
+        victim = slots.number
+        r, w = os.pipe2(os.O_CLOEXEC)
+        os.dup2(w, victim, inheritable=False)  # "someone else's" fd now
+        os.close(w)
+        self.addCleanup(os.close, r)
+        for fd in (slots.sender, slots.drain, victim):
+            self.addCleanup(os.close, fd)
+        proto = RecordingProtocol()
+        e = self.assertRaises(
+            ReservedFdError, reactor.spawnProcess, proto, "/bin/echo", ["echo", "x"]
+        )
+        self.assertEqual(e.fd, victim)
+        self.assertEqual(proto.names(), [])
+        self.assertNoNewChildren()
+        self.assertEqual(identity(victim), identity(r))
+        os.write(victim, b"still theirs")
+        self.assertEqual(os.read(r, 100), b"still theirs")
+        proto = RecordingProtocol()
+        spawnAndRun(self, proto, "/bin/echo", ["echo", "hello"], reactor=reactor)
+        self.assertEqual(proto.output[1], b"hello\n")
+        self.assertEqual(proto.endedReason.value.exitCode, 0)
+
+
+globals().update(makeTestCaseClasses(StolenReservedFdMixin))
 
 
 class GILTests(CTestCase):
@@ -717,7 +1050,7 @@ class ArgumentTests(CTestCase):
             errFd=3,
             slots=(),
             filesBound=0,
-            placeholder=None,
+            reserved=None,
             newSession=False,
             ctty=False,
             processGroup=-1,
@@ -758,7 +1091,9 @@ class ArgumentTests(CTestCase):
             ({"ops": ((99, 0, 0),)}, ValueError, "ops[0]"),
             ({"ops": ((1, 0),)}, TypeError, "ops[0]"),
             ({"errFd": -1}, ValueError, "errFd"),
-            ({"filesBound": 8}, ValueError, "placeholder"),
+            ({"filesBound": 8}, ValueError, "reserved"),
+            ({"slots": ((1, 2),)}, TypeError, "slots"),
+            ({"slots": (-1,)}, ValueError, "slots"),
             ({"umask": 0o1000}, ValueError, "umask"),
             ({"groups": (-1,)}, ValueError, "groups[0]"),
             ({"uid": 2**32}, ValueError, "uid"),

@@ -13,7 +13,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from txspawn.errors import ChildSetupStage, SpawnError, UnsupportedFeature
+from txspawn.errors import (
+    ChildSetupStage,
+    ReservedFdError,
+    SpawnError,
+    UnsupportedFeature,
+)
 
 __all__ = ["ChildSetupStageTests", "SpawnErrorTests", "UnsupportedFeatureTests"]
 
@@ -49,6 +54,7 @@ class ChildSetupStageTests(SynchronousTestCase):
                 "NAMESPACES": 17,
                 "IDMAP": 18,
                 "CGROUP": 19,
+                "RESERVED_FD": 20,
             },
         )
 
@@ -150,6 +156,45 @@ class SpawnErrorTests(SynchronousTestCase):
             (copy.errno, copy.stage, copy.filename, copy.detail, str(copy)),
             (error.errno, error.stage, error.filename, error.detail, str(error)),
         )
+
+
+class ReservedFdErrorTests(SynchronousTestCase):
+    """
+    L{ReservedFdError}, the C{RESERVED_FD} stage's flavour.
+    """
+
+    def test_flavour(self) -> None:
+        """
+        C{fromErrno} gives it for the C{RESERVED_FD} stage whatever the
+        errno; it is a L{SpawnError} carrying the fd number.
+        """
+        for code in (errno.EBADF, errno.EPERM, errno.ENOENT):
+            error = SpawnError.fromErrno(code, ChildSetupStage.RESERVED_FD, detail=7)
+            self.assertIs(type(error), ReservedFdError)
+            assert isinstance(error, ReservedFdError)
+            self.assertEqual((error.errno, error.fd, error.detail), (code, 7, 7))
+
+    def test_message(self) -> None:
+        """
+        The message says which fd, that other code closed it, that the
+        file now on that number was left alone, and that nothing ran.
+        """
+        error = SpawnError.fromErrno(errno.EBADF, ChildSetupStage.RESERVED_FD, detail=3)
+        self.assertEqual(
+            str(error),
+            "[Errno 9] txspawn's reserved fd 3 was closed by other code (the "
+            "number may now hold that code's file, which was left alone); the "
+            "spawn was abandoned before the program ran",
+        )
+
+    def test_pickle(self) -> None:
+        """
+        It survives a pickle round trip with its fd and message.
+        """
+        error = SpawnError.fromErrno(errno.EBADF, ChildSetupStage.RESERVED_FD, detail=5)
+        copy = pickle.loads(pickle.dumps(error))
+        assert type(copy) is ReservedFdError
+        self.assertEqual((copy.fd, str(copy)), (5, str(error)))
 
 
 class UnsupportedFeatureTests(SynchronousTestCase):

@@ -22,7 +22,7 @@ from txspawn._wire import (
     encodeFailure,
     readFailure,
 )
-from txspawn.errors import ChildSetupStage, SpawnError
+from txspawn.errors import ChildSetupStage, ReservedFdError, SpawnError
 
 __all__ = [
     "DecodeTests",
@@ -111,6 +111,23 @@ class RoundTripTests(SynchronousTestCase):
             (error.errno, error.stage, error.detail, error.filename),
             (errno.EACCES, ChildSetupStage.EXEC, 4, b"/bin/prog"),
         )
+
+
+class ReservedFdRecordTests(SynchronousTestCase):
+    """
+    The C engine's C{RESERVED_FD} record.
+    """
+
+    def test_toError(self) -> None:
+        """
+        It becomes L{ReservedFdError} naming the fd (the record's detail).
+        """
+        failure = decodeFailure(
+            encodeFailure(ChildSetupStage.RESERVED_FD, errno.EBADF, 3)
+        )
+        error = failure.toError()
+        assert isinstance(error, ReservedFdError)
+        self.assertEqual((error.errno, error.fd), (errno.EBADF, 3))
 
 
 class DecodeTests(SynchronousTestCase):

@@ -13,16 +13,21 @@ fd table and, as its very first step, keeps only fds below a bound
 (C{close_range(bound, ~0U, CLOSE_RANGE_UNSHARE)}, Linux 5.9): its cost no
 longer depends on how many fds the parent holds (posix_spawn and fork pay
 about 0.25 microseconds per open fd to copy the table and close it again at
-exec).  For that, every fd the child needs must sit below the bound when it
-is cloned.  So, once per process and as early as possible (when this module
-is imported, normally before the application has opened many fds), txspawn
-reserves a small block of low fd numbers (L{FdSlots}): close-on-exec
-duplicates of one placeholder pipe.  Each spawn that fits then, under a
-lock, has the extension C{dup3} the fds the child needs into the slots
-(atomically replacing placeholders that txspawn owns, so no other thread's
-fd is ever touched), clone, and put the placeholders back.  Spawns that do
-not fit (too many fds, or the lock is busy because another thread is
-spawning) take the ordinary path, which copies the fd table.  See
+exec).  The fds the child needs are usually above the bound, so they travel
+another way: once per process, as early as possible (when this module is
+imported, normally before the application has opened many fds), txspawn
+reserves one low fd number (L{FdSlots}), the receiving end of a Unix
+socket pair.  Each spawn that fits then, under a lock, has the extension
+send the fds the child needs through the socket (C{SCM_RIGHTS}) and clone;
+the child unshares C{[0, reserved fd]}, checks with one C{fstat} that the
+reserved fd is still that socket -- race-free: its table is private by
+then -- and receives them onto the lowest numbers, which the fd program was
+planned with.  The parent never writes a fixed fd number, so code that
+closes the reserved fd and reuses the number (a bug of that code) can never
+have its file replaced or handed to a child: the spawn fails with
+L{txspawn.errors.ReservedFdError} instead, and slot mode is given up.
+Spawns that do not fit (too many fds, or the lock is busy because another
+thread is spawning) take the ordinary path, which copies the fd table.  See
 C{docs/design/engines.rst}.
 
 B{Modes.}  In order of preference, each chosen by probes cached in the
@@ -41,6 +46,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import socket
 import threading
 from collections.abc import Mapping
 
@@ -65,14 +71,15 @@ __all__ = [
 
 #: The spawn modes, best first (see the module docstring).
 MODES = ("clone3", "clone", "fork-like")
-#: The environment variable giving the number of reserved low fd slots
+#: The environment variable giving the most fds one spawn sends in slot mode
 #: (default 16; C{0} turns slot mode off).
 SLOTS_ENV = "TXSPAWN_FD_SLOTS"
 _DEFAULT_SLOTS = 16
 #: One fd operation as the extension takes it: C{(op, fd, target)}.
 _Op = tuple[int, int, int]
-#: Slots start at 3 so that a thread redirecting stdio (C{dup2} onto 0, 1
-#: or 2, legitimate even while those are closed) never hits one.
+#: The reserved fd is the lowest free number from 3 up, so that a thread
+#: redirecting stdio (C{dup2} onto 0, 1 or 2, legitimate even while those
+#: are closed) never hits it.
 _FIRST_SLOT = 3
 
 
@@ -86,98 +93,154 @@ except ImportError as e:  # pragma: no cover - exercised when not built
 @define(frozen=True)
 class SlotLayout:
     """
-    Where one fd map goes in slot mode: a pure function of the map and the
-    slot numbers, so L{FdSlots.layout} computes it once per distinct map.
+    How one fd map is sent in slot mode: a pure function of the map and the
+    reserved fd's number, so L{FdSlots.layout} computes it once per distinct
+    map.
 
-    @ivar pairs: C{(parent fd, slot)} for each distinct parent fd, in
-        ascending order of parent fd (the extension C{dup3}s each into its
-        slot).
-    @ivar errFd: The slot that receives the error pipe's write end.
-    @ivar ops: The child's fd program over the slots (see L{_encodedProgram}).
+    @ivar sources: The distinct parent fds, ascending: the extension sends
+        them in this order, and the child receives the I{i}th on the I{i}th
+        lowest number that is not the reserved fd.
+    @ivar ops: The child's fd program over the received numbers (see
+        L{_encodedProgram}).
     """
 
-    pairs: tuple[tuple[int, int], ...]
-    errFd: int
+    sources: tuple[int, ...]
     ops: tuple[_Op, ...]
 
 
-#: L{FdSlots.layout}'s answer for a map that does not fit the slots.
-_NO_LAYOUT = SlotLayout((), -1, ())
+#: L{FdSlots.layout}'s answer for a map that does not fit.
+_NO_LAYOUT = SlotLayout((), ())
 _LAYOUT_CACHE_SIZE = 256
+
+
+def _identity(fd: int) -> tuple[int, int]:
+    st = os.fstat(fd)
+    return (st.st_dev, st.st_ino)
 
 
 @define
 class FdSlots:
     """
-    A block of reserved low fd numbers (see the module docstring).
+    The reserved low fd and its socket (see the module docstring).
 
-    @ivar placeholder: The fd put back into each slot after a spawn: the
-        read end of a pipe whose write end is closed (a unique inode, so a
-        slot can be checked to still be ours).
-    @ivar numbers: The slots, ascending.
-    @ivar bound: One above the highest slot (and the placeholder): the
-        child unshares C{[0, bound)}.
-    @ivar placeholderArg: C{(placeholder, st_dev, st_ino)}, as the extension
-        takes it: before touching any slot it checks that the placeholder
-        is still that pipe and every slot it will use still holds it.
+    @ivar number: The reserved fd: the receiving end of a C{SOCK_SEQPACKET}
+        socket pair, close-on-exec, the lowest free number from 3 up when it
+        was reserved.  Children take their fds from it.
+    @ivar sender: The sending end (any number).
+    @ivar drain: A duplicate of the receiving end (any number): the
+        extension empties the socket through it when a child did not take
+        its message.
+    @ivar capacity: The most distinct fds one spawn sends.
+    @ivar bound: C{number + 1}: the child unshares C{[0, bound)}.
+    @ivar pid: The process the socket was made in.
+    @ivar reservedArg: C{(number, st_dev, st_ino, sender, st_dev, st_ino,
+        drain, pid)}, as the extension takes it.
     @ivar broken: Why slot mode was given up, or L{None}.
     """
 
-    placeholder: int
-    numbers: tuple[int, ...]
-    bound: int
+    number: int
+    sender: int
+    drain: int
+    capacity: int
+    pid: int
     _identity: tuple[int, int]
+    _senderIdentity: tuple[int, int]
     lock: threading.Lock = field(factory=threading.Lock)
     broken: str | None = None
     _layouts: dict[tuple[tuple[int, int], ...], SlotLayout] = field(factory=dict)
-    placeholderArg: tuple[int, int, int] = field(init=False)
+    bound: int = field(init=False)
+    reservedArg: tuple[int, int, int, int, int, int, int, int] = field(init=False)
 
     def __attrs_post_init__(self) -> None:
+        self.bound = self.number + 1
         # Built once: it is passed on every slot-mode spawn.
-        self.placeholderArg = (self.placeholder, *self._identity)
+        self.reservedArg = (
+            self.number,
+            *self._identity,
+            self.sender,
+            *self._senderIdentity,
+            self.drain,
+            self.pid,
+        )
 
     @classmethod
     def reserve(cls, count: int) -> FdSlots | None:
         """
-        Reserve C{count} slots: the lowest free fd numbers from 3 up.
+        Reserve the low fd, for spawns sending up to C{count} fds.
 
         @return: The slots, or L{None} when C{count} is 0 or the fds
             cannot be had (C{EMFILE}).
         """
         if count <= 0:
             return None
+        slots = cls._make(min(count, _cspawn.MAX_SLOT_FDS))
+        if slots is not None:
+            os.register_at_fork(after_in_child=slots._afterFork)
+        return slots
+
+    @classmethod
+    def _make(cls, capacity: int) -> FdSlots | None:
         fds: list[int] = []
         try:
-            readEnd, writeEnd = os.pipe2(os.O_CLOEXEC)
-            os.close(writeEnd)
-            fds.append(readEnd)
-            for _ in range(count):
-                fds.append(fcntl.fcntl(readEnd, fcntl.F_DUPFD_CLOEXEC, _FIRST_SLOT))
+            a, b = socket.socketpair(
+                socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC
+            )
+            fds += [b.detach(), a.detach()]
+            fds.append(fcntl.fcntl(fds[1], fcntl.F_DUPFD_CLOEXEC, _FIRST_SLOT))
         except OSError:
             for fd in fds:
                 os.close(fd)
             return None
-        st = os.fstat(readEnd)
-        slots = cls(
-            readEnd,
-            tuple(sorted(fds[1:])),
-            max(fds) + 1,
-            (st.st_dev, st.st_ino),
+        sender, drain, number = fds
+        if number > drain:
+            # The lower of the two receiving ends is the reserved one.
+            number, drain = drain, number
+        return cls(
+            number,
+            sender,
+            drain,
+            capacity,
+            os.getpid(),
+            _identity(number),
+            _identity(sender),
         )
-        os.register_at_fork(after_in_child=slots._afterFork)
-        return slots
 
     def _afterFork(self) -> None:
         # A fork while another thread held the lock would leave it held
-        # for good in the child; the slots themselves are still ours there.
+        # for good in the child.
         self.lock = threading.Lock()
+        if self.broken is not None:
+            return
+        # The socket is shared with the parent process now: a child of
+        # either could take the other's fds.  The child process gets its
+        # own (only this thread runs here, so the numbers cannot change
+        # between the check and the close).
+        fresh = self._make(self.capacity)
+        for fd, identity in (
+            (self.number, self._identity),
+            (self.sender, self._senderIdentity),
+            (self.drain, self._identity),
+        ):
+            try:
+                if _identity(fd) == identity:
+                    os.close(fd)
+            except OSError:
+                pass
+        if fresh is None:
+            self.broken = "the reserved fd could not be made again after fork()"
+            return
+        for name in ("number", "sender", "drain", "pid", "_identity"):
+            setattr(self, name, getattr(fresh, name))
+        self._senderIdentity = fresh._senderIdentity
+        self._layouts.clear()
+        self.__attrs_post_init__()
 
     def layout(self, fdMap: Mapping[int, int]) -> SlotLayout | None:
         """
-        Where C{fdMap} goes in slot mode, or L{None} if it does not fit:
-        more distinct parent fds than slots (one slot is kept for the error
-        pipe), or a parent fd that is itself a slot or the placeholder.
-        Memoised per map (the same few maps come back on every spawn).
+        How C{fdMap} is sent in slot mode, or L{None} if it does not fit:
+        no fd at all, more distinct parent fds than L{capacity}, or a
+        parent fd that is one of the socket's.  Memoised per map (the same
+        few maps come back on every spawn).
         """
         key = tuple(fdMap.items())
         layout = self._layouts.get(key)
@@ -191,66 +254,32 @@ class FdSlots:
     def _computeLayout(self, fdMap: Mapping[int, int]) -> SlotLayout:
         sources = sorted(set(fdMap.values()))
         if (
-            len(sources) >= len(self.numbers)
-            or self.placeholder in sources
-            or not set(sources).isdisjoint(self.numbers)
+            not sources
+            or len(sources) > self.capacity
+            or not {self.number, self.sender, self.drain}.isdisjoint(sources)
         ):
             return _NO_LAYOUT
-        slotOf = dict(zip(sources, self.numbers, strict=False))
-        errFd = self.numbers[len(sources)]
-        childMap = {child: slotOf[parent] for child, parent in fdMap.items()}
-        return SlotLayout(
-            tuple(slotOf.items()), errFd, _encodedProgram(childMap, errFd)
-        )
+        # The child closes everything below the reserved fd, then receives
+        # onto the lowest free numbers: 0, 1, ... skipping the reserved fd.
+        received = {
+            parent: i if i < self.number else i + 1 for i, parent in enumerate(sources)
+        }
+        childMap = {child: received[parent] for child, parent in fdMap.items()}
+        return SlotLayout(tuple(sources), _encodedProgram(childMap, None))
 
-    def diagnose(self, count: int) -> None:
+    def stolen(self, fd: int) -> None:
         """
-        The extension refused the slots (C{FLAG_SLOTS_FOREIGN}): the
-        placeholder or one of the first C{count} slots no longer holds our
-        pipe.  Give slot mode up for good, naming the fd.
+        The extension found that reserved fd C{fd} is no longer ours: other
+        code closed it, and the number may now be someone else's.  Give
+        slot mode up for good, naming it.
         """
-        if self.placeholderIntact() and self.intact(count):
-            self.broken = "a reserved fd was closed or replaced by other code"
-
-    def intact(self, count: int) -> bool:
-        """
-        Whether the first C{count} slots still hold our placeholder: some
-        code closes fds it does not own (a "close everything" loop), and
-        then the numbers may belong to someone else, who must never be
-        clobbered.  Gives slot mode up for good when they do not.
-        """
-        for fd in self.numbers[:count]:
-            try:
-                st = os.fstat(fd)
-            except OSError:
-                st = None
-            if st is None or (st.st_dev, st.st_ino) != self._identity:
-                self.broken = f"reserved fd {fd} was closed or replaced by other code"
-                return False
-        return True
-
-    def placeholderIntact(self) -> bool:
-        """
-        Whether the placeholder fd is still our pipe.  Gives slot mode up for
-        good when it is not.
-        """
-        try:
-            st = os.fstat(self.placeholder)
-        except OSError:
-            st = None
-        if st is None or (st.st_dev, st.st_ino) != self._identity:
-            self.broken = (
-                f"the placeholder fd {self.placeholder} was closed or replaced "
-                "by other code"
-            )
-            return False
-        return True
+        self.broken = f"reserved fd {fd} was closed or replaced by other code"
 
     def close(self) -> None:
         """
-        Release every slot and the placeholder (for tests).
+        Release the socket (for tests).
         """
-        for fd in (*self.numbers, self.placeholder):
+        for fd in (self.number, self.sender, self.drain):
             os.close(fd)
         self.broken = "closed"
 
@@ -268,29 +297,30 @@ _defaultSlots: FdSlots | None = FdSlots.reserve(_slotCount())
 
 def defaultSlots() -> FdSlots | None:
     """
-    The process-wide slots reserved when this module was imported (fd
+    The process-wide reserved fd, made when this module was imported (fd
     numbers are a process-wide resource, best taken early while they are
     still low), or L{None} when slot mode is off.
     """
     return _defaultSlots
 
 
-#: Encoded fd programs by (child fd map items, error pipe fd): with slot mode
-#: the same few maps come back on every spawn, and L{planFdOps} is pure.
-_programs: dict[tuple[tuple[tuple[int, int], ...], int], tuple[_Op, ...]] = {}
+#: Encoded fd programs by (child fd map items, error pipe fd): the same few
+#: maps come back on every spawn, and L{planFdOps} is pure.
+_programs: dict[tuple[tuple[tuple[int, int], ...], int | None], tuple[_Op, ...]] = {}
 _PROGRAM_CACHE_SIZE = 256
 
 
-def _encodedProgram(childMap: Mapping[int, int], errFd: int) -> tuple[_Op, ...]:
+def _encodedProgram(childMap: Mapping[int, int], errFd: int | None) -> tuple[_Op, ...]:
     """
-    The fd program for C{childMap} keeping C{errFd}, as the extension takes
-    it: C{(op, fd, target)} triples.  Memoised (L{planFdOps} is a pure
+    The fd program for C{childMap} keeping C{errFd} (L{None} in slot mode,
+    which has no error pipe), as the extension takes it: C{(op, fd,
+    target)} triples.  Memoised (L{planFdOps} is a pure
     function of its arguments); a bad map raises every time, never cached.
     """
     key = (tuple(childMap.items()), errFd)
     ops = _programs.get(key)
     if ops is None:
-        program = planFdOps(childMap, keep=(errFd,))
+        program = planFdOps(childMap, keep=() if errFd is None else (errFd,))
         ops = tuple((int(op.op), op.fd, op.target) for op in program.ops)
         if len(_programs) >= _PROGRAM_CACHE_SIZE:
             _programs.clear()
@@ -410,24 +440,20 @@ class CSpawner:
                     pid, pidfd, record, flags = self._call(
                         plan,
                         layout.ops,
-                        layout.errFd,
-                        layout.pairs,
+                        -1,
+                        layout.sources,
                         slots.bound,
-                        slots.placeholderArg,
+                        slots.reservedArg,
                     )
                 finally:
                     slots.lock.release()
-                if not flags & _cspawn.FLAG_SLOTS_FOREIGN:
-                    if flags & _cspawn.FLAG_SLOTS_LOST:
-                        slots.broken = (
-                            "a reserved fd could not be restored after a spawn"
-                        )
+                if flags & _cspawn.FLAG_SLOTS_FOREIGN:
+                    # Forked without the os.register_at_fork hook: the
+                    # socket is shared with the other process.
+                    slots.broken = "the process was forked; the reserved fd is shared"
+                elif not flags & _cspawn.FLAG_SLOTS_UNUSABLE:
                     self.lastUsedSlots = True
-                    return self._started(plan, pid, pidfd, record, flags)
-                # The extension found the placeholder or a slot no longer
-                # ours and did nothing: name it, give slot mode up, spawn
-                # without.
-                slots.diagnose(len(layout.pairs) + 1)
+                    return self._started(plan, pid, pidfd, record, flags, slots)
         self.lastUsedSlots = False
         # The child moves the error pipe above every fd the program mentions
         # before running it.
@@ -438,7 +464,13 @@ class CSpawner:
         return self._started(plan, pid, pidfd, record, flags)
 
     def _started(
-        self, plan: SpawnPlan, pid: int, pidfd: int, record: bytes | None, flags: int
+        self,
+        plan: SpawnPlan,
+        pid: int,
+        pidfd: int,
+        record: bytes | None,
+        flags: int,
+        slots: FdSlots | None = None,
     ) -> ChildProcess:
         """
         The child the extension reported, or the L{SpawnError} it failed
@@ -447,6 +479,8 @@ class CSpawner:
         if record is not None:
             # A malformed record raises MalformedRecord naming the bytes.
             failure = decodeFailure(record)
+            if failure.stage is ChildSetupStage.RESERVED_FD and slots is not None:
+                slots.stolen(failure.detail)
             raise failure.toError(plan.failureFilename(failure.stage))
         self.lastUsedVfork = vfork = bool(flags & _cspawn.FLAG_VFORK)
         if flags & _cspawn.FLAG_CLONE3:
@@ -460,9 +494,9 @@ class CSpawner:
         plan: SpawnPlan,
         ops: tuple[_Op, ...],
         errFd: int,
-        pairs: tuple[tuple[int, int], ...],
+        sources: tuple[int, ...],
         bound: int,
-        placeholder: tuple[int, int, int] | None,
+        reserved: tuple[int, int, int, int, int, int, int, int] | None,
     ) -> tuple[int, int, bytes | None, int]:
         groups = plan.groups
         implicitGroups = groups is None and plan.uid is not None
@@ -477,9 +511,9 @@ class CSpawner:
                 plan.cwd,
                 ops,
                 errFd,
-                pairs,
+                sources,
                 bound,
-                placeholder,
+                reserved,
                 plan.newSession or plan.pty is not None,
                 plan.pty is not None,
                 -1 if plan.processGroup is None else plan.processGroup,

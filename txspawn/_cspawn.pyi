@@ -18,8 +18,9 @@ ALLOW_PIDFD_OPEN: int
 ALLOW_CLONE3: int
 ALLOW_ALL: int
 FLAG_VFORK: int
-FLAG_SLOTS_LOST: int
 FLAG_SLOTS_FOREIGN: int
+FLAG_SLOTS_UNUSABLE: int
+MAX_SLOT_FDS: int
 FLAG_CLONE3: int
 FDOP_DUP2: int
 FDOP_DUP2_CLOEXEC: int
@@ -45,6 +46,7 @@ STAGE_SYNC: int
 STAGE_NAMESPACES: int
 STAGE_IDMAP: int
 STAGE_CGROUP: int
+STAGE_RESERVED_FD: int
 
 def spawn(
     candidates: tuple[bytes, ...],
@@ -53,9 +55,9 @@ def spawn(
     cwd: bytes | None,
     ops: tuple[tuple[int, int, int], ...],
     errFd: int,
-    slots: tuple[tuple[int, int], ...],
+    slots: tuple[int, ...],
     filesBound: int,
-    placeholder: tuple[int, int, int] | None,
+    reserved: tuple[int, int, int, int, int, int, int, int] | None,
     newSession: bool,
     ctty: bool,
     processGroup: int,

@@ -21,6 +21,7 @@ import os
 
 __all__ = [
     "ChildSetupStage",
+    "ReservedFdError",
     "SpawnError",
     "UnsupportedFeature",
 ]
@@ -74,6 +75,9 @@ class ChildSetupStage(enum.IntEnum):
     IDMAP = 18
     #: Joining a cgroup.
     CGROUP = 19
+    #: Checking that the file descriptor the C engine reserved for itself
+    #: is still its own (raised as L{ReservedFdError}).
+    RESERVED_FD = 20
 
 
 class SpawnError(OSError):
@@ -158,6 +162,46 @@ class SpawnIsADirectoryError(SpawnError, IsADirectoryError):
     """
 
 
+class ReservedFdError(SpawnError):
+    """
+    The C engine found that a file descriptor it reserved for itself had
+    been closed by other code, so the spawn was abandoned before the
+    program ran.
+
+    Closing a file descriptor one does not own is a bug of the code that
+    did it (for example a "close every fd" loop, or a thread closing a
+    number it believes to be its own); the number may since have been
+    given to that code's own file, which txspawn leaves alone and never
+    hands to a child.  txspawn then stops using its reserved fd
+    (C{CSpawner.slotStatus()} says why) and later spawns take the ordinary
+    path, so retrying the spawn works.
+
+    @ivar fd: The number of the reserved fd (also in C{detail}).
+    @since: txspawn 0.1
+    """
+
+    def __init__(
+        self,
+        errno: int,
+        stage: ChildSetupStage,
+        filename: str | bytes | None = None,
+        detail: int = 0,
+    ) -> None:
+        super().__init__(errno, stage, filename, detail)
+        self.strerror = (
+            f"txspawn's reserved fd {detail} was closed by other code (the "
+            "number may now hold that code's file, which was left alone); "
+            "the spawn was abandoned before the program ran"
+        )
+
+    @property
+    def fd(self) -> int:
+        """
+        The number of the reserved fd.
+        """
+        return self.detail
+
+
 _FLAVOURS: dict[int, type[SpawnError]] = {
     _errno.ENOENT: SpawnFileNotFoundError,
     _errno.EACCES: SpawnPermissionError,
@@ -173,6 +217,8 @@ def _flavourFor(
     filename: str | bytes | None,
     detail: int,
 ) -> SpawnError:
+    if stage is ChildSetupStage.RESERVED_FD:
+        return ReservedFdError(errno, stage, filename, detail)
     return _FLAVOURS.get(errno, SpawnError)(errno, stage, filename, detail)
 
 

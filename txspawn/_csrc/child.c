@@ -14,13 +14,17 @@
  *   - No raise()/abort(): glibc's raise() signals the thread id it finds in
  *     the calling thread's TLS, which here is the parent thread's.
  *   - One failure path, txs_child_fail(): record {stage, errno, detail} on
- *     the error pipe and _exit(127).  detail is 0 except for RLIMIT (the
- *     resource) and PDEATHSIG (the signal), as in the Python engine.
+ *     the error pipe (slot mode: in the parent's memory) and _exit(127).
+ *     detail is 0 except for RLIMIT (the resource), PDEATHSIG (the
+ *     signal), as in the Python engine, and RESERVED_FD (the fd; C only).
+ *   - Writes to the parent's memory: only the struct txs_shared of slot
+ *     mode, which the parent reads once we have exec'd or exited.
  *
  * Stage order (the Python engine's fork path follows the same order, so
  * both engines report the same stage for the same input):
  *
- *   fd table unshare (CLONE_FILES only) -> signal dispositions -> setsid ->
+ *   fd table unshare and the fds taken from the reserved socket (slot mode
+ *   only) -> signal dispositions -> setsid ->
  *   setpgid -> fd program -> TIOCSCTTY -> chdir -> umask -> rlimits ->
  *   setgroups -> setresgid -> setresuid -> PR_SET_PDEATHSIG -> signal mask
  *   -> execve over the candidates.
@@ -35,9 +39,11 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -74,6 +80,14 @@ txs_child_fail(const struct txs_child *c, enum txs_stage stage, int detail)
         {TXS_MAGIC0, TXS_MAGIC1, TXS_MAGIC2, TXS_MAGIC3},
         (uint32_t)stage, (int32_t)saved, (int32_t)detail,
     };
+    struct txs_shared *shared = c->plan->shared;
+    if (shared != NULL) {
+        /* Slot mode (vfork mode): straight into the suspended parent's
+           memory, read once clone() returns there, after our exit. */
+        shared->record = rec;
+        shared->failed = 1;
+        _exit(127);
+    }
     const char *p = (const char *)&rec;
     size_t left = sizeof(rec);
     while (left > 0) {
@@ -174,6 +188,75 @@ txs_unshare_fds(const struct txs_child *c, unsigned bound)
 }
 
 /*
+ * Slot mode, right after the unshare: take the fds this child needs from the
+ * reserved socket, where the parent sent them (SCM_RIGHTS) before the
+ * clone.  The parent never writes a fixed fd number, so no other thread's
+ * fd can be replaced, and this table is now private: what slot_fd is here
+ * cannot change between the check and the recvmsg, so a reserved fd that
+ * other code closed (the number maybe reused for its own file) is caught
+ * here, race-free, and that file is never read from or handed on.
+ *
+ * The received fds land on the lowest free numbers: everything below
+ * slot_fd is closed first (this table only holds [0, bound)), so they are
+ * 0, 1, ... skipping slot_fd, the numbers the fd program was planned with
+ * (txspawn._cengine.FdSlots.layout); any other outcome is refused.
+ */
+static void
+txs_take_fds(const struct txs_child *c)
+{
+    const struct txs_plan *plan = c->plan;
+    struct stat st;
+    if (fstat(plan->slot_fd, &st) < 0 || st.st_dev != plan->slot_dev ||
+            st.st_ino != plan->slot_ino) {
+        errno = EBADF;
+        txs_child_fail(c, TXS_STAGE_RESERVED_FD, plan->slot_fd);
+    }
+    if (plan->slot_fd > 0 &&
+            txs_close_range(0, (unsigned)plan->slot_fd - 1, 0) < 0) {
+        txs_child_fail(c, TXS_STAGE_CLOSE_FDS, 0);
+    }
+    char byte;
+    struct iovec iov = {&byte, 1};
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * TXS_MAX_RECV)];
+        struct cmsghdr align;
+    } control;
+    struct msghdr msg = {0};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.buf;
+    msg.msg_controllen = sizeof(control.buf);
+    /* MSG_DONTWAIT: the message was queued before the clone; if it is not
+       there, fail rather than hang the parent (suspended until we exit). */
+    if (txs_recvmsg(plan->slot_fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT) <
+            0) {
+        txs_child_fail(c, TXS_STAGE_FDS, 0);
+    }
+    plan->shared->received = 1;
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+    if (msg.msg_flags & MSG_CTRUNC) {
+        errno = EMFILE;  /* the kernel could not install every fd */
+        txs_child_fail(c, TXS_STAGE_FDS, 0);
+    }
+    if (cm == NULL || cm->cmsg_level != SOL_SOCKET ||
+            cm->cmsg_type != SCM_RIGHTS ||
+            cm->cmsg_len != CMSG_LEN(sizeof(int) * plan->nrecv)) {
+        errno = EPROTO;
+        txs_child_fail(c, TXS_STAGE_FDS, 0);
+    }
+    const unsigned char *data = CMSG_DATA(cm);
+    for (size_t i = 0; i < plan->nrecv; i++) {
+        int fd;
+        memcpy(&fd, data + i * sizeof(int), sizeof(int));
+        int expected = (int)i < plan->slot_fd ? (int)i : (int)i + 1;
+        if (fd != expected) {
+            errno = EPROTO;
+            txs_child_fail(c, TXS_STAGE_FDS, 0);
+        }
+    }
+}
+
+/*
  * Every disposition back to SIG_DFL, as Twisted does: handlers would run
  * parent code in our shared memory, and SIG_IGN would survive the exec.
  * (CLONE_CLEAR_SIGHAND would reset handlers but keeps SIG_IGN, so this loop
@@ -269,6 +352,7 @@ txs_child_main(void *arg)
 
     if (plan->files_bound > 0) {
         txs_unshare_fds(&c, plan->files_bound);
+        txs_take_fds(&c);
     }
     txs_reset_signals(&c);
 

@@ -39,7 +39,6 @@ struct txs_alloc {
     struct txs_rlimit *rlimits;
     gid_t *groups;
     int *slot_src;
-    int *slot_num;
 };
 
 static void
@@ -52,7 +51,6 @@ txs_alloc_free(struct txs_alloc *a)
     PyMem_Free(a->rlimits);
     PyMem_Free(a->groups);
     PyMem_Free(a->slot_src);
-    PyMem_Free(a->slot_num);
 }
 
 static PyObject *
@@ -306,70 +304,82 @@ txs_convert_mask(PyObject *obj, struct txs_plan *plan)
     return 0;
 }
 
+/* The parent fds slot mode sends: a tuple of ints. */
 static int
 txs_convert_slots(PyObject *obj, struct txs_slots *slots, struct txs_alloc *a)
 {
     Py_ssize_t n;
-    long long *rows = txs_int_rows(obj, "slots", 2, &n);
+    long long *rows = txs_int_tuple(obj, "slots", &n);
     if (rows == NULL) {
         return -1;
     }
+    if (n > TXS_MAX_RECV) {
+        PyErr_Format(PyExc_ValueError, "slots: at most %d fds", TXS_MAX_RECV);
+        PyMem_Free(rows);
+        return -1;
+    }
     a->slot_src = PyMem_New(int, (size_t)n + 1);
-    a->slot_num = PyMem_New(int, (size_t)n + 1);
-    if (a->slot_src == NULL || a->slot_num == NULL) {
+    if (a->slot_src == NULL) {
         PyMem_Free(rows);
         PyErr_NoMemory();
         return -1;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
-        if (rows[2 * i] < 0 || rows[2 * i] > INT_MAX || rows[2 * i + 1] < 0 ||
-                rows[2 * i + 1] > INT_MAX) {
-            PyErr_Format(PyExc_ValueError, "slots[%zd] is not a pair of fds",
-                         i);
+        if (rows[i] < 0 || rows[i] > INT_MAX) {
+            PyErr_Format(PyExc_ValueError, "slots[%zd] is not an fd", i);
             PyMem_Free(rows);
             return -1;
         }
-        a->slot_src[i] = (int)rows[2 * i];
-        a->slot_num[i] = (int)rows[2 * i + 1];
+        a->slot_src[i] = (int)rows[i];
     }
     PyMem_Free(rows);
     slots->src = a->slot_src;
-    slots->slot = a->slot_num;
     slots->n = (size_t)n;
     return 0;
 }
 
-/* None, or (fd, st_dev, st_ino) of the slots' placeholder pipe. */
+/*
+ * None, or the reserved socket: (fd, st_dev, st_ino, sender, sender st_dev,
+ * sender st_ino, drain, owner pid).
+ */
 static int
-txs_convert_placeholder(PyObject *obj, struct txs_slots *slots)
+txs_convert_reserved(PyObject *obj, struct txs_slots *slots)
 {
-    slots->placeholder = -1;
+    slots->slot_fd = -1;
     if (obj == Py_None) {
         return 0;
     }
-    if (!PyTuple_Check(obj) || PyTuple_GET_SIZE(obj) != 3) {
+    if (!PyTuple_Check(obj) || PyTuple_GET_SIZE(obj) != 8) {
         PyErr_SetString(PyExc_TypeError,
-                        "placeholder must be None or (fd, st_dev, st_ino)");
+                        "reserved must be None or (fd, st_dev, st_ino, "
+                        "sender, st_dev, st_ino, drain, pid)");
         return -1;
     }
-    long long fd, dev, ino;
-    if (txs_int(PyTuple_GET_ITEM(obj, 0), "placeholder fd", 0, INT_MAX,
-                &fd) < 0 ||
-            txs_int(PyTuple_GET_ITEM(obj, 1), "placeholder st_dev", 0,
-                    LLONG_MAX, &dev) < 0 ||
-            txs_int(PyTuple_GET_ITEM(obj, 2), "placeholder st_ino", 0,
-                    LLONG_MAX, &ino) < 0) {
-        return -1;
+    static const char *const names[8] = {
+        "reserved fd", "reserved st_dev", "reserved st_ino", "sender fd",
+        "sender st_dev", "sender st_ino", "drain fd", "owner pid"};
+    long long v[8];
+    for (int i = 0; i < 8; i++) {
+        int fd = i == 0 || i == 3 || i == 6 || i == 7;
+        if (txs_int(PyTuple_GET_ITEM(obj, i), names[i], 0,
+                    fd ? INT_MAX : LLONG_MAX, &v[i]) < 0) {
+            return -1;
+        }
     }
-    slots->placeholder = (int)fd;
-    slots->placeholder_dev = (dev_t)dev;
-    slots->placeholder_ino = (ino_t)ino;
+    slots->slot_fd = (int)v[0];
+    slots->slot_dev = (dev_t)v[1];
+    slots->slot_ino = (ino_t)v[2];
+    slots->sender = (int)v[3];
+    slots->sender_dev = (dev_t)v[4];
+    slots->sender_ino = (ino_t)v[5];
+    slots->drain = (int)v[6];
+    slots->owner = (pid_t)v[7];
     return 0;
 }
 
 PyDoc_STRVAR(txs_spawn_doc,
 "spawn(candidates, argv, envp, cwd, ops, errFd, slots, filesBound,\n"
-"      placeholder, newSession, ctty, processGroup, umask, rlimits,\n"
+"      reserved, newSession, ctty, processGroup, umask, rlimits,\n"
 "      groups, groupsImplicit, gid, uid, deathSignal, signalMask,\n"
 "      allow)\n"
 "    -> (pid, pidfd, record, flags)\n"
@@ -418,7 +428,7 @@ txs_py_spawn(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (txs_convert_ops(args[4], &plan, &a) < 0) {
         goto done;
     }
-    if (txs_int(args[5], "errFd", 0, INT_MAX, &v) < 0) {
+    if (txs_int(args[5], "errFd", -1, INT_MAX, &v) < 0) {
         goto done;
     }
     plan.err_target = (int)v;
@@ -429,12 +439,19 @@ txs_py_spawn(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         goto done;
     }
     plan.files_bound = (unsigned)v;
-    if (txs_convert_placeholder(args[8], &slots) < 0) {
+    if (txs_convert_reserved(args[8], &slots) < 0) {
         goto done;
     }
-    if (plan.files_bound > 0 && slots.placeholder < 0) {
+    if (plan.files_bound > 0 && (slots.slot_fd < 0 ||
+            plan.files_bound != (unsigned)slots.slot_fd + 1)) {
         PyErr_SetString(PyExc_ValueError,
-                        "slot mode (filesBound > 0) needs a placeholder");
+                        "slot mode (filesBound > 0) needs the reserved "
+                        "socket, and filesBound one above its fd");
+        goto done;
+    }
+    if (plan.files_bound == 0 && plan.err_target < 0) {
+        PyErr_SetString(PyExc_ValueError,
+                        "errFd must be an fd outside slot mode");
         goto done;
     }
     plan.new_session = PyObject_IsTrue(args[9]);
@@ -507,9 +524,10 @@ txs_py_spawn(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         record = Py_NewRef(Py_None);
     }
     result = Py_BuildValue("iiNi", (int)out.pid, out.pidfd, record,
-                           (out.used_vm ? 1 : 0) | (out.slots_lost ? 2 : 0) |
+                           (out.used_vm ? 1 : 0) |
                            (out.slots_foreign ? 4 : 0) |
-                           (out.used_clone3 ? 8 : 0));
+                           (out.used_clone3 ? 8 : 0) |
+                           (out.slots_unusable ? 16 : 0));
 
 done:
     txs_alloc_free(&a);
@@ -809,9 +827,10 @@ txs_exec_module(PyObject *m)
         {"ALLOW_CLONE3", TXS_ALLOW_CLONE3},
         {"ALLOW_ALL", TXS_ALLOW_ALL},
         {"FLAG_VFORK", 1},
-        {"FLAG_SLOTS_LOST", 2},
         {"FLAG_SLOTS_FOREIGN", 4},
         {"FLAG_CLONE3", 8},
+        {"FLAG_SLOTS_UNUSABLE", 16},
+        {"MAX_SLOT_FDS", TXS_MAX_RECV},
         {"FDOP_DUP2", TXS_FDOP_DUP2},
         {"FDOP_DUP2_CLOEXEC", TXS_FDOP_DUP2_CLOEXEC},
         {"FDOP_CLEAR_CLOEXEC", TXS_FDOP_CLEAR_CLOEXEC},
@@ -836,6 +855,7 @@ txs_exec_module(PyObject *m)
         {"STAGE_NAMESPACES", TXS_STAGE_NAMESPACES},
         {"STAGE_IDMAP", TXS_STAGE_IDMAP},
         {"STAGE_CGROUP", TXS_STAGE_CGROUP},
+        {"STAGE_RESERVED_FD", TXS_STAGE_RESERVED_FD},
     };
     for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
         if (txs_add_int(m, ints[i].name, ints[i].value) < 0) {

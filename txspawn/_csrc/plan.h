@@ -59,6 +59,7 @@ enum txs_stage {
     TXS_STAGE_NAMESPACES = 17,
     TXS_STAGE_IDMAP = 18,
     TXS_STAGE_CGROUP = 19,
+    TXS_STAGE_RESERVED_FD = 20,
 };
 
 /* ---- fd operations (txspawn._fdops.FdOpCode) ---- */
@@ -93,6 +94,20 @@ struct txs_rlimit {
 #define TXS_ALLOW_CLONE3 0x8       /* clone3() (trampoline) for vfork mode */
 #define TXS_ALLOW_ALL 0xf
 
+/* The most fds one slot-mode spawn passes (SCM_MAX_FD is 253). */
+#define TXS_MAX_RECV 64
+
+/*
+ * Slot mode's child-to-parent channel, in the parent's memory (CLONE_VM):
+ * the child writes it, the parent reads it once clone() returned (the child
+ * has exec'd or exited).  It replaces the error pipe there.
+ */
+struct txs_shared {
+    struct txs_record record;
+    volatile int failed;         /* record holds a failure */
+    volatile int received;       /* the child took the message */
+};
+
 /*
  * The plan.  Every pointer refers to memory the parent allocated and keeps
  * alive until spawn returns; the child only reads it.
@@ -110,8 +125,19 @@ struct txs_plan {
     int err_target;              /* where the child moves it before the fd
                                     ops (== err_fd: leave it; the program
                                     keeps it, see planFdOps(keep=)) */
-    unsigned files_bound;        /* >0: started on the parent's fd table
-                                    (CLONE_FILES); unshare [0, bound) first */
+    unsigned files_bound;        /* >0: slot mode: started on the parent's
+                                    fd table (CLONE_FILES); unshare
+                                    [0, bound) first, then take the fds
+                                    from the reserved socket (below) */
+
+    /* slot mode only (vfork mode: the child shares our memory) */
+    int slot_fd;                 /* the reserved socket's receiving end */
+    dev_t slot_dev;              /* ... its identity, checked by the child */
+    ino_t slot_ino;              /*     in its private fd table */
+    size_t nrecv;                /* fds in the message, received at
+                                    0, 1, ... skipping slot_fd */
+    struct txs_shared *shared;   /* written by the child, read by the
+                                    parent once clone() has returned */
 
     /* session, terminal */
     int new_session;

@@ -3,20 +3,23 @@
  * the arguments into a struct txs_plan, releases the GIL, and calls
  * txs_spawn(), which
  *
- *   1. in slot mode, checks that every slot still holds the placeholder
- *      (else returns at once with slots_foreign set, having done nothing);
- *      creates the error pipe (pipe2 O_CLOEXEC);
- *   2. in slot mode, dup3()s every fd the child needs, and the error pipe,
- *      into the caller's reserved low fd numbers (see _cengine.py);
- *   3. takes a child stack with a guard page (a CLONE_VM child must never
+ *   1. in slot mode (see _cengine.py), checks that the reserved socket is
+ *      still ours and sends it every fd the child needs (SCM_RIGHTS);
+ *      else creates the error pipe (pipe2 O_CLOEXEC);
+ *   2. takes a child stack with a guard page (a CLONE_VM child must never
  *      run on the caller's stack): the one cached by the previous spawn, or
  *      a fresh mapping (see txs_take_stack);
- *   4. blocks every signal, clones (CLONE_VM|CLONE_VFORK|CLONE_PIDFD, plus
+ *   3. blocks every signal, clones (CLONE_VM|CLONE_VFORK|CLONE_PIDFD, plus
  *      CLONE_FILES in slot mode), restores the signal mask;
- *   5. puts the placeholders back into the slots, closes its copy of the
- *      error pipe's write end, and reads the pipe until EOF (the exec
- *      closed the child's copy) or one record (the child failed: it is
- *      reaped here, before returning).
+ *   4. in slot mode, empties the socket if the child did not take its
+ *      message, and reads a failure from the memory the child shares with
+ *      us; else closes its copy of the error pipe's write end and reads the
+ *      pipe until EOF (the exec closed the child's copy) or one record.  A
+ *      failed child is reaped here, before returning.
+ *
+ * No fixed fd number is ever written here: another thread may have closed
+ * one of ours and got the number for its own file (its bug, but its file
+ * must never be replaced).
  *
  * Mechanisms are chosen by probes cached in txs_features[], each with the
  * reason it is off.  A probe is settled by the first spawn that uses the
@@ -32,6 +35,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -153,6 +157,8 @@ txs_probe_clone3(void)
 
     if (r > 0) {
         txs_settle(TXS_FEAT_CLONE3, TXS_ON, NULL);
+        /* The probe's child was a CLONE_VM|CLONE_VFORK child. */
+        txs_settle(TXS_FEAT_VFORK, TXS_ON, NULL);
         if (clear) {
             txs_settle(TXS_FEAT_CLEAR_SIGHAND, TXS_ON, NULL);
         }
@@ -403,26 +409,6 @@ txs_fail_parent(struct txs_outcome *out, const char *what)
     out->what = what;
 }
 
-/* Put the placeholder back into the first n slots; 0 if all went well. */
-static int
-txs_restore_slots(const struct txs_slots *slots, size_t n, int err_slot)
-{
-    int lost = 0;
-    for (size_t i = 0; i <= n; i++) {
-        int slot = i < n ? slots->slot[i] : err_slot;
-        if (slot < 0) {
-            continue;
-        }
-        if (dup3(slots->placeholder, slot, O_CLOEXEC) < 0) {
-            /* Never leave a dup of a pipe end behind (the child would never
-               see EOF): give the number up instead. */
-            close(slot);
-            lost = 1;
-        }
-    }
-    return lost;
-}
-
 /*
  * One child stack is kept mapped between spawns: mapping, guarding and
  * unmapping a fresh one, and the page faults of a child running on
@@ -470,30 +456,152 @@ txs_give_stack(char *stack, size_t map_size)
     }
 }
 
-/*
- * Whether the placeholder is still the pipe the slots were reserved with,
- * and every slot this spawn would overwrite (the fd slots and the error
- * pipe's) still holds it, i.e. the same inode: code that closes fds it does
- * not own may have closed one, and the number may now be someone else's fd,
- * which must never be replaced.  Done here rather than in Python: an fstat()
- * from C costs a fraction of os.fstat() and its stat_result.
- */
+/* Whether fd is still the file (st_dev, st_ino). */
 static int
-txs_slots_ours(const struct txs_slots *slots, int err_slot)
+txs_is_file(int fd, dev_t dev, ino_t ino)
 {
-    struct stat ph, st;
-    if (fstat(slots->placeholder, &ph) < 0 ||
-            ph.st_dev != slots->placeholder_dev ||
-            ph.st_ino != slots->placeholder_ino) {
-        return 0;
+    struct stat st;
+    return fstat(fd, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
+}
+
+/* A failure found in the parent, reported as the child would. */
+static void
+txs_parent_record(struct txs_outcome *out, enum txs_stage stage, int err,
+                  int detail)
+{
+    struct txs_record rec = {
+        {TXS_MAGIC0, TXS_MAGIC1, TXS_MAGIC2, TXS_MAGIC3},
+        (uint32_t)stage, (int32_t)err, (int32_t)detail};
+    memcpy(out->record, &rec, sizeof(rec));
+    out->record_len = sizeof(rec);
+}
+
+union txs_control {
+    char buf[CMSG_SPACE(sizeof(int) * TXS_MAX_RECV)];
+    struct cmsghdr align;
+};
+
+/* Queue src[0..n) (n >= 1) on the reserved socket; 0, or -1 and errno. */
+static int
+txs_send_fds(const struct txs_slots *slots)
+{
+    char byte = 0;
+    struct iovec iov = {&byte, 1};
+    union txs_control control;
+    struct msghdr msg = {0};
+    memset(&control, 0, sizeof(control));
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.buf;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * slots->n);
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int) * slots->n);
+    memcpy(CMSG_DATA(cm), slots->src, sizeof(int) * slots->n);
+    ssize_t r;
+    while ((r = sendmsg(slots->sender, &msg, MSG_NOSIGNAL | MSG_DONTWAIT)) <
+            0 && errno == EINTR) {
     }
-    for (size_t i = 0; i <= slots->n; i++) {
-        int slot = i < slots->n ? slots->slot[i] : err_slot;
-        if (fstat(slot, &st) < 0 || st.st_dev != ph.st_dev ||
-                st.st_ino != ph.st_ino) {
-            return 0;
+    return r < 0 ? -1 : 0;
+}
+
+/*
+ * Empty the reserved socket: a message no child took (the clone failed, or
+ * the child failed or was killed before taking it) would hold its fds open
+ * (a pipe would never see EOF) and be taken by the next child.
+ */
+static void
+txs_drain(const struct txs_slots *slots)
+{
+    /* Never read from someone else's fd. */
+    if (!txs_is_file(slots->drain, slots->slot_dev, slots->slot_ino)) {
+        return;
+    }
+    for (;;) {
+        char byte;
+        struct iovec iov = {&byte, 1};
+        union txs_control control;
+        struct msghdr msg = {0};
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.buf;
+        msg.msg_controllen = sizeof(control.buf);
+        ssize_t r = recvmsg(slots->drain, &msg,
+                            MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r <= 0) {
+            return;  /* EAGAIN: empty */
+        }
+        for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm != NULL;
+                cm = CMSG_NXTHDR(&msg, cm)) {
+            if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) {
+                continue;
+            }
+            size_t nfds = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (size_t i = 0; i < nfds; i++) {
+                int fd;
+                memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+                close(fd);
+            }
         }
     }
+}
+
+/*
+ * Slot mode's checks and the send, before the clone.  Returns 1 to go on,
+ * 0 when the outcome is settled (a record, or a flag telling the caller to
+ * spawn the ordinary way), with nothing left behind.
+ */
+static int
+txs_prepare_slots(struct txs_plan *plan, const struct txs_slots *slots,
+                  unsigned allow, struct txs_shared *shared,
+                  struct txs_outcome *out)
+{
+    /* The child must share our memory (the failure record comes back
+       through it) and our fd table (the point of slot mode). */
+    if (!(allow & TXS_ALLOW_VFORK) ||
+            txs_features[TXS_FEAT_VFORK].state != TXS_ON ||
+            !txs_can_share_files() || slots->n < 1 ||
+            slots->n > TXS_MAX_RECV) {
+        out->slots_unusable = 1;
+        return 0;
+    }
+    if (getpid() != slots->owner) {
+        /* A fork() that did not run the os.register_at_fork() hook: the
+           socket is shared with that other process. */
+        out->slots_foreign = 1;
+        return 0;
+    }
+    if (!txs_is_file(slots->sender, slots->sender_dev, slots->sender_ino)) {
+        /* Closed by other code, the number maybe reused: never send our
+           fds to someone else's socket. */
+        txs_parent_record(out, TXS_STAGE_RESERVED_FD, EBADF, slots->sender);
+        return 0;
+    }
+    if (txs_send_fds(slots) < 0) {
+        if (errno == EBADF) {
+            /* A source fd is not open (closed since the plan): the same
+               EBADF the child's dup2 reports in the ordinary mode. */
+            txs_parent_record(out, TXS_STAGE_FDS, EBADF, 0);
+        }
+        else {
+            /* ENOBUFS, ENOMEM, ETOOMANYREFS (the user's in-flight fd
+               limit), EAGAIN: nothing was queued. */
+            out->slots_unusable = 1;
+        }
+        return 0;
+    }
+    memset(shared, 0, sizeof(*shared));
+    plan->shared = shared;
+    plan->slot_fd = slots->slot_fd;
+    plan->slot_dev = slots->slot_dev;
+    plan->slot_ino = slots->slot_ino;
+    plan->nrecv = slots->n;
+    plan->err_fd = -1;
+    plan->err_target = -1;
     return 1;
 }
 
@@ -502,9 +610,8 @@ txs_spawn(struct txs_plan *plan, const struct txs_slots *slots,
           unsigned allow, struct txs_outcome *out)
 {
     static long page = 0;
-    int errpipe[2];
-    size_t dupped = 0;
-    int err_slot = -1;
+    int errpipe[2] = {-1, -1};
+    struct txs_shared shared;
 
     memset(out, 0, sizeof(*out));
     out->pid = -1;
@@ -513,45 +620,17 @@ txs_spawn(struct txs_plan *plan, const struct txs_slots *slots,
     if (page == 0) {
         page = sysconf(_SC_PAGESIZE);
     }
-    if (slots != NULL && !txs_slots_ours(slots, plan->err_target)) {
-        out->slots_foreign = 1;
-        return 0;
-    }
-    if (pipe2(errpipe, O_CLOEXEC) < 0) {
-        txs_fail_parent(out, "pipe2");
-        return -1;
-    }
-
     if (slots != NULL) {
-        for (; dupped < slots->n; dupped++) {
-            if (dup3(slots->src[dupped], slots->slot[dupped], O_CLOEXEC) < 0) {
-                /* The source fd is not open (closed since the plan): the
-                   same EBADF the child's dup2 would have reported. */
-                int e = errno;
-                out->slots_lost = txs_restore_slots(slots, dupped, -1);
-                close(errpipe[0]);
-                close(errpipe[1]);
-                out->record_len = sizeof(struct txs_record);
-                struct txs_record rec = {
-                    {TXS_MAGIC0, TXS_MAGIC1, TXS_MAGIC2, TXS_MAGIC3},
-                    TXS_STAGE_FDS, e, 0};
-                memcpy(out->record, &rec, sizeof(rec));
-                return 0;
-            }
+        if (!txs_prepare_slots(plan, slots, allow, &shared, out)) {
+            return 0;
         }
-        err_slot = plan->err_target;
-        if (dup3(errpipe[1], err_slot, O_CLOEXEC) < 0) {
-            txs_fail_parent(out, "dup3");
-            out->slots_lost = txs_restore_slots(slots, dupped, -1);
-            close(errpipe[0]);
-            close(errpipe[1]);
-            return -1;
-        }
-        close(errpipe[1]);
-        errpipe[1] = -1;
-        plan->err_fd = err_slot;
     }
     else {
+        plan->shared = NULL;
+        if (pipe2(errpipe, O_CLOEXEC) < 0) {
+            txs_fail_parent(out, "pipe2");
+            return -1;
+        }
         plan->err_fd = errpipe[1];
     }
     plan->parent_pid = getpid();
@@ -564,8 +643,7 @@ txs_spawn(struct txs_plan *plan, const struct txs_slots *slots,
         uint64_t all = ~(uint64_t)0, old;
         txs_sigmask(SIG_SETMASK, &all, &old);
         pid = txs_clone(plan, stack + page, TXS_STACK_SIZE, allow,
-                        slots != NULL && txs_can_share_files(), &pidfd,
-                        &used_vm, &used_clone3);
+                        slots != NULL, &pidfd, &used_vm, &used_clone3);
         clone_errno = errno;
         txs_sigmask(SIG_SETMASK, &old, NULL);
         if (pid < 0) {
@@ -579,13 +657,18 @@ txs_spawn(struct txs_plan *plan, const struct txs_slots *slots,
         txs_give_stack(stack, map_size);
     }
     if (slots != NULL) {
-        out->slots_lost = txs_restore_slots(slots, dupped, err_slot);
+        /* Slot mode is vfork mode only: the child has exec'd or exited. */
+        if (!shared.received) {
+            txs_drain(slots);
+        }
     }
     else {
         close(errpipe[1]);
     }
     if (pid < 0) {
-        close(errpipe[0]);
+        if (errpipe[0] >= 0) {
+            close(errpipe[0]);
+        }
         return -1;
     }
 
@@ -603,18 +686,26 @@ txs_spawn(struct txs_plan *plan, const struct txs_slots *slots,
     }
 
     size_t got = 0;
-    while (got < sizeof(struct txs_record)) {
-        ssize_t n = read(errpipe[0], out->record + got,
-                         sizeof(struct txs_record) - got);
-        if (n < 0 && errno == EINTR) {
-            continue;
+    if (slots != NULL) {
+        if (shared.failed) {
+            memcpy(out->record, &shared.record, sizeof(shared.record));
+            got = sizeof(shared.record);
         }
-        if (n <= 0) {
-            break;
-        }
-        got += (size_t)n;
     }
-    close(errpipe[0]);
+    else {
+        while (got < sizeof(struct txs_record)) {
+            ssize_t n = read(errpipe[0], out->record + got,
+                             sizeof(struct txs_record) - got);
+            if (n < 0 && errno == EINTR) {
+                continue;
+            }
+            if (n <= 0) {
+                break;
+            }
+            got += (size_t)n;
+        }
+        close(errpipe[0]);
+    }
     out->record_len = got;
     out->pid = pid;
     out->pidfd = pidfd;

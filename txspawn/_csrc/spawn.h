@@ -42,19 +42,24 @@ int txs_can_share_files(void);
 int txs_clone3_selftest(int *status, int *ran, int *on_stack);
 
 /*
- * Slot mode: before the clone, dup3(src[i], slot[i], O_CLOEXEC) for each i
- * and the error pipe's write end into plan->err_target; afterwards put
- * `placeholder` back into every one of those numbers.
+ * Slot mode (see _cengine.py and docs/design/engines.rst): before the clone,
+ * send src[0..n) through the reserved socket (sender -> slot_fd); the child,
+ * started on our fd table (CLONE_FILES), unshares [0, slot_fd] and takes
+ * them from slot_fd.  No fixed fd number of ours is ever written.
  */
 struct txs_slots {
     const int *src;
-    const int *slot;
     size_t n;
-    int placeholder;
-    /* The placeholder pipe's identity, recorded when the slots were
-       reserved: checked before any slot is touched. */
-    dev_t placeholder_dev;
-    ino_t placeholder_ino;
+    int slot_fd;            /* the receiving end: the reserved low fd */
+    dev_t slot_dev;         /* ... its identity (checked by the child) */
+    ino_t slot_ino;
+    int sender;             /* the sending end */
+    dev_t sender_dev;       /* ... its identity (checked before sending) */
+    ino_t sender_ino;
+    int drain;              /* a duplicate of the receiving end, to empty
+                               the queue when a child did not take its
+                               message */
+    pid_t owner;            /* the process the socket was made in */
 };
 
 struct txs_outcome {
@@ -62,9 +67,11 @@ struct txs_outcome {
     int pidfd;              /* -1: none */
     int used_vm;            /* the child ran in vfork mode */
     int used_clone3;        /* ... created by clone3 (the trampoline) */
-    int slots_lost;         /* a slot could not be restored and was closed */
-    int slots_foreign;      /* a slot no longer held the placeholder: nothing
-                               was done (no pipe, no clone, no dup3) */
+    int slots_unusable;     /* slot mode cannot be used for this spawn (no
+                               vfork mode, close_range or room in the
+                               socket): nothing was done */
+    int slots_foreign;      /* the reserved socket belongs to the process
+                               we were forked from: nothing was done */
     size_t record_len;      /* 0: the exec succeeded */
     unsigned char record[sizeof(struct txs_record)];
     int err;                /* parent-side failure: errno ... */

@@ -120,6 +120,15 @@ txs_sigdefault(int sig)
     return (int)syscall(SYS_rt_sigaction, sig, &sa, NULL, sizeof sa.mask);
 }
 
+/* recvmsg(2) without glibc's cancellation point (the calling thread's TLS
+   is the suspended parent thread's in a CLONE_VM child). */
+struct msghdr;
+static inline long
+txs_recvmsg(int fd, struct msghdr *msg, int flags)
+{
+    return syscall(SYS_recvmsg, fd, msg, flags);
+}
+
 /* getdents64(2): Linux 2.4.  Used only by the close_range() fallback. */
 static inline long
 txs_getdents64(int fd, void *buf, size_t len)
