@@ -428,7 +428,7 @@ class EngineTestsMixin(HygieneMixin):
         pids = []
 
         class Failing(ParentSyscalls):
-            def pidfdOpen(self, pid: int) -> int:
+            def pidfdOpen(self, pid: int, into: list[int]) -> int:
                 pids.append(pid)
                 raise OSError(errno.EMFILE, "injected")
 
@@ -448,7 +448,7 @@ class EngineTestsMixin(HygieneMixin):
         """
 
         class NoPidfd(ParentSyscalls):
-            def pidfdOpen(self, pid: int) -> int:
+            def pidfdOpen(self, pid: int, into: list[int]) -> int:
                 raise OSError(errno.ENOSYS, "injected")
 
         spawner = self.makeSpawner(syscalls=NoPidfd())
@@ -469,11 +469,11 @@ class EngineTestsMixin(HygieneMixin):
         errors = []
 
         class Late(ParentSyscalls):
-            def pidfdOpen(self, pid: int) -> int:
+            def pidfdOpen(self, pid: int, into: list[int]) -> int:
                 # With SIGCHLD ignored, waitid blocks until the kernel
                 # reaped the child, then fails with ECHILD.
                 errors.append(_waitAutoReaped(pid))
-                return super().pidfdOpen(pid)
+                return super().pidfdOpen(pid, into)
 
         spawner = self.makeSpawner(syscalls=Late())
         null = self.devnull()
@@ -496,10 +496,10 @@ class EngineTestsMixin(HygieneMixin):
         self.ignoreSignal(signal.SIGCHLD)
 
         class Reused(ParentSyscalls):
-            def pidfdOpen(self, pid: int) -> int:
+            def pidfdOpen(self, pid: int, into: list[int]) -> int:
                 _waitAutoReaped(pid)
                 # A process that is not our child: this one.
-                return super().pidfdOpen(os.getpid())
+                return super().pidfdOpen(os.getpid(), into)
 
         spawner = self.makeSpawner(syscalls=Reused())
         null = self.devnull()
@@ -813,7 +813,7 @@ class PosixSpawnPathTests(EngineTestsMixin, SynchronousTestCase):
                 outer = self
 
                 class Prepared:
-                    def spawn(self, path: bytes) -> int:
+                    def spawn(self, path: bytes, into: list[int]) -> int:
                         outer.calls += 1
                         raise OSError(outer.code, "injected")
 
@@ -1021,7 +1021,7 @@ class ForkPathTests(EngineTestsMixin, SynchronousTestCase):
         """
 
         class NoPipe(ParentSyscalls):
-            def pipe(self) -> tuple[int, int]:
+            def pipe(self, into: list[int]) -> None:
                 raise OSError(errno.EMFILE, "injected")
 
         self.spawner = self.makeSpawner(syscalls=NoPipe())
@@ -1040,7 +1040,7 @@ class ForkPathTests(EngineTestsMixin, SynchronousTestCase):
         """
 
         class NoFork(ParentSyscalls):
-            def fork(self) -> int:
+            def fork(self, into: list[int]) -> int:
                 raise OSError(errno.EAGAIN, "injected")
 
         self.spawner = self.makeSpawner(syscalls=NoFork())
@@ -1073,10 +1073,12 @@ class ForkPathTests(EngineTestsMixin, SynchronousTestCase):
         self.addCleanup(signal.pidfd_send_signal, strangerFd, signal.SIGKILL)
 
         class Reused(ParentSyscalls):
-            def fork(self) -> int:
+            def fork(self, into: list[int]) -> int:
+                # As the real one: the pid is recorded for the clean-up.
+                into.append(strangerPid)
                 return strangerPid
 
-            def pidfdOpen(self, pid: int) -> int:
+            def pidfdOpen(self, pid: int, into: list[int]) -> int:
                 raise OSError(errno.EMFILE, "injected")
 
         self.spawner = self.makeSpawner(syscalls=Reused())
@@ -1099,8 +1101,8 @@ class ForkPathTests(EngineTestsMixin, SynchronousTestCase):
         pids = []
 
         class Interrupted(ParentSyscalls):
-            def fork(self) -> int:
-                pid = super().fork()
+            def fork(self, into: list[int]) -> int:
+                pid = super().fork(into)
                 if pid:
                     pids.append(pid)
                 return pid
@@ -1405,7 +1407,7 @@ class BackendTests(HygieneMixin, SynchronousTestCase):
             SpawnAttributes(),
         )
         try:
-            pid = prepared.spawn(b"/bin/sh")
+            pid = prepared.spawn(b"/bin/sh", [])
         finally:
             prepared.close()
         self.assertEqual(waitExit(pid), 0)

@@ -53,7 +53,7 @@ from collections.abc import Mapping
 from attrs import define, field
 from zope.interface import implementer
 
-from txspawn._child import ChildProcess
+from txspawn._child import ChildProcess, discardChild, recordCall
 from txspawn._engines import buildFailureReason
 from txspawn._fdplan import planFdOps
 from txspawn._plan import SpawnPlan
@@ -77,6 +77,8 @@ SLOTS_ENV = "TXSPAWN_FD_SLOTS"
 _DEFAULT_SLOTS = 16
 #: One fd operation as the extension takes it: C{(op, fd, target)}.
 _Op = tuple[int, int, int]
+#: What the extension's C{spawn} returns: C{(pid, pidfd, record, flags)}.
+_Outcome = tuple[int, int, bytes | None, int]
 #: The reserved fd is the lowest free number from 3 up, so that a thread
 #: redirecting stdio (C{dup2} onto 0, 1 or 2, legitimate even while those
 #: are closed) never hits it.
@@ -431,6 +433,32 @@ class CSpawner:
     ) -> ChildProcess:
         """
         See L{ISpawner.spawn}.
+
+        An exception escaping from here -- including the C{KeyboardInterrupt}
+        a signal handler raises right after the extension returned -- leaves
+        no child behind: what the extension returns is recorded before any
+        bytecode runs (L{recordCall}), and a child it started is killed,
+        reaped and its pidfd closed unless it is returned.
+        """
+        started: list[_Outcome] = []
+        try:
+            return self._spawnRecorded(plan, fdMap, started)
+        except BaseException:
+            for pid, pidfd, record, _ in started:
+                # A record means a failed child, reaped by the extension.
+                if record is None and pid > 0:
+                    try:
+                        discardChild(pid, pidfd if pidfd >= 0 else None)
+                    finally:
+                        if pidfd >= 0:
+                            os.close(pidfd)
+            raise
+
+    def _spawnRecorded(
+        self, plan: SpawnPlan, fdMap: Mapping[int, int], started: list[_Outcome]
+    ) -> ChildProcess:
+        """
+        L{spawn}, each outcome of the extension appended to C{started}.
         """
         slots = self._slots
         if slots is not None and slots.broken is None:
@@ -438,6 +466,7 @@ class CSpawner:
             if layout is not None and slots.lock.acquire(blocking=False):
                 try:
                     pid, pidfd, record, flags = self._call(
+                        started,
                         plan,
                         layout.ops,
                         -1,
@@ -459,7 +488,7 @@ class CSpawner:
         # before running it.
         errFd = max((3, *fdMap, *fdMap.values())) + 1
         pid, pidfd, record, flags = self._call(
-            plan, _encodedProgram(fdMap, errFd), errFd, (), 0, None
+            started, plan, _encodedProgram(fdMap, errFd), errFd, (), 0, None
         )
         return self._started(plan, pid, pidfd, record, flags)
 
@@ -491,6 +520,7 @@ class CSpawner:
 
     def _call(
         self,
+        started: list[_Outcome],
         plan: SpawnPlan,
         ops: tuple[_Op, ...],
         errFd: int,
@@ -504,7 +534,10 @@ class CSpawner:
             # A uid without groups drops the parent's supplementary groups.
             groups = ()
         try:
-            return _cspawn.spawn(
+            # Appended to started in C: see spawn.
+            return recordCall(
+                started,
+                _cspawn.spawn,
                 plan.candidates,
                 plan.argv,
                 plan.envp,

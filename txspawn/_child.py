@@ -14,6 +14,11 @@ the zombie pins its pid, hence the pgid, see L{txspawn._groupkill}) sets
 L{ChildProcess.beforeReap}.  Only then does C{tryReap} first peek with
 C{waitid(P_PID, pid, WEXITED | WNOHANG | WNOWAIT)}: children without a hook
 cost no extra syscall.
+
+Between the clone and the moment a transport owns the child, nothing may be
+lost to an exception, including the C{KeyboardInterrupt} a signal handler
+raises: L{recordCall} and L{discardChild} are the two halves of that
+handover (see C{docs/design/engines.rst}, "Interrupted spawns").
 """
 
 from __future__ import annotations
@@ -23,14 +28,18 @@ import os
 import resource
 import signal
 from collections.abc import Callable
+from itertools import chain, starmap
+from typing import TypeVar
 
 from attrs import define
 from twisted.internet.error import ProcessExitedAlready
 from twisted.logger import Logger
 
-__all__ = ["ChildProcess"]
+__all__ = ["ChildProcess", "discardChild", "recordCall", "recordItems"]
 
 _log = Logger()
+
+_T = TypeVar("_T")
 
 try:
     # os.wait4 with the same results and errors, built with fewer
@@ -172,3 +181,78 @@ class ChildProcess:
         # with the reactor, and must unregister it before closing it
         # (closePidfd), or epoll would be left watching a recycled number.
         self.reaped = True
+
+
+def recordCall(into: list[_T], function: Callable[..., _T], *args: object) -> _T:
+    """
+    Call C{function(*args)}, append what it returns to C{into}, and return
+    it, with no Python bytecode in between.
+
+    Python runs signal handlers -- and so raises the C{KeyboardInterrupt}
+    of a Ctrl-C -- only at certain points between bytecodes, and one of
+    them is right after a call to a C function returns: with C{pid =
+    os.fork()} the interrupt is raised before the result is stored, and the
+    child is lost, whatever C{try} surrounds the line.  Here the call and
+    the append both run in C (C{list.extend} pulling one item from
+    C{itertools.starmap}), so once C{function} has returned its result is
+    in C{into}, which the caller made before the call and cleans up if an
+    exception escapes.  In the parent of a C{fork}, Python-level
+    C{after_in_parent} hooks run inside C{os.fork}: an exception from them
+    is reported as unraisable, never propagated.
+
+    @param into: Where the result goes.
+    @param function: A function implemented in C (a builtin, a C{ctypes}
+        function, a C{functools.partial} of one): a Python function would
+        itself give signal handlers a chance to run after its own C calls.
+    @return: The result (also C{into[-1]}).
+    """
+    into.extend(starmap(function, (args,)))
+    return into[-1]
+
+
+def recordItems(
+    into: list[_T], function: Callable[..., tuple[_T, ...]], *args: object
+) -> None:
+    """
+    Call C{function(*args)} and append the items of the tuple it returns to
+    C{into}, with no Python bytecode in between: L{recordCall} for calls
+    that return several fds at once (C{os.pipe2}).
+    """
+    into.extend(chain.from_iterable(starmap(function, (args,))))
+
+
+def discardChild(pid: int, pidfd: int | None) -> None:
+    """
+    Kill and reap a child that nobody owns yet: the clean-up of a spawn that
+    an exception interrupted between the clone and the handover.
+
+    The child is killed only while it is still ours and unreaped (looked at
+    with C{waitid(WNOWAIT)}, through its pidfd when there is one): with
+    C{SIGCHLD} ignored the kernel reaps children itself, and a bare pid it
+    freed may be someone else's by now.  Then it is reaped, blocking: it
+    has just been sent C{SIGKILL}, which cannot be caught, so C{waitpid}
+    returns as soon as the kernel has torn it down.  The pidfd is not
+    closed here (the caller owns it).
+
+    @param pid: The child's pid.
+    @param pidfd: Its pidfd, or L{None}.
+    """
+    try:
+        if pidfd is not None:
+            os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        else:
+            os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        # Already reaped (by the kernel, SIGCHLD being ignored), or not ours.
+        return
+    try:
+        if pidfd is not None:
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        else:
+            os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:  # pragma: no cover - exited and auto-reaped
+        pass
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:  # pragma: no cover - auto-reaped just now
+        pass

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import os
 import signal
 from collections.abc import Iterable, Sequence
@@ -38,6 +39,7 @@ from typing import Protocol, Union
 
 from attrs import field, frozen
 
+from txspawn._child import recordCall
 from txspawn._envp import envMapping
 
 __all__ = [
@@ -128,10 +130,15 @@ class PreparedSpawn(Protocol):
     One spawn, converted and ready; try each exec candidate with L{spawn}.
     """
 
-    def spawn(self, path: bytes) -> int:
+    def spawn(self, path: bytes, into: list[int]) -> int:
         """
+        @param into: Gets the child's pid, before any Python bytecode runs
+            after C{posix_spawn} returned (see
+            L{txspawn._child.recordCall}): an exception raised then by a
+            signal handler cannot lose the child.
         @return: The child's pid.
-        @raise OSError: with the errno C{posix_spawn} returned.
+        @raise OSError: with the errno C{posix_spawn} returned (no child is
+            left: C{posix_spawn} reaps one whose C{exec} failed).
         """
 
     def close(self) -> None:
@@ -263,12 +270,13 @@ class _LibcPrepared:
             _check(c.posix_spawnattr_setpgroup(at, attrs.processGroup))
         _check(c.posix_spawnattr_setflags(at, flags))
 
-    def spawn(self, path: bytes) -> int:
+    def spawn(self, path: bytes, into: list[int]) -> int:
         pid = ctypes.c_int(0)
-        # ctypes releases the GIL around the call; glibc blocks every signal
-        # and runs the child with CLONE_VM|CLONE_VFORK on its own stack.
-        _check(
-            self._lib._c.posix_spawn(
+        try:
+            # ctypes releases the GIL around the call; glibc blocks every
+            # signal and runs the child with CLONE_VM|CLONE_VFORK on its own
+            # stack.
+            result = self._lib._c.posix_spawn(
                 ctypes.byref(pid),
                 path,
                 ctypes.byref(self._actions),
@@ -276,7 +284,13 @@ class _LibcPrepared:
                 self._argv,
                 self._envp,
             )
-        )
+        finally:
+            # glibc stores the pid only for a child it started and did not
+            # reap; the pid is in pid even when a signal handler raised
+            # right after the call returned.
+            if pid.value > 0:
+                into.append(pid.value)
+        _check(result)
         return pid.value
 
     def close(self) -> None:
@@ -438,7 +452,7 @@ class _OsPrepared:
         self._fileActions = fileActions
         self._attributes = attributes
 
-    def spawn(self, path: bytes) -> int:
+    def spawn(self, path: bytes, into: list[int]) -> int:
         attrs = self._attributes
         # os.posix_spawn raises ValueError for glibc's internal signals (32,
         # 33), which are not in valid_signals(): keep what it accepts.
@@ -446,16 +460,16 @@ class _OsPrepared:
         kwargs: dict[str, object] = {}
         if attrs.processGroup is not None:
             kwargs["setpgroup"] = attrs.processGroup
-        return os.posix_spawn(
-            path,
-            self._argv,
-            self._env,
+        call = functools.partial(
+            os.posix_spawn,
             file_actions=self._fileActions,
             setsid=attrs.setsid,
             setsigdef=sigdef,
             setsigmask=[s for s in attrs.sigmask if s in _VALID_SIGNALS],
             **kwargs,  # type: ignore[arg-type]
         )
+        # functools.partial of a builtin: called from C, see recordCall.
+        return recordCall(into, call, path, self._argv, self._env)
 
     def close(self) -> None:
         pass

@@ -46,7 +46,7 @@ __all__ = ["ProcessLifecycle", "failure", "killAndReap", "leadsGroup"]
 _log = Logger()
 
 
-def killAndReap(child: ChildProcess) -> None:
+def killAndReap(child: ChildProcess, closePidfd: bool = True) -> None:
     """
     Get rid of a child that was started but cannot be handed to a monitor
     (the transport failed to set up after the engine succeeded).
@@ -55,7 +55,9 @@ def killAndReap(child: ChildProcess) -> None:
     cannot be caught, so C{wait4} returns as soon as the kernel tears it
     down.
 
-    @param child: A started, unreaped child.
+    @param child: A started child (nothing is done if it is reaped).
+    @param closePidfd: Whether to close its pidfd too (not while a monitor
+        may still have it registered).
     """
     try:
         child.sendSignal(signal.SIGKILL)
@@ -70,7 +72,8 @@ def killAndReap(child: ChildProcess) -> None:
             child.status, child.rusage = status, rusage
         # Marks the child reaped (with whatever status we could get).
         child.reapUnknown()
-    child.closePidfd()
+    if closePidfd:
+        child.closePidfd()
 
 
 def leadsGroup(plan: SpawnPlan) -> bool:
@@ -113,6 +116,8 @@ class ProcessLifecycle:
     _child: ChildProcess | None = None
     _exited: bool = False
     _ended: bool = False
+    #: Whether C{makeConnection} was called (see L{_abandon}).
+    _protocolConnected: bool = False
     _clock: IReactorTime
     _termination: Termination | None = None
     _timeoutCall: IDelayedCall | None = None
@@ -276,8 +281,10 @@ class ProcessLifecycle:
         """
         child = self._child
         assert child is not None
-        watcher.watch(child, self._childStopped, self._childContinued)
+        # Before watching: an exception that interrupts the watch still
+        # finds the way to undo it (unwatch is idempotent).
         self._stateUnwatch = lambda: watcher.unwatch(child)
+        watcher.watch(child, self._childStopped, self._childContinued)
 
     def _childStopped(self, signum: int) -> None:
         proto = self.proto
@@ -401,10 +408,43 @@ class ProcessLifecycle:
         """
         proto = self.proto
         if proto is not None:
+            self._protocolConnected = True
             try:
                 proto.makeConnection(self)  # type: ignore[arg-type]
             except BaseException:
                 _log.failure("while calling makeConnection:", level=LogLevel.critical)
+
+    def _abandon(self) -> None:
+        """
+        C{spawnProcess} is raising after this transport was made, so its
+        caller gets no transport: its child must not outlive the call (a
+        signal handler's C{KeyboardInterrupt}, or a monitor that could not
+        watch it).
+
+        The child is killed with C{SIGKILL} and reaped now; if the monitor
+        was asked to watch it (L{_monitor} is set just before), it drops it
+        (L{IChildMonitor.reapIfExited} reports it if the monitor got as far
+        as recording it), and its pidfd is closed.  A protocol that got
+        C{makeConnection} then gets C{processExited} and, once its pipes
+        see end of file, C{processEnded}, as for any killed child; a
+        protocol that did not never hears of the child, and the pipes are
+        closed now.
+        """
+        child = self._child
+        assert child is not None
+        if not self._protocolConnected:
+            self.proto = None
+        try:
+            # The pidfd stays open until the monitor has unregistered it.
+            killAndReap(child, closePidfd=False)
+            monitor = self._monitor
+            if monitor is not None:
+                monitor.reapIfExited(child)  # type: ignore[no-untyped-call]
+        finally:
+            child.closePidfd()
+            if not self._protocolConnected:
+                self._forceClosePipes()
+            self._childExited(child)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} pid={self.pid} status={self.status}>"

@@ -187,9 +187,14 @@ class PidfdMonitor:
         if child.pid in self._readers:
             raise ValueError(f"child {child.pid} is already watched")
         reader = _PidfdReader(self, child, exited)
-        reader.internal = addInternalReader(self._reactor, reader)
+        # Recorded, and marked registered, before it is registered: if an
+        # exception interrupts the registration (a signal handler's
+        # KeyboardInterrupt), the spawner's clean-up still finds it here
+        # (reapIfExited) and unregisters it, from wherever it got to.
+        reader.internal = self._internalReaders is not None
         reader.registered = True
         self._readers[child.pid] = reader
+        reader.internal = addInternalReader(self._reactor, reader)
         if not self._shutdown.armed:
             self._shutdown.arm()
 

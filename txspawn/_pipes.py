@@ -47,6 +47,8 @@ from twisted.internet.process import ProcessWriter
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from txspawn._child import recordItems
+
 __all__ = [
     "BIG_PIPE",
     "DONE_FAILURE",
@@ -105,9 +107,14 @@ def openPipe() -> tuple[int, int]:
     return os.pipe2(os.O_CLOEXEC)
 
 
-def openParentPipe(parentReads: bool) -> tuple[int, int]:
+def openParentPipe(parentReads: bool, into: list[int]) -> tuple[int, int]:
     """
     Open a close-on-exec pipe for a child, the parent's end non-blocking.
+
+    Both ends are appended to C{into} as the pipe is opened, before any
+    Python bytecode runs (L{txspawn._child.recordItems}): if an exception
+    escapes (a signal handler's C{KeyboardInterrupt} included), the caller
+    closes what C{into} holds; this function closes nothing.
 
     The child's end stays blocking (the child expects ordinary blocking
     stdio; C{O_NONBLOCK} lives in the open file description, which a
@@ -117,16 +124,13 @@ def openParentPipe(parentReads: bool) -> tuple[int, int]:
 
     @param parentReads: C{True} for Twisted's C{"r"} (the child writes, the
         parent reads), C{False} for C{"w"}.
+    @param into: Gets the read end, then the write end.
     @return: C{(parentEnd, childEnd)}.
     """
-    readEnd, writeEnd = os.pipe2(os.O_CLOEXEC)
+    recordItems(into, os.pipe2, os.O_CLOEXEC)
+    readEnd, writeEnd = into[-2:]
     parentEnd, childEnd = (readEnd, writeEnd) if parentReads else (writeEnd, readEnd)
-    try:
-        fcntl.fcntl(parentEnd, fcntl.F_SETFL, os.O_NONBLOCK)
-    except BaseException:
-        os.close(readEnd)
-        os.close(writeEnd)
-        raise
+    fcntl.fcntl(parentEnd, fcntl.F_SETFL, os.O_NONBLOCK)
     return parentEnd, childEnd
 
 
@@ -175,12 +179,19 @@ class PipeReader(abstract.FileDescriptor):
     def __init__(
         self, reactor: IReactorFDSet, proc: PipeOwner, name: int, fileno: int
     ) -> None:
+        """
+        @param reactor: The reactor to register with.
+        @param proc: The owner, which calls C{startReading} once it holds
+            this object (so that no registration can be lost to an
+            exception in between).
+        @param name: The child fd number this pipe is connected to.
+        @param fileno: The parent's end, from L{openParentPipe}.
+        """
         abstract.FileDescriptor.__init__(self, reactor)
         self.proc = proc
         self.name = name
         self.fd = fileno
         self._buffer: bytearray | None = None
-        self.startReading()  # type: ignore[no-untyped-call]
 
     def fileno(self) -> int:
         """
@@ -309,7 +320,9 @@ class PipeWriter(ProcessWriter):
     ) -> None:
         """
         @param reactor: The reactor to register with.
-        @param proc: The owner.
+        @param proc: The owner, which calls C{startReading} once it holds
+            this object (readable only when the child's end is closed: the
+            read hack).
         @param name: The child fd number this pipe is connected to.
         @param fileno: The parent's end, from L{openParentPipe}: already
             non-blocking, and a pipe, so C{ProcessWriter}'s probes
@@ -319,8 +332,6 @@ class PipeWriter(ProcessWriter):
         self.proc = proc
         self.name = name
         self.fd = fileno
-        # Readable only when the child's end is closed: the read hack.
-        self.startReading()  # type: ignore[no-untyped-call]
 
     def hangUp(self) -> None:
         """

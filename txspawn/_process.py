@@ -82,18 +82,28 @@ class Process(ProcessLifecycle):
         plan: SpawnPlan,
         proto: IProcessProtocol | None,
         spawner: ISpawner,
+        owner: list[ProcessLifecycle] | None = None,
     ) -> None:
         """
         Open the pipes, start the child, close the child's pipe ends.
 
-        Nothing is left behind if this raises: every fd opened so far is
-        closed, and a child that was started is killed and reaped.
+        Nothing is left behind if this raises, whatever it raises and
+        wherever (a signal handler's C{KeyboardInterrupt} included): every
+        fd opened so far is closed, and a child that was started is killed
+        and reaped.  Each fd is recorded as it is opened, before any
+        bytecode runs (L{txspawn._pipes.openParentPipe}), and set to C{-1}
+        in that record just before it is closed, so the clean-up closes
+        each exactly once.
 
         @param reactor: The reactor the pipes are registered with.
         @param plan: The validated plan (see L{txspawn._plan.planSpawn}).
         @param proto: The protocol; connected later by
             L{ProcessLifecycle._connect}.
         @param spawner: The engine that starts the child.
+        @param owner: If given, the new transport appends itself to it
+            once it is complete, as its very last step: the caller's clean-up
+            then finds it even if an exception is raised right after the
+            constructor returned (see L{ProcessLifecycle._abandon}).
         @raise txspawn.errors.SpawnError: The child could not be started.
         """
         self._reactor = reactor
@@ -103,6 +113,7 @@ class Process(ProcessLifecycle):
         parentEnds: dict[int, int] = {}
         kinds: dict[int, str] = {}
         opened: list[int] = []
+        child: ChildProcess | None = None
         try:
             for spec in plan.childFDs:
                 if isinstance(spec, InheritFD):
@@ -111,20 +122,18 @@ class Process(ProcessLifecycle):
                 toParent = isinstance(spec, PipeToParent)
                 assert toParent or isinstance(spec, PipeFromParent)
                 # The parent's end comes back non-blocking.
-                parentEnd, childEnd = openParentPipe(toParent)
-                opened += (parentEnd, childEnd)
+                parentEnd, childEnd = openParentPipe(toParent, opened)
                 fdMap[spec.childFD], parentEnds[spec.childFD] = childEnd, parentEnd
                 kinds[spec.childFD] = "r" if toParent else "w"
-            child: ChildProcess = spawner.spawn(  # type: ignore[no-untyped-call]
+            child = spawner.spawn(  # type: ignore[no-untyped-call]
                 plan, fdMap, None
             )
-        except BaseException:
-            _closeAll(opened)
-            raise
-        # The child has its own copies now; ours would keep the pipes from
-        # ever reporting end-of-file.
-        _closeAll(fdMap[fd] for fd in parentEnds)
-        try:
+            # The child has its own copies now; ours would keep the pipes
+            # from ever reporting end-of-file.
+            for index, fd in enumerate(opened):
+                if fd not in parentEnds.values():
+                    opened[index] = -1
+                    os.close(fd)
             self._child = child
             self.pid = child.pid
             self.processGroup = child.pid if leadsGroup(plan) else None
@@ -134,13 +143,24 @@ class Process(ProcessLifecycle):
                     self.pipes[childFD] = PipeReader(reactor, self, childFD, parentFD)
                 else:
                     self.pipes[childFD] = PipeWriter(reactor, self, childFD, parentFD)
-        except BaseException:
+            # Registered only once held, so that the clean-up finds them.
             for pipe in self.pipes.values():
-                pipe.stopReading()  # type: ignore[no-untyped-call]
-                pipe.stopWriting()  # type: ignore[no-untyped-call]
-            _closeAll(parentEnds.values())
-            killAndReap(child)
+                pipe.startReading()  # type: ignore[no-untyped-call]
+        except BaseException:
+            try:
+                if child is not None:
+                    killAndReap(child)
+            finally:
+                try:
+                    for pipe in self.pipes.values():
+                        pipe.stopReading()  # type: ignore[no-untyped-call]
+                        pipe.stopWriting()  # type: ignore[no-untyped-call]
+                finally:
+                    self.pipes.clear()
+                    _closeAll(fd for fd in opened if fd != -1)
             raise
+        if owner is not None:
+            owner.append(self)
 
     # -- pipe events ------------------------------------------------------
 

@@ -33,7 +33,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from txspawn._child import ChildProcess
+from txspawn._child import ChildProcess, recordCall, recordItems
 from txspawn._lifecycle import ProcessLifecycle, killAndReap, leadsGroup
 from txspawn._pipes import DONE_FAILURE, SMALL_READ
 from txspawn._plan import SpawnPlan
@@ -52,13 +52,16 @@ def openPTYWithOS() -> tuple[int, int, bytes]:
     L{openPTY} from the C{os} module, for when the C extension is not
     built: C{os.openpty}, C{os.ttyname} and C{F_SETFL} (a dozen syscalls).
     """
-    master, slave = os.openpty()
+    fds: list[int] = []
     try:
+        # Recorded before a signal handler can raise (recordItems).
+        recordItems(fds, os.openpty)
+        master, slave = fds
         name = os.fsencode(os.ttyname(slave))
         fdesc.setNonBlocking(master)  # type: ignore[no-untyped-call]
     except BaseException:
-        os.close(master)
-        os.close(slave)
+        for fd in fds:
+            os.close(fd)
         raise
     return master, slave, name
 
@@ -97,40 +100,44 @@ class PTYProcess(abstract.FileDescriptor, ProcessLifecycle):
         plan: SpawnPlan,
         proto: IProcessProtocol | None,
         spawner: ISpawner,
+        owner: list[ProcessLifecycle] | None = None,
     ) -> None:
         """
         Open the pty (unless given), start the child on it, close the slave.
 
-        Nothing is left behind if this raises: a pty opened here is closed
-        (a caller's pty is left to the caller, as Twisted does), and a child
-        that was started is killed and reaped.
+        Nothing is left behind if this raises, whatever it raises and
+        wherever (a signal handler's C{KeyboardInterrupt} included): a pty
+        opened here is closed (a caller's pty is left to the caller, as
+        Twisted does, unless the child was started on it), and a child that
+        was started is killed and reaped.
 
         @param reactor: The reactor the master is registered with.
         @param plan: A validated plan with C{plan.pty} set.
         @param proto: The protocol; connected later by C{_connect}.
         @param spawner: The engine that starts the child.
+        @param owner: If given, the new transport appends itself to it
+            once it is complete (see L{txspawn._process.Process}).
         @raise txspawn.errors.SpawnError: The child could not be started.
         """
         abstract.FileDescriptor.__init__(self, reactor)
         self._clock = cast(IReactorTime, reactor)
         assert plan.pty is not None, "a PTYProcess needs a pty plan"
         given = plan.pty.given
-        if given is not None:
-            masterfd, slavefd, ttyName = given
-        else:
-            masterfd, slavefd, ttyName = openPTY()
+        # The pty opened here, recorded before a signal handler can raise.
+        opened: list[tuple[int, int, bytes]] = []
+        child: ChildProcess | None = None
+        slaveClosed = False
         try:
-            child: ChildProcess = spawner.spawn(  # type: ignore[no-untyped-call]
+            if given is not None:
+                masterfd, slavefd, ttyName = given
+            else:
+                masterfd, slavefd, ttyName = recordCall(opened, openPTY)
+            child = spawner.spawn(  # type: ignore[no-untyped-call]
                 plan, {0: slavefd, 1: slavefd, 2: slavefd}, ttyName
             )
-        except BaseException:
-            if given is None:
-                os.close(masterfd)
-                os.close(slavefd)
-            raise
-        try:
             # As Twisted: the slave is the child's now, even a caller's one;
             # keeping it open would hide the child's exit (no EIO).
+            slaveClosed = True
             os.close(slavefd)
             if given is not None:
                 fdesc.setNonBlocking(masterfd)  # type: ignore[no-untyped-call]
@@ -143,10 +150,20 @@ class PTYProcess(abstract.FileDescriptor, ProcessLifecycle):
             self.connected = True
             self.startReading()  # type: ignore[no-untyped-call]
         except BaseException:
-            self.stopReading()  # type: ignore[no-untyped-call]
-            os.close(masterfd)
-            killAndReap(child)
+            try:
+                if child is not None:
+                    killAndReap(child)
+                if self.connected:
+                    self.stopReading()  # type: ignore[no-untyped-call]
+            finally:
+                if opened or child is not None:
+                    master, slave, _ = opened[0] if opened else given  # type: ignore[misc]
+                    if not slaveClosed:
+                        os.close(slave)
+                    os.close(master)
             raise
+        if owner is not None:
+            owner.append(self)
 
     def fileno(self) -> int:
         """

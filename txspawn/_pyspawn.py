@@ -32,7 +32,13 @@ not built, and the differential oracle the C engine is tested against.
     targets 3.11 here and prefers C{posix_spawn} for that reason too.
 
 Both paths leave nothing behind on failure: the child is reaped, every fd the
-engine opened is closed, and L{SpawnError} is raised synchronously.
+engine opened is closed, and L{SpawnError} is raised synchronously.  That
+holds for any exception, including a C{KeyboardInterrupt} that a signal
+handler raises right after C{fork}, C{posix_spawn}, C{pipe2} or
+C{pidfd_open} returned: each records what it created in a list made by
+L{PythonSpawner.spawn} before any bytecode runs (see
+L{txspawn._child.recordCall}), and C{spawn} kills, reaps and closes what
+the list holds unless it returns the child.
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ from typing import Literal
 from zope.interface import implementer
 
 from txspawn import _features
-from txspawn._child import ChildProcess
+from txspawn._child import ChildProcess, discardChild, recordCall, recordItems
 from txspawn._envp import envMapping
 from txspawn._fdops import CLOSE_RANGE_MAX, FdOpCode
 from txspawn._fdplan import planFdOps
@@ -91,25 +97,34 @@ class ParentSyscalls:
     """
     The parent-side syscalls of the fork path that can fail, in one narrow
     object so that tests can inject failures without patching L{os}.
+
+    Each call that creates something appends it to C{into} before any
+    Python bytecode runs (L{txspawn._child.recordCall}), so that an
+    exception raised by a signal handler right after the syscall returned
+    cannot lose it: the engine cleans up what C{into} holds.
     """
 
-    def pipe(self) -> tuple[int, int]:
+    def pipe(self, into: list[int]) -> None:
         """
-        @return: A close-on-exec pipe (the child's error pipe).
-        """
-        return os.pipe2(os.O_CLOEXEC)
+        Open a close-on-exec pipe (the child's error pipe).
 
-    def fork(self) -> int:
+        @param into: Gets the read end, then the write end.
         """
+        recordItems(into, os.pipe2, os.O_CLOEXEC)
+
+    def fork(self, into: list[int]) -> int:
+        """
+        @param into: Gets the result in the parent (the child's pid).
         @return: C{os.fork()}.
         """
-        return os.fork()
+        return recordCall(into, os.fork)
 
-    def pidfdOpen(self, pid: int) -> int:
+    def pidfdOpen(self, pid: int, into: list[int]) -> int:
         """
+        @param into: Gets the pidfd.
         @return: C{os.pidfd_open(pid)}.
         """
-        return os.pidfd_open(pid)
+        return recordCall(into, os.pidfd_open, pid)
 
     def readFailure(self, fd: int) -> ChildFailure | None:
         """
@@ -200,49 +215,6 @@ def _posixSpawnActions(
     return actions
 
 
-def _reap(pid: int) -> None:
-    # Blocking wait for THIS pid only; the child is exiting or exited.
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        # SIGCHLD is SIG_IGN (or SA_NOCLDWAIT): the kernel reaped it.
-        pass
-
-
-def _isOurChild(pid: int) -> bool:
-    """
-    Whether C{pid} is still an unreaped child of this process (running or a
-    zombie), looked at without reaping it.
-
-    While it is, its pid cannot be given to another process.  With
-    C{SIGCHLD} ignored (C{SIG_IGN} or C{SA_NOCLDWAIT}) the kernel reaps a
-    child the moment it exits, and the pid is free again: C{waitid} then
-    fails with C{ECHILD}, and the pid must not be acted on.
-    """
-    try:
-        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-    except ChildProcessError:
-        return False
-    return True
-
-
-def _killAndReap(pid: int) -> None:
-    # Only a child we still hold (unreaped) may be signalled by its bare
-    # pid.  One the kernel already reaped (SIGCHLD ignored) is gone, and its
-    # pid may be someone else's by now.  (Under SIGCHLD ignored a child can
-    # still exit between the check and the kill; the kernel would have to
-    # hand its pid out again within those microseconds, after a full turn
-    # of the pid space.  Only an atomic pidfd, as the C engine's clone3
-    # gets, closes that.)
-    if not _isOurChild(pid):
-        return
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:  # pragma: no cover - auto-reaped just now
-        pass
-    _reap(pid)
-
-
 def _goneChild(pid: int) -> ChildProcess:
     """
     A child the kernel reaped before the engine could open its pidfd
@@ -304,20 +276,53 @@ class PythonSpawner:
         """
         See L{ISpawner.spawn}.
 
+        An exception escaping from here (a signal handler's
+        C{KeyboardInterrupt} included) leaves no child and no fd: every pid
+        and pidfd is recorded as it is created, and unless the child is
+        returned it is killed and reaped (L{discardChild}) and its pidfd
+        closed.
+
         @raise UnsupportedFeature: if C{method="posix_spawn"} was forced and
             the plan needs the fork path.
         """
+        # Children started and not handed over, and their pidfds.
+        started: list[int] = []
+        pidfds: list[int] = []
+        try:
+            return self._spawnRecorded(plan, fdMap, ttyName, started, pidfds)
+        except BaseException:
+            try:
+                for pid in started:
+                    discardChild(pid, pidfds[-1] if pidfds else None)
+            finally:
+                for pidfd in pidfds:
+                    os.close(pidfd)
+            raise
+
+    def _spawnRecorded(
+        self,
+        plan: SpawnPlan,
+        fdMap: Mapping[int, int],
+        ttyName: bytes | None,
+        started: list[int],
+        pidfds: list[int],
+    ) -> ChildProcess:
+        """
+        L{spawn}, recording into C{started} the child it starts (one at
+        most) and into C{pidfds} its pidfd; a child that is gone for good
+        (reaped by the kernel) is taken out of C{started} again.
+        """
         reason = forkReason(plan, ttyName, fdMap)
         if self._method == "fork" or (self._method == "auto" and reason):
-            return self._spawnByFork(plan, fdMap)
+            return self._spawnByFork(plan, fdMap, started, pidfds)
         if reason is not None:
             raise UnsupportedFeature(
                 reason, "posix_spawn cannot express it and the fork path is disabled"
             )
         if self._method == "posix_spawn":
-            return self._spawnByPosixSpawn(plan, fdMap, ttyName)
+            return self._spawnByPosixSpawn(plan, fdMap, ttyName, started, pidfds)
         try:
-            return self._spawnByPosixSpawn(plan, fdMap, ttyName)
+            return self._spawnByPosixSpawn(plan, fdMap, ttyName, started, pidfds)
         except SpawnError as e:
             if e.stage != ChildSetupStage.EXEC or not (
                 e.errno == errno.ENOMEM or _hasSetupSteps(plan)
@@ -330,12 +335,17 @@ class PythonSpawner:
         # failed child left nothing behind, so the fork path replays the
         # spawn and reports the step that really failed (or, if the failure
         # was transient, starts the child).
-        return self._spawnByFork(plan, fdMap)
+        return self._spawnByFork(plan, fdMap, started, pidfds)
 
     # -- posix_spawn ------------------------------------------------------
 
     def _spawnByPosixSpawn(
-        self, plan: SpawnPlan, fdMap: Mapping[int, int], ttyName: bytes | None
+        self,
+        plan: SpawnPlan,
+        fdMap: Mapping[int, int],
+        ttyName: bytes | None,
+        started: list[int],
+        pidfds: list[int],
     ) -> ChildProcess:
         actions = _posixSpawnActions(plan, fdMap, ttyName)
         attributes = SpawnAttributes(
@@ -353,18 +363,20 @@ class PythonSpawner:
                 e.errno or errno.EINVAL, ChildSetupStage.FDS
             ) from None
         try:
-            pid = self._tryCandidates(prepared, plan)
+            pid = self._tryCandidates(prepared, plan, started)
         finally:
             prepared.close()
-        return self._withPidfd(pid)
+        return self._withPidfd(pid, started, pidfds)
 
-    def _tryCandidates(self, prepared: PreparedSpawn, plan: SpawnPlan) -> int:
+    def _tryCandidates(
+        self, prepared: PreparedSpawn, plan: SpawnPlan, started: list[int]
+    ) -> int:
         filename = os.fsdecode(plan.executable)
         code = errno.ENOENT
         seenEacces = False
         for path in plan.candidates:
             try:
-                return prepared.spawn(path)
+                return prepared.spawn(path, started)
             except OSError as e:
                 code = e.errno or errno.EINVAL
                 if code == errno.EBADF:
@@ -389,26 +401,39 @@ class PythonSpawner:
 
     # -- fork -------------------------------------------------------------
 
-    def _spawnByFork(self, plan: SpawnPlan, fdMap: Mapping[int, int]) -> ChildProcess:
+    def _spawnByFork(
+        self,
+        plan: SpawnPlan,
+        fdMap: Mapping[int, int],
+        started: list[int],
+        pidfds: list[int],
+    ) -> ChildProcess:
         if plan.deathSignal is not None:
             loadPrctl()
+        # The error pipe, recorded as it is opened; an fd is set to -1
+        # before it is closed, so that the finally clause closes each once.
+        pipe: list[int] = []
+        masks: list[set[int | signal.Signals]] = []
         try:
-            errRead, errWrite = self._sys.pipe()
-        except OSError as e:
-            raise SpawnError.fromErrno(
-                e.errno or errno.EINVAL, ChildSetupStage.SPAWN
-            ) from None
-        pid: int | None = None
-        try:
+            try:
+                self._sys.pipe(pipe)
+            except OSError as e:
+                raise SpawnError.fromErrno(
+                    e.errno or errno.EINVAL, ChildSetupStage.SPAWN
+                ) from None
+            errRead, errWrite = pipe
             steps = self._childSteps(plan, fdMap, errWrite)
             # Block every signal around the fork: the child must not run a
             # handler before it has reset the dispositions (it sets the
             # plan's mask just before exec); the parent restores its mask
-            # right after.
-            oldMask = signal.pthread_sigmask(signal.SIG_BLOCK, _ALL_SIGNALS)
+            # right after (recorded, like every result here, before a
+            # handler can raise: see ParentSyscalls).
             try:
+                recordCall(
+                    masks, signal.pthread_sigmask, signal.SIG_BLOCK, _ALL_SIGNALS
+                )
                 try:
-                    pid = self._sys.fork()
+                    pid = self._sys.fork(started)
                 except OSError as e:
                     raise SpawnError.fromErrno(
                         e.errno or errno.EINVAL, ChildSetupStage.SPAWN
@@ -416,22 +441,19 @@ class PythonSpawner:
                 if pid == 0:
                     execChild(steps)
             finally:
-                signal.pthread_sigmask(signal.SIG_SETMASK, oldMask)
+                if masks:
+                    signal.pthread_sigmask(signal.SIG_SETMASK, masks[0])
+            pipe[1] = -1
             os.close(errWrite)
-            errWrite = -1
             failure = self._sys.readFailure(errRead)
-        except BaseException:
-            if pid is not None:
-                _killAndReap(pid)
-            raise
         finally:
-            os.close(errRead)
-            if errWrite != -1:
-                os.close(errWrite)
+            for fd in pipe:
+                if fd != -1:
+                    os.close(fd)
         if failure is not None:
-            _reap(pid)
+            # spawn() reaps the failed child (it is exiting).
             raise failure.toError(plan.failureFilename(failure.stage))
-        return self._withPidfd(pid)
+        return self._withPidfd(pid, started, pidfds)
 
     def _childSteps(
         self, plan: SpawnPlan, fdMap: Mapping[int, int], errWrite: int
@@ -467,7 +489,9 @@ class PythonSpawner:
 
     # -- pidfd ------------------------------------------------------------
 
-    def _withPidfd(self, pid: int) -> ChildProcess:
+    def _withPidfd(
+        self, pid: int, started: list[int], pidfds: list[int]
+    ) -> ChildProcess:
         """
         Open the new child's pidfd.
 
@@ -483,31 +507,31 @@ class PythonSpawner:
         The C engine gets its pidfd atomically from C{clone3}.
 
         @raise SpawnError: (stage C{SPAWN}) if the pidfd cannot be opened
-            for a reason other than missing kernel support; the child is
-            killed and reaped first.
+            for a reason other than missing kernel support (L{spawn} then
+            kills and reaps the child).
         """
         if not self._features.enabled(_features.PIDFD_OPEN):
             return ChildProcess(pid, None)
         try:
-            pidfd = self._sys.pidfdOpen(pid)
+            pidfd = self._sys.pidfdOpen(pid, pidfds)
         except OSError as e:
             if e.errno == errno.ENOSYS:
                 return ChildProcess(pid, None)
             if e.errno == errno.ESRCH:
-                # SIGCHLD is ignored: the kernel already reaped the child.
+                # SIGCHLD is ignored: the kernel already reaped the child,
+                # whose pid must never be acted on again.
+                started.remove(pid)
                 return _goneChild(pid)
-            _killAndReap(pid)
             raise SpawnError.fromErrno(
                 e.errno or errno.EINVAL, ChildSetupStage.SPAWN
             ) from None
-        except BaseException:
-            _killAndReap(pid)
-            raise
         try:
             os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG | os.WNOWAIT)
         except ChildProcessError:
             # Not our child: ours was reaped by the kernel (SIGCHLD ignored)
             # and its pid given to another process before pidfd_open ran.
+            started.remove(pid)
+            del pidfds[-1]
             os.close(pidfd)
             return _goneChild(pid)
         except OSError:  # pragma: no cover - EINVAL: Linux 5.3, no P_PIDFD

@@ -29,7 +29,6 @@ existing reactor's C{spawnProcess}.
 from __future__ import annotations
 
 import os
-import signal
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +46,7 @@ from txspawn._arguments import callError, checkProtocol, splitSpawnOptions
 from txspawn._lifetime import NO_LIFETIME
 from txspawn._orphans import reapPendingOrphans
 from txspawn._plan import isOpenFD, planSpawn
-from txspawn._process import Process, killAndReap
+from txspawn._process import Process, ProcessLifecycle
 from txspawn._pty import PTYProcess
 from txspawn.interfaces import IChildMonitor, IProcessStateObserver, ISpawner
 
@@ -175,6 +174,76 @@ class ProcessSpawner:
         @raise txspawn.errors.UnsupportedFeature: The protocol provides
             L{IProcessStateObserver} and this is not the main thread
             (nothing was started).
+        @raise BaseException: Anything else raised during the call -- a
+            C{KeyboardInterrupt} from Python's C{SIGINT} handler (a REPL,
+            C{reactor.run(installSignalHandlers=False)}) at any point, or the
+            monitor failing -- leaves no child, zombie or fd behind: a child
+            already started is killed with C{SIGKILL} and reaped before the
+            exception propagates.  A protocol that already got
+            C{makeConnection} then gets C{processEnded} (once its pipes are
+            done) with that C{SIGKILL}; one that did not is never called.
+        """
+        made: list[ProcessLifecycle] = []
+        try:
+            # Positional arguments only: CPython then runs spawnInto in this
+            # same evaluation loop, and its return gives no signal handler a
+            # chance to run before this one returns (a call with **options
+            # would: see docs/design/engines.rst, "Interrupted spawns").
+            return self.spawnInto(
+                made,
+                processProtocol,
+                executable,
+                args,
+                env,
+                path,
+                uid,
+                gid,
+                usePTY,
+                childFDs,
+                options,
+            )
+        except BaseException:
+            self.abandon(made)
+            raise
+
+    def abandon(self, made: list[ProcessLifecycle]) -> None:
+        """
+        The clean-up of an entry point whose L{spawnInto} call raised (or
+        was interrupted right after it returned): kill and reap the child
+        of each transport in C{made}
+        (L{txspawn._lifecycle.ProcessLifecycle._abandon}).
+        """
+        for transport in made:
+            transport._abandon()
+
+    def spawnInto(
+        self,
+        made: list[ProcessLifecycle],
+        processProtocol: IProcessProtocol,
+        executable: bytes | str,
+        args: Sequence[bytes | str],
+        env: Mapping[Any, Any] | None,
+        path: bytes | str | None,
+        uid: int | None,
+        gid: int | None,
+        usePTY: Any,
+        childFDs: Mapping[int, int | str] | None,
+        options: Mapping[str, Any],
+    ) -> IProcessTransport:
+        """
+        L{spawnProcess}'s work, for an entry point (L{spawnProcess} itself,
+        the reactor mixin's C{spawnProcess}) that owns the clean-up.
+
+        The transport appends itself to C{made} as soon as it is complete;
+        from then on, if anything raises before the entry point has
+        returned the transport to its caller -- even a signal handler right
+        after this method returned -- the entry point must call
+        L{abandon}.  Before that, the transport's constructor cleans up
+        after itself.
+
+        @param made: An empty list.
+        @param options: The keyword-only options of L{spawnProcess}.
+        @return: See L{spawnProcess}.
         """
         checkProtocol("spawnProcess()", processProtocol)
         try:
@@ -206,11 +275,16 @@ class ProcessSpawner:
         reapPendingOrphans()
         if self.manageSignals:
             self._installMonitor()
+        # The transport, once complete, appends itself to made as its
+        # constructor's last step (even an exception raised right after the
+        # constructor returned then finds it there).
         transport: Process | PTYProcess
         if plan.pty is not None:
-            transport = PTYProcess(self.reactor, plan, processProtocol, self.spawner)
+            transport = PTYProcess(
+                self.reactor, plan, processProtocol, self.spawner, made
+            )
         else:
-            transport = Process(self.reactor, plan, processProtocol, self.spawner)
+            transport = Process(self.reactor, plan, processProtocol, self.spawner, made)
         transport._connect()
         child = transport._child
         assert child is not None
@@ -222,27 +296,15 @@ class ProcessSpawner:
             # child someone else reaped (never from inside spawnProcess).
             clock: IReactorTime = self.reactor  # type: ignore[assignment]
             clock.callLater(0, transport._childExited, child)
-            transport._armLifetime(lifetime)
-            return transport
-        try:
+        else:
+            # Set first: if watch raises (or is interrupted), the entry
+            # point's abandon() has the monitor drop whatever it recorded,
+            # kills and reaps the child, and the protocol still gets
+            # processEnded.
+            transport._monitor = self.monitor
             self.monitor.watch(child, transport._childExited)
-        except BaseException:
-            # Nobody would ever reap this child: kill and reap it here, and
-            # let the transport finish (its pipes see end of file) so the
-            # protocol still gets processEnded, then report the failure.
-            killAndReap(child)
-            transport._childExited(child)
-            raise
-        transport._monitor = self.monitor
-        if observeState:
-            try:
+            if observeState:
                 transport._observeState(self.stateWatcher())
-            except BaseException:
-                # Checked before spawning, so this is unexpected; a child the
-                # caller never gets a transport for must not keep running.
-                # The monitor reaps it and the protocol ends.
-                child.sendSignal(signal.SIGKILL)
-                raise
         transport._armLifetime(lifetime)
         return transport
 

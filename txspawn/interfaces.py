@@ -107,6 +107,12 @@ class IChildMonitor(Interface):
         that is still running (it closed its pipes and went on) costs one
         non-blocking C{wait4} and stays watched.
 
+        The spawner also calls it, after killing and reaping the child,
+        when C{spawnProcess} is raising after C{watch} was called (C{watch}
+        itself failed, or an exception such as C{KeyboardInterrupt}
+        interrupted it or came after it): a monitor that recorded the child
+        then reports it and drops it.
+
         @param child: a L{txspawn._child.ChildProcess}.
         @return: C{bool}: whether the child is reaped now.  A child this
             monitor does not watch is left alone (no syscall).

@@ -141,6 +141,41 @@ class _DirectDispatchEPollReactor(epollreactor.EPollReactor):
 
     doIteration = doPoll
 
+    def _add(
+        self,
+        xer: Any,
+        primary: set[int],
+        other: set[int],
+        selectables: dict[int, Any],
+        event: int,
+        antievent: int,
+    ) -> None:
+        """
+        Register C{xer} for C{event}, as
+        L{twisted.internet.epollreactor.EPollReactor._add} does, but record
+        it in C{selectables} I{before} adding its fd to C{primary}.
+
+        Twisted records them the other way round, and Python may run a
+        signal handler right after C{primary.add} returns: a
+        C{KeyboardInterrupt} raised there leaves an fd in C{primary} without
+        its selectable, and every later C{removeReader} of it and
+        C{removeAll} fail with C{KeyError}.  In this order an exception at
+        any point leaves the descriptor either fully recorded or not at all
+        (registered with epoll at most, which forgets the fd when it is
+        closed), so the clean-up of an interrupted spawn can unregister it
+        (see C{docs/design/engines.rst}, "Interrupted spawns").
+        """
+        fd = xer.fileno()
+        if fd not in primary:
+            flags = event
+            if fd in other:
+                flags |= antievent
+                self._poller.modify(fd, flags)
+            else:
+                self._poller.register(fd, flags)
+            selectables[fd] = xer
+            primary.add(fd)
+
     def _removeInternalReader(self, reader: Any) -> None:
         """
         Remove an internal reader, as

@@ -43,6 +43,7 @@ from twisted.internet.interfaces import (
 from zope.interface import implementer
 
 from txspawn._engines import selectSpawner
+from txspawn._lifecycle import ProcessLifecycle
 from txspawn._monitor import selectMonitor
 from txspawn._sigchldmonitor import TwistedRegistryReaping
 from txspawn._spawner import ProcessSpawner
@@ -197,18 +198,28 @@ class SpawnReactorMixin:
         """
         # The mutable default is never mutated: it only marks "not given",
         # which IReactorProcess defines as an empty environment.
-        return self.processSpawner.spawnProcess(
-            processProtocol,
-            executable,
-            args,
-            env,
-            path,
-            uid,
-            gid,
-            usePTY,
-            childFDs,
-            **options,
-        )
+        spawner = self.processSpawner
+        # This is the entry point, so it owns the clean-up (see
+        # ProcessSpawner.spawnInto): a KeyboardInterrupt raised at any
+        # point before it returns leaves no child behind.
+        made: list[ProcessLifecycle] = []
+        try:
+            return spawner.spawnInto(
+                made,
+                processProtocol,
+                executable,
+                args,
+                env,
+                path,
+                uid,
+                gid,
+                usePTY,
+                childFDs,
+                options,
+            )
+        except BaseException:
+            spawner.abandon(made)
+            raise
 
 
 _R = TypeVar("_R", bound=SpawnReactorMixin)
