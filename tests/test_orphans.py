@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+from typing import Any
 
 from twisted.internet.protocol import ProcessProtocol
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
@@ -384,13 +385,12 @@ class ProcessLimitMixin(MixinBase):
     #: Show every fact that differs.
     maxDiff = None
 
-    def test_orphansReapedUnderProcessLimit(self) -> None:
+    def runHelper(self, scenario: str) -> tuple[int, dict[str, Any]]:
         """
-        With no thread startable at shutdown, nothing fails there; the
-        zombies of the orphans that exited are reaped before the next
-        spawn (which the exhausted limit would refuse otherwise); the
-        orphan still running and a later reactor's orphans are reaped once
-        they exit; no child, zombie or fd is left.
+        Run a scenario of L{NPROC_HELPER} as an unused uid.
+
+        @param scenario: C{"run"} or C{"iterate"}.
+        @return: The uid, and the facts the helper reported.
         """
         if os.getuid() != 0:
             raise SkipTest(
@@ -410,7 +410,7 @@ class ProcessLimitMixin(MixinBase):
                 os.path.realpath(python),
                 "-I",
                 os.path.join(root, "orphans_nproc.py"),
-                "run",
+                scenario,
                 self.engineName,
                 self.monitorName,
             ],
@@ -423,7 +423,18 @@ class ProcessLimitMixin(MixinBase):
             timeout=300,
         )
         self.assertEqual(result.returncode, 0, result.stderr.decode(errors="replace"))
-        facts = json.loads(result.stdout)
+        facts: dict[str, Any] = json.loads(result.stdout)
+        return uid, facts
+
+    def test_orphansReapedUnderProcessLimit(self) -> None:
+        """
+        With no thread startable at shutdown, nothing fails there; the
+        zombies of the orphans that exited are reaped before the next
+        spawn (which the exhausted limit would refuse otherwise); the
+        orphan still running and a later reactor's orphans are reaped once
+        they exit; no child, zombie or fd is left.
+        """
+        uid, facts = self.runHelper("run")
         # The set-up: an unprivileged user, the engine under test, and
         # faults that really happened.
         self.assertEqual(
@@ -467,6 +478,55 @@ class ProcessLimitMixin(MixinBase):
                 "orphansLeft": 0,
                 "childrenLeft": {},
                 "fdsLeaked": {},
+            },
+        )
+
+    def test_pendingReapedByReactorIteration(self) -> None:
+        """
+        Orphans left pending (no thread could start at shutdown) that have
+        exited are reaped by the next iteration of a running reactor that
+        spawns nothing: zombies before its first wait, none after it;
+        nothing is logged as an error and nothing is left.
+        """
+        uid, facts = self.runHelper("iterate")
+        self.assertEqual(
+            {
+                key: facts.get(key)
+                for key in (
+                    "uid",
+                    "engineUnavailable",
+                    "taskRefusedAtShutdown",
+                    "pendingAfterStop",
+                    "zombiesBeforeIteration",
+                )
+            },
+            {
+                "uid": uid,
+                "engineUnavailable": None,
+                "taskRefusedAtShutdown": True,
+                "pendingAfterStop": 3,
+                "zombiesBeforeIteration": 3,
+            },
+        )
+        self.assertEqual(
+            {
+                key: facts.get(key)
+                for key in (
+                    "zombiesAfterIteration",
+                    "pendingAfterIteration",
+                    "orphansLeft",
+                    "childrenLeft",
+                    "fdsLeaked",
+                    "errors",
+                )
+            },
+            {
+                "zombiesAfterIteration": 0,
+                "pendingAfterIteration": 0,
+                "orphansLeft": 0,
+                "childrenLeft": {},
+                "fdsLeaked": {},
+                "errors": [],
             },
         )
 

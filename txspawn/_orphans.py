@@ -32,7 +32,11 @@ reaping but never loses a child:
     (L{reapPendingOrphans}, called by
     L{txspawn._spawner.ProcessSpawner.spawnProcess} before the engine
     runs), which then tries again to start a thread for those still
-    running.  Reaping before the spawn matters: exited orphans are zombies
+    running; and before every wait of a running txspawn reactor (its
+    C{doIteration} calls L{reapExitedOrphans} while L{reaper}C{.pending} is
+    not empty: one attribute test otherwise), which only reaps those that
+    exited, so that a reactor that spawns nothing still clears their
+    zombies.  Reaping before the spawn matters: exited orphans are zombies
     that still count against C{RLIMIT_NPROC}, and the spawn would fail
     with C{EAGAIN} because of them.
   - I{Nothing is shared} between batches, so a failure leaves no state
@@ -71,7 +75,13 @@ from twisted.logger import Logger
 
 from txspawn._child import ChildProcess
 
-__all__ = ["adoptOrphans", "orphanCount", "reapPendingOrphans"]
+__all__ = [
+    "adoptOrphans",
+    "orphanCount",
+    "reapExitedOrphans",
+    "reapPendingOrphans",
+    "reaper",
+]
 
 _log = Logger()
 
@@ -102,38 +112,75 @@ class _OrphanReaper:
     The process-wide owner of orphaned children (see the module docstring).
 
     @ivar _unreaped: Every adopted child not reaped yet (L{count}).
-    @ivar _pending: The adopted children no thread waits for, because
-        their thread could not be started.
+    @ivar pending: The adopted children no thread waits for, because
+        their thread could not be started (yet).  Read without the lock by
+        the reactors' iteration hook, whose cost while it is empty is that
+        one test.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        # Held while pending orphans are being reaped: one thread at a time
+        # (a spawn in one, a reactor iteration in another) may reap and
+        # close the pidfds of the same children.  Reentrant: the warning
+        # logged meanwhile may reach an observer that spawns.
+        self._reaping = threading.RLock()
         self._unreaped: set[ChildProcess] = set()
-        self._pending: list[ChildProcess] = []
+        self.pending: list[ChildProcess] = []
 
     def adopt(self, children: Iterable[ChildProcess]) -> None:
         with self._lock:
             for child in children:
                 if not child.reaped:
                     self._unreaped.add(child)
-                    self._pending.append(child)
+                    self.pending.append(child)
         self.reapPending()
+
+    def reapExited(self) -> None:
+        """
+        Reap the pending orphans that have exited; the others stay pending
+        (no thread is started: L{adoptOrphans} and the next spawn try that
+        again).  Does nothing if another thread is reaping them right now.
+        """
+        if self._reaping.acquire(blocking=False):
+            try:
+                self._reapBatch(startThread=False)
+            finally:
+                self._reaping.release()
 
     def reapPending(self) -> None:
         """
         Reap the pending orphans that have exited, and start a thread for
         the others.
         """
-        with self._lock:
-            batch, self._pending = self._pending, []
-        # The batch is ours alone now: no other thread touches its children.
-        running = []
-        for child in batch:
-            if _reap(child):
-                self._done(child)
-            else:
-                running.append(child)
+        with self._reaping:
+            self._reapBatch(startThread=True)
+
+    def _reapBatch(self, startThread: bool) -> None:
+        batch: list[ChildProcess] = []
+        running: list[ChildProcess] = []
+        try:
+            with self._lock:
+                batch, self.pending = self.pending, []
+            for child in batch:
+                if _reap(child):
+                    self._done(child)
+                else:
+                    running.append(child)
+        except BaseException:
+            # Interrupted (a signal handler's KeyboardInterrupt): nothing of
+            # the batch may be lost.
+            for child in batch:
+                if child.reaped:
+                    self._done(child)
+            with self._lock:
+                self.pending.extend(child for child in batch if not child.reaped)
+            raise
         if not running:
+            return
+        if not startThread:
+            with self._lock:
+                self.pending.extend(running)
             return
         thread = threading.Thread(
             target=self._wait,
@@ -146,7 +193,7 @@ class _OrphanReaper:
         except Exception as e:
             # RuntimeError("can't start new thread") at RLIMIT_NPROC.
             with self._lock:
-                self._pending.extend(running)
+                self.pending.extend(running)
             _log.warn(
                 "txspawn: cannot start a thread to reap {count} orphaned "
                 "children ({error}); they will be reaped before the next spawn",
@@ -175,7 +222,7 @@ class _OrphanReaper:
             # again, not lost.
             _log.failure("txspawn: an orphan reaper thread failed")
             with self._lock:
-                self._pending.extend(child for child in children if not child.reaped)
+                self.pending.extend(child for child in children if not child.reaped)
 
     def _waitAndReap(self, children: list[ChildProcess]) -> None:
         poller = select.poll()
@@ -211,7 +258,8 @@ class _OrphanReaper:
                     self._done(child)
 
 
-_reaper = _OrphanReaper()
+#: The process-wide orphan reaper.
+reaper = _OrphanReaper()
 
 
 def adoptOrphans(children: Iterable[ChildProcess]) -> None:
@@ -227,7 +275,7 @@ def adoptOrphans(children: Iterable[ChildProcess]) -> None:
 
     @param children: Unreaped children whose reactor is going away.
     """
-    _reaper.adopt(children)
+    reaper.adopt(children)
 
 
 def reapPendingOrphans() -> None:
@@ -236,8 +284,17 @@ def reapPendingOrphans() -> None:
     them: those that have exited now, the others by a new thread if one can
     be started.  Cheap when there are none: called before every spawn.
     """
-    if _reaper._pending:
-        _reaper.reapPending()
+    if reaper.pending:
+        reaper.reapPending()
+
+
+def reapExitedOrphans() -> None:
+    """
+    Reap the orphans left pending that have exited, without starting a
+    thread for the others: what a txspawn reactor does before each wait
+    while L{reaper}C{.pending} is not empty.
+    """
+    reaper.reapExited()
 
 
 def orphanCount() -> int:
@@ -245,4 +302,4 @@ def orphanCount() -> int:
     @return: How many adopted children have not been reaped yet (for tests
         and C{python -m txspawn info}).
     """
-    return _reaper.count()
+    return reaper.count()

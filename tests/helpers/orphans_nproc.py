@@ -8,6 +8,7 @@ Usage::
 
     orphans_nproc.py closure
     orphans_nproc.py run ENGINE MONITOR
+    orphans_nproc.py iterate ENGINE MONITOR
 
 C{closure} imports what C{run} needs and prints, as JSON, the
 C{[source, destination]} pairs of every non-stdlib package it loaded (the
@@ -29,6 +30,11 @@ C{run} (the directory holding this file goes first on C{sys.path}):
      spawned, and reactor 2 stops with both alive;
   4. every remaining child is released; once the reaper threads are done,
      nothing may be left: no orphan, no child (live or zombie), no fd.
+
+C{iterate}: reactor 1 stops with three children alive while no thread can
+start (they are left pending); they exit; reactor 2, which spawns nothing,
+runs one iteration: the pending orphans' zombies must be gone after it
+(before it, nothing has reaped them), with nothing left at the end.
 
 The facts are printed as one JSON object on stdout; the test judges them.
 """
@@ -55,7 +61,7 @@ def imports() -> dict[str, Any]:
     from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 
     from txspawn._engines import availableSpawners
-    from txspawn._orphans import orphanCount
+    from txspawn._orphans import orphanCount, reaper
     from txspawn.reactor import EPollReactor
 
     return {
@@ -65,6 +71,7 @@ def imports() -> dict[str, Any]:
         "globalLogPublisher": globalLogPublisher,
         "availableSpawners": availableSpawners,
         "orphanCount": orphanCount,
+        "reaper": reaper,
         "EPollReactor": EPollReactor,
     }
 
@@ -297,13 +304,90 @@ def run(engine: str, monitor: str) -> dict[str, Any]:
     return facts
 
 
+def iterate(engine: str, monitor: str) -> dict[str, Any]:
+    """
+    The C{iterate} scenario of the module docstring.
+    """
+    ns = imports()
+    facts: dict[str, Any] = {"uid": os.getuid()}
+    errors: list[str] = []
+
+    def observe(event: dict[str, Any]) -> None:
+        if event.get("log_level") in (ns["LogLevel"].error, ns["LogLevel"].critical):
+            text = ns["formatEvent"](event)
+            if "log_failure" in event:
+                text += "\n" + event["log_failure"].getTraceback()
+            errors.append(text)
+
+    ns["globalLogPublisher"].addObserver(observe)
+    facts["engineUnavailable"] = ns["availableSpawners"]().get(engine, "unknown")
+    if facts["engineUnavailable"] is not None:
+        return facts
+    soft = resource.getrlimit(resource.RLIMIT_NPROC)[0]
+    reactor1 = ns["EPollReactor"](engine=engine, monitor=monitor)
+    reactor2 = ns["EPollReactor"](engine=engine, monitor=monitor)
+    baseFDs = openFDs()
+    readEnd, writeEnd = os.pipe2(os.O_CLOEXEC)
+    pids: list[int] = []
+
+    def phase1() -> None:
+        try:
+            for _ in range(3):
+                transport = reactor1.spawnProcess(
+                    ns["ProcessProtocol"](),
+                    "/bin/sh",
+                    ["sh", "-c", "read x <&3"],
+                    childFDs={0: "w", 1: "r", 2: "r", 3: readEnd},
+                )
+                pids.append(transport.pid)
+            setProcessLimit(1)
+            facts["taskRefusedAtShutdown"] = not canCreateTask()
+        finally:
+            reactor1.stop()
+
+    reactor1.callWhenRunning(phase1)
+    reactor1.run()
+    facts["pendingAfterStop"] = len(ns["reaper"].pending)
+    os.close(writeEnd)
+    for pid in pids:
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+
+    def zombies() -> int:
+        mine = childrenOf(os.getpid())
+        return sum(mine.get(pid) == "Z" for pid in pids)
+
+    def beforeIteration() -> None:
+        # Runs before reactor 2's first wait; what it schedules runs after.
+        facts["zombiesBeforeIteration"] = zombies()
+        reactor2.callLater(0, afterIteration)
+
+    def afterIteration() -> None:
+        facts["zombiesAfterIteration"] = zombies()
+        facts["pendingAfterIteration"] = len(ns["reaper"].pending)
+        reactor2.stop()
+
+    reactor2.callWhenRunning(reactor2.callLater, 0, beforeIteration)
+    reactor2.run()
+    setProcessLimit(soft)
+    joinReapers(30.0)
+    facts["orphansLeft"] = ns["orphanCount"]()
+    facts["childrenLeft"] = childrenOf(os.getpid())
+    os.close(readEnd)
+    facts["fdsLeaked"] = {
+        fd: os.readlink(f"/proc/self/fd/{fd}") for fd in sorted(openFDs() - baseFDs)
+    }
+    facts["errors"] = errors
+    return facts
+
+
 def main(argv: list[str]) -> None:
     if argv[1:] == ["closure"]:
         print(json.dumps(closure()))
-    elif len(argv) == 4 and argv[1] == "run":
+    elif len(argv) == 4 and argv[1] in ("run", "iterate"):
         # Run with -I: this directory (the copied packages) is the import root.
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-        print(json.dumps(run(argv[2], argv[3])))
+        scenario = run if argv[1] == "run" else iterate
+        print(json.dumps(scenario(argv[2], argv[3])))
     else:
         raise SystemExit(__doc__)
 

@@ -45,6 +45,7 @@ from zope.interface import implementer
 from txspawn._engines import selectSpawner
 from txspawn._lifecycle import ProcessLifecycle
 from txspawn._monitor import selectMonitor
+from txspawn._orphans import reaper as orphanReaper
 from txspawn._sigchldmonitor import TwistedRegistryReaping
 from txspawn._spawner import ProcessSpawner
 from txspawn.interfaces import IChildMonitor, IReactorSpawn, ISpawner
@@ -156,11 +157,16 @@ class SpawnReactorMixin:
 
     def doIteration(self, timeout: float | None) -> None:
         """
-        Let the on-demand registry reaping look at Twisted's registry, then
-        wait for events and dispatch them as the Twisted reactor does.
+        Reap the exited orphans left pending by a reactor that stopped while
+        no reaper thread could start (L{txspawn._orphans}; nothing but one
+        attribute test when there are none), let the on-demand registry
+        reaping look at Twisted's registry, then wait for events and
+        dispatch them as the Twisted reactor does.
 
         @param timeout: Seconds to wait, or C{None} to wait indefinitely.
         """
+        if orphanReaper.pending:
+            orphanReaper.reapExited()
         reaping = self._registryReaping
         if reaping is not None:
             reaping.beforeWait()
