@@ -670,7 +670,8 @@ class SlotTests(CTestCase):
         )
         self.assertIsInstance(e, SpawnError)
         self.assertEqual(
-            (e.stage, e.errno, e.fd), (ChildSetupStage.RESERVED_FD, errno.EBADF, victim)
+            (e.stage, e.errno, e.fd),
+            (ChildSetupStage.RESERVED_FD, errno.ESTALE, victim),
         )
         self.assertIn(f"reserved fd {victim} was closed by other code", str(e))
         self.assertNoNewChildren()
@@ -700,20 +701,42 @@ class SlotTests(CTestCase):
         slots = self.ownSlots()
         self.assertStolen(slots, slots.sender)
 
-    def test_closedReservedFd(self) -> None:
+    def assertClosedFallsBack(self, slots: FdSlots, closed: int) -> None:
         """
-        The reserved fd merely closed (the number free) fails the same way.
+        Other code merely closed C{closed}, one of the socket's fds, leaving
+        the number free (a "close every fd" routine after import, say): the
+        spawn succeeds the ordinary way with no error, slot mode is given
+        up naming the fd, no child or queued fd is left, and the free number
+        is not reused by txspawn.
         """
-        slots = self.ownSlots()
         spawner = CSpawner(slots=slots)
         fdMap = self.nullMap()  # before: it would get the free number
-        os.close(slots.number)
-        e = self.assertRaises(ReservedFdError, self.spawnTrue, spawner, fdMap)
-        self.assertEqual(e.fd, slots.number)
-        self.assertNoNewChildren()
-        self.assertEmpty(slots)
-        self.spawnTrue(spawner)
+        os.close(closed)
+        self.spawnTrue(spawner, fdMap)
         self.assertFalse(spawner.lastUsedSlots)
+        self.assertIn(f"reserved fd {closed} was closed", spawner.slotStatus() or "")
+        self.assertNoNewChildren()
+        if closed != slots.drain:
+            self.assertEmpty(slots)
+        self.assertRaises(OSError, os.fstat, closed)
+        self.spawnTrue(spawner, fdMap)
+        self.assertFalse(spawner.lastUsedSlots)
+
+    def test_closedReservedFd(self) -> None:
+        """
+        The reserved fd merely closed is found by the child, in its own fd
+        table: L{assertClosedFallsBack}.
+        """
+        slots = self.ownSlots()
+        self.assertClosedFallsBack(slots, slots.number)
+
+    def test_closedSender(self) -> None:
+        """
+        The socket's sending end merely closed is found before anything is
+        sent: L{assertClosedFallsBack}.
+        """
+        slots = self.ownSlots()
+        self.assertClosedFallsBack(slots, slots.sender)
 
     @staticmethod
     def thief(

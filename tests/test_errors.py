@@ -179,12 +179,14 @@ class ReservedFdErrorTests(SynchronousTestCase):
         The message says which fd, that other code closed it, that the
         file now on that number was left alone, and that nothing ran.
         """
-        error = SpawnError.fromErrno(errno.EBADF, ChildSetupStage.RESERVED_FD, detail=3)
+        error = SpawnError.fromErrno(
+            errno.ESTALE, ChildSetupStage.RESERVED_FD, detail=3
+        )
         self.assertEqual(
             str(error),
-            "[Errno 9] txspawn's reserved fd 3 was closed by other code (the "
-            "number may now hold that code's file, which was left alone); the "
-            "spawn was abandoned before the program ran",
+            f"[Errno {errno.ESTALE}] txspawn's reserved fd 3 was closed by other "
+            "code and the number now holds another file, which was left alone; "
+            "the spawn was abandoned before the program ran",
         )
 
     def test_pickle(self) -> None:

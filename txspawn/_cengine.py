@@ -286,6 +286,23 @@ class FdSlots:
         self.broken = "closed"
 
 
+def _reservedFdClosed(record: bytes, slots: FdSlots) -> bool:
+    """
+    Whether C{record} says that one of the slots' socket fds was merely
+    closed (C{EBADF}: a "close every fd" routine, say), not replaced by
+    another file.  Then slot mode is given up and the caller spawns the
+    ordinary way, with no error: nobody's file was on the number when it was
+    looked at (in the child's own copy of the fd table, or before anything
+    was sent), and txspawn never touches that number again.  The child, if
+    any, failed before running the program and has been reaped.
+    """
+    failure = decodeFailure(record)
+    if failure.stage is ChildSetupStage.RESERVED_FD and failure.errno == errno.EBADF:
+        slots.stolen(failure.detail)
+        return True
+    return False
+
+
 def _slotCount() -> int:
     value = os.environ.get(SLOTS_ENV, "")
     try:
@@ -481,8 +498,9 @@ class CSpawner:
                     # socket is shared with the other process.
                     slots.broken = "the process was forked; the reserved fd is shared"
                 elif not flags & _cspawn.FLAG_SLOTS_UNUSABLE:
-                    self.lastUsedSlots = True
-                    return self._started(plan, pid, pidfd, record, flags, slots)
+                    if record is None or not _reservedFdClosed(record, slots):
+                        self.lastUsedSlots = True
+                        return self._started(plan, pid, pidfd, record, flags, slots)
         self.lastUsedSlots = False
         # The child moves the error pipe above every fd the program mentions
         # before running it.
@@ -509,6 +527,7 @@ class CSpawner:
             # A malformed record raises MalformedRecord naming the bytes.
             failure = decodeFailure(record)
             if failure.stage is ChildSetupStage.RESERVED_FD and slots is not None:
+                # The number holds someone else's file (ESTALE).
                 slots.stolen(failure.detail)
             raise failure.toError(plan.failureFilename(failure.stage))
         self.lastUsedVfork = vfork = bool(flags & _cspawn.FLAG_VFORK)

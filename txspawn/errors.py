@@ -165,8 +165,10 @@ class SpawnIsADirectoryError(SpawnError, IsADirectoryError):
 class ReservedFdError(SpawnError):
     """
     The C engine found that a file descriptor it reserved for itself had
-    been closed by other code, so the spawn was abandoned before the
-    program ran.
+    been closed by other code and its number given to another file, so the
+    spawn was abandoned before the program ran (C{errno} is C{ESTALE}).  A
+    reserved fd that is merely closed, the number free, raises nothing: the
+    spawn takes the ordinary path.
 
     Closing a file descriptor one does not own is a bug of the code that
     did it (for example a "close every fd" loop, or a thread closing a
@@ -189,9 +191,9 @@ class ReservedFdError(SpawnError):
     ) -> None:
         super().__init__(errno, stage, filename, detail)
         self.strerror = (
-            f"txspawn's reserved fd {detail} was closed by other code (the "
-            "number may now hold that code's file, which was left alone); "
-            "the spawn was abandoned before the program ran"
+            f"txspawn's reserved fd {detail} was closed by other code and "
+            "the number now holds another file, which was left alone; the "
+            "spawn was abandoned before the program ran"
         )
 
     @property

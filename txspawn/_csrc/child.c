@@ -206,9 +206,14 @@ txs_take_fds(const struct txs_child *c)
 {
     const struct txs_plan *plan = c->plan;
     struct stat st;
-    if (fstat(plan->slot_fd, &st) < 0 || st.st_dev != plan->slot_dev ||
-            st.st_ino != plan->slot_ino) {
-        errno = EBADF;
+    if (fstat(plan->slot_fd, &st) < 0) {
+        /* Closed (EBADF): nobody's file is on the number in our copy of
+           the table, and the parent, told so, never touches it again. */
+        txs_child_fail(c, TXS_STAGE_RESERVED_FD, plan->slot_fd);
+    }
+    if (st.st_dev != plan->slot_dev || st.st_ino != plan->slot_ino) {
+        /* Someone else's file now: leave it alone. */
+        errno = ESTALE;
         txs_child_fail(c, TXS_STAGE_RESERVED_FD, plan->slot_fd);
     }
     if (plan->slot_fd > 0 &&

@@ -464,6 +464,20 @@ txs_is_file(int fd, dev_t dev, ino_t ino)
     return fstat(fd, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
 }
 
+/*
+ * How fd, once ours (dev, ino), is now: 0 if still ours, EBADF if closed,
+ * ESTALE if the number holds another file.
+ */
+static int
+txs_file_state(int fd, dev_t dev, ino_t ino)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        return EBADF;
+    }
+    return st.st_dev == dev && st.st_ino == ino ? 0 : ESTALE;
+}
+
 /* A failure found in the parent, reported as the child would. */
 static void
 txs_parent_record(struct txs_outcome *out, enum txs_stage stage, int err,
@@ -575,10 +589,21 @@ txs_prepare_slots(struct txs_plan *plan, const struct txs_slots *slots,
         out->slots_foreign = 1;
         return 0;
     }
-    if (!txs_is_file(slots->sender, slots->sender_dev, slots->sender_ino)) {
-        /* Closed by other code, the number maybe reused: never send our
-           fds to someone else's socket. */
-        txs_parent_record(out, TXS_STAGE_RESERVED_FD, EBADF, slots->sender);
+    int state = txs_file_state(slots->sender, slots->sender_dev,
+                               slots->sender_ino);
+    if (state != 0) {
+        /* Closed by other code (EBADF), or the number reused (ESTALE):
+           never send our fds to someone else's socket. */
+        txs_parent_record(out, TXS_STAGE_RESERVED_FD, state, slots->sender);
+        return 0;
+    }
+    /* The child's own check of the reserved fd is the race-free one; this
+       one tells a merely closed fd (EBADF: the caller falls back with no
+       error) from a replaced one before the clone, whose pidfd would
+       otherwise take the free number and look like someone else's file. */
+    state = txs_file_state(slots->slot_fd, slots->slot_dev, slots->slot_ino);
+    if (state != 0) {
+        txs_parent_record(out, TXS_STAGE_RESERVED_FD, state, slots->slot_fd);
         return 0;
     }
     if (txs_send_fds(slots) < 0) {
