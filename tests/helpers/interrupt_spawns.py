@@ -201,6 +201,10 @@ def run(engine: str, monitor: str, variant: str, rounds: int, seed: int) -> Any:
                         inside += 1
                     else:
                         after += 1
+                if transport is not None:
+                    # txspawn called makeConnection, even if the interrupt
+                    # came at the very start of ours (and was logged).
+                    connected.add(protocol)
                 results.append((protocol, transport))
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
