@@ -65,26 +65,10 @@ import time
 from collections import Counter
 from typing import Any, cast
 
+from tests.hygiene import childrenOf
+
 #: Seconds the reactor may take to end every transport.
 END_TIMEOUT = 30.0
-
-
-def childrenOf(pid: int) -> dict[int, str]:
-    """
-    The children of C{pid}, live or zombie, with their state letter.
-    """
-    found = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                with open(f"/proc/{name}/stat", "rb") as f:
-                    stat = f.read()
-            except OSError:
-                continue
-            fields = stat[stat.rfind(b")") + 2 :].split()
-            if int(fields[1]) == pid:
-                found[int(name)] = fields[0].decode("ascii")
-    return found
 
 
 def openFDs() -> dict[int, str]:
