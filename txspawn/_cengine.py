@@ -480,9 +480,14 @@ class CSpawner:
         slots = self._slots
         if slots is not None and slots.broken is None:
             layout = slots.layout(fdMap)
-            if layout is not None and slots.lock.acquire(blocking=False):
-                try:
-                    pid, pidfd, record, flags = self._call(
+            # Whether the lock was taken is recorded in C (recordCall): an
+            # interrupt raised right after acquire() returns must not leave
+            # slot mode locked for the rest of the process.
+            held: list[bool] = []
+            outcome = None
+            try:
+                if layout is not None and recordCall(held, slots.lock.acquire, False):
+                    outcome = self._call(
                         started,
                         plan,
                         layout.ops,
@@ -491,8 +496,11 @@ class CSpawner:
                         slots.bound,
                         slots.reservedArg,
                     )
-                finally:
+            finally:
+                if held and held[0]:
                     slots.lock.release()
+            if outcome is not None:
+                pid, pidfd, record, flags = outcome
                 if flags & _cspawn.FLAG_SLOTS_FOREIGN:
                     # Forked without the os.register_at_fork hook: the
                     # socket is shared with the other process.
