@@ -41,7 +41,7 @@ subprocess.run([sys.executable, "-c", ""], user=1, check=True)'; then
 fi
 
 engines=(python)
-if "$python" -c 'import sys; from txspawn._engines import availableSpawners; sys.exit(availableSpawners().get("c") is not None)' 2>/dev/null; then
+if "$python" -c 'import sys; from txspawn._engine.selection import availableSpawners; sys.exit(availableSpawners().get("c") is not None)' 2>/dev/null; then
     engines+=(c)
 fi
 

@@ -7,7 +7,7 @@ pipes and reap it (C{waitpid}), for:
 
   - C{c-ref}: a C C{posix_spawn} + C{waitpid} loop (compiled here) with the
     same number of open fds as this process;
-  - C{c-engine}: L{txspawn._cengine.CSpawner} (plain, C{path=}, uid/gid,
+  - C{c-engine}: L{txspawn._engine.cengine.CSpawner} (plain, C{path=}, uid/gid,
     pty), and C{c-noslots}: the same without slot mode;
   - C{python}: the Python engine, for reference;
 
@@ -36,9 +36,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from txspawn._cengine import CSpawner
-from txspawn._plan import PTYSpec, SpawnPlan
-from txspawn._pyspawn import PythonSpawner
+from txspawn._engine.cengine import CSpawner
+from txspawn._engine.pyengine import PythonSpawner
+from txspawn._plan.plan import PTYSpec, SpawnPlan
 
 __all__ = ["main"]
 

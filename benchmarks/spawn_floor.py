@@ -175,8 +175,8 @@ def main(argv: list[str]) -> int:
             "py-epoll": lambda: pyEpoll(_spawnPosix),
         }
         try:
-            from txspawn._cengine import CSpawner
-            from txspawn._plan import isOpenFD, planSpawn
+            from txspawn._engine.cengine import CSpawner
+            from txspawn._plan.plan import isOpenFD, planSpawn
 
             spawner = CSpawner()
             plan = planSpawn(

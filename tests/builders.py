@@ -71,9 +71,9 @@ def _engineUnavailable(name: str) -> str | None:
     Why the engine C{name} cannot be used here, or C{None}.
     """
     try:
-        from txspawn._engines import availableSpawners
+        from txspawn._engine.selection import availableSpawners
     except ImportError as e:
-        return f"txspawn._engines cannot be imported: {e}"
+        return f"txspawn._engine.selection cannot be imported: {e}"
     reasons = availableSpawners()
     if name not in reasons:
         return f"txspawn knows no engine named {name!r}"

@@ -13,7 +13,7 @@ import stat
 import sys
 from typing import Any
 
-from txspawn._plan import SpawnPlan
+from txspawn._plan.plan import SpawnPlan
 
 __all__ = [
     "BASE_ENV",

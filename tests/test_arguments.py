@@ -1,5 +1,5 @@
 """
-Tests for L{txspawn._arguments}: C{spawnProcess()}, L{txspawn.run} and
+Tests for L{txspawn._api.arguments}: C{spawnProcess()}, L{txspawn.run} and
 L{txspawn.stream} check every argument at the call, through one path, and an
 error names the function called and the argument; spawn options given to a
 reactor that does not take them raise L{UnsupportedFeature}.
@@ -25,16 +25,16 @@ from zope.interface.verify import verifyObject
 from tests.builders import MixinBase, ReactorTestMixin, makeTestCaseClasses
 from tests.hygiene import childrenOf, openFDs
 from txspawn import TeeProtocol, UnsupportedFeature, run, stream
-from txspawn._arguments import (
+from txspawn._api.arguments import (
     KILL_AFTER_DEFAULT,
     SPAWN_OPTION_NAMES,
     callError,
     resolveReactor,
     splitSpawnOptions,
 )
-from txspawn._lifetime import LIFETIME_OPTIONS, LifetimeOptions
-from txspawn._spawner import installSpawner, uninstallSpawner
-from txspawn._tee import checkLogFile
+from txspawn._api.tee import checkLogFile
+from txspawn._reactor.spawner import installSpawner, uninstallSpawner
+from txspawn._transport.timelimits import LIFETIME_OPTIONS, LifetimeOptions
 from txspawn.interfaces import IReactorSpawn
 from txspawn.options import SpawnOptions
 from txspawn.testing import MemoryProcessReactor
@@ -634,3 +634,23 @@ class StockReactorTests(ReactorTestMixin, SynchronousTestCase):
         for provider in (reactor, MemoryProcessReactor()):
             self.assertTrue(verifyObject(IReactorSpawn, provider))
         self.assertFalse(IReactorSpawn.providedBy(self.buildReactor()))
+
+    def test_providesWhileInstalled(self) -> None:
+        """
+        A stock reactor provides L{IReactorSpawn} while C{txspawn.install}
+        is in place, and no longer once it is uninstalled; a txspawn
+        reactor, which provides it through its class, keeps it.
+        """
+        from txspawn.reactor import EPollReactor
+
+        stock = self.buildReactor()
+        installSpawner(stock)
+        self.assertTrue(IReactorSpawn.providedBy(stock))
+        uninstallSpawner(stock)
+        self.assertFalse(IReactorSpawn.providedBy(stock))
+
+        ours = EPollReactor()
+        self._reactors.append(ours)
+        installSpawner(ours)
+        uninstallSpawner(ours)
+        self.assertTrue(IReactorSpawn.providedBy(ours))

@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.test_cli -*-
 """
-Tests for L{txspawn._cli}: C{python -m txspawn info} and the argument
+Tests for L{txspawn._cli.main}: C{python -m txspawn info} and the argument
 handling of C{python -m txspawn bench}.
 """
 
@@ -14,7 +14,7 @@ import sys
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from txspawn._cli import buildParser, main
+from txspawn._cli.main import buildParser, main
 
 __all__ = ["BenchArgumentTests", "InfoTests", "assertNoInternalLabels"]
 
@@ -61,8 +61,8 @@ class InfoTests(SynchronousTestCase):
         Every feature txspawn probes is listed with C{on} or C{off}, and
         every feature that is off comes with a reason.
         """
-        from txspawn._cli import effectiveFeatures
-        from txspawn._features import FEATURE_NAMES, probeFeatures
+        from txspawn._cli.main import effectiveFeatures
+        from txspawn._kernel.features import FEATURE_NAMES, probeFeatures
 
         features = effectiveFeatures(probeFeatures())
         result = _runModule("info")
@@ -87,8 +87,8 @@ class InfoTests(SynchronousTestCase):
         gives; a feature that is off is listed with why (wrapped to 79
         columns) and with that description.
         """
-        from txspawn._cli import describeFeatures
-        from txspawn._features import (
+        from txspawn._cli.main import describeFeatures
+        from txspawn._kernel.features import (
             FEATURE_NAMES,
             FEATURE_USES,
             Features,
@@ -126,16 +126,16 @@ class InfoTests(SynchronousTestCase):
         A feature only a real C{clone3} can probe is reported with the C
         engine's own verdict when the C engine is built.
         """
-        from txspawn._cli import effectiveFeatures
-        from txspawn._engines import availableSpawners
-        from txspawn._features import probeFeatures
+        from txspawn._cli.main import effectiveFeatures
+        from txspawn._engine.selection import availableSpawners
+        from txspawn._kernel.features import probeFeatures
 
         unavailable = availableSpawners()["c"]
         if unavailable is not None:
             if os.environ.get("TXSPAWN_REQUIRE_C") == "1":
                 self.fail(f"TXSPAWN_REQUIRE_C=1 but {unavailable}")
             raise self.skipTest(unavailable)
-        from txspawn._cengine import CSpawner
+        from txspawn._engine.cengine import CSpawner
 
         on, _ = CSpawner.features()["clone_clear_sighand"]
         features = effectiveFeatures(probeFeatures())

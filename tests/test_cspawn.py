@@ -35,13 +35,14 @@ from tests.builders import (
 from tests.engineutil import makePlan, sigbits, waitExit
 from tests.hygiene import HygieneMixin, openFDs
 from tests.test_engines import C_UNAVAILABLE, REQUIRE_C
-from txspawn import _engines, _wire
-from txspawn._fdops import CLOSE_RANGE_MAX, FdOpCode
+from txspawn._engine import selection as _engines
+from txspawn._plan import failurerecord as _wire
+from txspawn._plan.fdops import CLOSE_RANGE_MAX, FdOpCode
 from txspawn.errors import ChildSetupStage, ReservedFdError, SpawnError
 
 if C_UNAVAILABLE is None:
     from txspawn import _cspawn
-    from txspawn._cengine import CSpawner, FdSlots, defaultSlots
+    from txspawn._engine.cengine import CSpawner, FdSlots, defaultSlots
 
 TRUE = b"/bin/true"
 
@@ -387,8 +388,8 @@ class Clone3Tests(CTestCase):
 _INTERNAL_SIGNALS_SCRIPT = """
 import ctypes, json, os, sys
 from tests.engineutil import makePlan
-from txspawn._cengine import CSpawner
-from txspawn._pyspawn import PythonSpawner
+from txspawn._engine.cengine import CSpawner
+from txspawn._engine.pyengine import PythonSpawner
 
 libc = ctypes.CDLL(None, use_errno=True)
 SIG_IGN = ctypes.c_void_p(1)

@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.test_dispatch -*-
 """
-Tests for L{txspawn._reactor.EPollReactor.doPoll}: descriptors that set
+Tests for L{txspawn._reactor.epollreactor.EPollReactor.doPoll}: descriptors that set
 C{dispatchWithoutLogContext} are dispatched without Twisted's log context,
 a plain readable event calls their C{doRead} directly, a pure hang-up
 calls their C{hangUp} when they have one, and errors are handled exactly as

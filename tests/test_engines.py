@@ -46,13 +46,13 @@ from tests.engineutil import (
     waitExit,
 )
 from tests.hygiene import HygieneMixin, openFDs
-from txspawn._plan import PTYSpec, SpawnPlan
-from txspawn._pyspawn import PythonSpawner
+from txspawn._engine.pyengine import PythonSpawner
+from txspawn._plan.plan import PTYSpec, SpawnPlan
 from txspawn.errors import ChildSetupStage, SpawnError
 from txspawn.interfaces import ISpawner
 
 try:
-    from txspawn._cengine import CSpawner
+    from txspawn._engine.cengine import CSpawner
 except ImportError as e:
     CSpawner = None  # type: ignore[assignment,misc]
     C_UNAVAILABLE: str | None = f"the C engine is not built: {e}"

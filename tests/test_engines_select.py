@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.test_engines_select -*-
 """
-Tests for L{txspawn._engines}: engine selection by name, environment and
+Tests for L{txspawn._engine.selection}: engine selection by name, environment and
 availability.
 """
 
@@ -9,13 +9,13 @@ from __future__ import annotations
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
-from txspawn._engines import (
+from txspawn._engine.pyengine import PythonSpawner
+from txspawn._engine.selection import (
     ENGINE_ENV,
     EngineUnavailable,
     availableSpawners,
     selectSpawner,
 )
-from txspawn._pyspawn import PythonSpawner
 from txspawn.interfaces import ISpawner
 
 

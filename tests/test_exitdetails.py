@@ -311,7 +311,7 @@ globals().update(makeTestCaseClasses(ExitDetailsMixin))
 
 class StateWatcherUnitTests(SynchronousTestCase):
     """
-    L{txspawn._statewatch.StateChangeWatcher} argument checks.
+    L{txspawn._monitor.statewatch.StateChangeWatcher} argument checks.
     """
 
     def test_reapedChildRefused(self) -> None:
@@ -320,8 +320,8 @@ class StateWatcherUnitTests(SynchronousTestCase):
         """
         from twisted.internet.task import Clock
 
-        from txspawn._child import ChildProcess
-        from txspawn._statewatch import StateChangeWatcher
+        from txspawn._kernel.childhandle import ChildProcess
+        from txspawn._monitor.statewatch import StateChangeWatcher
 
         watcher = StateChangeWatcher(Clock())
         child = ChildProcess(pid=1, pidfd=None, reaped=True)

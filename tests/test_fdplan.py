@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.test_fdplan -*-
 """
-Tests for L{txspawn._fdplan.planFdOps}: table cases in the style of Twisted's
+Tests for L{txspawn._plan.fdremap.planFdOps}: table cases in the style of Twisted's
 C{GetFileActionsTests}, and a Hypothesis model of the kernel's fd table that
 the planned ops are applied to.
 """
@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.strategies import FdPlanCase, fdPlanCases
-from txspawn._fdops import CLOSE_RANGE_MAX, FdOp, FdOpCode, FdProgram
-from txspawn._fdplan import FD_MAX, planFdOps
+from txspawn._plan.fdops import CLOSE_RANGE_MAX, FdOp, FdOpCode, FdProgram
+from txspawn._plan.fdremap import FD_MAX, planFdOps
 
 __all__ = ["FdTableModel", "PlanFdOpsModelTests", "PlanFdOpsTableTests"]
 

@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.test_features -*-
 """
-Tests for L{txspawn._features}: the kernel/libc probes, their caching, the
+Tests for L{txspawn._kernel.features}: the kernel/libc probes, their caching, the
 override hook and the reasons.
 """
 
@@ -12,8 +12,8 @@ import os
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.hygiene import openFDs
-from txspawn import _features
-from txspawn._features import (
+from txspawn._kernel import features as _features
+from txspawn._kernel.features import (
     FEATURE_NAMES,
     Features,
     FeatureState,

@@ -1,8 +1,9 @@
 """
 Tests for killing process trees: children that lead a process group or a
-session, L{txspawn._process.ProcessLifecycle.signalProcessGroup} and
-L{txspawn._process.ProcessLifecycle.terminate}, with real shells and real
-grandchildren, on every engine x monitor combination.
+session,
+L{txspawn._transport.lifecycle.ProcessLifecycle.signalProcessGroup} and
+L{txspawn._transport.lifecycle.ProcessLifecycle.terminate}, with real shells
+and real grandchildren, on every engine x monitor combination.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from tests.treeutil import (
     killDescendants,
     waitGone,
 )
-from txspawn._child import ChildProcess
-from txspawn._groupkill import SIGNAL_NAMES, signalNumber
+from txspawn._kernel.childhandle import ChildProcess
+from txspawn._transport.groupkill import SIGNAL_NAMES, signalNumber
 from txspawn.interfaces import IManagedProcessTransport
 
 SH = b"/bin/sh"

@@ -19,7 +19,7 @@ from tests.builders import (
     python,
     spawnAndRun,
 )
-from txspawn._exitlisteners import ExitNotifier
+from txspawn._transport.exitlisteners import ExitNotifier
 
 
 class _Boom(Exception):

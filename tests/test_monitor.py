@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_monitor -*-
 """
-Tests for the child monitors (L{txspawn._pidfdmonitor},
-L{txspawn._sigchldmonitor}) and their selection (L{txspawn._monitor}).
+Tests for the child monitors (L{txspawn._monitor.pidfd},
+L{txspawn._monitor.sigchld}) and their selection (L{txspawn._monitor.selection}).
 
 Real children (started with C{os.posix_spawn} and C{os.pidfd_open}
 directly, so these tests do not depend on txspawn's engines), real reactors
@@ -34,19 +34,19 @@ from twisted.trial.unittest import SynchronousTestCase
 from zope.interface.verify import verifyObject
 
 from tests.hygiene import childrenOf, openFDs, peekWakeupFD
-from txspawn._child import ChildProcess
-from txspawn._features import PIDFD_OPEN, probeFeatures
-from txspawn._monitor import MONITOR_NAMES, selectMonitor
-from txspawn._orphans import orphanCount
-from txspawn._pidfdmonitor import PidfdMonitor
-from txspawn._sigchldmonitor import (
+from txspawn._kernel.childhandle import ChildProcess
+from txspawn._kernel.features import PIDFD_OPEN, probeFeatures
+from txspawn._monitor.orphans import orphanCount
+from txspawn._monitor.pidfd import PidfdMonitor
+from txspawn._monitor.selection import MONITOR_NAMES, selectMonitor
+from txspawn._monitor.sigchld import (
     SIGCHLDMonitor,
     TwistedRegistryReaping,
     _noopHandler,
     _WakeReader,
     _wakeup,
 )
-from txspawn._status import reasonForChild
+from txspawn._transport.exitstatus import reasonForChild
 from txspawn.interfaces import IChildMonitor
 
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ def waitUntilExited(pid: int) -> None:
 
 def waitForOrphans() -> None:
     """
-    Block until the background reaper of L{txspawn._orphans} has reaped
+    Block until the background reaper of L{txspawn._monitor.orphans} has reaped
     every child it adopted (it polls their pidfds, so this is prompt).
     """
     while orphanCount():

@@ -1,5 +1,5 @@
 """
-Tests for L{txspawn._orphans}: children that outlive their reactor are
+Tests for L{txspawn._monitor.orphans}: children that outlive their reactor are
 reaped in the background, never left as zombies.
 """
 
@@ -27,8 +27,8 @@ from twisted.trial.unittest import SkipTest, SynchronousTestCase
 from tests.builders import MixinBase, makeTestCaseClasses
 from tests.engineutil import othersCanExecute, pythonForAnyUser
 from tests.hygiene import childrenOf, openFDs
-from txspawn._child import ChildProcess
-from txspawn._orphans import adoptOrphans, orphanCount
+from txspawn._kernel.childhandle import ChildProcess
+from txspawn._monitor.orphans import adoptOrphans, orphanCount
 
 #: Runs reactors under an exhausted RLIMIT_NPROC as an unprivileged user.
 NPROC_HELPER = os.path.join(

@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.test_plan -*-
 """
-Tests for L{txspawn._plan.planSpawn}: argument validation, environment
+Tests for L{txspawn._plan.plan.planSpawn}: argument validation, environment
 semantics, C{childFDs}, PTYs, credentials, options and PATH resolution.
 """
 
@@ -21,7 +21,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from tests import hygiene
 from tests.strategies import argumentStrings, childFDsArguments, environments
-from txspawn._plan import (
+from txspawn._plan.plan import (
     InheritFD,
     PipeFromParent,
     PipeToParent,

@@ -1,5 +1,5 @@
 """
-Tests for L{txspawn._process.Process}: Twisted's pipe process transport
+Tests for L{txspawn._transport.pipetransport.Process}: Twisted's pipe process transport
 contract, with real children, on every engine x monitor combination.
 """
 
@@ -28,9 +28,9 @@ from tests.builders import (
     spawnAndRun,
 )
 from tests.hygiene import openFDs
-from txspawn._pipes import readChunk
-from txspawn._plan import isOpenFD, planSpawn
-from txspawn._process import Process
+from txspawn._plan.plan import isOpenFD, planSpawn
+from txspawn._transport.pipes import readChunk
+from txspawn._transport.pipetransport import Process
 from txspawn.errors import ChildSetupStage, SpawnError
 from txspawn.interfaces import ISpawner
 
@@ -838,7 +838,7 @@ class ProcessThreadingMixin(MixinBase):
 
 class ReadChunkTests(SynchronousTestCase):
     """
-    Tests for L{txspawn._pipes.readChunk}.
+    Tests for L{txspawn._transport.pipes.readChunk}.
     """
 
     def test_smallAndBuffered(self) -> None:
@@ -936,7 +936,7 @@ class ConstructorCleanupTests(SynchronousTestCase):
         L{PTYProcess} closes the pty it opened when the engine fails; the
         engine got the slave as fds 0, 1, 2 and its name.
         """
-        from txspawn._pty import PTYProcess
+        from txspawn._transport.ptytransport import PTYProcess
 
         error = SpawnError.fromErrno(errno.EACCES, ChildSetupStage.EXEC, "x")
         spawner = self._check(PTYProcess, _plan(usePTY=True), error)
@@ -949,7 +949,7 @@ class ConstructorCleanupTests(SynchronousTestCase):
         """
         L{PTYProcess} also cleans up on a L{BaseException}.
         """
-        from txspawn._pty import PTYProcess
+        from txspawn._transport.ptytransport import PTYProcess
 
         self._check(PTYProcess, _plan(usePTY=True), KeyboardInterrupt())
 
@@ -965,7 +965,7 @@ class ChildEndsMixin(MixinBase):
         child are closed in the parent, and the parent's ends are
         non-blocking and close-on-exec.
         """
-        from txspawn._engines import selectSpawner
+        from txspawn._engine.selection import selectSpawner
 
         engine = selectSpawner(self.engineName)
         seen: list[dict[int, int]] = []

@@ -1,5 +1,5 @@
 """
-Tests for L{txspawn._pty.PTYProcess}: Twisted's pty process transport
+Tests for L{txspawn._transport.ptytransport.PTYProcess}: Twisted's pty process transport
 contract, with real children, on every engine x monitor combination.
 """
 
@@ -30,8 +30,8 @@ from tests.builders import (
 )
 from tests.hygiene import HygieneMixin, openFDs
 from tests.test_process import LIST_FDS
-from txspawn import _pty
-from txspawn._pty import PTYProcess
+from txspawn._transport import ptytransport as _pty
+from txspawn._transport.ptytransport import PTYProcess
 from txspawn.errors import SpawnError
 
 
@@ -296,7 +296,7 @@ globals().update(makeTestCaseClasses(PTYBehaviourMixin))
 
 class OpenPTYTests(HygieneMixin, SynchronousTestCase):
     """
-    L{txspawn._pty.openPTY}, with the C extension and with the C{os}
+    L{txspawn._transport.ptytransport.openPTY}, with the C extension and with the C{os}
     module, gives the same working pty.
     """
 

@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.test_pyspawn -*-
 """
-Tests for L{txspawn._pyspawn}: the pure-Python engine, on real children.
+Tests for L{txspawn._engine.pyengine}: the pure-Python engine, on real children.
 
 No reactor is involved: the tests call L{PythonSpawner.spawn} directly, wait
 for the child by pid, and read what C{tests/helpers/report.py} (or C{cat
@@ -38,8 +38,7 @@ from tests.engineutil import (
     waitExit,
 )
 from tests.hygiene import HygieneMixin, openFDs
-from txspawn import _features
-from txspawn._libcspawn import (
+from txspawn._engine.posixspawn import (
     Close,
     CloseFrom,
     Dup2,
@@ -50,14 +49,15 @@ from txspawn._libcspawn import (
     SpawnAction,
     SpawnAttributes,
 )
-from txspawn._plan import PTYSpec, SpawnPlan
-from txspawn._pyspawn import (
+from txspawn._engine.pyengine import (
     MAX_CLOSE_ACTIONS,
     ParentSyscalls,
     PythonSpawner,
     forkReason,
 )
-from txspawn._wire import ChildFailure
+from txspawn._kernel import features as _features
+from txspawn._plan.failurerecord import ChildFailure
+from txspawn._plan.plan import PTYSpec, SpawnPlan
 from txspawn.errors import ChildSetupStage, SpawnError, UnsupportedFeature
 from txspawn.interfaces import ISpawner
 
@@ -1169,8 +1169,8 @@ def _runHelper(
 # saw as JSON.
 _SCENARIO = r"""
 import errno, json, os, resource, sys
-from txspawn._plan import SpawnPlan
-from txspawn._pyspawn import PythonSpawner
+from txspawn._plan.plan import SpawnPlan
+from txspawn._engine.pyengine import PythonSpawner
 from txspawn.errors import SpawnError
 
 scenario, method = sys.argv[1], sys.argv[2]
@@ -1237,8 +1237,8 @@ print(json.dumps(result))
 # without waiting for it.
 _ORPHAN = r"""
 import json, os, signal, sys
-from txspawn._plan import SpawnPlan
-from txspawn._pyspawn import PythonSpawner
+from txspawn._plan.plan import SpawnPlan
+from txspawn._engine.pyengine import PythonSpawner
 
 null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
 plan = SpawnPlan(

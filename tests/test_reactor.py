@@ -42,9 +42,9 @@ from tests.builders import (
 )
 from tests.hygiene import peekWakeupFD
 from txspawn import reactor as txspawnReactor
-from txspawn._reactor import SpawnReactorMixin
-from txspawn._sigchldmonitor import _noopHandler, _wakeup
-from txspawn._spawner import ProcessSpawner
+from txspawn._monitor.sigchld import _noopHandler, _wakeup
+from txspawn._reactor.mixin import SpawnReactorMixin
+from txspawn._reactor.spawner import ProcessSpawner
 
 #: Each txspawn reactor class and the Twisted class it extends.
 REACTOR_CLASSES: dict[str, type] = {
@@ -114,12 +114,12 @@ class ReactorClassTests(SynchronousTestCase):
     def test_publicNames(self) -> None:
         """
         L{txspawn.reactor} exports the four reactor classes of
-        L{txspawn._reactor} and L{install}.
+        L{txspawn._reactor}'s per-kind modules and L{install}.
         """
-        for fqpn in REACTOR_CLASSES:
+        for fqpn, module in REACTOR_MODULES.items():
             name = fqpn.rsplit(".", 1)[1]
             self.assertIn(name, txspawnReactor.__all__)
-            self.assertIs(namedAny(fqpn), namedAny(f"txspawn._reactor.{name}"))
+            self.assertIs(namedAny(fqpn), namedAny(f"{module}.{name}"))
         self.assertIn("install", txspawnReactor.__all__)
 
     def test_extendsTwistedReactor(self) -> None:
@@ -172,8 +172,8 @@ class ReactorClassTests(SynchronousTestCase):
         """
         C{engine} and C{monitor} given as objects are used as they are.
         """
-        from txspawn._engines import selectSpawner
-        from txspawn._monitor import selectMonitor
+        from txspawn._engine.selection import selectSpawner
+        from txspawn._monitor.selection import selectMonitor
 
         for fqpn in REACTOR_CLASSES:
             spawner = selectSpawner("python")
@@ -335,7 +335,7 @@ class ReactorClassTests(SynchronousTestCase):
         C{txspawn.install} and C{txspawn.ProcessSpawner} are the spawner
         module's L{installSpawner} and L{ProcessSpawner}.
         """
-        from txspawn import _spawner
+        from txspawn._reactor import spawner as _spawner
 
         self.assertIs(txspawn.install, _spawner.installSpawner)
         self.assertIs(txspawn.ProcessSpawner, _spawner.ProcessSpawner)

@@ -1,5 +1,5 @@
 """
-Tests for L{txspawn._spawner}: L{ProcessSpawner} as an L{IReactorProcess}
+Tests for L{txspawn._reactor.spawner}: L{ProcessSpawner} as an L{IReactorProcess}
 provider, its monitor management, and L{installSpawner} /
 L{uninstallSpawner} on an existing (stock Twisted) reactor.
 """
@@ -26,16 +26,16 @@ from tests.builders import (
     spawnAndRun,
 )
 from tests.hygiene import openFDs
-from txspawn._engines import selectSpawner
-from txspawn._monitor import selectMonitor
-from txspawn._plan import isOpenFD
-from txspawn._process import Process
-from txspawn._spawner import (
+from txspawn._engine.selection import selectSpawner
+from txspawn._monitor.selection import selectMonitor
+from txspawn._plan.plan import isOpenFD
+from txspawn._reactor.spawner import (
     ProcessSpawner,
     installedSpawner,
     installSpawner,
     uninstallSpawner,
 )
+from txspawn._transport.pipetransport import Process
 from txspawn.interfaces import IChildMonitor
 
 

@@ -1,6 +1,7 @@
 # -*- test-case-name: tests.test_status -*-
 """
-Tests for L{txspawn._status}: one table of exit events, checked three ways.
+Tests for L{txspawn._transport.exitstatus}: one table of exit events,
+checked three ways.
 
 Each row of L{CASES} is one way a child can change state, described the way
 C{waitid()} reports it (C{si_code}, C{si_status}), with the classic wait
@@ -23,8 +24,12 @@ from typing import NamedTuple
 from twisted.internet.error import ProcessDone, ProcessTerminated
 from twisted.trial.unittest import SynchronousTestCase
 
-from txspawn._child import ChildProcess
-from txspawn._status import reasonForChild, reasonFromStatus, statusFromSiginfo
+from txspawn._kernel.childhandle import ChildProcess
+from txspawn._transport.exitstatus import (
+    reasonForChild,
+    reasonFromStatus,
+    statusFromSiginfo,
+)
 
 
 @contextmanager

@@ -24,8 +24,8 @@ from twisted.internet.protocol import ProcessProtocol
 from twisted.python.failure import Failure
 
 from tests.builders import MixinBase, makeTestCaseClasses
-from txspawn._engines import selectSpawner
-from txspawn._plan import SpawnPlan
+from txspawn._engine.selection import selectSpawner
+from txspawn._plan.plan import SpawnPlan
 
 LS = b"/bin/ls"
 CHILDREN = 120

@@ -30,8 +30,12 @@ from tests.treeutil import (
     spawnWithOptions,
     waitGone,
 )
-from txspawn._groupkill import checkSeconds
-from txspawn._lifetime import DEFAULT_KILL_AFTER, LifetimeOptions, splitLifetimeOptions
+from txspawn._transport.groupkill import checkSeconds
+from txspawn._transport.timelimits import (
+    DEFAULT_KILL_AFTER,
+    LifetimeOptions,
+    splitLifetimeOptions,
+)
 
 SH = b"/bin/sh"
 SLEEPER = python("import time; time.sleep(1000)")

@@ -47,7 +47,7 @@ from twisted.internet.test.test_process import (
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.twisted_exclusions import applyExclusions, skipped, unusedExclusions
-from txspawn._reactor import AsyncioSelectorReactor
+from txspawn._reactor.asyncioreactor import AsyncioSelectorReactor
 
 __all__ = [
     "TXSPAWN_REACTORS",

@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.test_wire -*-
 """
-Tests for L{txspawn._wire}: the child-to-parent failure record.
+Tests for L{txspawn._plan.failurerecord}: the child-to-parent failure record.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from txspawn._wire import (
+from txspawn._plan.failurerecord import (
     MAGIC,
     RECORD,
     ChildFailure,

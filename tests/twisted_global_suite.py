@@ -65,7 +65,7 @@ class GlobalReactorIsTxspawn(SynchronousTestCase):
         """
         from twisted.internet import reactor
 
-        from txspawn._reactor import SpawnReactorMixin
+        from txspawn._reactor.mixin import SpawnReactorMixin
 
         self.assertIsInstance(reactor, SpawnReactorMixin)
 

@@ -10,12 +10,12 @@ the C extension.
 
 from __future__ import annotations
 
-from txspawn._result import ProcessFailed, ProcessResult, ProcessTimedOut
-from txspawn._run import run
-from txspawn._spawner import ProcessSpawner
-from txspawn._spawner import installSpawner as install
-from txspawn._stream import OutputChunk, OutputStream, stream
-from txspawn._tee import TeeProtocol
+from txspawn._api.result import ProcessFailed, ProcessResult, ProcessTimedOut
+from txspawn._api.run import run
+from txspawn._api.stream import OutputChunk, OutputStream, stream
+from txspawn._api.tee import TeeProtocol
+from txspawn._reactor.spawner import ProcessSpawner
+from txspawn._reactor.spawner import installSpawner as install
 from txspawn.errors import ChildSetupStage, SpawnError, UnsupportedFeature
 
 __version__ = "0.1.0.dev0"

@@ -1,13 +1,13 @@
 # -*- test-case-name: tests.test_cli -*-
 """
-C{python -m txspawn}: see L{txspawn._cli}.
+C{python -m txspawn}: see L{txspawn._cli.main}.
 """
 
 from __future__ import annotations
 
 import sys
 
-from txspawn._cli import main
+from txspawn._cli.main import main
 
 __all__: list[str] = []
 

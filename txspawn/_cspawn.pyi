@@ -1,7 +1,7 @@
 """
 Type stub for the C engine extension (txspawn/_csrc/module.c).
 
-Use it through L{txspawn._cengine.CSpawner}; the argument conventions are
+Use it through L{txspawn._engine.cengine.CSpawner}; the argument conventions are
 documented there and in docs/design/engines.rst.
 """
 

@@ -32,7 +32,7 @@ class ChildSetupStage(enum.IntEnum):
     The step of child setup that failed.
 
     The numeric values are part of the child-to-parent wire record (see
-    L{txspawn._wire}) and are mirrored by the C engine's C{plan.h}; never
+    L{txspawn._plan.failurerecord}) and are mirrored by the C engine's C{plan.h}; never
     renumber a member, only add new ones.
     """
 

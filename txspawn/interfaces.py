@@ -2,7 +2,7 @@
 """
 Interfaces for txspawn's plug points.
 
-  - L{ISpawner}: an engine: turns a L{txspawn._plan.SpawnPlan} plus concrete
+  - L{ISpawner}: an engine: turns a L{txspawn._plan.plan.SpawnPlan} plus concrete
     parent fds into a running child.  txspawn ships a Python engine and a C
     engine; both honour the same contract and pass the same test suite.
   - L{IChildMonitor}: notices that children exited and reaps them.  txspawn
@@ -60,13 +60,13 @@ class ISpawner(Interface):
         """
         Start one child.
 
-        @param plan: A L{txspawn._plan.SpawnPlan}.
+        @param plan: A L{txspawn._plan.plan.SpawnPlan}.
         @param fdMap: C{Mapping[int, int]}: child fd to parent fd.  For a pty
             plan this is C{{0: slave, 1: slave, 2: slave}}.
         @param ttyName: For a pty plan, the slave's path (C{bytes}), which
             the child opens (or C{TIOCSCTTY}s) after C{setsid} to make it
             the controlling terminal; else C{None}.
-        @return: a L{txspawn._child.ChildProcess}.
+        @return: a L{txspawn._kernel.childhandle.ChildProcess}.
         @raise txspawn.errors.SpawnError: on any failure.
         """
 
@@ -89,7 +89,7 @@ class IChildMonitor(Interface):
         time C{exited} returns).  A child that
         already exited is noticed promptly (reap-on-register).
 
-        @param child: a L{txspawn._child.ChildProcess}.
+        @param child: a L{txspawn._kernel.childhandle.ChildProcess}.
         @param exited: C{Callable[[ChildProcess], None]}.
         """
 
@@ -113,7 +113,7 @@ class IChildMonitor(Interface):
         interrupted it or came after it): a monitor that recorded the child
         then reports it and drops it.
 
-        @param child: a L{txspawn._child.ChildProcess}.
+        @param child: a L{txspawn._kernel.childhandle.ChildProcess}.
         @return: C{bool}: whether the child is reaped now.  A child this
             monitor does not watch is left alone (no syscall).
         """

@@ -22,13 +22,10 @@ L{txspawn.install}.
 
 from __future__ import annotations
 
-from txspawn._reactor import (
-    AsyncioSelectorReactor,
-    EPollReactor,
-    PollReactor,
-    SelectReactor,
-)
-from txspawn._reactor.epollreactor import install
+from txspawn._reactor.asyncioreactor import AsyncioSelectorReactor
+from txspawn._reactor.epollreactor import EPollReactor, install
+from txspawn._reactor.pollreactor import PollReactor
+from txspawn._reactor.selectreactor import SelectReactor
 
 __all__ = [
     "AsyncioSelectorReactor",

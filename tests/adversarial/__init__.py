@@ -25,9 +25,7 @@ ENABLED: bool = os.environ.get("TXSPAWN_ADVERSARIAL") == "1"
 #: The skip reason of a test that only has a long form, or C{None} when
 #: the long forms run.
 LONG_ONLY: str | None = (
-    None
-    if ENABLED
-    else "long adversarial test: set TXSPAWN_ADVERSARIAL=1 (CI sets it)"
+    None if ENABLED else "long adversarial test: set TXSPAWN_ADVERSARIAL=1 (CI sets it)"
 )
 
 

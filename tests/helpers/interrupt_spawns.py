@@ -92,7 +92,7 @@ def run(engine: str, monitor: str, variant: str, rounds: int, seed: int) -> Any:
     from twisted.logger import LogLevel, formatEvent, globalLogBeginner
     from twisted.python.failure import Failure
 
-    from txspawn._orphans import orphanCount
+    from txspawn._monitor.orphans import orphanCount
     from txspawn.reactor import EPollReactor
 
     rng = random.Random(seed)

@@ -60,8 +60,8 @@ def imports() -> dict[str, Any]:
     from twisted.internet.protocol import ProcessProtocol
     from twisted.logger import LogLevel, formatEvent, globalLogPublisher
 
-    from txspawn._engines import availableSpawners
-    from txspawn._orphans import orphanCount, reaper
+    from txspawn._engine.selection import availableSpawners
+    from txspawn._monitor.orphans import orphanCount, reaper
     from txspawn.reactor import EPollReactor
 
     return {

@@ -2,7 +2,7 @@
  * module.c: txspawn._cspawn, the Python-facing glue of the C engine.
  *
  * The only file of the engine that includes <Python.h>.  It converts the
- * arguments prepared by txspawn/_cengine.py into a plain struct txs_plan
+ * arguments prepared by txspawn/_engine/cengine.py into a plain struct txs_plan
  * (every allocation happens here, with the GIL held, before the spawn),
  * releases the GIL around the whole clone -> exec -> error-pipe section
  * (spawn.c), and builds the result.  The child (child.c) never sees a
@@ -900,7 +900,7 @@ txs_free(void *module)
 static struct PyModuleDef txs_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "txspawn._cspawn",
-    .m_doc = "The txspawn C spawn engine (see txspawn._cengine).",
+    .m_doc = "The txspawn C spawn engine (see txspawn._engine.cengine).",
     .m_size = sizeof(struct txs_state),
     .m_methods = txs_methods,
     .m_slots = txs_slots,

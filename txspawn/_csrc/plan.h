@@ -6,9 +6,9 @@
  * Everything here mirrors a Python definition, and tests/test_wire.py and
  * tests/test_cspawn.py check that the values agree (module.c exports them):
  *
- *   - struct txs_record          <-> txspawn/_wire.py RECORD ("=4sIii")
+ *   - struct txs_record          <-> txspawn/_plan/failurerecord.py RECORD ("=4sIii")
  *   - enum txs_stage             <-> txspawn/errors.py ChildSetupStage
- *   - enum txs_fdop_code         <-> txspawn/_fdops.py FdOpCode
+ *   - enum txs_fdop_code         <-> txspawn/_plan/fdops.py FdOpCode
  *
  * Never renumber a value: only add new ones.
  *
@@ -62,7 +62,7 @@ enum txs_stage {
     TXS_STAGE_RESERVED_FD = 20,
 };
 
-/* ---- fd operations (txspawn._fdops.FdOpCode) ---- */
+/* ---- fd operations (txspawn._plan.fdops.FdOpCode) ---- */
 
 enum txs_fdop_code {
     TXS_FDOP_DUP2 = 1,

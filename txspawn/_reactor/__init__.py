@@ -4,6 +4,11 @@ The reactor layer: Twisted's reactors with txspawn composed in.
 
 What it owns:
 
+  - L{txspawn._reactor.spawner}: L{ProcessSpawner}, the one place where a
+    spawn request becomes a running, watched child with a connected
+    transport (engine, monitor and transport tied together), and
+    L{installSpawner} (the public C{txspawn.install}), which puts one
+    behind a reactor that already exists;
   - L{txspawn._reactor.mixin}: L{SpawnReactorMixin}, which makes a Twisted
     reactor class spawn and monitor children through txspawn (its
     C{spawnProcess} and C{_signalsFactory}), and the shared body of every
@@ -27,26 +32,11 @@ What it owns:
 The classes are constructible with no arguments, because Twisted's
 C{ReactorBuilder} builds reactors with C{namedAny(fqpn)()}.
 
-What it may import: Twisted's reactor modules, and txspawn's spawner
-(L{txspawn._spawner}), engine and monitor selection, and the SIGCHLD
-monitor's Twisted-registry reaping.  What imports it: the public
-L{txspawn.reactor} (which re-exports the classes and the epoll
-C{install}), the plugin dropin (by dotted name), and tests.  Importing it
-installs nothing.
+What it may import: every layer below (result API, transports, monitors,
+engines, plan, kernel) and Twisted's reactor modules.  What imports it:
+the public face (L{txspawn.reactor} re-exports the classes and the epoll
+C{install}; L{txspawn} re-exports L{ProcessSpawner} and C{install}), the
+plugin dropin (by dotted name), and the command line.  Importing it
+installs nothing, and this package itself imports no reactor module, so
+that C{import txspawn} stays light.
 """
-
-from __future__ import annotations
-
-from txspawn._reactor.asyncioreactor import AsyncioSelectorReactor
-from txspawn._reactor.epollreactor import EPollReactor
-from txspawn._reactor.mixin import SpawnReactorMixin
-from txspawn._reactor.pollreactor import PollReactor
-from txspawn._reactor.selectreactor import SelectReactor
-
-__all__ = [
-    "AsyncioSelectorReactor",
-    "EPollReactor",
-    "PollReactor",
-    "SelectReactor",
-    "SpawnReactorMixin",
-]

@@ -8,7 +8,7 @@ two things, both by composition (nothing in C{twisted.internet.process} is
 patched):
 
   - C{spawnProcess} delegates to a per-reactor
-    L{txspawn._spawner.ProcessSpawner}, with exactly the parameters and
+    L{txspawn._reactor.spawner.ProcessSpawner}, with exactly the parameters and
     defaults of L{twisted.internet.posixbase.PosixReactorBase.spawnProcess}
     followed by C{**options}, txspawn's keyword-only extras.
   - C{_signalsFactory} composes Twisted's basic signal handling (SIGINT,
@@ -17,7 +17,7 @@ patched):
 
       - C{sigchld} monitor: the monitor itself (its SIGCHLD waker);
       - C{pidfd} monitor: the monitor (whose install/uninstall need no
-        signal at all) plus L{txspawn._sigchldmonitor.TwistedRegistryReaping},
+        signal at all) plus L{txspawn._monitor.sigchld.TwistedRegistryReaping},
         so that L{twisted.internet.process.Process} objects which other code
         builds directly (buildbot does) are still reaped.  Where the
         reactor waits in C{doIteration} (all but asyncio), the mixin's
@@ -42,12 +42,12 @@ from twisted.internet.interfaces import (
 )
 from zope.interface import implementer
 
-from txspawn._engines import selectSpawner
-from txspawn._lifecycle import ProcessLifecycle
-from txspawn._monitor import selectMonitor
-from txspawn._orphans import reaper as orphanReaper
-from txspawn._sigchldmonitor import TwistedRegistryReaping
-from txspawn._spawner import ProcessSpawner
+from txspawn._engine.selection import selectSpawner
+from txspawn._monitor.orphans import reaper as orphanReaper
+from txspawn._monitor.selection import selectMonitor
+from txspawn._monitor.sigchld import TwistedRegistryReaping
+from txspawn._reactor.spawner import ProcessSpawner
+from txspawn._transport.lifecycle import ProcessLifecycle
 from txspawn.interfaces import IChildMonitor, IReactorSpawn, ISpawner
 
 __all__ = ["SpawnReactorMixin", "installGlobalReactor"]
@@ -158,7 +158,7 @@ class SpawnReactorMixin:
     def doIteration(self, timeout: float | None) -> None:
         """
         Reap the exited orphans left pending by a reactor that stopped while
-        no reaper thread could start (L{txspawn._orphans}; nothing but one
+        no reaper thread could start (L{txspawn._monitor.orphans}; nothing but one
         attribute test when there are none), let the on-demand registry
         reaping look at Twisted's registry, then wait for events and
         dispatch them as the Twisted reactor does.
@@ -192,7 +192,7 @@ class SpawnReactorMixin:
 
         txspawn's keyword-only options (C{processGroup}, C{newSession},
         C{timeout}, ...) are passed on to
-        L{txspawn._spawner.ProcessSpawner.spawnProcess}.
+        L{txspawn._reactor.spawner.ProcessSpawner.spawnProcess}.
 
         The signature and defaults are those of
         L{twisted.internet.posixbase.PosixReactorBase.spawnProcess}

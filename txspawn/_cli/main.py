@@ -1,0 +1,401 @@
+# -*- test-case-name: tests.test_cli -*-
+"""
+The command line: C{python -m txspawn info} and C{python -m txspawn bench}.
+
+C{info} says which engine and monitor txspawn would use here, and why, and
+lists every kernel and libc feature probed, with the reason for each one
+that is off.  C{bench} runs the side-by-side benchmark (txspawn, stock
+Twisted, a C C{posix_spawn} loop) and prints medians and ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import textwrap
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from txspawn._kernel.features import Features
+
+__all__ = [
+    "buildParser",
+    "describeFeatures",
+    "effectiveFeatures",
+    "infoReport",
+    "main",
+]
+
+
+def _section(title: str, lines: Sequence[str]) -> list[str]:
+    return [title, *(f"  {line}" for line in lines), ""]
+
+
+def _failure(e: BaseException) -> str:
+    return f"unavailable ({type(e).__name__}: {e})"
+
+
+#: What each C engine mode means for the user.
+_MODE_MEANINGS = {
+    "clone3": "the child runs on the parent's memory until it starts its "
+    "program, so a spawn costs the same whatever the parent's size",
+    "clone": "the child runs on the parent's memory until it starts its "
+    "program, so a spawn costs the same whatever the parent's size",
+    "fork-like": "the child gets a copy-on-write copy of the parent, so "
+    "spawning costs more the more memory the parent holds",
+}
+
+#: What each monitor means for the user.
+_MONITOR_MEANINGS = {
+    "pidfd": "each child is watched through a file descriptor of its own: no "
+    "SIGCHLD handler, so spawning works from any thread and beside other "
+    "code that handles SIGCHLD",
+    "sigchld": "a SIGCHLD handler wakes the reactor, which then checks each "
+    "of its own children by pid (never waitpid(-1))",
+}
+
+#: What the Python engine does, for when it is in use.
+_PYTHON_ENGINE = (
+    "posix_spawn when the options allow it, else fork (which costs more the "
+    "more memory the parent holds)"
+)
+
+#: Where the lines after an "in use" or "c mode" entry start.
+_INDENT = " " * 8
+#: The width the wrapped lines of C{info} fit in.
+_WIDTH = 79
+
+
+def _wrapped(text: str, first: str, rest: str) -> list[str]:
+    """
+    C{text} wrapped to L{_WIDTH} columns (less the section's indent), the
+    first line starting with C{first}, the others with C{rest}.
+    """
+    return textwrap.wrap(
+        text,
+        _WIDTH - 2,
+        initial_indent=first,
+        subsequent_indent=rest,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
+def _engineLines() -> list[str]:
+    try:
+        from txspawn._engine.selection import availableSpawners, selectSpawner
+    except ImportError as e:
+        return [f"engine selection {_failure(e)}"]
+    lines = []
+    available = availableSpawners()
+    for name, reason in available.items():
+        lines.append(f"{name:<8} {'available' if reason is None else 'off: ' + reason}")
+    if available.get("c") is None:
+        from txspawn._engine.cengine import CSpawner
+
+        mode, modeWhy = CSpawner().mode()
+        lines.append(f"c mode   {mode}: {modeWhy}")
+        if mode in _MODE_MEANINGS:
+            lines += _wrapped(_MODE_MEANINGS[mode], " " * 9, " " * 9)
+    requested = os.environ.get("TXSPAWN_ENGINE")
+    try:
+        spawner = selectSpawner()
+    except Exception as e:
+        lines.append(f"in use: none: {type(e).__name__}: {e}")
+        return lines
+    name = str(getattr(spawner, "name", type(spawner).__name__))
+    if requested:
+        why = f"TXSPAWN_ENGINE={requested}"
+    else:
+        skipped = [n for n, r in available.items() if r is not None]
+        why = "the best available engine"
+        if skipped:
+            why += " (" + ", ".join(f"{n} is off" for n in skipped) + ")"
+    lines.append(f"in use: {name}: {why}")
+    if name == "python":
+        lines += _wrapped(_PYTHON_ENGINE, _INDENT, _INDENT)
+    return lines
+
+
+def _monitorLines() -> list[str]:
+    try:
+        from twisted.internet.epollreactor import EPollReactor
+
+        from txspawn._monitor.selection import selectMonitor
+    except ImportError as e:
+        return [f"monitor selection {_failure(e)}"]
+    requested = os.environ.get("TXSPAWN_MONITOR")
+    try:
+        # A scratch reactor: selection may need one to build the monitor,
+        # and must not touch (or install) the global reactor.
+        monitor = selectMonitor(EPollReactor())  # type: ignore[no-untyped-call]
+    except Exception as e:
+        return [f"in use: none: {type(e).__name__}: {e}"]
+    name = str(getattr(monitor, "name", type(monitor).__name__))
+    reason = getattr(monitor, "reason", None)
+    if requested:
+        why = f"TXSPAWN_MONITOR={requested}"
+    elif isinstance(reason, str) and reason:
+        why = reason
+    elif name == "pidfd":
+        why = "the kernel supports pidfd_open and waitid(P_PIDFD)"
+    else:
+        why = "pidfd is unavailable (see the features below)"
+    lines = [f"in use: {name}: {why}"]
+    if name in _MONITOR_MEANINGS:
+        lines += _wrapped(_MONITOR_MEANINGS[name], _INDENT, _INDENT)
+    return lines
+
+
+def effectiveFeatures(features: Features) -> Features:
+    """
+    The feature verdicts C{info} reports: the Python-level probes, with the
+    ones only a real C{clone3} can settle taken from the C engine's own probe
+    when the C engine is built.
+
+    @param features: The Python-level probes (L{probeFeatures}).
+    @return: C{features}, with the C engine's verdicts applied.
+    """
+    try:
+        from txspawn._engine.cengine import CSpawner
+    except ImportError:
+        return features.override(
+            "clone_clear_sighand",
+            False,
+            "only the C engine can use it, and it is not available here (see "
+            "engine above)",
+        )
+    on, why = CSpawner.features()["clone_clear_sighand"]
+    if on is None:
+        return features
+    return features.override(
+        "clone_clear_sighand",
+        on,
+        "C engine probe: clone3 accepted it" if on else f"C engine: {why}",
+    )
+
+
+def describeFeatures(features: Features) -> list[str]:
+    """
+    The features section of C{info}: one line per feature that is on (how
+    it was found); for each one that is off, why (C{why:}) and what it
+    would give txspawn, or what txspawn does without it (C{use:}).
+
+    @param features: The verdicts to describe.
+    @return: The lines, without the section's indent.
+    """
+    from txspawn._kernel.features import FEATURE_USES
+
+    rows = features.describe()
+    width = max((len(name) for name, _, _ in rows), default=0)
+    lines = ["on: how it was found.  off: why, and what it would give."]
+    for name, state, reason in rows:
+        if state == "on":
+            lines.append(f"{name:<{width}}  {state}  {reason}")
+            continue
+        lines.append(f"{name:<{width}}  {state}")
+        lines += _wrapped(reason, "    why: ", " " * 9)
+        if name in FEATURE_USES:
+            lines += _wrapped(FEATURE_USES[name], "    use: ", " " * 9)
+    return lines
+
+
+def _featureLines() -> list[str]:
+    try:
+        from txspawn._kernel.features import probeFeatures
+    except ImportError as e:
+        return [f"feature probes {_failure(e)}"]
+    return describeFeatures(effectiveFeatures(probeFeatures()))
+
+
+def infoReport() -> str:
+    """
+    @return: The text C{python -m txspawn info} prints.
+    """
+    import twisted
+    import txspawn
+
+    uname = os.uname()
+    out = [
+        f"txspawn {txspawn.__version__} (Python {platform.python_version()}, "
+        f"Twisted {twisted.__version__}, "
+        f"{uname.sysname} {uname.release} {uname.machine})",
+        "",
+    ]
+    out += _section("engine:", _engineLines())
+    out += _section("monitor:", _monitorLines())
+    out += _section("features:", _featureLines())
+    return "\n".join(out)
+
+
+def buildParser() -> argparse.ArgumentParser:
+    """
+    @return: The parser for C{python -m txspawn}.
+    """
+    from txspawn._bench._scenarios import SCENARIOS
+
+    parser = argparse.ArgumentParser(
+        prog="python -m txspawn",
+        description="txspawn: fast, race-free process spawning for Twisted.",
+        epilog="Run 'python -m txspawn COMMAND --help' for a command's options.",
+    )
+    commands = parser.add_subparsers(
+        dest="command", metavar="COMMAND", title="commands"
+    )
+    commands.add_parser(
+        "info",
+        help="show which engine and monitor txspawn uses here, and why, and "
+        "what this kernel and libc offer",
+        description="Show which engine (what starts children) and monitor "
+        "(what notices their exits) txspawn uses on this machine, and why, and "
+        "every kernel and libc feature it looks for: why each one that is off "
+        "is off, and what it would give.",
+    )
+    bench = commands.add_parser(
+        "bench",
+        help="benchmark txspawn against stock Twisted and a C posix_spawn loop",
+        description="Time txspawn, stock Twisted and a C posix_spawn + waitpid "
+        "loop (the practical limit) side by side, and print medians and ratios.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="scenarios:\n"
+        + "\n".join(
+            f"  {s.name:<14} {s.title}"
+            + ("" if s.default else " (not in the default set)")
+            for s in SCENARIOS
+        ),
+    )
+    bench.add_argument(
+        "--quick",
+        action="store_true",
+        help="smaller sizes (1000 idle children, 5 repetitions): about a minute",
+    )
+    bench.add_argument(
+        "--scenario",
+        action="append",
+        metavar="NAME",
+        help="run only this scenario (repeatable; 'all' for every scenario)",
+    )
+    bench.add_argument("--reps", type=int, help="timed repetitions per scenario")
+    bench.add_argument(
+        "--spawns",
+        type=int,
+        help="spawns per timed batch in the spawn* scenarios (fewer, with more "
+        "--reps, interleaves the columns more finely)",
+    )
+    bench.add_argument("--idle", type=int, help="idle children in the *-idle scenarios")
+    bench.add_argument("--json", metavar="FILE", help="also write every sample here")
+    bench.add_argument(
+        "--engine", help="txspawn engine for the txspawn column (python, c)"
+    )
+    bench.add_argument(
+        "--monitor", help="txspawn monitor for the txspawn column (pidfd, sigchld)"
+    )
+    bench.add_argument("--cc", metavar="COMMAND", help="C compiler (default $CC or cc)")
+    bench.add_argument(
+        "--only",
+        action="append",
+        choices=("txspawn", "twisted", "c"),
+        help="run only these columns (repeatable)",
+    )
+    return parser
+
+
+def _bench(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    import attrs
+
+    from txspawn._bench._driver import IMPLEMENTATIONS, BenchOptions, runBench
+    from txspawn._bench._report import formatReport, toJSON
+    from txspawn._bench._scenarios import (
+        FULL,
+        QUICK,
+        SCENARIOS,
+        defaultScenarios,
+        scenarioNamed,
+    )
+
+    params = QUICK if args.quick else FULL
+    if args.reps is not None and args.reps < 1:
+        err.write("--reps must be at least 1\n")
+        return 2
+    if args.spawns is not None and args.spawns < 1:
+        err.write("--spawns must be at least 1\n")
+        return 2
+    if args.idle is not None and args.idle < 0:
+        err.write("--idle must be at least 0\n")
+        return 2
+    if args.reps is not None or args.idle is not None or args.spawns is not None:
+        params = attrs.evolve(
+            params,
+            mode=f"{params.mode}, custom",
+            reps=params.reps if args.reps is None else args.reps,
+            idle=params.idle if args.idle is None else args.idle,
+            spawnCount=params.spawnCount if args.spawns is None else args.spawns,
+            idleSpawnCount=(
+                params.idleSpawnCount if args.spawns is None else args.spawns
+            ),
+        )
+    try:
+        if not args.scenario:
+            scenarios = defaultScenarios()
+        elif "all" in args.scenario:
+            scenarios = list(SCENARIOS)
+        else:
+            scenarios = [scenarioNamed(name) for name in dict.fromkeys(args.scenario)]
+    except ValueError as e:
+        err.write(f"--scenario: {e}\n")
+        return 2
+    only: Sequence[str] = args.only or IMPLEMENTATIONS
+    options = BenchOptions(
+        params,
+        scenarios,
+        engine=args.engine,
+        monitor=args.monitor,
+        compiler=args.cc,
+        implementations=[i for i in IMPLEMENTATIONS if i in only],
+    )
+
+    def log(line: str) -> None:
+        err.write(line + "\n")
+        err.flush()
+
+    result = runBench(options, log)
+    out.write(formatReport(result))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(toJSON(result), f, indent=1)
+            f.write("\n")
+    return 0
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """
+    Run the command line.
+
+    @param argv: The arguments (without the program name); C{None} for
+        C{sys.argv[1:]}.
+    @param out: Where reports go (default C{sys.stdout}).
+    @param err: Where progress and errors go (default C{sys.stderr}).
+    @return: The exit code.
+    """
+    out = sys.stdout if out is None else out
+    err = sys.stderr if err is None else err
+    parser = buildParser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        # No command: the whole help, not just argparse's one-line usage, and
+        # the usage-error status argparse gives any other bad command line.
+        err.write(parser.format_help())
+        err.write(f"\n{parser.prog}: error: a command is required: info or bench\n")
+        return 2
+    if args.command == "info":
+        out.write(infoReport())
+        return 0
+    return _bench(args, out, err)

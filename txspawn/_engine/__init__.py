@@ -1,0 +1,26 @@
+# -*- test-case-name: tests.test_engines -*-
+"""
+The engine layer: turning a L{SpawnPlan} into a running child
+(L{txspawn.interfaces.ISpawner}).
+
+What it owns:
+
+  - L{txspawn._engine.selection}: which engine is used, by name, by
+    C{TXSPAWN_ENGINE} or by preference, and why another is unavailable;
+  - the C engine: L{txspawn._engine.cengine} (the Python side of the C
+    extension, whose sources are in C{txspawn/_csrc/}) and
+    L{txspawn._engine.cbuild} (whether it was built here, and why not);
+  - the Python engine: L{txspawn._engine.pyengine} (C{posix_spawn} when
+    the plan fits, C{fork} otherwise), L{txspawn._engine.posixspawn} (glibc's
+    C{posix_spawn} through C{ctypes}), L{txspawn._engine.forkchild} (what
+    the forked child runs before exec) and L{txspawn._engine.envp} (the
+    environment as C{execve} takes it).
+
+A new spawn option is planned in L{txspawn._plan} and carried out here,
+in both engines (the C child in C{txspawn/_csrc/child.c}, the Python child
+in L{txspawn._engine.forkchild}), with one answer from both.
+
+What it may import: L{txspawn._plan}, L{txspawn._kernel}, the C core and
+the public vocabulary.  What imports it: the reactor layer (which picks an
+engine) and the command line.
+"""

@@ -1,0 +1,258 @@
+# -*- test-case-name: tests.test_child -*-
+"""
+One started child: its pid, its pidfd, and the one place it is reaped.
+
+L{ChildProcess} is the single owner of a child's pidfd.  The transport
+signals through it, the monitor reaps through it; once reaped it refuses to
+signal (L{ProcessExitedAlready}) without making any syscall, because after
+reaping the pid may already belong to someone else.
+
+Both monitors reap through L{ChildProcess.tryReap}, so that is where the
+I{before reap} hook lives: a transport that still has work to do while the
+exited child is a zombie (killing the rest of the process group it leads:
+the zombie pins its pid, hence the pgid, see L{txspawn._transport.groupkill}) sets
+L{ChildProcess.beforeReap}.  Only then does C{tryReap} first peek with
+C{waitid(P_PID, pid, WEXITED | WNOHANG | WNOWAIT)}: children without a hook
+cost no extra syscall.
+
+Between the clone and the moment a transport owns the child, nothing may be
+lost to an exception, including the C{KeyboardInterrupt} a signal handler
+raises: L{recordCall} and L{discardChild} are the two halves of that
+handover (see C{docs/design/engines.rst}, "Interrupted spawns").
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import resource
+import signal
+from collections.abc import Callable
+from itertools import chain, starmap
+from typing import TypeVar
+
+from attrs import define
+from twisted.internet.error import ProcessExitedAlready
+from twisted.logger import Logger
+
+__all__ = ["ChildProcess", "discardChild", "recordCall", "recordItems"]
+
+_log = Logger()
+
+_T = TypeVar("_T")
+
+try:
+    # os.wait4 with the same results and errors, built with fewer
+    # allocations: reaping is on the exit path, which runs right after the
+    # reactor woke up, when every allocation is a cache miss.
+    from txspawn._cspawn import wait4 as _wait4
+except ImportError:  # the C extension is not built: txspawn._engine.selection says why
+    _wait4 = os.wait4
+
+
+@define(eq=False)
+class ChildProcess:
+    """
+    A child process started by an engine and not yet forgotten.
+
+    @ivar pid: The child's pid.  Still set after reaping (for messages);
+        use L{reaped} to know whether it may be signalled.
+    @ivar pidfd: The child's pidfd, or C{None} (no pidfd support, or closed
+        by the monitor after reaping).
+    @ivar status: The classic wait status once reaped; C{None} before, and
+        also C{None} after L{reapUnknown} (someone else reaped the child).
+    @ivar rusage: The child's resource usage from C{wait4}, once reaped.
+    @ivar reaped: Whether the child has been waited for.
+    @ivar beforeReap: C{None}, or a callable that L{tryReap} calls once
+        with this child after the child has exited but I{before} it is
+        reaped (it is a zombie then, so its pid -- and the process group it
+        may lead -- cannot be reused yet).  Exceptions are logged.
+    """
+
+    pid: int
+    pidfd: int | None
+    status: int | None = None
+    rusage: resource.struct_rusage | None = None
+    reaped: bool = False
+    beforeReap: Callable[[ChildProcess], object] | None = None
+
+    def sendSignal(self, signum: int) -> None:
+        """
+        Send C{signum} to the child, through its pidfd when it has one.
+
+        @raise ProcessExitedAlready: if the child was reaped, or has already
+            exited and been reaped by someone else (C{ESRCH}).
+        """
+        if self.reaped:
+            raise ProcessExitedAlready()
+        try:
+            if self.pidfd is not None:
+                signal.pidfd_send_signal(self.pidfd, signum)
+            else:
+                os.kill(self.pid, signum)
+        except ProcessLookupError:
+            raise ProcessExitedAlready() from None
+
+    def signalGroup(self, signum: int) -> None:
+        """
+        Send C{signum} to the process group whose pgid is this child's pid.
+
+        Safe only because it refuses once the child is reaped: while the
+        child is unreaped (running or a zombie) its pid cannot be given to
+        another process, and a process group can only be I{created} with
+        the pid of its creator as its pgid, so a group with this pgid was
+        created by this child (see L{txspawn._transport.groupkill}).
+
+        @raise ProcessExitedAlready: if the child was reaped (no syscall is
+            made), or no process is left in the group.
+        """
+        if self.reaped:
+            raise ProcessExitedAlready()
+        try:
+            os.killpg(self.pid, signum)
+        except ProcessLookupError:
+            raise ProcessExitedAlready() from None
+
+    def tryReap(self) -> bool:
+        """
+        Reap the child if it has exited, without blocking.
+
+        With a L{beforeReap} hook set, the child is first looked at without
+        being reaped (C{WNOWAIT}); if it has exited, the hook runs (once)
+        while the child is still a zombie, and the child is reaped after.
+
+        @return: C{True} if the child is now reaped (including the case where
+            someone else reaped it first: then L{status} stays C{None}).
+        """
+        if self.reaped:
+            return True
+        if self.beforeReap is not None:
+            try:
+                peeked = os.waitid(
+                    os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT
+                )
+            except ChildProcessError:
+                self.beforeReap = None
+                self.reapUnknown()
+                return True
+            if peeked is None:
+                return False
+            hook, self.beforeReap = self.beforeReap, None
+            with _log.failuresHandled(
+                "txspawn: before-reap hook {hook!r} failed for pid {pid}",
+                hook=hook,
+                pid=self.pid,
+            ):
+                hook(self)
+        try:
+            pid, status, rusage = _wait4(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            # ECHILD: SIGCHLD is SIG_IGN, or some other code reaped our child
+            # (waitpid(-1) elsewhere).  The exit status is lost for good.
+            self.reapUnknown()
+            return True
+        except OSError as e:  # pragma: no cover - EINTR is retried by PEP 475
+            if e.errno == errno.EINTR:
+                return False
+            raise
+        if pid == 0:
+            return False
+        self.status = status
+        self.rusage = rusage
+        self._finish()
+        return True
+
+    def reapUnknown(self) -> None:
+        """
+        Record that the child is gone but its status is unknown.
+        """
+        self._finish()
+
+    def closePidfd(self) -> None:
+        """
+        Close the pidfd (idempotent).
+        """
+        if self.pidfd is not None:
+            fd, self.pidfd = self.pidfd, None
+            os.close(fd)
+
+    def _finish(self) -> None:
+        # The pidfd is left open: the monitor may still have it registered
+        # with the reactor, and must unregister it before closing it
+        # (closePidfd), or epoll would be left watching a recycled number.
+        self.reaped = True
+
+
+def recordCall(into: list[_T], function: Callable[..., _T], *args: object) -> _T:
+    """
+    Call C{function(*args)}, append what it returns to C{into}, and return
+    it, with no Python bytecode in between.
+
+    Python runs signal handlers -- and so raises the C{KeyboardInterrupt}
+    of a Ctrl-C -- only at certain points between bytecodes, and one of
+    them is right after a call to a C function returns: with C{pid =
+    os.fork()} the interrupt is raised before the result is stored, and the
+    child is lost, whatever C{try} surrounds the line.  Here the call and
+    the append both run in C (C{list.extend} pulling one item from
+    C{itertools.starmap}), so once C{function} has returned its result is
+    in C{into}, which the caller made before the call and cleans up if an
+    exception escapes.  In the parent of a C{fork}, Python-level
+    C{after_in_parent} hooks run inside C{os.fork}: an exception from them
+    is reported as unraisable, never propagated.
+
+    @param into: Where the result goes.
+    @param function: A function implemented in C (a builtin, a C{ctypes}
+        function, a C{functools.partial} of one): a Python function would
+        itself give signal handlers a chance to run after its own C calls.
+    @return: The result (also C{into[-1]}).
+    """
+    into.extend(starmap(function, (args,)))
+    return into[-1]
+
+
+def recordItems(
+    into: list[_T], function: Callable[..., tuple[_T, ...]], *args: object
+) -> None:
+    """
+    Call C{function(*args)} and append the items of the tuple it returns to
+    C{into}, with no Python bytecode in between: L{recordCall} for calls
+    that return several fds at once (C{os.pipe2}).
+    """
+    into.extend(chain.from_iterable(starmap(function, (args,))))
+
+
+def discardChild(pid: int, pidfd: int | None) -> None:
+    """
+    Kill and reap a child that nobody owns yet: the clean-up of a spawn that
+    an exception interrupted between the clone and the handover.
+
+    The child is killed only while it is still ours and unreaped (looked at
+    with C{waitid(WNOWAIT)}, through its pidfd when there is one): with
+    C{SIGCHLD} ignored the kernel reaps children itself, and a bare pid it
+    freed may be someone else's by now.  Then it is reaped, blocking: it
+    has just been sent C{SIGKILL}, which cannot be caught, so C{waitpid}
+    returns as soon as the kernel has torn it down.  The pidfd is not
+    closed here (the caller owns it).
+
+    @param pid: The child's pid.
+    @param pidfd: Its pidfd, or L{None}.
+    """
+    try:
+        if pidfd is not None:
+            os.waitid(os.P_PIDFD, pidfd, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        else:
+            os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        # Already reaped (by the kernel, SIGCHLD being ignored), or not ours.
+        return
+    try:
+        if pidfd is not None:
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        else:
+            os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:  # pragma: no cover - exited and auto-reaped
+        pass
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:  # pragma: no cover - auto-reaped just now
+        pass

@@ -1,0 +1,22 @@
+# -*- test-case-name: tests.test_plan -*-
+"""
+The plan layer: what a child should be, decided before anything is opened
+or started.
+
+What it owns:
+
+  - L{txspawn._plan.plan}: L{SpawnPlan}, every C{spawnProcess} argument
+    validated and normalised (L{planSpawn}), where bad input is rejected
+    with an error naming the argument;
+  - L{txspawn._plan.fdremap}: the pure algorithm from a C{childFDs} mapping
+    to a flat program of fd operations, and L{txspawn._plan.fdops}, that
+    program's vocabulary;
+  - L{txspawn._plan.failurerecord}: the record a child writes to its parent
+    when it fails between clone and exec.
+
+Nothing here touches the process: it is pure data and checks, which is
+why both engines and the fakes can share it.  What it may import: the
+public vocabulary (L{txspawn.errors}, L{txspawn.options},
+L{txspawn.interfaces}).  What imports it: the engines, the transports, the
+result API and the reactor layer.
+"""

@@ -1,0 +1,266 @@
+# -*- test-case-name: tests.test_pty -*-
+"""
+The pseudo-terminal process transport (Twisted's C{PTYProcess} contract).
+
+The parent opens the pty (or takes the caller's C{(master, slave, ttyname)}
+tuple), the engine starts the child in a new session with the slave as
+fds 0, 1 and 2 and as its controlling terminal, and the parent keeps only
+the master.  A pty has no separate streams: the child's output arrives as
+C{childDataReceived(1, data)}, C{childConnectionLost} is never called,
+C{closeStdin}/C{closeStdout}/C{closeStderr} do nothing (as Twisted: closing
+one direction of a terminal would close all of it), and C{fileno()} is the
+master, which C{twisted.conch} uses to set the window size.
+
+When the last slave fd closes (normally: the child exits), Linux reports
+C{EIO} on the master; that is the pty's end of file.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
+
+from twisted.internet import abstract, fdesc
+from twisted.internet.interfaces import (
+    IProcessProtocol,
+    IReactorFDSet,
+    IReactorTime,
+)
+from twisted.internet.main import CONNECTION_DONE, CONNECTION_LOST
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from txspawn._kernel.childhandle import ChildProcess, recordCall, recordItems
+from txspawn._plan.plan import SpawnPlan
+from txspawn._transport.lifecycle import ProcessLifecycle, killAndReap, leadsGroup
+from txspawn._transport.pipes import DONE_FAILURE, SMALL_READ
+from txspawn.interfaces import IManagedProcessTransport
+
+if TYPE_CHECKING:
+    from txspawn.interfaces import ISpawner
+
+__all__ = ["PTYProcess", "extensionOpenPTY", "openPTY", "openPTYWithOS"]
+
+_log = Logger()
+
+
+def openPTYWithOS() -> tuple[int, int, bytes]:
+    """
+    L{openPTY} from the C{os} module, for when the C extension is not
+    built: C{os.openpty}, C{os.ttyname} and C{F_SETFL} (a dozen syscalls).
+    """
+    fds: list[int] = []
+    try:
+        # Recorded before a signal handler can raise (recordItems).
+        recordItems(fds, os.openpty)
+        master, slave = fds
+        name = os.fsencode(os.ttyname(slave))
+        fdesc.setNonBlocking(master)  # type: ignore[no-untyped-call]
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
+    return master, slave, name
+
+
+#: L{openPTY} from the C extension (four syscalls: see C{txs_py_openpty} in
+#: C{_csrc/module.c}), or L{None} when it is not built.
+extensionOpenPTY: Callable[[], tuple[int, int, bytes]] | None
+try:
+    from txspawn._cspawn import openpty as extensionOpenPTY
+except ImportError:  # pragma: no cover - exercised when not built
+    extensionOpenPTY = None
+
+#: Open a new pseudo-terminal for a child: C{() -> (master, slave, name)},
+#: the master non-blocking, both ends close-on-exec and neither the caller's
+#: controlling terminal, and the slave's path (C{b"/dev/pts/N"}).  Raises
+#: L{OSError} with nothing left open.
+openPTY: Callable[[], tuple[int, int, bytes]] = extensionOpenPTY or openPTYWithOS
+
+
+@implementer(IManagedProcessTransport)
+class PTYProcess(abstract.FileDescriptor, ProcessLifecycle):
+    """
+    A child process on a pseudo-terminal.
+
+    @ivar fd: The master side of the pty (non-blocking).
+    """
+
+    connected = False
+    # Its logPrefix is Twisted's default "-": the per-event log context
+    # would change nothing (see txspawn._reactor.epollreactor.EPollReactor.doPoll).
+    dispatchWithoutLogContext = True
+
+    def __init__(
+        self,
+        reactor: IReactorFDSet,
+        plan: SpawnPlan,
+        proto: IProcessProtocol | None,
+        spawner: ISpawner,
+        owner: list[ProcessLifecycle] | None = None,
+    ) -> None:
+        """
+        Open the pty (unless given), start the child on it, close the slave.
+
+        Nothing is left behind if this raises, whatever it raises and
+        wherever (a signal handler's C{KeyboardInterrupt} included): a pty
+        opened here is closed (a caller's pty is left to the caller, as
+        Twisted does, unless the child was started on it), and a child that
+        was started is killed and reaped.
+
+        @param reactor: The reactor the master is registered with.
+        @param plan: A validated plan with C{plan.pty} set.
+        @param proto: The protocol; connected later by C{_connect}.
+        @param spawner: The engine that starts the child.
+        @param owner: If given, the new transport appends itself to it
+            once it is complete (see L{txspawn._transport.pipetransport.Process}).
+        @raise txspawn.errors.SpawnError: The child could not be started.
+        """
+        abstract.FileDescriptor.__init__(self, reactor)
+        self._clock = cast(IReactorTime, reactor)
+        assert plan.pty is not None, "a PTYProcess needs a pty plan"
+        given = plan.pty.given
+        # The pty opened here, recorded before a signal handler can raise.
+        opened: list[tuple[int, int, bytes]] = []
+        child: ChildProcess | None = None
+        slaveClosed = False
+        try:
+            if given is not None:
+                masterfd, slavefd, ttyName = given
+            else:
+                masterfd, slavefd, ttyName = recordCall(opened, openPTY)
+            child = spawner.spawn(  # type: ignore[no-untyped-call]
+                plan, {0: slavefd, 1: slavefd, 2: slavefd}, ttyName
+            )
+            # As Twisted: the slave is the child's now, even a caller's one;
+            # keeping it open would hide the child's exit (no EIO).
+            slaveClosed = True
+            os.close(slavefd)
+            if given is not None:
+                fdesc.setNonBlocking(masterfd)  # type: ignore[no-untyped-call]
+            self.fd = masterfd
+            self._child = child
+            self.pid = child.pid
+            # A pty child always starts a new session, so it leads a group.
+            self.processGroup = child.pid if leadsGroup(plan) else None
+            self.proto = proto
+            self.connected = True
+            self.startReading()  # type: ignore[no-untyped-call]
+        except BaseException:
+            try:
+                if child is not None:
+                    killAndReap(child)
+                if self.connected:
+                    self.stopReading()  # type: ignore[no-untyped-call]
+            finally:
+                if opened or child is not None:
+                    master, slave, _ = opened[0] if opened else given  # type: ignore[misc]
+                    if not slaveClosed:
+                        os.close(slave)
+                    os.close(master)
+            raise
+        if owner is not None:
+            owner.append(self)
+
+    def fileno(self) -> int:
+        """
+        @return: The master side of the pty.
+        """
+        return self.fd
+
+    def doRead(self) -> Exception | None:
+        """
+        Read what the child wrote to the terminal and deliver it as fd 1.
+
+        C{EIO} (Linux: every slave fd is closed) is end of file.
+        """
+        try:
+            data = os.read(self.fd, SMALL_READ)
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError as e:
+            return CONNECTION_DONE if e.errno == errno.EIO else CONNECTION_LOST
+        if not data:
+            return CONNECTION_DONE
+        proto = self.proto
+        if proto is not None:
+            with _log.failuresHandled("while calling childDataReceived(1):") as op:
+                proto.childDataReceived(1, data)
+            if op.failed:
+                return CONNECTION_LOST
+        return None
+
+    def writeSomeData(self, data: bytes) -> int | Exception:
+        """
+        Write to the terminal (the child's input).
+        """
+        return fdesc.writeToFD(self.fd, data)  # type: ignore[no-untyped-call,no-any-return]
+
+    def hangUp(self) -> None:
+        """
+        The reactor saw every slave fd closed with nothing left to read,
+        and has already stopped watching the master (see
+        L{txspawn._reactor.epollreactor.EPollReactor.doPoll}): the pty is done, with the
+        C{ConnectionDone} reason Twisted gives it.
+        """
+        self.connectionLost(DONE_FAILURE)
+
+    def connectionLost(self, reason: Failure) -> None:
+        """
+        The pty is finished: close the master and maybe end.
+        """
+        abstract.FileDescriptor.connectionLost(self, reason)  # type: ignore[no-untyped-call]
+        os.close(self.fd)
+        self.lostProcess += 1
+        self._ptyClosed = True
+        self.maybeCallProcessEnded()
+
+    _ptyClosed = False
+
+    def _pipesDone(self) -> bool:
+        return self._ptyClosed
+
+    def _forceClosePipes(self) -> None:
+        # A descendant holding the slave keeps the master from seeing EIO;
+        # stop waiting for it (dropping any unwritten input).
+        if not self._ptyClosed:
+            self.stopReading()  # type: ignore[no-untyped-call]
+            self.stopWriting()  # type: ignore[no-untyped-call]
+            self.connectionLost(Failure(CONNECTION_DONE))  # type: ignore[no-untyped-call]
+
+    def closeStdin(self) -> None:
+        """
+        Does nothing: a terminal cannot be half-closed (as Twisted).
+        """
+
+    def closeStdout(self) -> None:
+        """
+        Does nothing: a terminal cannot be half-closed (as Twisted).
+        """
+
+    def closeStderr(self) -> None:
+        """
+        Does nothing: a terminal cannot be half-closed (as Twisted).
+        """
+
+    def closeChildFD(self, descriptor: int) -> None:
+        """
+        Not supported on a pty (as Twisted).
+
+        @raise NotImplementedError: always.
+        """
+        raise NotImplementedError()
+
+    def writeToChild(self, childFD: int, data: bytes) -> None:
+        """
+        Not supported on a pty (as Twisted); use C{write}.
+
+        @raise NotImplementedError: always.
+        """
+        raise NotImplementedError()
+
+    def __repr__(self) -> str:
+        return ProcessLifecycle.__repr__(self)
