@@ -22,6 +22,7 @@ from txspawn import errors
 from txspawn._api import result as _result
 from txspawn._api import run as _run
 from txspawn._api import stream as _stream
+from txspawn._api import streambuffer as _streambuffer
 from txspawn._api import tee as _tee
 from txspawn._reactor import (
     asyncioreactor,
@@ -39,7 +40,7 @@ __all__ = ["PublicNamesTests"]
 #: Public name in C{txspawn} -> (defining module, name there).
 TXSPAWN_HOMES: dict[str, tuple[ModuleType, str]] = {
     "ChildSetupStage": (errors, "ChildSetupStage"),
-    "OutputChunk": (_stream, "OutputChunk"),
+    "OutputChunk": (_streambuffer, "OutputChunk"),
     "OutputStream": (_stream, "OutputStream"),
     "ProcessFailed": (_result, "ProcessFailed"),
     "ProcessResult": (_result, "ProcessResult"),

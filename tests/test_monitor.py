@@ -1,7 +1,9 @@
 # -*- test-case-name: tests.test_monitor -*-
 """
 Tests for the child monitors (L{txspawn._monitor.pidfd},
-L{txspawn._monitor.sigchld}) and their selection (L{txspawn._monitor.selection}).
+L{txspawn._monitor.sigchld}), their selection (L{txspawn._monitor.selection}),
+the SIGCHLD wakeup they share (L{txspawn._monitor.sigchldwakeup}) and the
+reaping of Twisted's own registry (L{txspawn._monitor.twistedregistry}).
 
 Real children (started with C{os.posix_spawn} and C{os.pidfd_open}
 directly, so these tests do not depend on txspawn's engines), real reactors
@@ -39,13 +41,9 @@ from txspawn._kernel.features import PIDFD_OPEN, probeFeatures
 from txspawn._monitor.orphans import orphanCount
 from txspawn._monitor.pidfd import PidfdMonitor
 from txspawn._monitor.selection import MONITOR_NAMES, selectMonitor
-from txspawn._monitor.sigchld import (
-    SIGCHLDMonitor,
-    TwistedRegistryReaping,
-    _noopHandler,
-    _WakeReader,
-    _wakeup,
-)
+from txspawn._monitor.sigchld import SIGCHLDMonitor
+from txspawn._monitor.sigchldwakeup import _noopHandler, _WakeReader, _wakeup
+from txspawn._monitor.twistedregistry import TwistedRegistryReaping
 from txspawn._transport.exitstatus import reasonForChild
 from txspawn.interfaces import IChildMonitor
 

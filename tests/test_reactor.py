@@ -42,7 +42,7 @@ from tests.builders import (
 )
 from tests.hygiene import peekWakeupFD
 from txspawn import reactor as txspawnReactor
-from txspawn._monitor.sigchld import _noopHandler, _wakeup
+from txspawn._monitor.sigchldwakeup import _noopHandler, _wakeup
 from txspawn._reactor.mixin import SpawnReactorMixin
 from txspawn._reactor.spawner import ProcessSpawner
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from txspawn._api.result import ProcessFailed, ProcessResult, ProcessTimedOut
 from txspawn._api.run import run
-from txspawn._api.stream import OutputChunk, OutputStream, stream
+from txspawn._api.stream import OutputStream, stream
+from txspawn._api.streambuffer import OutputChunk
 from txspawn._api.tee import TeeProtocol
 from txspawn._reactor.spawner import ProcessSpawner
 from txspawn._reactor.spawner import installSpawner as install

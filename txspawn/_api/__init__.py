@@ -6,8 +6,11 @@ checks of every entry point.
 What it owns:
 
   - L{txspawn._api.run}: run a command, get one L{ProcessResult};
-  - L{txspawn._api.stream}: a child's output as it arrives, with
-    backpressure;
+  - L{txspawn._api.stream}: a child's output as it arrives
+    (L{OutputStream});
+  - L{txspawn._api.streambuffer}: the bounded queue between a streamed
+    child and its consumer, with backpressure, and the L{OutputChunk}s it
+    holds;
   - L{txspawn._api.runprotocol}: L{ChildRun}, the process protocol both
     drive (stdin, timeouts, cancellation);
   - L{txspawn._api.result}: L{ProcessResult} and the errors carrying one;

@@ -8,8 +8,13 @@ What it owns:
   - L{txspawn._monitor.selection}: which monitor a reactor gets, and why;
   - L{txspawn._monitor.pidfd}: each child's pidfd as a reactor reader (the
     default);
-  - L{txspawn._monitor.sigchld}: the classic C{SIGCHLD} wakeup and reap
-    loop, and the one owner of the C{SIGCHLD} handler;
+  - L{txspawn._monitor.sigchld}: the classic monitor, reaping each
+    watched child on every C{SIGCHLD};
+  - L{txspawn._monitor.sigchldwakeup}: the one owner of the C{SIGCHLD}
+    handler and signal wakeup fd, shared by every user of C{SIGCHLD};
+  - L{txspawn._monitor.twistedregistry}: reaping the processes of
+    Twisted's own registry (C{twisted.internet.process.Process} built
+    directly);
   - L{txspawn._monitor.shared}: what both monitors share;
   - L{txspawn._monitor.orphans}: reaping children that outlive their
     reactor;

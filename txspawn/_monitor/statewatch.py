@@ -7,7 +7,7 @@ A pidfd becomes readable when its process I{exits}, not when it stops or
 continues, so these events need C{SIGCHLD}: the kernel sends it to the
 parent on every stop and continue (Python's handlers do not set
 C{SA_NOCLDSTOP}).  A L{StateChangeWatcher} subscribes to the process-wide
-C{SIGCHLD} wakeup (L{txspawn._monitor.sigchld}) only while at least one
+C{SIGCHLD} wakeup (L{txspawn._monitor.sigchldwakeup}) only while at least one
 opted-in child is alive, and on each wake-up asks each of I{those} children
 -- by pid, never C{P_ALL} -- with C{waitid(P_PID, pid, WSTOPPED |
 WCONTINUED | WNOHANG)}.  Without C{WEXITED} that call never reaps: exits
@@ -30,7 +30,7 @@ from twisted.logger import Logger
 
 from txspawn._kernel.childhandle import ChildProcess
 from txspawn._monitor.shared import ShutdownHook
-from txspawn._monitor.sigchld import _SIGCHLDWakeup, _Subscription, _wakeup
+from txspawn._monitor.sigchldwakeup import _SIGCHLDWakeup, _Subscription, _wakeup
 from txspawn.errors import UnsupportedFeature
 
 __all__ = ["StateChangeWatcher"]

@@ -17,8 +17,9 @@ patched):
 
       - C{sigchld} monitor: the monitor itself (its SIGCHLD waker);
       - C{pidfd} monitor: the monitor (whose install/uninstall need no
-        signal at all) plus L{txspawn._monitor.sigchld.TwistedRegistryReaping},
-        so that L{twisted.internet.process.Process} objects which other code
+        signal at all) plus
+        L{txspawn._monitor.twistedregistry.TwistedRegistryReaping}, so
+        that L{twisted.internet.process.Process} objects which other code
         builds directly (buildbot does) are still reaped.  Where the
         reactor waits in C{doIteration} (all but asyncio), the mixin's
         C{doIteration} lets it look at Twisted's registry before each wait,
@@ -45,7 +46,7 @@ from zope.interface import implementer
 from txspawn._engine.selection import selectSpawner
 from txspawn._monitor.orphans import reaper as orphanReaper
 from txspawn._monitor.selection import selectMonitor
-from txspawn._monitor.sigchld import TwistedRegistryReaping
+from txspawn._monitor.twistedregistry import TwistedRegistryReaping
 from txspawn._reactor.spawner import ProcessSpawner
 from txspawn._transport.lifecycle import ProcessLifecycle
 from txspawn.interfaces import IChildMonitor, IReactorSpawn, ISpawner
