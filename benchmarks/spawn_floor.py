@@ -176,7 +176,7 @@ def main(argv: list[str]) -> int:
         }
         try:
             from txspawn._engine.cengine import CSpawner
-            from txspawn._plan.plan import isOpenFD, planSpawn
+            from txspawn._plan.planner import isOpenFD, planSpawn
 
             spawner = CSpawner()
             plan = planSpawn(

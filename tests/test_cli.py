@@ -62,7 +62,8 @@ class InfoTests(SynchronousTestCase):
         every feature that is off comes with a reason.
         """
         from txspawn._cli.main import effectiveFeatures
-        from txspawn._kernel.features import FEATURE_NAMES, probeFeatures
+        from txspawn._kernel.features import FEATURE_NAMES
+        from txspawn._kernel.probes import probeFeatures
 
         features = effectiveFeatures(probeFeatures())
         result = _runModule("info")
@@ -128,7 +129,7 @@ class InfoTests(SynchronousTestCase):
         """
         from txspawn._cli.main import effectiveFeatures
         from txspawn._engine.selection import availableSpawners
-        from txspawn._kernel.features import probeFeatures
+        from txspawn._kernel.probes import probeFeatures
 
         unavailable = availableSpawners()["c"]
         if unavailable is not None:

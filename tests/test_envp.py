@@ -1,7 +1,8 @@
 # -*- test-case-name: tests.test_envp -*-
 """
 Tests for an environment that names a key twice (L{txspawn._engine.envp}, and
-L{txspawn._plan.plan}'s encoding): what the child gets, on every spawn path of
+L{txspawn._plan.argumentchecks}'s
+encoding): what the child gets, on every spawn path of
 both engines and through C{spawnProcess}, compared with stock Twisted's
 two paths.
 
@@ -33,7 +34,8 @@ from tests.engineutil import BASE_ENV, makePlan, waitExit
 from tests.hygiene import HygieneMixin
 from tests.test_engines import C_UNAVAILABLE, makeSpawner
 from txspawn._engine.envp import EnvEntries, envMapping
-from txspawn._engine.posixspawn import LibcPosixSpawn, OsPosixSpawn
+from txspawn._engine.libcposixspawn import LibcPosixSpawn
+from txspawn._engine.osposixspawn import OsPosixSpawn
 from txspawn._engine.pyengine import PythonSpawner
 from txspawn.interfaces import ISpawner
 

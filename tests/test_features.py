@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_features -*-
 """
-Tests for L{txspawn._kernel.features}: the kernel/libc probes, their caching, the
-override hook and the reasons.
+Tests for L{txspawn._kernel.features} and L{txspawn._kernel.probes}: the
+kernel/libc probes, their caching, the override hook and the reasons.
 """
 
 from __future__ import annotations
@@ -13,14 +13,8 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from tests.hygiene import openFDs
 from txspawn._kernel import features as _features
-from txspawn._kernel.features import (
-    FEATURE_NAMES,
-    Features,
-    FeatureState,
-    _Cache,
-    _fromErrno,
-    probeFeatures,
-)
+from txspawn._kernel.features import FEATURE_NAMES, Features, FeatureState
+from txspawn._kernel.probes import _Cache, _fromErrno, probeFeatures
 
 
 def _kernel() -> tuple[int, int]:

@@ -37,7 +37,8 @@ from zope.interface.verify import verifyObject
 
 from tests.hygiene import childrenOf, openFDs, peekWakeupFD
 from txspawn._kernel.childhandle import ChildProcess
-from txspawn._kernel.features import PIDFD_OPEN, probeFeatures
+from txspawn._kernel.features import PIDFD_OPEN
+from txspawn._kernel.probes import probeFeatures
 from txspawn._monitor.orphans import orphanCount
 from txspawn._monitor.pidfd import PidfdMonitor
 from txspawn._monitor.selection import MONITOR_NAMES, selectMonitor

@@ -1,6 +1,6 @@
 # -*- test-case-name: tests.test_plan -*-
 """
-Tests for L{txspawn._plan.plan.planSpawn}: argument validation, environment
+Tests for L{txspawn._plan.planner.planSpawn}: argument validation, environment
 semantics, C{childFDs}, PTYs, credentials, options and PATH resolution.
 """
 
@@ -27,9 +27,8 @@ from txspawn._plan.plan import (
     PipeToParent,
     PTYSpec,
     SpawnPlan,
-    isOpenFD,
-    planSpawn,
 )
+from txspawn._plan.planner import isOpenFD, planSpawn
 from txspawn.errors import ChildSetupStage, SpawnError
 from txspawn.options import SpawnOptions
 

@@ -28,7 +28,7 @@ from tests.builders import (
     spawnAndRun,
 )
 from tests.hygiene import openFDs
-from txspawn._plan.plan import isOpenFD, planSpawn
+from txspawn._plan.planner import isOpenFD, planSpawn
 from txspawn._transport.pipes import readChunk
 from txspawn._transport.pipetransport import Process
 from txspawn.errors import ChildSetupStage, SpawnError

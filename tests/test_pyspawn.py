@@ -38,24 +38,25 @@ from tests.engineutil import (
     waitExit,
 )
 from tests.hygiene import HygieneMixin, openFDs
-from txspawn._engine.posixspawn import (
-    Close,
-    CloseFrom,
-    Dup2,
-    LibcPosixSpawn,
-    OsPosixSpawn,
-    PosixSpawnBackend,
-    PreparedSpawn,
-    SpawnAction,
-    SpawnAttributes,
-)
+from txspawn._engine.libcposixspawn import LibcPosixSpawn
+from txspawn._engine.osposixspawn import OsPosixSpawn
 from txspawn._engine.pyengine import (
     MAX_CLOSE_ACTIONS,
     ParentSyscalls,
     PythonSpawner,
     forkReason,
 )
+from txspawn._engine.spawnactions import (
+    Close,
+    CloseFrom,
+    Dup2,
+    PosixSpawnBackend,
+    PreparedSpawn,
+    SpawnAction,
+    SpawnAttributes,
+)
 from txspawn._kernel import features as _features
+from txspawn._kernel.probes import probeFeatures
 from txspawn._plan.failurerecord import ChildFailure
 from txspawn._plan.plan import PTYSpec, SpawnPlan
 from txspawn.errors import ChildSetupStage, SpawnError, UnsupportedFeature
@@ -409,9 +410,7 @@ class EngineTestsMixin(HygieneMixin):
         When the features say C{pidfd_open} is unsupported, the child has no
         pidfd.
         """
-        features = _features.probeFeatures().override(
-            _features.PIDFD_OPEN, False, "test"
-        )
+        features = probeFeatures().override(_features.PIDFD_OPEN, False, "test")
         spawner = self.makeSpawner(features=features)
         null = self.devnull()
         child = spawner.spawn(

@@ -28,7 +28,7 @@ from tests.builders import (
 from tests.hygiene import openFDs
 from txspawn._engine.selection import selectSpawner
 from txspawn._monitor.selection import selectMonitor
-from txspawn._plan.plan import isOpenFD
+from txspawn._plan.planner import isOpenFD
 from txspawn._reactor.spawner import (
     ProcessSpawner,
     installedSpawner,

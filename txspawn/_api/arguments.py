@@ -11,8 +11,9 @@ its message says which function was called and which argument is wrong::
     run(): umask must be between 0 and 0o777, not 1023
 
 The checks live with what they check: the command in
-L{txspawn._plan.plan.checkCommand} and L{txspawn._plan.plan.planSpawn}, the spawn
-options in L{txspawn.options} and L{txspawn._transport.timelimits}, the log in
+L{txspawn._plan.argumentchecks.checkCommand} and
+L{txspawn._plan.planner.planSpawn}, the spawn options in L{txspawn.options}
+and L{txspawn._transport.timelimits}, the log in
 L{txspawn._api.tee.checkLogFile}.  This module composes them for each entry
 point and puts the caller's name on their errors (L{callError}), so that
 the three entry points share one path and cannot drift apart.
@@ -32,7 +33,7 @@ from typing import cast
 from twisted.internet.interfaces import IProcessProtocol, IReactorProcess, IReactorTime
 
 from txspawn._api.tee import checkLogFile
-from txspawn._plan.plan import checkCommand
+from txspawn._plan.argumentchecks import checkCommand
 from txspawn._transport.groupkill import checkSeconds
 from txspawn._transport.timelimits import (
     DEFAULT_KILL_AFTER,

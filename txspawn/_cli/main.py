@@ -206,7 +206,7 @@ def describeFeatures(features: Features) -> list[str]:
 
 def _featureLines() -> list[str]:
     try:
-        from txspawn._kernel.features import probeFeatures
+        from txspawn._kernel.probes import probeFeatures
     except ImportError as e:
         return [f"feature probes {_failure(e)}"]
     return describeFeatures(effectiveFeatures(probeFeatures()))

@@ -11,10 +11,15 @@ What it owns:
     extension, whose sources are in C{txspawn/_csrc/}) and
     L{txspawn._engine.cbuild} (whether it was built here, and why not);
   - the Python engine: L{txspawn._engine.pyengine} (C{posix_spawn} when
-    the plan fits, C{fork} otherwise), L{txspawn._engine.posixspawn} (glibc's
-    C{posix_spawn} through C{ctypes}), L{txspawn._engine.forkchild} (what
+    the plan fits, C{fork} otherwise), L{txspawn._engine.forkchild} (what
     the forked child runs before exec) and L{txspawn._engine.envp} (the
-    environment as C{execve} takes it).
+    environment as C{execve} takes it);
+  - the Python engine's C{posix_spawn}: L{txspawn._engine.posixspawn}
+    (which backend, and why), L{txspawn._engine.spawnactions} (the file
+    actions and attributes every backend takes, and the backend protocol),
+    L{txspawn._engine.libcposixspawn} (glibc's C{posix_spawn} through
+    C{ctypes}, the fast backend) and L{txspawn._engine.osposixspawn}
+    (C{os.posix_spawn}, the slow fallback).
 
 A new spawn option is planned in L{txspawn._plan} and carried out here,
 in both engines (the C child in C{txspawn/_csrc/child.c}, the Python child

@@ -6,7 +6,7 @@ otherwise.
 This engine is always available: it is the fallback when the C engine is
 not built, and the differential oracle the C engine is tested against.
 
-  - B{posix_spawn} (glibc through L{txspawn._engine.posixspawn}) expresses plain
+  - B{posix_spawn} (glibc through L{txspawn._engine.libcposixspawn}) expresses plain
     spawns, arbitrary C{childFDs}, a new session or process group, signal
     dispositions and mask, and PTYs (C{setsid} + opening the slave by name
     onto fd 0, which makes it the controlling terminal on Linux).  glibc
@@ -58,7 +58,8 @@ from txspawn._engine.forkchild import (
     execChild,
     loadPrctl,
 )
-from txspawn._engine.posixspawn import (
+from txspawn._engine.posixspawn import defaultPosixSpawn
+from txspawn._engine.spawnactions import (
     Close,
     CloseFrom,
     Dup2,
@@ -67,7 +68,6 @@ from txspawn._engine.posixspawn import (
     PreparedSpawn,
     SpawnAction,
     SpawnAttributes,
-    defaultPosixSpawn,
 )
 from txspawn._kernel import features as _features
 from txspawn._kernel.childhandle import (
@@ -76,6 +76,7 @@ from txspawn._kernel.childhandle import (
     recordCall,
     recordItems,
 )
+from txspawn._kernel.probes import probeFeatures
 from txspawn._plan.failurerecord import ChildFailure, readFailure
 from txspawn._plan.fdops import CLOSE_RANGE_MAX, FdOpCode
 from txspawn._plan.fdremap import planFdOps
@@ -92,7 +93,7 @@ SpawnMethod = Literal["auto", "posix_spawn", "fork"]
 _ALL_SIGNALS = frozenset(signal.valid_signals())
 #: The SETSIGDEF set for posix_spawn: the catchable signals plus glibc's
 #: internal ones (32 up to SIGRTMIN), which glibc's spawn child would
-#: otherwise leave ignored (see L{txspawn._engine.posixspawn.LibcPosixSpawn}).
+#: otherwise leave ignored (see L{txspawn._engine.libcposixspawn.LibcPosixSpawn}).
 _SPAWN_SIGDEF: tuple[int, ...] = tuple(
     sorted({*CATCHABLE_SIGNALS, *range(32, int(signal.SIGRTMIN))})
 )
@@ -271,9 +272,7 @@ class PythonSpawner:
                 f"method must be 'auto', 'posix_spawn' or 'fork', not {method!r}"
             )
         self._method = method
-        self._features = (
-            features if features is not None else (_features.probeFeatures())
-        )
+        self._features = features if features is not None else probeFeatures()
         self.posixSpawnFallbackReason: str | None = None
         if posixSpawn is None:
             posixSpawn, self.posixSpawnFallbackReason = defaultPosixSpawn()

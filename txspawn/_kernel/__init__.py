@@ -5,9 +5,12 @@ started child.
 
 What it owns:
 
-  - L{txspawn._kernel.features}: one-shot, cached, overridable probes of the
-    kernel and libc (pidfds, C{clone3}, C{close_range}, ...), each with the
-    reason it is on or off;
+  - L{txspawn._kernel.features}: the features of the kernel and libc
+    txspawn may use (pidfds, C{clone3}, C{close_range}, ...) by name, and
+    L{Features}, the verdict on each with the reason it is on or off
+    (overridable, so tests and the C engine can replace one);
+  - L{txspawn._kernel.probes}: the one-shot, cached probes that find those
+    verdicts (L{probeFeatures});
   - L{txspawn._kernel.childhandle}: L{ChildProcess}, a started child's pid
     and pidfd, the single place it is signalled and reaped, and the
     interrupt-safe hand-over of a new child to its owner (C{recordCall}).

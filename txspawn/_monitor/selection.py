@@ -53,7 +53,7 @@ def selectMonitor(
         C{TXSPAWN_MONITOR} if set (and not empty), else C{"pidfd"} when the
         kernel supports C{pidfd_open} and C{"sigchld"} otherwise.
     @param features: The probed features; C{None} for
-        L{txspawn._kernel.features.probeFeatures}'s (tests inject their own).
+        L{txspawn._kernel.probes.probeFeatures}'s (tests inject their own).
     @param environ: Where to look up C{TXSPAWN_MONITOR}; C{None} for
         C{os.environ} (tests inject their own).
     @return: A new L{IChildMonitor} provider, whose C{reason} attribute
@@ -74,7 +74,8 @@ def selectMonitor(
             f"{', '.join(MONITOR_NAMES)}"
         )
 
-    from txspawn._kernel.features import PIDFD_OPEN, probeFeatures
+    from txspawn._kernel.features import PIDFD_OPEN
+    from txspawn._kernel.probes import probeFeatures
 
     if features is None:
         features = probeFeatures()

@@ -5,9 +5,16 @@ or started.
 
 What it owns:
 
-  - L{txspawn._plan.plan}: L{SpawnPlan}, every C{spawnProcess} argument
-    validated and normalised (L{planSpawn}), where bad input is rejected
-    with an error naming the argument;
+  - L{txspawn._plan.plan}: L{SpawnPlan} and the specs it is made of (the
+    child's fds, its pty): every C{spawnProcess} argument validated and
+    normalised;
+  - L{txspawn._plan.planner}: L{planSpawn}, which makes a L{SpawnPlan},
+    rejecting bad input with an error naming the argument, and resolves the
+    executable on C{PATH};
+  - L{txspawn._plan.argumentchecks}: the check and encoding of each
+    argument (C{str} to C{bytes}, no NUL; environment, ids, working
+    directory, C{usePTY}, C{childFDs}), and L{checkCommand}, the same
+    checks for L{txspawn.run} and L{txspawn.stream};
   - L{txspawn._plan.fdremap}: the pure algorithm from a C{childFDs} mapping
     to a flat program of fd operations, and L{txspawn._plan.fdops}, that
     program's vocabulary;

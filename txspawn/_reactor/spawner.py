@@ -7,10 +7,10 @@ It ties the layers together, in this order (each step only runs if the
 previous one succeeded, and a failure leaves nothing behind):
 
   1. the protocol and the options are checked
-     (L{txspawn._api.arguments}), and L{txspawn._plan.plan.planSpawn} validates
-     every other argument (all bad input is rejected here, before any fd is
-     opened or child created, with errors naming C{spawnProcess()} and the
-     argument);
+     (L{txspawn._api.arguments}), and L{txspawn._plan.planner.planSpawn}
+     validates every other argument (all bad input is rejected here, before
+     any fd is opened or child created, with errors naming
+     C{spawnProcess()} and the argument);
   2. the transport (L{txspawn._transport.pipetransport.Process} or
      L{txspawn._transport.ptytransport.PTYProcess}) opens its pipes or pty
      and has the engine
@@ -45,7 +45,7 @@ from zope.interface import alsoProvides, implementer, noLongerProvides
 
 from txspawn._api.arguments import callError, checkProtocol, splitSpawnOptions
 from txspawn._monitor.orphans import reapPendingOrphans
-from txspawn._plan.plan import isOpenFD, planSpawn
+from txspawn._plan.planner import isOpenFD, planSpawn
 from txspawn._transport.pipetransport import Process, ProcessLifecycle
 from txspawn._transport.ptytransport import PTYProcess
 from txspawn._transport.timelimits import NO_LIFETIME

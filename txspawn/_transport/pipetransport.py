@@ -101,7 +101,8 @@ class Process(ProcessLifecycle):
         each exactly once.
 
         @param reactor: The reactor the pipes are registered with.
-        @param plan: The validated plan (see L{txspawn._plan.plan.planSpawn}).
+        @param plan: The validated plan (see
+            L{txspawn._plan.planner.planSpawn}).
         @param proto: The protocol; connected later by
             L{ProcessLifecycle._connect}.
         @param spawner: The engine that starts the child.
