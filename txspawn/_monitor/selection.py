@@ -47,7 +47,8 @@ def selectMonitor(
     Build the child monitor for C{reactor}.
 
     @param reactor: The reactor the monitor will serve (an
-        L{twisted.internet.interfaces.IReactorFDSet}; L{IReactorCore} too
+        L{twisted.internet.interfaces.IReactorFDSet}; L{IReactorCore
+        <twisted.internet.interfaces.IReactorCore>} too
         for the shutdown hooks).
     @param name: C{"pidfd"}, C{"sigchld"}, or C{None} for the value of
         C{TXSPAWN_MONITOR} if set (and not empty), else C{"pidfd"} when the
