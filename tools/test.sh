@@ -174,10 +174,12 @@ if stage setup-venv setupVenv; then
         --ignore=tests/test_twisted_conformance.py \
         --ignore=tests/twisted_global_suite.py
     # The adversarial suite's long forms (issue 11): the fuzz of every entry
-    # point, EMFILE at every step, 10,000 children alive, threads forking;
-    # the default suite above ran their short forms.
+    # point, EMFILE at every step, 10,000 children alive, threads forking
+    # and opening inheritable fds (with tests.test_threads_spawn's long
+    # form); the default suite above ran their short forms.
     stage adversarial env TXSPAWN_REQUIRE_C=1 TXSPAWN_ADVERSARIAL=1 \
-        "$py" -b -X dev -m twisted.trial --random=0 tests.adversarial
+        "$py" -b -X dev -m twisted.trial --random=0 tests.adversarial \
+        tests.test_threads_spawn
     stage plugin-install bash .ci/check_plugin_install.sh
     # Sphinx + pydoctor, every warning an error, every reference resolved.
     stage docs bash tools/docs.sh
