@@ -10,6 +10,12 @@ C{malloc} or took a lock could deadlock on a lock another thread held at
 the clone; a child that closed fds before unsharing its fd table, or an fd
 opened by another thread without C{O_CLOEXEC}, could leak into children.
 Runs on every engine x monitor (L{tests.builders.makeTestCaseClasses}).
+The default suite spawns L{CHILDREN} children per variant; the long form
+of the adversarial suite (C{TXSPAWN_ADVERSARIAL=1}, see
+L{tests.adversarial}) spawns many more, a deadlock being a matter of
+chance.  L{tests.adversarial.test_threads} adds the other half of the
+adversarial run's thread noise: forks, every API that makes an inheritable
+fd, and other code's spawners.
 """
 
 from __future__ import annotations
@@ -23,12 +29,14 @@ from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.protocol import ProcessProtocol
 from twisted.python.failure import Failure
 
+from tests.adversarial import scaled
 from tests.builders import MixinBase, makeTestCaseClasses
 from txspawn._engine.selection import selectSpawner
 from txspawn._plan.plan import SpawnPlan
 
 LS = b"/bin/ls"
-CHILDREN = 120
+#: Reactor children per engine x monitor.
+CHILDREN = scaled(120, 1000)
 AT_ONCE = 16
 #: ls lists fds 0, 1, 2 and the directory fd it reads /proc/self/fd with.
 EXPECTED = ["0", "1", "2", "3"]
@@ -199,7 +207,7 @@ class ThreadStressMixin(MixinBase):
 
         reactor.callWhenRunning(start)
         try:
-            self.runReactor(reactor, timeout=120)
+            self.runReactor(reactor, timeout=scaled(120, 600))
         finally:
             noise.join()
         self.assertEqual(noise.errors, [])

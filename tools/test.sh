@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Set up a development environment from nothing and run every check txspawn's
-# CI runs: lint, types, the test suite under trial and pytest, Twisted's own
-# process suites against txspawn's reactors, the plugin install check and
-# the docs build (tools/docs.sh).
+# CI runs: lint, types, the test suite under trial and pytest, the long
+# forms of the adversarial suite (tests/adversarial, TXSPAWN_ADVERSARIAL=1),
+# Twisted's own process suites against txspawn's reactors, the plugin
+# install check and the docs build (tools/docs.sh).
 #
 # Every stage runs even when an earlier one failed (only a failed set-up
 # stops the stages that need it); the script ends with a table (stage,
@@ -172,11 +173,18 @@ if stage setup-venv setupVenv; then
     stage pytest env TXSPAWN_REQUIRE_C=1 "$py" -m pytest -q -p no:cacheprovider tests \
         --ignore=tests/test_twisted_conformance.py \
         --ignore=tests/twisted_global_suite.py
+    # The adversarial suite's long forms (issue 11): the fuzz of every entry
+    # point, EMFILE at every step, 10,000 children alive, threads forking
+    # and opening inheritable fds (with tests.test_threads_spawn's long
+    # form); the default suite above ran their short forms.
+    stage adversarial env TXSPAWN_REQUIRE_C=1 TXSPAWN_ADVERSARIAL=1 \
+        "$py" -b -X dev -m twisted.trial --random=0 tests.adversarial \
+        tests.test_threads_spawn
     stage plugin-install bash .ci/check_plugin_install.sh
     # Sphinx + pydoctor, every warning an error, every reference resolved.
     stage docs bash tools/docs.sh
 else
-    for name in info ruff-check ruff-format mypy trial pytest plugin-install docs; do
+    for name in info ruff-check ruff-format mypy trial pytest adversarial plugin-install docs; do
         skipped "$name" "needs setup-venv"
     done
 fi

@@ -29,6 +29,7 @@ existing reactor's C{spawnProcess}.
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -49,6 +50,7 @@ from txspawn._plan.planner import isOpenFD, planSpawn
 from txspawn._transport.pipetransport import Process, ProcessLifecycle
 from txspawn._transport.ptytransport import PTYProcess
 from txspawn._transport.timelimits import NO_LIFETIME
+from txspawn.errors import ChildSetupStage, SpawnError
 from txspawn.interfaces import (
     IChildMonitor,
     IProcessStateObserver,
@@ -329,15 +331,30 @@ class ProcessSpawner:
         must come after it, so that it forwards wake-ups to Twisted's waker
         rather than being silently replaced by it.  Children spawned in the
         meantime are reaped when the monitor is installed (reap-on-install).
+
+        @raise txspawn.errors.SpawnError: (stage C{SPAWN}) the monitor could
+            not be installed (the SIGCHLD wakeup pipe hit C{EMFILE}): the
+            spawn fails as for any other fd that cannot be opened, and the
+            next one tries again.
         """
         if self._installed or self._startupTrigger is not None:
             return
         core: IReactorCore = self.reactor  # type: ignore[assignment]
-        self._shutdownTrigger = core.addSystemEventTrigger(
-            "after", "shutdown", self._shutdownUninstall
-        )
+        if self._shutdownTrigger is None:
+            # Only once: an installation that failed left its trigger here,
+            # and each spawn retrying it must not add one more.
+            self._shutdownTrigger = core.addSystemEventTrigger(
+                "after", "shutdown", self._shutdownUninstall
+            )
         if core.running:
-            self.monitor.install()
+            try:
+                self.monitor.install()
+            except OSError as e:
+                if isinstance(e, SpawnError):
+                    raise
+                raise SpawnError.fromErrno(
+                    e.errno or errno.EINVAL, ChildSetupStage.SPAWN
+                ) from None
             self._installed = True
         else:
             self._startupTrigger = core.addSystemEventTrigger(

@@ -48,6 +48,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from txspawn._kernel.childhandle import recordItems
+from txspawn.errors import ChildSetupStage, SpawnError
 
 __all__ = [
     "BIG_PIPE",
@@ -126,8 +127,16 @@ def openParentPipe(parentReads: bool, into: list[int]) -> tuple[int, int]:
         parent reads), C{False} for C{"w"}.
     @param into: Gets the read end, then the write end.
     @return: C{(parentEnd, childEnd)}.
+    @raise txspawn.errors.SpawnError: (stage C{SPAWN}) the pipe could not
+        be opened (C{EMFILE}, C{ENFILE}): like every other failure to start
+        a child, whichever fd ran out.
     """
-    recordItems(into, os.pipe2, os.O_CLOEXEC)
+    try:
+        recordItems(into, os.pipe2, os.O_CLOEXEC)
+    except OSError as e:
+        raise SpawnError.fromErrno(
+            e.errno or errno.EINVAL, ChildSetupStage.SPAWN
+        ) from None
     readEnd, writeEnd = into[-2:]
     parentEnd, childEnd = (readEnd, writeEnd) if parentReads else (writeEnd, readEnd)
     fcntl.fcntl(parentEnd, fcntl.F_SETFL, os.O_NONBLOCK)

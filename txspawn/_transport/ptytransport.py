@@ -37,6 +37,7 @@ from txspawn._kernel.childhandle import ChildProcess, recordCall, recordItems
 from txspawn._plan.plan import SpawnPlan
 from txspawn._transport.lifecycle import ProcessLifecycle, killAndReap, leadsGroup
 from txspawn._transport.pipes import DONE_FAILURE, SMALL_READ
+from txspawn.errors import ChildSetupStage, SpawnError
 from txspawn.interfaces import IManagedProcessTransport
 
 if TYPE_CHECKING:
@@ -117,7 +118,8 @@ class PTYProcess(abstract.FileDescriptor, ProcessLifecycle):
         @param spawner: The engine that starts the child.
         @param owner: If given, the new transport appends itself to it
             once it is complete (see L{txspawn._transport.pipetransport.Process}).
-        @raise txspawn.errors.SpawnError: The child could not be started.
+        @raise txspawn.errors.SpawnError: The child could not be started
+            (the pty could not be opened included: stage C{SPAWN}).
         """
         abstract.FileDescriptor.__init__(self, reactor)
         self._clock = cast(IReactorTime, reactor)
@@ -131,7 +133,15 @@ class PTYProcess(abstract.FileDescriptor, ProcessLifecycle):
             if given is not None:
                 masterfd, slavefd, ttyName = given
             else:
-                masterfd, slavefd, ttyName = recordCall(opened, openPTY)
+                try:
+                    masterfd, slavefd, ttyName = recordCall(opened, openPTY)
+                except OSError as e:
+                    # Like every other failure to start a child (EMFILE
+                    # here, or no pty left): a SpawnError, whichever fd ran
+                    # out.  openPTY closed what it had opened.
+                    raise SpawnError.fromErrno(
+                        e.errno or errno.EIO, ChildSetupStage.SPAWN
+                    ) from None
             child = spawner.spawn(  # type: ignore[no-untyped-call]
                 plan, {0: slavefd, 1: slavefd, 2: slavefd}, ttyName
             )

@@ -1,0 +1,886 @@
+"""
+C{EMFILE} at every step of a spawn, with recovery (issue 11, item 6).
+
+A spawn opens several fds in the parent, one after the other: the pipes of
+its C{childFDs} (or a pty's master and slave), the engine's own (the C
+engine's error pipe on its ordinary path, the Python engine's on its fork
+path), the child's pidfd (C{clone3(CLONE_PIDFD)} or C{pidfd_open}), and,
+the first time a spawner installed onto a stock reactor spawns with the
+sigchld monitor, the SIGCHLD wakeup pipe.  Each test here makes each of
+those steps fail in turn, on the real kernel: L{FDBudget} lowers the soft
+C{RLIMIT_NOFILE} so that exactly I{k} more fds can be opened (the kernel
+hands out the lowest free number and fails with C{EMFILE} when that is not
+below the soft limit, so the free numbers below the limit are counted,
+holes in the fd table included), for I{k} = 0, 1, 2, ... until the spawn
+succeeds.  For every I{k} below that:
+
+  - the spawn fails at the call (C{spawnProcess} raises; C{run()} and
+    C{stream()} fail their Deferred at once) with the error the docs
+    promise for fd exhaustion (C{docs/design/compatibility.rst}): a
+    L{SpawnError} with C{errno} C{EMFILE} and stage C{SPAWN};
+  - it leaves nothing behind, checked right when the call returns: no new
+    fd, no child (alive or zombie), no reactor reader or writer, no child
+    watched by the monitor, no timer, no shutdown trigger (a spawner
+    installed onto a stock reactor may add its one trigger, once), no
+    protocol connected;
+  - with the limit back, the next spawn on the same reactor works and its
+    child exits with the right status and output, and that leaves nothing
+    behind either.
+
+The spawn at the smallest I{k} that succeeds must run normally too.  The
+measured need must be at least what the spawn's fds need at once (both ends
+of each pipe and the pidfd), so that a broken budget, which would let the
+first spawn succeed, fails the test instead of skipping every step.
+
+L{ExhaustedWhileAliveMixin} covers the other side: children spawned
+normally, then every fd used up while they run: a further spawn fails
+cleanly, and their exits are still noticed and reaped (the pidfd monitor's
+pidfds and the SIGCHLD wakeup pipe already exist; reaping needs no new fd).
+
+Every test runs on both engines and both monitors.  Sizes
+(L{tests.adversarial.scaled}): the default suite sweeps once per test; the
+long form repeats each sweep on the same reactor with different holes in
+the fd table (so the spawn's fds land between fds the process holds) and
+keeps more children alive during the exhaustion.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import resource
+import signal
+from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
+from functools import partial
+from typing import Any
+
+from attrs import frozen
+from twisted.internet.defer import Deferred, gatherResults, inlineCallbacks
+from twisted.internet.error import ProcessTerminated
+from twisted.internet.task import deferLater
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase
+
+import txspawn
+from tests.adversarial import scaled
+from tests.builders import MixinBase, RecordingProtocol, makeTestCaseClasses
+from tests.hygiene import childrenOf, openFDs, peekWakeupFD
+from txspawn.errors import ChildSetupStage, SpawnError
+
+__all__ = ["EMFILESweepMixin", "ExhaustedWhileAliveMixin", "FDBudgetTests"]
+
+#: Sweeps per test, each on the same reactor: the long form repeats them
+#: with different holes in the fd table.
+ROUNDS = scaled(1, 6)
+
+#: Children of each kind alive while the fd table is exhausted.
+ALIVE = scaled(2, 20)
+
+#: No spawn here needs this many fds; a sweep that gets this far fails.
+MAX_NEED = 64
+
+SH = b"/bin/sh"
+
+#: The child of every sweep: output on stdout and stderr, exit code 3.  A
+#: shell builtin each, so it runs under the parent's low limit, which it
+#: inherits.
+SCRIPT = b"echo out; echo err >&2; exit 3"
+
+#: Its output, per child fd.
+OUTPUT = {1: b"out\n", 2: b"err\n"}
+
+#: A start function: start one child under the budget on the reactor and
+#: return a Deferred that fires once it ended and its outcome was checked;
+#: raise if the spawn failed.
+Start = Callable[[Any], "Deferred[object]"]
+
+
+class FDBudget:
+    """
+    C{RLIMIT_NOFILE}'s soft limit lowered, and holes in the fd table
+    filled, so that exactly C{k} more fds can be opened.
+
+    The kernel gives each new fd the lowest free number and fails with
+    C{EMFILE} when that number is not below the soft limit.  So the free
+    numbers below the limit are what can be opened: the holes below the
+    highest open fd, then the numbers above it.  L{allow} fills the lowest
+    holes with fds of C{/dev/null} (opened the same way, so they take
+    exactly those), leaves the highest ones free, and sets the limit just
+    above the highest open fd plus whatever the holes do not cover.
+
+    @ivar limits: The limits to restore.
+    @ivar fillers: The fds filling holes while the budget is active.
+    """
+
+    def __init__(self) -> None:
+        self.limits = resource.getrlimit(resource.RLIMIT_NOFILE)
+        self.fillers: list[int] = []
+        self.lowered = False
+
+    def allow(self, k: int) -> None:
+        """
+        Let exactly C{k} more fds be opened, until L{restore}.
+
+        @raise AssertionError: another thread opened an fd meanwhile (the
+            count would be wrong).
+        """
+        held = openFDs()
+        top = max(held)
+        holes = [fd for fd in range(top) if fd not in held]
+        kept = min(k, len(holes))
+        toFill = holes[: len(holes) - kept]
+        try:
+            for _ in toFill:
+                self.fillers.append(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
+            if self.fillers != toFill:
+                raise AssertionError(
+                    f"the fillers took {self.fillers}, not the holes {toFill}: "
+                    f"another thread opened or closed an fd"
+                )
+            resource.setrlimit(
+                resource.RLIMIT_NOFILE, (top + 1 + k - kept, self.limits[1])
+            )
+            self.lowered = True
+        except BaseException:
+            self.restore()
+            raise
+
+    def refill(self) -> None:
+        """
+        Fill whatever numbers were freed below the lowered limit since
+        L{allow}, so that no fd can be opened again.
+        """
+        assert self.lowered
+        while True:
+            try:
+                self.fillers.append(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
+            except OSError as e:
+                if e.errno != errno.EMFILE:
+                    raise
+                return
+
+    def restore(self) -> None:
+        """
+        Put the limit back and close the fillers (idempotent).
+        """
+        if self.lowered:
+            self.lowered = False
+            resource.setrlimit(resource.RLIMIT_NOFILE, self.limits)
+        while self.fillers:
+            os.close(self.fillers.pop())
+
+
+@contextmanager
+def holesAtTop(count: int) -> Iterator[None]:
+    """
+    Make C{count} holes just below the highest open fd, for the duration:
+    L{FDBudget} leaves the highest holes free, so a spawn's fds then land
+    between fds the process holds.
+    """
+    opened = [os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC) for _ in range(2 * count)]
+    # Close every other one, lowest first: the ones kept hold the holes in.
+    for fd in sorted(opened)[::2]:
+        os.close(fd)
+        opened.remove(fd)
+    try:
+        yield
+    finally:
+        for fd in opened:
+            os.close(fd)
+
+
+def wakeupPipe(fds: frozenset[int]) -> frozenset[int]:
+    """
+    The fds among C{fds} of the pipe whose write end is the signal wakeup
+    fd (both ends of a pipe share one inode).
+    """
+    wakeup = peekWakeupFD()
+    if wakeup == -1:
+        return frozenset()
+    identity = _identity(wakeup)
+    return frozenset(fd for fd in fds if _identity(fd) == identity)
+
+
+def _identity(fd: int) -> tuple[int, int] | None:
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
+
+
+def shutdownTriggers(reactor: Any) -> int:
+    """
+    How many system event triggers the reactor holds for C{"shutdown"}.
+
+    Twisted offers no public way to list triggers; C{_eventTriggers} has
+    been its bookkeeping for as long as C{addSystemEventTrigger} exists.
+    """
+    event = reactor._eventTriggers.get("shutdown")
+    if event is None:
+        return 0
+    return len(event.before) + len(event.during) + len(event.after)
+
+
+@frozen
+class Snapshot:
+    """
+    What a spawn could leave behind, at one moment.
+    """
+
+    fds: frozenset[int]
+    children: frozenset[int]
+    readers: frozenset[Any]
+    writers: frozenset[Any]
+    watched: frozenset[int]
+    delayedCalls: int
+    triggers: int
+
+    @classmethod
+    def take(cls, reactor: Any, monitor: Any) -> Snapshot:
+        """
+        @param monitor: The monitor watching the reactor's children.
+        """
+        return cls(
+            frozenset(openFDs()),
+            frozenset(childrenOf(os.getpid())),
+            frozenset(reactor.getReaders()),
+            frozenset(reactor.getWriters()),
+            frozenset(child.pid for child in monitor.watching()),
+            len(reactor.getDelayedCalls()),
+            shutdownTriggers(reactor),
+        )
+
+
+def turn(reactor: Any) -> Deferred[None]:
+    """
+    A Deferred firing from the reactor's next iteration: what a callback
+    does after C{processEnded} (closing the pidfd) is done by then.
+    """
+    return deferLater(reactor, 0, lambda: None)
+
+
+def failedAtOnce(deferred: Deferred[Any]) -> Deferred[Any]:
+    """
+    Raise the error C{deferred} already failed with (a spawn error of
+    C{run()} or C{stream()}), consuming it; else return C{deferred}.
+    """
+    if deferred.called and isinstance(deferred.result, Failure):
+        failure = deferred.result
+        deferred.addErrback(lambda ignored: None)
+        failure.raiseException()
+    return deferred
+
+
+class SweepMixin(MixinBase):
+    """
+    The sweep and its checks, shared by the test mixins.
+    """
+
+    def runInReactor(self, reactor: Any, body: Callable[[], Deferred[Any]]) -> None:
+        """
+        Run C{reactor} until the Deferred C{body()} returns (called once the
+        reactor runs) has fired; raise what it failed with.
+        """
+        failures: list[Failure] = []
+
+        def go() -> None:
+            body().addErrback(failures.append).addBoth(lambda ignored: reactor.stop())
+
+        reactor.callWhenRunning(go)
+        self.runReactor(reactor)
+        if failures:
+            failures[0].raiseException()
+
+    def assertEMFILE(self, error: BaseException, what: str) -> None:
+        """
+        Assert that C{error} is the documented error for fd exhaustion.
+        """
+        if not isinstance(error, SpawnError):
+            self.fail(f"{what}: {error!r} is not a SpawnError")
+        self.assertEqual(
+            (error.errno, error.stage),
+            (errno.EMFILE, ChildSetupStage.SPAWN),
+            f"{what}: {error!r}",
+        )
+
+    def assertNothingLeft(
+        self, before: Snapshot, after: Snapshot, what: str, triggers: list[int]
+    ) -> None:
+        """
+        Assert that C{after} holds nothing C{before} did not, and lost
+        nothing it held.
+
+        The SIGCHLD wakeup pipe a spawner installs onto a stock reactor (and
+        its reader) may appear: it belongs to the monitor, installed now,
+        not to the spawn.  Shutdown triggers are only counted here (into
+        C{triggers}): a spawner installed onto a stock reactor adds its own
+        once, and the pidfd monitor keeps its own once it watched a child
+        (see L{runSweeps}).
+        """
+        allowed = wakeupPipe(after.fds)
+        self.assertEqual(sorted(before.fds - after.fds), [], f"{what}: fds closed")
+        self.assertEqual(
+            sorted(after.fds - before.fds - allowed), [], f"{what}: fds left open"
+        )
+        self.assertEqual(
+            sorted(after.children - before.children), [], f"{what}: children left"
+        )
+        for name, old, new in (
+            ("readers", before.readers, after.readers),
+            ("writers", before.writers, after.writers),
+        ):
+            left = [d for d in new - old if d.fileno() not in allowed]
+            self.assertEqual(left, [], f"{what}: {name} left registered")
+            self.assertEqual(list(old - new), [], f"{what}: {name} removed")
+        self.assertEqual(
+            sorted(after.watched - before.watched), [], f"{what}: children watched"
+        )
+        self.assertEqual(after.delayedCalls, before.delayedCalls, f"{what}: timers")
+        added = after.triggers - before.triggers
+        self.assertIn(added, (0, 1), f"{what}: shutdown triggers")
+        triggers.append(added)
+
+    def sweep(
+        self,
+        reactor: Any,
+        monitor: Any,
+        start: Start,
+        minimumNeed: int,
+        triggers: list[int],
+    ) -> Deferred[int]:
+        """
+        Spawn with C{start} under a budget of 0, 1, 2, ... fds until it
+        succeeds, checking each failure, the recovery after it, and the
+        spawn that succeeded.
+
+        @param minimumNeed: The fds the spawn must hold at once: the sweep
+            fails if it succeeds with fewer.
+        @param triggers: Gets the shutdown triggers each spawn added.
+        @return: A Deferred firing with the smallest budget that worked.
+        """
+        return self._sweep(reactor, monitor, start, minimumNeed, triggers)
+
+    @inlineCallbacks
+    def _sweep(
+        self,
+        reactor: Any,
+        monitor: Any,
+        start: Start,
+        minimumNeed: int,
+        triggers: list[int],
+    ) -> Generator[Deferred[Any], Any, int]:
+        budget = FDBudget()
+        for k in range(MAX_NEED + 1):
+            before = Snapshot.take(reactor, monitor)
+            error: BaseException | None = None
+            budget.allow(k)
+            try:
+                ended = start(reactor)
+            except Exception as e:
+                error = e
+            finally:
+                budget.restore()
+            if error is None:
+                yield ended
+                yield turn(reactor)
+                self.assertNothingLeft(
+                    before,
+                    Snapshot.take(reactor, monitor),
+                    f"spawn with {k} free fds, which worked",
+                    triggers,
+                )
+                self.assertGreaterEqual(
+                    k, minimumNeed, f"the spawn succeeded with only {k} free fds"
+                )
+                return k
+            what = f"spawn with {k} free fds"
+            self.assertEMFILE(error, what)
+            after = Snapshot.take(reactor, monitor)
+            self.assertNothingLeft(before, after, what, triggers)
+            # Recovery: the limit is back, the same reactor spawns again.
+            yield start(reactor)
+            yield turn(reactor)
+            self.assertNothingLeft(
+                after,
+                Snapshot.take(reactor, monitor),
+                f"recovery after {what}",
+                triggers,
+            )
+        self.fail(f"no spawn succeeded with up to {MAX_NEED} free fds")
+
+    def runSweeps(
+        self,
+        reactor: Any,
+        start: Start,
+        minimumNeed: int,
+        monitor: Any = None,
+        installed: bool = False,
+    ) -> list[int]:
+        """
+        Run L{ROUNDS} sweeps with C{start} on C{reactor}, the later ones
+        with holes in the fd table, then stop it.
+
+        In all, the spawns may add one shutdown trigger for a spawner
+        installed onto a stock reactor (it uninstalls its monitor at
+        shutdown) and one for the pidfd monitor (armed while it is installed
+        once it watched a child); no more, however many spawns failed.
+
+        @param monitor: The monitor watching the reactor's children;
+            C{None} for a txspawn reactor's own.
+        @param installed: Whether C{reactor} is a stock reactor that
+            L{txspawn.install} was called on.
+        @return: The need measured by each sweep.
+        """
+        if monitor is None:
+            monitor = reactor.childMonitor
+        needs: list[int] = []
+        triggers: list[int] = []
+
+        @inlineCallbacks
+        def body() -> Generator[Deferred[Any], Any, None]:
+            for round in range(ROUNDS):
+                with holesAtTop(round):
+                    needs.append(
+                        (
+                            yield self.sweep(
+                                reactor, monitor, start, minimumNeed, triggers
+                            )
+                        )
+                    )
+
+        self.runInReactor(reactor, body)
+        self.assertLessEqual(
+            sum(triggers),
+            int(installed) + int(self.monitorName == "pidfd"),
+            f"shutdown triggers added, spawn by spawn: {triggers}",
+        )
+        # Where the spawn's fds land (holes or not) changes nothing.
+        self.assertEqual(len(set(needs)), 1, f"needs measured: {needs}")
+        return needs
+
+
+def _checkEnded(test: SynchronousTestCase, reason: Failure) -> None:
+    """
+    Check the end of a sweep's child: exit code 3.
+    """
+    test.assertIsInstance(reason, Failure)
+    value: Any = reason.value
+    test.assertIsInstance(value, ProcessTerminated)
+    test.assertEqual(value.exitCode, 3)
+
+
+def spawnStart(
+    test: SynchronousTestCase,
+    output: dict[int, bytes] = OUTPUT,
+    script: bytes = SCRIPT,
+    **kwargs: Any,
+) -> Start:
+    """
+    Start C{script} with C{reactor.spawnProcess(..., **kwargs)}; check that
+    a failed spawn did not connect its protocol, and that a child that ran
+    wrote C{output} and exited 3.
+    """
+
+    def start(reactor: Any) -> Deferred[object]:
+        proto = RecordingProtocol()
+        try:
+            reactor.spawnProcess(proto, SH, [SH, b"-c", script], **kwargs)
+        except BaseException:
+            test.assertEqual(proto.events, [], "a failed spawn connected its protocol")
+            raise
+
+        def check(reason: Failure) -> None:
+            test.assertEqual(proto.output, output)
+            _checkEnded(test, reason)
+            test.assertIsNot(proto.exitedReason, None)
+
+        return proto.ended.addBoth(check)
+
+    return start
+
+
+def runStart(test: SynchronousTestCase) -> Start:
+    """
+    Start L{SCRIPT} with L{txspawn.run}.
+    """
+
+    def start(reactor: Any) -> Deferred[object]:
+        result = failedAtOnce(txspawn.run([SH, b"-c", SCRIPT], reactor=reactor))
+
+        def check(result: txspawn.ProcessResult) -> None:
+            test.assertEqual(
+                (result.exitCode, result.stdout, result.stderr),
+                (3, OUTPUT[1], OUTPUT[2]),
+            )
+
+        return result.addCallback(check)
+
+    return start
+
+
+def streamStart(test: SynchronousTestCase) -> Start:
+    """
+    Start L{SCRIPT} with L{txspawn.stream}, its output to a callback.
+    """
+
+    def start(reactor: Any) -> Deferred[object]:
+        chunks: list[txspawn.OutputChunk] = []
+        outputStream = txspawn.stream(
+            [SH, b"-c", SCRIPT], reactor=reactor, onOutput=chunks.append
+        )
+        result = failedAtOnce(outputStream.result)
+
+        def check(result: txspawn.ProcessResult) -> None:
+            test.assertEqual(result.exitCode, 3)
+            output: dict[int, bytes] = {}
+            for chunk in chunks:
+                output[chunk.childFD] = output.get(chunk.childFD, b"") + chunk.data
+            test.assertEqual(output, OUTPUT)
+
+        return result.addCallback(check)
+
+    return start
+
+
+#: The pipe ends of the default C{childFDs} and the pidfd are all open at
+#: once during a spawn.
+DEFAULT_NEED = 2 * 3 + 1
+
+
+class EMFILESweepMixin(SweepMixin):
+    """
+    Every step of a spawn fails with C{EMFILE} in turn, through every entry
+    point; each failure is clean and the reactor recovers.
+    """
+
+    def checkEngine(self, reactor: Any, sweep: Callable[[], object]) -> None:
+        """
+        Run C{sweep}, then check that the engine gave nothing up for good:
+        no feature turned off, slot mode (the C engine) as usable as before.
+        """
+        spawner = reactor.processSpawner.spawner
+        features: dict[str, tuple[bool | None, str | None]]
+        features = getattr(spawner, "features", dict)()
+        slots = getattr(spawner, "slotStatus", lambda: None)()
+        sweep()
+        after: dict[str, tuple[bool | None, str | None]]
+        after = getattr(spawner, "features", dict)()
+        for name, (on, why) in after.items():
+            if on is False:
+                self.assertIs(features[name][0], False, f"{name} turned off: {why}")
+        self.assertEqual(getattr(spawner, "slotStatus", lambda: None)(), slots)
+
+    def test_spawnProcess(self) -> None:
+        """
+        C{spawnProcess} with the default C{childFDs}.
+        """
+        reactor = self.buildReactor()
+        self.checkEngine(
+            reactor,
+            lambda: self.runSweeps(reactor, spawnStart(self), DEFAULT_NEED),
+        )
+
+    def test_extraChildFDs(self) -> None:
+        """
+        C{spawnProcess} with a fourth pipe, child fd 3.
+        """
+        reactor = self.buildReactor()
+        start = spawnStart(
+            self,
+            {**OUTPUT, 3: b"three\n"},
+            b"echo out; echo err >&2; echo three >&3; exit 3",
+            childFDs={0: "w", 1: "r", 2: "r", 3: "r"},
+        )
+        self.checkEngine(reactor, lambda: self.runSweeps(reactor, start, 2 * 4 + 1))
+
+    def test_pty(self) -> None:
+        """
+        C{spawnProcess} with C{usePTY=True}: the master, the slave and the
+        pidfd.
+        """
+        reactor = self.buildReactor()
+        start = spawnStart(self, {1: b"out\r\nerr\r\n"}, usePTY=True)
+        self.checkEngine(reactor, lambda: self.runSweeps(reactor, start, 3))
+
+    def test_path(self) -> None:
+        """
+        C{spawnProcess} with C{path=}: the Python engine takes its fork path
+        and opens an error pipe.
+        """
+        reactor = self.buildReactor()
+        start = spawnStart(self, path="/")
+        self.checkEngine(reactor, lambda: self.runSweeps(reactor, start, DEFAULT_NEED))
+
+    def test_run(self) -> None:
+        """
+        L{txspawn.run}: the spawn error fails its Deferred at once.
+        """
+        reactor = self.buildReactor()
+        self.checkEngine(
+            reactor, lambda: self.runSweeps(reactor, runStart(self), DEFAULT_NEED)
+        )
+
+    def test_stream(self) -> None:
+        """
+        L{txspawn.stream}: the spawn error fails its result at once.
+        """
+        reactor = self.buildReactor()
+        self.checkEngine(
+            reactor,
+            lambda: self.runSweeps(reactor, streamStart(self), DEFAULT_NEED),
+        )
+
+    def test_cEngineOrdinaryPath(self) -> None:
+        """
+        The C engine's ordinary path, without its reserved fd (slot mode
+        off, as with C{TXSPAWN_FD_SLOTS=0} or a process that could not
+        reserve it): its error pipe is opened too.
+        """
+        if self.engineName != "c":
+            raise self.skipTest("the C engine's own path")
+        # The one private name here: no public way builds a C engine
+        # without its reserved fd in a process that has one.
+        from txspawn._engine.cengine import CSpawner
+        from txspawn.reactor import EPollReactor
+
+        reactor = EPollReactor(engine=CSpawner(slots=False), monitor=self.monitorName)
+        self._reactors.append(reactor)
+        self.checkEngine(
+            reactor,
+            lambda: self.runSweeps(reactor, spawnStart(self), DEFAULT_NEED + 2),
+        )
+
+    def test_installedOnTwistedReactor(self) -> None:
+        """
+        A spawner installed onto a stock Twisted reactor
+        (L{txspawn.install}) installs its monitor on its first spawn: with
+        the sigchld monitor that opens the SIGCHLD wakeup pipe, which fails
+        first.  A failed installation leaves nothing behind (no second
+        shutdown trigger either) and the next spawn installs it.
+        """
+        from twisted.internet.epollreactor import EPollReactor
+
+        reactor = EPollReactor()
+        self._reactors.append(reactor)
+        spawner = txspawn.install(
+            reactor, engine=self.engineName, monitor=self.monitorName
+        )
+        self.runSweeps(
+            reactor,
+            spawnStart(self),
+            DEFAULT_NEED,
+            monitor=spawner.monitor,
+            installed=True,
+        )
+
+    def test_sigchldWakeupExhausted(self) -> None:
+        """
+        The sigchld monitor of a spawner installed onto a stock reactor
+        opens the SIGCHLD wakeup pipe on the spawner's first spawn.  With
+        fewer than the two fds it needs free, that spawn fails with
+        C{EMFILE} before anything else is opened, the stock reactor's own
+        wakeup fd and C{SIGCHLD} handler stay in place, and failing again
+        and again adds one shutdown trigger in all; once the limit is back
+        the next spawn installs the wakeup and its child runs.
+        """
+        if self.monitorName != "sigchld":
+            raise self.skipTest("the sigchld monitor's wakeup pipe")
+        from twisted.internet.epollreactor import EPollReactor
+
+        reactor = EPollReactor()
+        self._reactors.append(reactor)
+        spawner = txspawn.install(reactor, engine=self.engineName, monitor="sigchld")
+
+        @inlineCallbacks
+        def body() -> Generator[Deferred[Any], Any, None]:
+            stock = (peekWakeupFD(), signal.getsignal(signal.SIGCHLD))
+            budget = FDBudget()
+            triggers: list[int] = []
+            for k in (0, 1, 0, 1):
+                what = f"first spawn with {k} free fds"
+                before = Snapshot.take(reactor, spawner.monitor)
+                proto = RecordingProtocol()
+                budget.allow(k)
+                try:
+                    error = self.assertRaises(
+                        SpawnError, reactor.spawnProcess, proto, SH, [SH, b"-c", SCRIPT]
+                    )
+                finally:
+                    budget.restore()
+                self.assertEMFILE(error, what)
+                self.assertEqual(proto.events, [], what)
+                self.assertEqual(
+                    (peekWakeupFD(), signal.getsignal(signal.SIGCHLD)), stock, what
+                )
+                self.assertNothingLeft(
+                    before, Snapshot.take(reactor, spawner.monitor), what, triggers
+                )
+            self.assertLessEqual(sum(triggers), 1, f"shutdown triggers: {triggers}")
+            yield spawnStart(self)(reactor)
+            self.assertNotEqual(peekWakeupFD(), stock[0], "no wakeup installed")
+
+        self.runInReactor(reactor, body)
+
+
+globals().update(makeTestCaseClasses(EMFILESweepMixin))
+
+
+class ExhaustedWhileAliveMixin(SweepMixin):
+    """
+    Children spawned normally, then every fd used up while they run.
+    """
+
+    def test_childrenEndWhileExhausted(self) -> None:
+        """
+        With no fd free, a further spawn (C{spawnProcess}, C{run()}) fails
+        with C{EMFILE}, and the children already running are still heard
+        and reaped, with the right status and output, before the limit is
+        put back; then nothing is left and the reactor spawns again.
+
+        The children without pipes (their stdin a pipe they share, stdout
+        and stderr C{/dev/null}) hold no parent fd but their pidfd, so
+        their exit frees nothing before it is reaped: they end one at a
+        time, the fd table filled up again before each, so that every one
+        of them is reaped with no fd free.  Half exit with code 7 once they
+        read a line from the shared pipe (each line is one byte, C{"\\n"},
+        which only one of the children blocked reading it can get), half
+        are killed with C{SIGKILL}.  Then the children with pipes (one
+        exiting with the code it reads from its own stdin, one on a pty)
+        end together, their pipes closing as they go.
+        """
+        reactor = self.buildReactor()
+        monitor = reactor.childMonitor
+        budget = FDBudget()
+        self.addCleanup(budget.restore)
+        devnull = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        self.addCleanup(os.close, devnull)
+        lines = os.pipe2(os.O_CLOEXEC)
+        never = os.pipe2(os.O_CLOEXEC)
+        for fd in (*lines, *never):
+            self.addCleanup(os.close, fd)
+
+        def spawn(script: bytes, **kwargs: Any) -> tuple[RecordingProtocol, Any]:
+            proto = RecordingProtocol()
+            transport = reactor.spawnProcess(proto, SH, [SH, b"-c", script], **kwargs)
+            return proto, transport
+
+        def quiet(stdin: int) -> dict[int, int | str]:
+            return {0: stdin, 1: devnull, 2: devnull}
+
+        @inlineCallbacks
+        def body() -> Generator[Deferred[Any], Any, None]:
+            baseline = Snapshot.take(reactor, monitor)
+            exiting = [
+                spawn(b"read x; exit 7", childFDs=quiet(lines[0])) for _ in range(ALIVE)
+            ]
+            killed = [
+                spawn(b"read x; exit 0", childFDs=quiet(never[0])) for _ in range(ALIVE)
+            ]
+            piped = [spawn(b"read x; echo got $x; exit $x") for _ in range(ALIVE)]
+            ptys = [spawn(b"read x; exit $x", usePTY=True) for _ in range(ALIVE)]
+            everyone = exiting + killed + piped + ptys
+            waiting: list[Deferred[None]] = []
+
+            def oneEnded(reason: Failure) -> None:
+                if waiting:
+                    waiting.pop().callback(None)
+
+            # processEnded's reason comes down the errback chain.
+            for proto, _ in everyone:
+                proto.ended.addErrback(oneEnded)
+            budget.allow(0)
+            try:
+                error = self.assertRaises(SpawnError, spawn, SCRIPT)
+                self.assertEMFILE(error, "spawnProcess while exhausted")
+                error = self.assertRaises(
+                    SpawnError,
+                    failedAtOnce,
+                    txspawn.run([SH, b"-c", SCRIPT], reactor=reactor),
+                )
+                self.assertEMFILE(error, "run() while exhausted")
+                ends: list[Callable[[], object]] = [
+                    partial(os.write, lines[1], b"\n") for _ in exiting
+                ]
+                ends += [
+                    partial(transport.signalProcess, "KILL") for _, transport in killed
+                ]
+                for end in ends:
+                    # The number the last one's pidfd freed is taken again.
+                    budget.refill()
+                    ended: Deferred[None] = Deferred()
+                    waiting.append(ended)
+                    end()
+                    yield ended
+                    yield turn(reactor)
+                for _, transport in piped:
+                    transport.write(b"5\n")
+                    transport.closeStdin()
+                for _, transport in ptys:
+                    transport.write(b"6\n")
+                yield gatherResults([proto.ended for proto, _ in piped + ptys])
+            finally:
+                budget.restore()
+            for proto, transport in everyone:
+                self.assertIsInstance(proto.endedReason.value, ProcessTerminated)
+                self.assertIsNone(transport.pid)
+            for proto, _ in exiting:
+                self.assertEqual(proto.endedReason.value.exitCode, 7)
+            for proto, _ in killed:
+                self.assertEqual(proto.endedReason.value.signal, 9)
+            for proto, _ in piped:
+                self.assertEqual(proto.endedReason.value.exitCode, 5)
+                self.assertEqual(proto.output, {1: b"got 5\n"})
+            for proto, _ in ptys:
+                self.assertEqual(proto.endedReason.value.exitCode, 6)
+            yield turn(reactor)
+            self.assertNothingLeft(
+                baseline, Snapshot.take(reactor, monitor), "children ended", []
+            )
+            yield spawnStart(self)(reactor)
+
+        self.runInReactor(reactor, body)
+
+
+globals().update(makeTestCaseClasses(ExhaustedWhileAliveMixin))
+
+
+class FDBudgetTests(SynchronousTestCase):
+    """
+    L{FDBudget} lets exactly the number of fds it is given be opened.
+    """
+
+    def check(self, holes: int) -> None:
+        before = openFDs()
+        limits = resource.getrlimit(resource.RLIMIT_NOFILE)
+        with holesAtTop(holes):
+            for k in (0, 1, 2, holes, holes + 3):
+                budget = FDBudget()
+                opened: list[int] = []
+                budget.allow(k)
+                try:
+                    for _ in range(k):
+                        opened.append(os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC))
+                    error = self.assertRaises(OSError, os.pipe)
+                    self.assertEqual(error.errno, errno.EMFILE, f"k={k}")
+                finally:
+                    budget.restore()
+                    for fd in opened:
+                        os.close(fd)
+                self.assertEqual(
+                    resource.getrlimit(resource.RLIMIT_NOFILE), limits, f"k={k}"
+                )
+        self.assertEqual(openFDs(), before)
+
+    def test_dense(self) -> None:
+        """
+        No hole below the highest open fd but the process's own.
+        """
+        self.check(0)
+
+    def test_holes(self) -> None:
+        """
+        Holes below the highest open fd are counted (and left free first).
+        """
+        self.check(4)
