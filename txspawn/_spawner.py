@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.interfaces import (
@@ -44,6 +45,7 @@ from twisted.internet.interfaces import (
 from zope.interface import implementer
 
 from txspawn._arguments import callError, checkProtocol, splitSpawnOptions
+from txspawn._child import completeCleanup
 from txspawn._lifetime import NO_LIFETIME
 from txspawn._orphans import reapPendingOrphans
 from txspawn._plan import isOpenFD, planSpawn
@@ -77,6 +79,15 @@ class ProcessSpawner:
     @ivar monitor: The child monitor (L{IChildMonitor}).
     @ivar manageSignals: Whether this object installs and uninstalls the
         monitor's process-global set-up itself (see L{__init__}).
+    @ivar abandon: C{abandon(made)}: the clean-up of an entry point whose
+        L{spawnInto} call raised (or was interrupted right after it
+        returned): kill and reap the child of each transport in C{made}
+        (L{txspawn._lifecycle.ProcessLifecycle._abandon}), to the end even
+        if a second exception -- another C{KeyboardInterrupt} -- interrupts
+        it: that one is raised once the clean-up is done.  A C callable (a
+        C{functools.partial} of L{txspawn._child.completeCleanup}), not a
+        method: calling a method runs its first instruction, where a signal
+        handler may raise, before anything is cleaned up.
     """
 
     def __init__(
@@ -111,6 +122,9 @@ class ProcessSpawner:
         self.spawner = spawner
         self.monitor = monitor
         self.manageSignals = manageSignals
+        self.abandon: Callable[[list[ProcessLifecycle]], None] = partial(
+            completeCleanup, self._abandonEach
+        )
         self._installed = False
         self._shutdownTrigger: _SystemEventID | None = None
         self._startupTrigger: _SystemEventID | None = None
@@ -208,14 +222,33 @@ class ProcessSpawner:
             self.abandon(made)
             raise
 
-    def abandon(self, made: list[ProcessLifecycle]) -> None:
+    def _abandonEach(self, made: list[ProcessLifecycle]) -> None:
         """
-        The clean-up of an entry point whose L{spawnInto} call raised (or
-        was interrupted right after it returned): kill and reap the child
-        of each transport in C{made}
-        (L{txspawn._lifecycle.ProcessLifecycle._abandon}).
+        L{abandon}'s work, run again by L{txspawn._child.completeCleanup}
+        until it finishes.
+
+        It is resumable, each step done once whichever attempt got to it.
+        First the child is killed and reaped by
+        L{txspawn._child.ChildProcess.killAndReap}, which records the reap
+        before a handler can raise, so no later attempt signals or waits for
+        a pid that may be someone else's by then.  Then the monitor reports
+        it (C{processExited}) and forgets it, its pidfd unregistered from
+        the reactor and only then closed: done here rather than left to the
+        transport's C{_abandon}, whose C{finally} clause, if interrupted
+        before it got there, would close the pidfd while the reactor still
+        watches it.  Last, the transport's C{_abandon} finds all that done,
+        closes the pipes of a protocol that was never connected and tells a
+        connected one (once).
         """
         for transport in made:
+            child = transport._child
+            if child is not None:
+                child.killAndReap()
+                # Set only after makeConnection (spawnInto): the protocol
+                # this reports to was connected.
+                monitor = transport._monitor
+                if monitor is not None:
+                    monitor.reapIfExited(child)  # type: ignore[no-untyped-call]
             transport._abandon()
 
     def spawnInto(
@@ -240,8 +273,8 @@ class ProcessSpawner:
         from then on, if anything raises before the entry point has
         returned the transport to its caller -- even a signal handler right
         after this method returned -- the entry point must call
-        L{abandon}.  Before that, the transport's constructor cleans up
-        after itself.
+        L{abandon}, first thing in its C{except} clause.  Before that, the
+        transport's constructor cleans up after itself.
 
         @param made: An empty list.
         @param options: The keyword-only options of L{spawnProcess}.
