@@ -1059,6 +1059,134 @@ class GILTests(CTestCase):
         self.assertIn(True, ranDuringSpawn)
 
 
+#: The extension's post-clone steps (see _cspawn._failAfterSpawn): building
+#: a failed child's record, then the result tuple.
+STEP_RECORD = 1
+STEP_RESULT = 2
+#: The outcomes that reach each step.
+STEP_REACHED_BY = {STEP_RECORD: {"failed"}, STEP_RESULT: {"running", "failed"}}
+
+
+class PostSpawnFailureTests(CTestCase):
+    """
+    An error in the extension after the clone -- building its result fails
+    (C{MemoryError}) -- leaves no child, zombie or fd: the extension kills
+    the child it cannot return (C{SIGKILL}, through the pidfd when there is
+    one), reaps it and closes its pidfd before raising.  Each step is made
+    to fail by the extension's test hook C{_failAfterSpawn}, in every mode.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.addCleanup(_cspawn._failAfterSpawn, 0)
+
+    def spawners(self) -> dict[str, Any]:
+        slots = FdSlots.reserve(4)
+        assert slots is not None
+        self.addCleanup(slots.close)
+        return {
+            "clone3": CSpawner(slots=False),
+            "clone": CSpawner(clone3=False, slots=False),
+            "fork-like": CSpawner(vfork=False, slots=False),
+            "pidfd_open": CSpawner(clonePidfd=False, slots=False),
+            "no pidfd": CSpawner(clonePidfd=False, pidfdOpen=False, slots=False),
+            "slots": CSpawner(slots=slots),
+        }
+
+    def spawnAt(self, spawner: Any, outcome: str, step: int, mode: str) -> None:
+        """
+        Spawn, with post-clone step C{step} made to fail, a child that
+        blocks until the test ends (C{cat} reading a pipe the test holds:
+        one left behind would still be running, or be a zombie) or, for the
+        C{"failed"} outcome, one whose exec fails; check the spawn raises
+        L{MemoryError} exactly when that step is reached, and that nothing
+        is left behind either way.
+        """
+        before = openFDs()
+        stdin, _ = self.pipe()
+        null = self.devnull()
+        program = b"/bin/cat" if outcome == "running" else b"/nonexistent/cat"
+        plan = makePlan(program, argv=(b"cat",))
+        _cspawn._failAfterSpawn(step)
+        fdMap = {0: stdin, 1: null, 2: null}
+        if outcome in STEP_REACHED_BY[step]:
+            self.assertRaises(MemoryError, spawner.spawn, plan, fdMap, None)
+        else:
+            # Not reached: the spawn ends as usual (only a failed child's
+            # record is built at STEP_RECORD), and the hook stays armed.
+            self.assertEqual(outcome, "running")
+            child = spawner.spawn(plan, fdMap, None)
+            child.sendSignal(signal.SIGKILL)
+            os.waitpid(child.pid, 0)
+            child.closePidfd()
+            _cspawn._failAfterSpawn(0)
+        where = f"{mode} mode, step {step}, {outcome} child"
+        self.assertNoNewChildren(where)
+        self.assertEqual(openFDs(), before | {stdin, _, null}, where)
+        # The hook fired once and is disarmed again.
+        self.spawnTrue(spawner)
+
+    def test_everyStepEveryMode(self) -> None:
+        """
+        Every post-clone step fails in turn, for a running and a failed
+        child, in every mode (clone3, clone, fork-like, a pidfd from
+        C{pidfd_open}, no pidfd, slot mode).
+        """
+        self.assertEqual(
+            set(STEP_REACHED_BY), set(range(1, _cspawn.POST_SPAWN_STEPS + 1))
+        )
+        for mode, spawner in self.spawners().items():
+            for step in STEP_REACHED_BY:
+                for outcome in ("running", "failed"):
+                    self.spawnAt(spawner, outcome, step, mode)
+
+    def test_hookArguments(self) -> None:
+        """
+        C{_failAfterSpawn} takes a step number from 0 (disarm) to
+        C{POST_SPAWN_STEPS}.
+        """
+        for bad in (-1, _cspawn.POST_SPAWN_STEPS + 1):
+            self.assertRaises(ValueError, _cspawn._failAfterSpawn, bad)
+        self.assertRaises(TypeError, _cspawn._failAfterSpawn, "1")
+        _cspawn._failAfterSpawn(STEP_RESULT)
+        _cspawn._failAfterSpawn(0)
+        self.spawnTrue(CSpawner())
+
+
+class PostSpawnFailureMixin(MixinBase):
+    """
+    Through C{spawnProcess}, on every monitor: an error in the extension
+    after the clone leaves no child and no fd, and the protocol is never
+    connected.
+    """
+
+    def test_spawnProcessRaises(self) -> None:
+        """
+        With each post-clone step failing, C{spawnProcess} raises
+        L{MemoryError}; the protocol was never called, no child and no fd is
+        left (the builder's hygiene checks); the next C{spawnProcess} works.
+        """
+        if self.engineName != "c":
+            raise SkipTest("the Python engine has no post-clone steps in C")
+        self.addCleanup(_cspawn._failAfterSpawn, 0)
+        reactor = self.buildReactor()
+        for step, reachedBy in STEP_REACHED_BY.items():
+            program = "/bin/cat" if "running" in reachedBy else "/nonexistent/cat"
+            proto = RecordingProtocol()
+            _cspawn._failAfterSpawn(step)
+            self.assertRaises(
+                MemoryError, reactor.spawnProcess, proto, program, ["cat"]
+            )
+            self.assertEqual(proto.names(), [])
+            self.assertNoNewChildren(f"step {step}")
+        proto = RecordingProtocol()
+        spawnAndRun(self, proto, "/bin/echo", ["echo", "hello"], reactor=reactor)
+        self.assertEqual(proto.output[1], b"hello\n")
+
+
+globals().update(makeTestCaseClasses(PostSpawnFailureMixin))
+
+
 class ArgumentTests(CTestCase):
     """
     The extension checks its arguments before doing anything.

@@ -8,6 +8,7 @@ documented there and in docs/design/engines.rst.
 from __future__ import annotations
 
 import resource
+from collections.abc import Callable
 
 MAGIC: bytes
 RECORD_SIZE: int
@@ -21,6 +22,7 @@ FLAG_VFORK: int
 FLAG_SLOTS_FOREIGN: int
 FLAG_SLOTS_UNUSABLE: int
 MAX_SLOT_FDS: int
+POST_SPAWN_STEPS: int
 FLAG_CLONE3: int
 FDOP_DUP2: int
 FDOP_DUP2_CLOEXEC: int
@@ -76,3 +78,7 @@ def wait4(pid: int, options: int, /) -> tuple[int, int, resource.struct_rusage]:
 def openpty() -> tuple[int, int, bytes]: ...
 def features() -> dict[str, tuple[bool | None, str | None]]: ...
 def _clone3SelfTest() -> tuple[int, bool, bool]: ...
+def _failAfterSpawn(step: int, /) -> None: ...
+def discard(outcomes: list[tuple[int, int, bytes | None, int]], /) -> None: ...
+def discardChild(pid: int, pidfd: int | None, /) -> None: ...
+def completeCleanup(function: Callable[..., object], /, *args: object) -> None: ...

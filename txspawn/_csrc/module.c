@@ -377,6 +377,48 @@ txs_convert_reserved(PyObject *obj, struct txs_slots *slots)
     return 0;
 }
 
+/*
+ * Test-only fault injection, compiled in always and inert unless armed by
+ * _failAfterSpawn(step): the next spawn that reaches post-clone step `step`
+ * fails there with MemoryError, as if that allocation had failed.  The steps
+ * are every point after the clone where building the result can fail.
+ * Process-wide (like the probe cache); read and written with the GIL held.
+ */
+enum {
+    TXS_STEP_NONE = 0,
+    TXS_STEP_RECORD = 1,    /* the bytes of a failed child's record */
+    TXS_STEP_RESULT = 2,    /* the result tuple */
+    TXS_NSTEPS = 2
+};
+
+static int txs_fail_step = TXS_STEP_NONE;
+
+static int
+txs_step_fails(int step)
+{
+    if (txs_fail_step != step) {
+        return 0;
+    }
+    txs_fail_step = TXS_STEP_NONE;
+    PyErr_NoMemory();
+    return 1;
+}
+
+/* Get rid of the child of an outcome that will not be returned (with the
+   Python error left as it is). */
+static void
+txs_discard_outcome(struct txs_outcome *out)
+{
+    if (out->pid <= 0 || out->record_len > 0) {
+        return;  /* no child, or a failed one that txs_spawn reaped */
+    }
+    Py_BEGIN_ALLOW_THREADS
+    txs_discard(out->pid, out->pidfd, 1);
+    Py_END_ALLOW_THREADS
+    out->pid = -1;
+    out->pidfd = -1;
+}
+
 PyDoc_STRVAR(txs_spawn_doc,
 "spawn(candidates, argv, envp, cwd, ops, errFd, slots, filesBound,\n"
 "      reserved, newSession, ctty, processGroup, umask, rlimits,\n"
@@ -503,6 +545,8 @@ txs_py_spawn(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_END_ALLOW_THREADS
 
     if (rc < 0) {
+        /* No child was created (txs_spawn fails only before the clone or
+           at it). */
         PyObject *exc = PyObject_CallFunction(
             PyExc_OSError, "is", out.err,
             out.what != NULL ? out.what : "spawn");
@@ -512,23 +556,38 @@ txs_py_spawn(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
         goto done;
     }
+    /* From here a child may exist that only out knows of: every failure
+       below must get rid of it (txs_discard_outcome), or nobody ever
+       would.  (A failed child was reaped by txs_spawn, its pidfd closed.) */
     PyObject *record;
     if (out.record_len > 0) {
-        record = PyBytes_FromStringAndSize((const char *)out.record,
-                                           (Py_ssize_t)out.record_len);
+        record = txs_step_fails(TXS_STEP_RECORD)
+                 ? NULL
+                 : PyBytes_FromStringAndSize((const char *)out.record,
+                                             (Py_ssize_t)out.record_len);
         if (record == NULL) {
-            goto done;
+            goto discard;
         }
     }
     else {
         record = Py_NewRef(Py_None);
     }
+    if (txs_step_fails(TXS_STEP_RESULT)) {
+        Py_DECREF(record);
+        goto discard;
+    }
+    /* "N" gives record to the tuple, or releases it if that fails. */
     result = Py_BuildValue("iiNi", (int)out.pid, out.pidfd, record,
                            (out.used_vm ? 1 : 0) |
                            (out.slots_foreign ? 4 : 0) |
                            (out.used_clone3 ? 8 : 0) |
                            (out.slots_unusable ? 16 : 0));
+    if (result != NULL) {
+        goto done;
+    }
 
+discard:
+    txs_discard_outcome(&out);
 done:
     txs_alloc_free(&a);
     return result;
@@ -792,6 +851,190 @@ fail:
     return PyErr_SetFromErrno(PyExc_OSError);
 }
 
+PyDoc_STRVAR(txs_failafter_doc,
+"_failAfterSpawn(step, /) -> None\n"
+"\n"
+"For tests: make the next spawn that reaches post-clone step `step`\n"
+"(1 to POST_SPAWN_STEPS: the failed child's record, the result tuple) fail\n"
+"there with MemoryError, as if the allocation had failed; 0 disarms.  The\n"
+"spawn must then leave no child, zombie or fd behind.");
+
+static PyObject *
+txs_py_failafter(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    long long step;
+    if (txs_int(arg, "step", 0, TXS_NSTEPS, &step) < 0) {
+        return NULL;
+    }
+    txs_fail_step = (int)step;
+    Py_RETURN_NONE;
+}
+
+/* discardChild's pid and pidfd (-1 or None: none). */
+static int
+txs_pid_pidfd(PyObject *pid_obj, PyObject *pidfd_obj, pid_t *pid, int *pidfd)
+{
+    long long v;
+    if (txs_int(pid_obj, "pid", 1, INT_MAX, &v) < 0) {
+        return -1;
+    }
+    *pid = (pid_t)v;
+    *pidfd = -1;
+    if (pidfd_obj != Py_None) {
+        if (txs_int(pidfd_obj, "pidfd", -1, INT_MAX, &v) < 0) {
+            return -1;
+        }
+        *pidfd = (int)v;
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(txs_discardchild_doc,
+"discardChild(pid, pidfd, /) -> None\n"
+"\n"
+"Kill (SIGKILL) and reap a child that nobody owns yet; its pidfd (or None)\n"
+"is used, not closed.  One C call, so no signal handler can stop it half\n"
+"way: see txspawn._kernel.childhandle.discardChild.");
+
+static PyObject *
+txs_py_discardchild(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError,
+                     "discardChild() takes exactly 2 arguments (%zd given)",
+                     nargs);
+        return NULL;
+    }
+    pid_t pid;
+    int pidfd;
+    if (txs_pid_pidfd(args[0], args[1], &pid, &pidfd) < 0) {
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    txs_discard(pid, pidfd, 0);
+    Py_END_ALLOW_THREADS
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(txs_discard_doc,
+"discard(outcomes, /) -> None\n"
+"\n"
+"The clean-up of CSpawner.spawn: for each (pid, pidfd, record, flags) that\n"
+"spawn() returned with no record (a started child), kill the child, reap\n"
+"it and close its pidfd.  One C call, so no signal handler can stop it\n"
+"half way.  Call it once for a given list.");
+
+static PyObject *
+txs_py_discard(PyObject *module, PyObject *outcomes)
+{
+    (void)module;
+    if (!PyList_Check(outcomes)) {
+        PyErr_Format(PyExc_TypeError, "outcomes must be a list, not %.100s",
+                     Py_TYPE(outcomes)->tp_name);
+        return NULL;
+    }
+    int bad = 0;
+    /* The list cannot change meanwhile: only txs_discard runs, without
+       touching it, while the GIL is released. */
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(outcomes); i++) {
+        PyObject *item = PyList_GET_ITEM(outcomes, i);
+        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 4) {
+            bad = 1;
+            continue;
+        }
+        if (PyTuple_GET_ITEM(item, 2) != Py_None) {
+            continue;  /* a failed child, reaped by spawn() */
+        }
+        long long pid, pidfd;
+        if (txs_int(PyTuple_GET_ITEM(item, 0), "pid", INT_MIN, INT_MAX,
+                    &pid) < 0 ||
+                txs_int(PyTuple_GET_ITEM(item, 1), "pidfd", -1, INT_MAX,
+                        &pidfd) < 0) {
+            PyErr_Clear();
+            bad = 1;
+            continue;
+        }
+        if (pid <= 0) {
+            continue;  /* no child: slot mode was not usable */
+        }
+        Py_BEGIN_ALLOW_THREADS
+        txs_discard((pid_t)pid, (int)pidfd, 1);
+        Py_END_ALLOW_THREADS
+    }
+    if (bad) {
+        PyErr_SetString(PyExc_TypeError,
+                        "outcomes must hold what spawn() returns");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+PyDoc_STRVAR(txs_complete_doc,
+"completeCleanup(function, /, *args) -> None\n"
+"\n"
+"Call function(*args) again and again until it returns without raising,\n"
+"then raise the first exception it raised, if any: see\n"
+"txspawn._kernel.childhandle.completeCleanup.");
+
+/* More failed attempts than any run of interrupts: a clean-up that fails
+   this often in a row is broken, not interrupted. */
+#define TXS_CLEANUP_ATTEMPTS 100
+
+static PyObject *
+txs_py_complete(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs < 1) {
+        PyErr_SetString(PyExc_TypeError,
+                        "completeCleanup() needs a function to call");
+        return NULL;
+    }
+    /* The first exception raised: what interrupted the clean-up. */
+    PyObject *first = NULL;
+    for (int attempt = 0;; attempt++) {
+        /* No PyErr_CheckSignals() here: between two attempts no signal
+           handler can run, so none can raise outside the clean-up. */
+        PyObject *res = PyObject_Vectorcall(args[0], args + 1,
+                                            (size_t)(nargs - 1), NULL);
+        if (res != NULL) {
+            Py_DECREF(res);
+            break;
+        }
+        if (attempt + 1 >= TXS_CLEANUP_ATTEMPTS) {
+            /* Give up: this last error propagates. */
+            Py_XDECREF(first);
+            return NULL;
+        }
+#if PY_VERSION_HEX >= 0x030C0000
+        PyObject *exc = PyErr_GetRaisedException();
+#else
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        PyErr_NormalizeException(&type, &value, &tb);
+        if (tb != NULL && value != NULL) {
+            PyException_SetTraceback(value, tb);
+        }
+        Py_XDECREF(type);
+        Py_XDECREF(tb);
+        PyObject *exc = value;
+#endif
+        if (first == NULL) {
+            first = exc;
+        }
+        else {
+            Py_XDECREF(exc);
+        }
+    }
+    if (first != NULL) {
+        PyErr_SetObject((PyObject *)Py_TYPE(first), first);
+        Py_DECREF(first);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef txs_methods[] = {
     {"openpty", txs_py_openpty, METH_NOARGS, txs_openpty_doc},
     {"wait4", (PyCFunction)(void (*)(void))txs_py_wait4, METH_FASTCALL,
@@ -800,6 +1043,12 @@ static PyMethodDef txs_methods[] = {
     {"spawn", (PyCFunction)(void (*)(void))txs_py_spawn, METH_FASTCALL,
      txs_spawn_doc},
     {"features", txs_py_features, METH_NOARGS, txs_features_doc},
+    {"discard", txs_py_discard, METH_O, txs_discard_doc},
+    {"discardChild", (PyCFunction)(void (*)(void))txs_py_discardchild,
+     METH_FASTCALL, txs_discardchild_doc},
+    {"completeCleanup", (PyCFunction)(void (*)(void))txs_py_complete,
+     METH_FASTCALL, txs_complete_doc},
+    {"_failAfterSpawn", txs_py_failafter, METH_O, txs_failafter_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -831,6 +1080,7 @@ txs_exec_module(PyObject *m)
         {"FLAG_CLONE3", 8},
         {"FLAG_SLOTS_UNUSABLE", 16},
         {"MAX_SLOT_FDS", TXS_MAX_RECV},
+        {"POST_SPAWN_STEPS", TXS_NSTEPS},
         {"FDOP_DUP2", TXS_FDOP_DUP2},
         {"FDOP_DUP2_CLOEXEC", TXS_FDOP_DUP2_CLOEXEC},
         {"FDOP_CLEAR_CLOEXEC", TXS_FDOP_CLEAR_CLOEXEC},

@@ -749,3 +749,41 @@ txs_spawn(struct txs_plan *plan, const struct txs_slots *slots,
     }
     return 0;
 }
+
+void
+txs_discard(pid_t pid, int pidfd, int close_pidfd)
+{
+    int status;
+    if (pidfd >= 0) {
+        /* The pidfd names this very process whatever happened to it: no
+           check is needed before the signal (ESRCH if it has already been
+           reaped, by the kernel when SIGCHLD is ignored). */
+        (void)txs_pidfd_send_signal(pidfd, SIGKILL);
+        siginfo_t info;
+        int r;
+        while ((r = waitid(P_PIDFD, (id_t)pidfd, &info, WEXITED)) < 0 &&
+                errno == EINTR) {
+        }
+        if (r < 0 && errno == EINVAL) {
+            /* No P_PIDFD (Linux < 5.4): by pid, which the unreaped child
+               still pins (ECHILD if the kernel reaped it). */
+            while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+            }
+        }
+        if (close_pidfd) {
+            close(pidfd);
+        }
+        return;
+    }
+    /* A bare pid is the child's only while the child is unreaped: with
+       SIGCHLD ignored the kernel may have reaped it and freed the number.
+       Look first (WNOWAIT), as txspawn._kernel.childhandle.discardChild does. */
+    siginfo_t info;
+    memset(&info, 0, sizeof(info));
+    if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) < 0) {
+        return;  /* ECHILD: gone, or not ours */
+    }
+    (void)kill(pid, SIGKILL);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+}

@@ -86,4 +86,12 @@ struct txs_outcome {
 int txs_spawn(struct txs_plan *plan, const struct txs_slots *slots,
               unsigned allow, struct txs_outcome *out);
 
+/*
+ * Kill (SIGKILL) and reap a child that nobody else knows of, and close its
+ * pidfd if close_pidfd: the clean-up of a spawn that failed after the
+ * clone.  pidfd may be -1.  Blocks until the child is reaped (it cannot
+ * survive SIGKILL); call without the GIL.
+ */
+void txs_discard(pid_t pid, int pidfd, int close_pidfd);
+
 #endif /* TXSPAWN_SPAWN_H */

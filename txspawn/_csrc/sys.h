@@ -7,8 +7,9 @@
  *     SIGSETXID; in a CLONE_VM child that shares the parent's memory but is
  *     not one of its threads, that machinery is unsafe (CPython bpo-35823:
  *     "consider using syscall()").  The child wants to change only itself.
- *   - close_range(), pidfd_open() and getdents64() have no wrapper in older
- *     glibc (close_range since 2.34, pidfd_open since 2.36).
+ *   - close_range(), pidfd_open(), pidfd_send_signal() and getdents64()
+ *     have no wrapper in older glibc (close_range since 2.34, the pidfd
+ *     calls since 2.36).
  *   - rt_sigprocmask: glibc's sigprocmask() refuses to block its own
  *     internal signals (SIGCANCEL, SIGSETXID); around a CLONE_VM clone we
  *     block really everything, as glibc's own posix_spawn does.
@@ -38,6 +39,16 @@
 #define __NR_pidfd_open 434
 #endif
 
+/* pidfd_send_signal(2): Linux 5.1. */
+#ifndef __NR_pidfd_send_signal
+#define __NR_pidfd_send_signal 424
+#endif
+
+/* waitid(P_PIDFD, ...): Linux 5.4. */
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
 /* CLONE_PIDFD for clone(2): Linux 5.2. */
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x00001000
@@ -53,6 +64,12 @@ static inline int
 txs_pidfd_open(pid_t pid)
 {
     return (int)syscall(__NR_pidfd_open, pid, 0);
+}
+
+static inline int
+txs_pidfd_send_signal(int pidfd, int sig)
+{
+    return (int)syscall(__NR_pidfd_send_signal, pidfd, sig, NULL, 0);
 }
 
 /*

@@ -54,7 +54,7 @@ from attrs import define, field
 from zope.interface import implementer
 
 from txspawn._engine.cbuild import buildFailureReason
-from txspawn._kernel.childhandle import ChildProcess, discardChild, recordCall
+from txspawn._kernel.childhandle import ChildProcess, recordCall
 from txspawn._plan.failurerecord import decodeFailure
 from txspawn._plan.fdremap import planFdOps
 from txspawn._plan.plan import SpawnPlan
@@ -455,20 +455,19 @@ class CSpawner:
         a signal handler raises right after the extension returned -- leaves
         no child behind: what the extension returns is recorded before any
         bytecode runs (L{recordCall}), and a child it started is killed,
-        reaped and its pidfd closed unless it is returned.
+        reaped and its pidfd closed unless it is returned.  (The extension
+        itself does the same for a child whose result it could not build.)
         """
         started: list[_Outcome] = []
         try:
             return self._spawnRecorded(plan, fdMap, started)
         except BaseException:
-            for pid, pidfd, record, _ in started:
-                # A record means a failed child, reaped by the extension.
-                if record is None and pid > 0:
-                    try:
-                        discardChild(pid, pidfd if pidfd >= 0 else None)
-                    finally:
-                        if pidfd >= 0:
-                            os.close(pidfd)
+            # One call to C, which kills, reaps and closes everything
+            # started holds (a record means a failed child, reaped by the
+            # extension): no signal handler can run inside it, so a second
+            # interrupt cannot stop the clean-up half-way, and nothing runs
+            # before it that could be interrupted first.
+            _cspawn.discard(started)
             raise
 
     def _spawnRecorded(

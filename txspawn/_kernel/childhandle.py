@@ -18,7 +18,9 @@ cost no extra syscall.
 Between the clone and the moment a transport owns the child, nothing may be
 lost to an exception, including the C{KeyboardInterrupt} a signal handler
 raises: L{recordCall} and L{discardChild} are the two halves of that
-handover (see C{docs/design/engines.rst}, "Interrupted spawns").
+handover (see C{docs/design/engines.rst}, "Interrupted spawns"), and
+L{completeCleanup} runs a clean-up to its end even if a second exception
+interrupts it.
 """
 
 from __future__ import annotations
@@ -35,7 +37,14 @@ from attrs import define
 from twisted.internet.error import ProcessExitedAlready
 from twisted.logger import Logger
 
-__all__ = ["ChildProcess", "discardChild", "recordCall", "recordItems"]
+__all__ = [
+    "C_CLEANUP",
+    "ChildProcess",
+    "completeCleanup",
+    "discardChild",
+    "recordCall",
+    "recordItems",
+]
 
 _log = Logger()
 
@@ -48,6 +57,10 @@ try:
     from txspawn._cspawn import wait4 as _wait4
 except ImportError:  # the C extension is not built: txspawn._engine.selection says why
     _wait4 = os.wait4
+
+#: How many times L{completeCleanup} runs a clean-up that keeps raising
+#: before it lets the error through (the extension's own limit is the same).
+CLEANUP_ATTEMPTS = 100
 
 
 @define(eq=False)
@@ -162,6 +175,40 @@ class ChildProcess:
         self._finish()
         return True
 
+    def killAndReap(self) -> None:
+        """
+        Kill the child with C{SIGKILL} (through its pidfd when it has one)
+        and reap it, blocking: it cannot survive C{SIGKILL}, so the wait
+        returns as soon as the kernel has torn it down.  Nothing is done if
+        it is reaped already; the pidfd stays open (a monitor may still
+        have it registered).
+
+        The status is recorded before any signal handler can raise
+        (L{recordCall}, and a C{finally} clause that makes no call): a
+        C{KeyboardInterrupt} right after the wait returned cannot leave the
+        child reaped but not known to be, so a clean-up that is run again
+        (L{completeCleanup}) never signals or waits for its pid once the
+        number may be someone else's.  An interrupt during the wait itself
+        leaves the child unreaped, for the next attempt.
+        """
+        if self.reaped:
+            return
+        try:
+            self.sendSignal(signal.SIGKILL)
+        except ProcessExitedAlready:
+            pass  # reaped by someone else: the wait says so (ECHILD)
+        got: list[tuple[int, int, resource.struct_rusage]] = []
+        try:
+            recordCall(got, _wait4, self.pid, 0)
+        except ChildProcessError:
+            # SIGCHLD is SIG_IGN, or other code reaped our child.
+            self.reapUnknown()
+        finally:
+            if got:
+                # Stores only: no point where a handler could raise.
+                _, self.status, self.rusage = got[0]
+                self.reaped = True
+
     def reapUnknown(self) -> None:
         """
         Record that the child is gone but its status is unknown.
@@ -221,18 +268,21 @@ def recordItems(
     into.extend(chain.from_iterable(starmap(function, (args,))))
 
 
-def discardChild(pid: int, pidfd: int | None) -> None:
+def _discardChild(pid: int, pidfd: int | None) -> None:
     """
     Kill and reap a child that nobody owns yet: the clean-up of a spawn that
-    an exception interrupted between the clone and the handover.
+    an exception interrupted between the clone and the handover.  Use
+    L{discardChild}: this is its pure-Python form, for when the extension
+    is not built.
 
-    The child is killed only while it is still ours and unreaped (looked at
-    with C{waitid(WNOWAIT)}, through its pidfd when there is one): with
-    C{SIGCHLD} ignored the kernel reaps children itself, and a bare pid it
-    freed may be someone else's by now.  Then it is reaped, blocking: it
-    has just been sent C{SIGKILL}, which cannot be caught, so C{waitpid}
-    returns as soon as the kernel has torn it down.  The pidfd is not
-    closed here (the caller owns it).
+    The child is killed only while it is still ours and unreaped: through
+    its pidfd, which names that very process whatever happened to it, or,
+    without one, after looking with C{waitid(WNOWAIT)} (with C{SIGCHLD}
+    ignored the kernel reaps children itself, and a bare pid it freed may
+    be someone else's by now).  Then it is reaped, blocking: it has just
+    been sent C{SIGKILL}, which cannot be caught, so the wait returns as
+    soon as the kernel has torn it down.  The pidfd is not closed here (the
+    caller owns it).
 
     @param pid: The child's pid.
     @param pidfd: Its pidfd, or L{None}.
@@ -256,3 +306,62 @@ def discardChild(pid: int, pidfd: int | None) -> None:
         os.waitpid(pid, 0)
     except ChildProcessError:  # pragma: no cover - auto-reaped just now
         pass
+
+
+def _completeCleanup(function: Callable[..., object], *args: object) -> None:
+    """
+    Call C{function(*args)} again until one call returns without raising,
+    then raise the first exception a call raised, if any: the clean-up is
+    finished before anything propagates.  Use L{completeCleanup}: this is
+    its pure-Python form, for when the extension is not built.
+
+    A clean-up that runs in an C{except BaseException} clause (killing and
+    reaping a child, closing its fds) can itself be interrupted: Python
+    runs signal handlers, and so raises a second C{KeyboardInterrupt}, at
+    every function entry and after every call to C, and the clean-up would
+    stop half-way and leave a zombie or an fd.  Run through this, it is
+    started again instead, and the interrupt is raised once it is done
+    (with the exception it interrupted as its C{__context__}, as Python
+    chains any exception raised while handling another).  C{function} must
+    therefore be I{resumable}: running it again after it stopped at any
+    point finishes the job, each step idempotent or skipped once done
+    (recorded in C, see L{recordCall}, where a repeated step would be
+    wrong, like closing an fd).
+
+    A clean-up still raising after L{CLEANUP_ATTEMPTS} attempts is broken,
+    not interrupted: that last error propagates.
+    """
+    first: BaseException | None = None
+    for attempt in range(CLEANUP_ATTEMPTS):
+        try:
+            function(*args)
+        except BaseException as e:
+            if attempt + 1 == CLEANUP_ATTEMPTS:
+                raise
+            if first is None:
+                first = e
+            continue
+        if first is not None:
+            raise first
+        return
+
+
+discardChild: Callable[[int, int | None], None]
+completeCleanup: Callable[..., None]
+try:
+    from txspawn._cspawn import completeCleanup, discardChild
+except ImportError:  # the C extension is not built: txspawn._engine.selection says why
+    discardChild = _discardChild
+    completeCleanup = _completeCleanup
+
+#: L{discardChild} and L{completeCleanup}: with the extension built, its
+#: functions, which do the same as L{_discardChild} and L{_completeCleanup}
+#: in C.  That is the point: inside a call to C no signal handler runs, so
+#: a second C{KeyboardInterrupt} cannot stop C{discardChild} half-way (a
+#: child killed and never reaped stays a zombie), nor come between two
+#: attempts of C{completeCleanup}.  Call them directly from the clean-up,
+#: first thing in the C{except} clause (a call to C starts with no point
+#: where a handler may run), not through a Python function of your own,
+#: whose first instruction is such a point; the pure-Python fallbacks have
+#: that weakness themselves, at their own start and loop.
+C_CLEANUP = discardChild is not _discardChild

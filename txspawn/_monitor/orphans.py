@@ -42,6 +42,12 @@ reaping but never loses a child:
   - I{Nothing is shared} between batches, so a failure leaves no state
     behind for the next reactor's orphans.  (Should a thread fail after it
     started, what it had not reaped becomes pending the same way.)
+  - I{An interrupt loses no child} (a C{KeyboardInterrupt} from a signal
+    handler, at any point, even inside C{thread.start()}): L{adoptOrphans}
+    runs the adoption to its end before raising it, and a batch whose
+    thread start was interrupted goes back to pending, unless the thread
+    did start and claimed it first (L{_Batch.owner}: the two never both
+    own it), through L{txspawn._kernel.childhandle.completeCleanup}.
 
 Each thread exits once its last child is reaped, so threads exist only
 while orphans do (a permanent thread would make every later C{os.fork()}
@@ -69,11 +75,12 @@ from __future__ import annotations
 import os
 import select
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import partial
 
 from twisted.logger import Logger
 
-from txspawn._kernel.childhandle import ChildProcess
+from txspawn._kernel.childhandle import ChildProcess, completeCleanup
 
 __all__ = [
     "adoptOrphans",
@@ -107,6 +114,30 @@ def _reap(child: ChildProcess) -> bool:
         return True
 
 
+#: L{_Batch.owner} values.
+_THREAD = "thread"
+_PENDING = "pending"
+
+
+class _Batch:
+    """
+    Children taken out of L{_OrphanReaper.pending} by one reaping pass.
+
+    @ivar children: The children.
+    @ivar owner: L{None} while the batch is being handed to a new thread;
+        then C{_THREAD} once that thread claimed it, or C{_PENDING} once its
+        unreaped children were made pending again.  Set once, under the
+        reaper's lock, by whichever comes first: a thread whose start was
+        interrupted may still run, and must then find its batch gone.
+    """
+
+    __slots__ = ("children", "owner")
+
+    def __init__(self) -> None:
+        self.children: list[ChildProcess] = []
+        self.owner: str | None = None
+
+
 class _OrphanReaper:
     """
     The process-wide owner of orphaned children (see the module docstring).
@@ -129,11 +160,17 @@ class _OrphanReaper:
         self.pending: list[ChildProcess] = []
 
     def adopt(self, children: Iterable[ChildProcess]) -> None:
+        """
+        L{adoptOrphans}'s work; resumable (see
+        L{txspawn._kernel.childhandle.completeCleanup}): a child already pending is not
+        added again.
+        """
         with self._lock:
-            for child in children:
-                if not child.reaped:
-                    self._unreaped.add(child)
-                    self.pending.append(child)
+            pending = set(self.pending)
+            # Pending first: from then on no child can be lost.  (Reaped ones
+            # are let through: the next pass just finishes them.)
+            self.pending.extend([child for child in children if child not in pending])
+            self._unreaped.update(child for child in self.pending if not child.reaped)
         self.reapPending()
 
     def reapExited(self) -> None:
@@ -157,49 +194,71 @@ class _OrphanReaper:
             self._reapBatch(startThread=True)
 
     def _reapBatch(self, startThread: bool) -> None:
-        batch: list[ChildProcess] = []
-        running: list[ChildProcess] = []
+        batch = _Batch()
         try:
             with self._lock:
-                batch, self.pending = self.pending, []
-            for child in batch:
+                batch.children, self.pending = self.pending, []
+            for child in batch.children:
                 if _reap(child):
                     self._done(child)
-                else:
-                    running.append(child)
+            running = [child for child in batch.children if not child.reaped]
+            if startThread and running:
+                try:
+                    thread = threading.Thread(
+                        target=self._wait,
+                        args=(batch,),
+                        name="txspawn-orphan-reaper",
+                        daemon=True,
+                    )
+                    thread.start()
+                    return
+                except Exception as e:
+                    # RuntimeError("can't start new thread") at RLIMIT_NPROC.
+                    _log.warn(
+                        "txspawn: cannot start a thread to reap {count} orphaned "
+                        "children ({error}); they will be reaped before the next "
+                        "spawn",
+                        count=len(running),
+                        error=e,
+                    )
         except BaseException:
-            # Interrupted (a signal handler's KeyboardInterrupt): nothing of
-            # the batch may be lost.
-            for child in batch:
+            # Interrupted (a signal handler's KeyboardInterrupt), even inside
+            # thread.start(): nothing of the batch may be lost.  The thread
+            # may run or not, now or later; whichever of it and this
+            # clean-up claims the batch first owns it (_Batch.owner).  Run
+            # to its end even if interrupted again (completeCleanup, called
+            # first thing: a C function).
+            completeCleanup(self._putBack, batch)
+            raise
+        # No thread (not asked for, none could start, or none needed).
+        completeCleanup(self._putBack, batch)
+
+    def _putBack(self, batch: _Batch) -> None:
+        """
+        Make the unreaped children of C{batch} pending again unless a thread
+        claimed them first, and finish the reaped ones.  Resumable (see
+        L{completeCleanup}): claiming is one assignment under the lock, no
+        child is made pending twice, and L{_done} is idempotent.
+        """
+        with self._lock:
+            if batch.owner is None:
+                batch.owner = _PENDING
+            mine = batch.owner is _PENDING
+            if mine:
+                pending = set(self.pending)
+                self.pending.extend(
+                    [
+                        child
+                        for child in batch.children
+                        if not child.reaped and child not in pending
+                    ]
+                )
+        if mine:
+            # (A thread that claimed the batch got no child reaped and not
+            # done: it was started only after this pass reaped what it could.)
+            for child in batch.children:
                 if child.reaped:
                     self._done(child)
-            with self._lock:
-                self.pending.extend(child for child in batch if not child.reaped)
-            raise
-        if not running:
-            return
-        if not startThread:
-            with self._lock:
-                self.pending.extend(running)
-            return
-        thread = threading.Thread(
-            target=self._wait,
-            args=(running,),
-            name="txspawn-orphan-reaper",
-            daemon=True,
-        )
-        try:
-            thread.start()
-        except Exception as e:
-            # RuntimeError("can't start new thread") at RLIMIT_NPROC.
-            with self._lock:
-                self.pending.extend(running)
-            _log.warn(
-                "txspawn: cannot start a thread to reap {count} orphaned "
-                "children ({error}); they will be reaped before the next spawn",
-                count=len(running),
-                error=e,
-            )
 
     def count(self) -> int:
         with self._lock:
@@ -210,11 +269,18 @@ class _OrphanReaper:
         with self._lock:
             self._unreaped.discard(child)
 
-    def _wait(self, children: list[ChildProcess]) -> None:
+    def _wait(self, batch: _Batch) -> None:
         """
-        The body of one batch's thread: wait for C{children} to exit and
-        reap each, then return.
+        The body of one batch's thread: claim C{batch} (unless the thread
+        that started this one took it back first, see L{_putBack}), wait
+        for its children to exit and reap each, then return.
         """
+        with self._lock:
+            if batch.owner is None:
+                batch.owner = _THREAD
+            if batch.owner is not _THREAD:
+                return
+        children = [child for child in batch.children if not child.reaped]
         try:
             self._waitAndReap(children)
         except BaseException:
@@ -262,20 +328,26 @@ class _OrphanReaper:
 reaper = _OrphanReaper()
 
 
-def adoptOrphans(children: Iterable[ChildProcess]) -> None:
-    """
-    Reap C{children} in the background once each exits.
+adoptOrphans: Callable[[Iterable[ChildProcess]], None] = partial(
+    completeCleanup, reaper.adopt
+)
+"""
+C{adoptOrphans(children)}: reap C{children}, unreaped children whose reactor
+is going away, in the background once each exits.
 
-    The caller must have stopped watching them (their pidfds are no longer
-    registered with any reactor): from now on the reaper owns them and
-    closes their pidfds.  Nothing raises for lack of resources: if no
-    thread can be started the children are reaped later (see the module
-    docstring).  The children left pending by an earlier call are looked
-    at again.
+The caller must have stopped watching them (their pidfds are no longer
+registered with any reactor): from now on the reaper owns them and closes
+their pidfds.  Nothing raises for lack of resources: if no thread can be
+started the children are reaped later (see the module docstring).  The
+children left pending by an earlier call are looked at again.
 
-    @param children: Unreaped children whose reactor is going away.
-    """
-    reaper.adopt(children)
+An exception raised meanwhile by a signal handler (a C{KeyboardInterrupt})
+is raised only once the children are adopted: this is a C callable
+(L{txspawn._kernel.childhandle.completeCleanup} running the adoption again until it
+completes), so even one raised as the call starts cannot lose them.  Pass a
+list: the items of an iterator consumed when the interrupt came would be
+gone for the next attempt.
+"""
 
 
 def reapPendingOrphans() -> None:

@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.interfaces import (
@@ -45,6 +46,7 @@ from twisted.internet.interfaces import (
 from zope.interface import alsoProvides, implementer, noLongerProvides
 
 from txspawn._api.arguments import callError, checkProtocol, splitSpawnOptions
+from txspawn._kernel.childhandle import completeCleanup
 from txspawn._monitor.orphans import reapPendingOrphans
 from txspawn._plan.planner import isOpenFD, planSpawn
 from txspawn._transport.pipetransport import Process, ProcessLifecycle
@@ -85,6 +87,15 @@ class ProcessSpawner:
     @ivar declaredSpawn: Whether L{installSpawner} declared
         L{IReactorSpawn} on the reactor (so L{uninstallSpawner} takes it
         back).
+    @ivar abandon: C{abandon(made)}: the clean-up of an entry point whose
+        L{spawnInto} call raised (or was interrupted right after it
+        returned): kill and reap the child of each transport in C{made}
+        (L{txspawn._transport.lifecycle.ProcessLifecycle._abandon}), to the end even
+        if a second exception -- another C{KeyboardInterrupt} -- interrupts
+        it: that one is raised once the clean-up is done.  A C callable (a
+        C{functools.partial} of L{txspawn._kernel.childhandle.completeCleanup}), not a
+        method: calling a method runs its first instruction, where a signal
+        handler may raise, before anything is cleaned up.
     """
 
     def __init__(
@@ -120,6 +131,9 @@ class ProcessSpawner:
         self.monitor = monitor
         self.manageSignals = manageSignals
         self.declaredSpawn = False
+        self.abandon: Callable[[list[ProcessLifecycle]], None] = partial(
+            completeCleanup, self._abandonEach
+        )
         self._installed = False
         self._shutdownTrigger: _SystemEventID | None = None
         self._startupTrigger: _SystemEventID | None = None
@@ -218,14 +232,33 @@ class ProcessSpawner:
             self.abandon(made)
             raise
 
-    def abandon(self, made: list[ProcessLifecycle]) -> None:
+    def _abandonEach(self, made: list[ProcessLifecycle]) -> None:
         """
-        The clean-up of an entry point whose L{spawnInto} call raised (or
-        was interrupted right after it returned): kill and reap the child
-        of each transport in C{made}
-        (L{txspawn._transport.lifecycle.ProcessLifecycle._abandon}).
+        L{abandon}'s work, run again by L{txspawn._kernel.childhandle.completeCleanup}
+        until it finishes.
+
+        It is resumable, each step done once whichever attempt got to it.
+        First the child is killed and reaped by
+        L{txspawn._kernel.childhandle.ChildProcess.killAndReap}, which records the reap
+        before a handler can raise, so no later attempt signals or waits for
+        a pid that may be someone else's by then.  Then the monitor reports
+        it (C{processExited}) and forgets it, its pidfd unregistered from
+        the reactor and only then closed: done here rather than left to the
+        transport's C{_abandon}, whose C{finally} clause, if interrupted
+        before it got there, would close the pidfd while the reactor still
+        watches it.  Last, the transport's C{_abandon} finds all that done,
+        closes the pipes of a protocol that was never connected and tells a
+        connected one (once).
         """
         for transport in made:
+            child = transport._child
+            if child is not None:
+                child.killAndReap()
+                # Set only after makeConnection (spawnInto): the protocol
+                # this reports to was connected.
+                monitor = transport._monitor
+                if monitor is not None:
+                    monitor.reapIfExited(child)  # type: ignore[no-untyped-call]
             transport._abandon()
 
     def spawnInto(
@@ -250,8 +283,8 @@ class ProcessSpawner:
         from then on, if anything raises before the entry point has
         returned the transport to its caller -- even a signal handler right
         after this method returned -- the entry point must call
-        L{abandon}.  Before that, the transport's constructor cleans up
-        after itself.
+        L{abandon}, first thing in its C{except} clause.  Before that, the
+        transport's constructor cleans up after itself.
 
         @param made: An empty list.
         @param options: The keyword-only options of L{spawnProcess}.
