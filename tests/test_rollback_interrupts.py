@@ -219,7 +219,12 @@ def txspawnPoints(frame: FrameType, event: str, arg: object) -> bool:
 #: clean-up.
 _MACHINERY = tuple(
     os.path.join(_TXSPAWN, name)
-    for name in ("_spawner.py", "_child.py", "_cengine.py", "_orphans.py")
+    for name in (
+        "_reactor/spawner.py",
+        "_kernel/childhandle.py",
+        "_engine/cengine.py",
+        "_monitor/orphans.py",
+    )
 )
 
 
