@@ -11,7 +11,10 @@ Hypothesis strategies shared by txspawn's tests.
   - L{childFDsArguments}: Twisted-style C{childFDs} arguments (C{"r"},
     C{"w"} or a parent fd);
   - L{envKeys}, L{envValues}, L{environments}: environments as C{str} or
-    C{bytes}, without NUL or C{=} in keys.
+    C{bytes}, without NUL or C{=} in keys;
+  - hostile values for fuzzing the entry points: L{hostileInts},
+    L{intsOutside}, L{nulStrings}, L{unencodableStrings},
+    L{escapedStrings} (valid), L{junkValues}.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from attrs import frozen
 from hypothesis import strategies as st
 
 __all__ = [
+    "HOSTILE_INT_EDGES",
     "FdPlanCase",
     "FdTable",
     "argumentStrings",
@@ -29,9 +33,15 @@ __all__ = [
     "envKeys",
     "envValues",
     "environments",
+    "escapedStrings",
     "fdNumbers",
     "fdPlanCases",
     "fdTables",
+    "hostileInts",
+    "intsOutside",
+    "junkValues",
+    "nulStrings",
+    "unencodableStrings",
 ]
 
 #: fd -> (open file description id, close-on-exec flag)
@@ -141,3 +151,81 @@ envValues = argumentStrings
 
 #: An environment mapping with C{str} and C{bytes} keys and values.
 environments = st.dictionaries(envKeys, envValues, max_size=6)
+
+
+# Hostile values, for fuzzing the entry points (tests.adversarial.test_fuzz).
+
+#: Integers at the edges of the C types an argument may end up in (C{int},
+#: C{pid_t}, C{uid_t}, C{rlim_t}, C{double}) and far beyond them.
+HOSTILE_INT_EDGES: tuple[int, ...] = (
+    -(2**64),
+    -(2**63) - 1,
+    -(2**63),
+    -(2**31) - 1,
+    -(2**31),
+    -1,
+    0,
+    1,
+    2**31 - 1,
+    2**31,
+    2**32 - 2,
+    2**32 - 1,
+    2**32,
+    2**63 - 1,
+    2**63,
+    2**64 - 1,
+    2**64,
+    10**30,
+    # Beyond a double: float() of it raises OverflowError.
+    10**400,
+)
+
+#: An integer at an edge of L{HOSTILE_INT_EDGES}, or any other.
+hostileInts = st.one_of(st.sampled_from(HOSTILE_INT_EDGES), st.integers())
+
+
+def intsOutside(low: int, high: int) -> st.SearchStrategy[int]:
+    """
+    Integers below C{low} or above C{high}, the hostile edges among them
+    (drawn directly: filtering L{hostileInts} would reject most draws).
+    """
+    edges = [n for n in HOSTILE_INT_EDGES if n < low or n > high]
+    return st.one_of(
+        st.sampled_from(edges),
+        st.integers(max_value=low - 1),
+        st.integers(min_value=high + 1),
+    )
+
+
+#: A C{str} or C{bytes} with a NUL somewhere in it.
+nulStrings = st.one_of(
+    st.tuples(_textNoNul, _textNoNul).map(lambda parts: parts[0] + "\0" + parts[1]),
+    st.tuples(_bytesNoNul, _bytesNoNul).map(lambda parts: parts[0] + b"\0" + parts[1]),
+)
+
+#: A C{str} the file system encoding (UTF-8 with C{surrogateescape}) cannot
+#: encode: it holds a lone surrogate outside C{U+DC80..U+DCFF}, the range
+#: C{surrogateescape} maps back to single bytes.
+unencodableStrings = st.tuples(
+    _textNoNul,
+    st.one_of(
+        st.characters(min_codepoint=0xD800, max_codepoint=0xDC7F),
+        st.characters(min_codepoint=0xDD00, max_codepoint=0xDFFF),
+    ),
+    _textNoNul,
+).map("".join)
+
+#: A C{str} with lone surrogates that C{surrogateescape} encodes (as the
+#: bytes C{0x80..0xFF} that C{os.fsdecode} made them from): valid.
+escapedStrings = st.lists(
+    st.one_of(
+        st.characters(min_codepoint=0xDC80, max_codepoint=0xDCFF),
+        st.characters(exclude_characters="\x00", codec="utf-8"),
+    ),
+    min_size=1,
+    max_size=8,
+).map("".join)
+
+#: A value that no argument of any entry point takes: not C{None}, not a
+#: string, an C{int}, a container or a callable object.
+junkValues = st.sampled_from([1.5, float("nan"), -0.0, Ellipsis, 1j])

@@ -29,6 +29,7 @@ from twisted.internet.interfaces import (
     IPushProducer,
     IReactorTime,
 )
+from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -44,6 +45,8 @@ __all__ = ["FakeProcessTransport"]
 # Twisted's constructor is unannotated; a typed alias keeps this module
 # strictly typed.
 _failure: Callable[[BaseException], Failure] = Failure
+
+_log = Logger()
 
 # A classic wait status: the exit code in the second byte; a signal in the
 # low seven bits, with 0x80 set when a core was dumped.
@@ -184,8 +187,14 @@ class FakeProcessTransport:
             raise ValueError(f"childFD {childFD} is not a pipe the parent reads")
         if childFD not in self.state.openPipes:
             raise ValueError(f"childFD {childFD} is already closed")
-        if self.proto is not None:
-            self.proto.childDataReceived(childFD, data)
+        if self.proto is not None and self._callProtocol(
+            "while calling childDataReceived({fd}):",
+            self.proto.childDataReceived,
+            childFD,
+            data,
+        ):
+            # As on a real transport: the pipe is lost.
+            self._pipeClosed(childFD)
 
     def closeFromChild(self, childFD: int) -> None:
         """
@@ -275,7 +284,11 @@ class FakeProcessTransport:
         self.rusage = rusage
         self.pid = None
         if self.proto is not None:
-            self.proto.processExited(_failure(self._reason()))
+            self._callProtocol(
+                "while calling processExited:",
+                self.proto.processExited,
+                _failure(self._reason()),
+            )
         if closePipes:
             for fd in sorted(self.state.openPipes):
                 if fd in self.state.openPipes:
@@ -301,7 +314,9 @@ class FakeProcessTransport:
             raise ProcessExitedAlready()
         self.state.stopped = True
         if self.proto is not None and IProcessStateObserver.providedBy(self.proto):
-            self.proto.processStopped(signalNumber)
+            self._callProtocol(
+                "while calling processStopped:", self.proto.processStopped, signalNumber
+            )
 
     def continueChild(self) -> None:
         """
@@ -314,7 +329,9 @@ class FakeProcessTransport:
             raise ProcessExitedAlready()
         self.state.stopped = False
         if self.proto is not None and IProcessStateObserver.providedBy(self.proto):
-            self.proto.processContinued()
+            self._callProtocol(
+                "while calling processContinued:", self.proto.processContinued
+            )
 
     # -- internals ------------------------------------------------------------
 
@@ -325,10 +342,36 @@ class FakeProcessTransport:
         """
         return reasonFromStatus(self.status, self.rusage)
 
+    def _callProtocol(
+        self, description: str, callback: Callable[..., object], *args: object
+    ) -> bool:
+        """
+        Call one of the protocol's callbacks as txspawn's transports do: an
+        exception is logged (critically), never raised to the caller.
+
+        @param description: The log message; C{{fd}} is the first of
+            C{args}.
+        @return: Whether the callback raised.
+        """
+        try:
+            callback(*args)
+        except BaseException:
+            _log.failure(
+                description, level=LogLevel.critical, fd=args[0] if args else None
+            )
+            return True
+        return False
+
     def _pipeClosed(self, childFD: int) -> None:
+        if childFD not in self.state.openPipes:
+            return
         self.state.openPipes.discard(childFD)
         if self.proto is not None and not self._usePTY:
-            self.proto.childConnectionLost(childFD)
+            self._callProtocol(
+                "while calling childConnectionLost({fd}):",
+                self.proto.childConnectionLost,
+                childFD,
+            )
         self._maybeEnded()
 
     def _maybeEnded(self) -> None:
@@ -338,7 +381,9 @@ class FakeProcessTransport:
             proto, self.proto = self.proto, None
             reason = self._reason()
             if proto is not None:
-                proto.processEnded(_failure(reason))
+                self._callProtocol(
+                    "while calling processEnded:", proto.processEnded, _failure(reason)
+                )
             self._notifier.fire(self, reason)
 
     def _closeAllPipes(self) -> None:

@@ -7,24 +7,31 @@ L{SpawnedProcess} and answers it with a L{FakeProcessTransport}.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from attrs import field, frozen
+from attrs import evolve, field, frozen
 from twisted.internet.interfaces import (
     IProcessProtocol,
     IReactorProcess,
     IReactorTime,
 )
 from twisted.internet.testing import MemoryReactorClock
+from twisted.logger import Logger, LogLevel
 from zope.interface import implementer
 
 from txspawn._api.arguments import checkProtocol, namingCaller, splitSpawnOptions
+from txspawn._plan.planner import planSpawn
 from txspawn._testing.fakeprocess import FakeProcessTransport
 from txspawn._transport.timelimits import NO_LIFETIME
+from txspawn.errors import SpawnError
 from txspawn.interfaces import IReactorSpawn
+from txspawn.options import SpawnOptions
 
 __all__ = ["MemoryProcessReactor", "SpawnedProcess"]
+
+_log = Logger()
 
 
 @frozen
@@ -102,24 +109,35 @@ class MemoryProcessReactor(MemoryReactorClock):
         Record the call, connect C{processProtocol} to a new
         L{FakeProcessTransport} and return it.
 
-        The protocol and txspawn's options are checked as txspawn's
-        reactors check them (an error names C{spawnProcess()} and the
-        argument); the lifetime options (C{timeout}, C{killAfter},
-        C{closePipesAfterExit}) are then armed on the transport with this
-        reactor's clock, and the other options only recorded.
+        Every argument is checked as txspawn's reactors check it, by the
+        same code: a L{TypeError} or L{ValueError} names C{spawnProcess()}
+        and the argument, with the message a real reactor gives.  What
+        depends on the machine is not looked at, since no child is
+        started: whether the executable is found, whether C{path} is a
+        directory, whether the parent fds of C{childFDs} or C{usePTY} are
+        open, whether the group names of C{groups} exist (set
+        L{spawnError} to have a spawn fail).  The lifetime options
+        (C{timeout}, C{killAfter}, C{closePipesAfterExit}) are then armed
+        on the transport with this reactor's clock, and the other options
+        only recorded.  As on a real reactor, an exception raised by the
+        protocol's C{makeConnection} is logged, not raised.
 
-        @raise ValueError: for C{usePTY} together with C{childFDs}, as a real
-            reactor does, or an option with a bad value.
-        @raise TypeError: for a protocol that does not provide
-            L{IProcessProtocol}, an unknown option, or an option of the
-            wrong type.
+        @raise TypeError: for an argument of the wrong type, a protocol
+            that does not provide L{IProcessProtocol}, or an unknown
+            option.
+        @raise ValueError: for an argument with a bad value (C{usePTY}
+            together with C{childFDs} included).
         @raise BaseException: L{spawnError}, when set.
         """
         checkProtocol("spawnProcess()", processProtocol)
         with namingCaller("spawnProcess()"):
-            if usePTY and childFDs is not None:
-                raise ValueError("Using childFDs is not supported with usePTY=True.")
-            lifetime = splitSpawnOptions(options)[0] if options else NO_LIFETIME
+            if options:
+                lifetime, spawnOptions = splitSpawnOptions(options)
+            else:
+                lifetime, spawnOptions = NO_LIFETIME, None
+            _checkArguments(
+                executable, args, env, path, uid, gid, usePTY, childFDs, spawnOptions
+            )
         if self.spawnError is not None:
             raise self.spawnError
         fds: Mapping[int, int | str] = (
@@ -157,6 +175,60 @@ class MemoryProcessReactor(MemoryReactorClock):
                 transport=transport,
             )
         )
-        processProtocol.makeConnection(transport)
+        try:
+            processProtocol.makeConnection(transport)
+        except BaseException:
+            _log.failure("while calling makeConnection:", level=LogLevel.critical)
         transport._armLifetime(lifetime)
         return transport
+
+
+def _anyFD(fd: int) -> bool:
+    """
+    The fake's answer to "is this parent fd open?": yes (it opens none).
+    """
+    return True
+
+
+def _checkArguments(
+    executable: object,
+    args: object,
+    env: object,
+    path: object,
+    uid: object,
+    gid: object,
+    usePTY: object,
+    childFDs: object,
+    options: SpawnOptions | None,
+) -> None:
+    """
+    Make the checks of a real reactor's C{spawnProcess} (its plan,
+    L{planSpawn}) that do not depend on the machine.
+
+    L{planSpawn} itself runs, so the checks, their order and their messages
+    are the real ones; it is told that every fd is open and not given the
+    group names to look up, and the L{SpawnError}s it raises last (the
+    executable not found, C{path} no directory) are not the fake's
+    business.
+
+    @raise TypeError: for an argument of the wrong type.
+    @raise ValueError: for an argument with a bad value.
+    """
+    if options is not None and options.groups is not None:
+        options = evolve(options, groups=None)
+    try:
+        planSpawn(
+            executable,  # type: ignore[arg-type]
+            args,  # type: ignore[arg-type]
+            env,  # type: ignore[arg-type]
+            path,  # type: ignore[arg-type]
+            uid,  # type: ignore[arg-type]
+            gid,  # type: ignore[arg-type]
+            usePTY,
+            childFDs,  # type: ignore[arg-type]
+            parentEnviron=os.environb,
+            isOpenFD=_anyFD,
+            options=options,
+        )
+    except SpawnError:
+        pass
