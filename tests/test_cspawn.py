@@ -42,7 +42,8 @@ from txspawn.errors import ChildSetupStage, ReservedFdError, SpawnError
 
 if C_UNAVAILABLE is None:
     from txspawn import _cspawn
-    from txspawn._engine.cengine import CSpawner, FdSlots, defaultSlots
+    from txspawn._engine.cengine import CSpawner
+    from txspawn._engine.fdslots import FdSlots, defaultSlots
 
 TRUE = b"/bin/true"
 

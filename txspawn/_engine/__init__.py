@@ -7,9 +7,14 @@ What it owns:
 
   - L{txspawn._engine.selection}: which engine is used, by name, by
     C{TXSPAWN_ENGINE} or by preference, and why another is unavailable;
-  - the C engine: L{txspawn._engine.cengine} (the Python side of the C
-    extension, whose sources are in C{txspawn/_csrc/}) and
-    L{txspawn._engine.cbuild} (whether it was built here, and why not);
+  - the C engine: L{txspawn._engine.cengine} (C{CSpawner}, the Python side
+    of the C extension, whose sources are in C{txspawn/_csrc/}),
+    L{txspawn._engine.fdslots} (slot mode: the reserved low fd through
+    which a child is sent its fds), L{txspawn._engine.cfdprogram} (the fd
+    program in the form the extension takes it),
+    L{txspawn._engine.cextension} (the extension, imported with the reason
+    it was not built) and L{txspawn._engine.cbuild} (whether it was built
+    here, and why not);
   - the Python engine: L{txspawn._engine.pyengine} (C{posix_spawn} when
     the plan fits, C{fork} otherwise), L{txspawn._engine.forkchild} (what
     the forked child runs before exec) and L{txspawn._engine.envp} (the

@@ -4,8 +4,8 @@ Whether the C extension was built in this copy of txspawn, and if not, why.
 
 C{setup.py} records why a build failed in C{txspawn/_cbuild_failure.txt};
 L{buildFailureReason} reads it back for the engine loader
-(L{txspawn._engine.selection}) and the C engine's wrapper
-(L{txspawn._engine.cengine}), so that C{python -m txspawn info} can say why
+(L{txspawn._engine.selection}) and the C engine's import of the extension
+(L{txspawn._engine.cextension}), so that C{python -m txspawn info} can say why
 the C engine is missing instead of only that it is.
 """
 

@@ -5,30 +5,12 @@ into one call of the C{txspawn._cspawn} extension.
 
 Everything that allocates or formats happens here or in the extension's
 argument conversion, in the parent, before the clone: the fd program is
-planned by L{planFdOps}, ids and limits become plain ints, and the child
-(C{txspawn/_csrc/child.c}) only executes.
+planned and encoded (L{encodedProgram}), ids and limits become plain ints,
+and the child (C{txspawn/_csrc/child.c}) only executes.
 
-B{Slot mode.}  A child cloned with C{CLONE_FILES} starts on the parent's own
-fd table and, as its very first step, keeps only fds below a bound
-(C{close_range(bound, ~0U, CLOSE_RANGE_UNSHARE)}, Linux 5.9): its cost no
-longer depends on how many fds the parent holds (posix_spawn and fork pay
-about 0.25 microseconds per open fd to copy the table and close it again at
-exec).  The fds the child needs are usually above the bound, so they travel
-another way: once per process, as early as possible (when this module is
-imported, normally before the application has opened many fds), txspawn
-reserves one low fd number (L{FdSlots}), the receiving end of a Unix
-socket pair.  Each spawn that fits then, under a lock, has the extension
-send the fds the child needs through the socket (C{SCM_RIGHTS}) and clone;
-the child unshares C{[0, reserved fd]}, checks with one C{fstat} that the
-reserved fd is still that socket -- race-free: its table is private by
-then -- and receives them onto the lowest numbers, which the fd program was
-planned with.  The parent never writes a fixed fd number, so code that
-closes the reserved fd and reuses the number (a bug of that code) can never
-have its file replaced or handed to a child: the spawn fails with
-L{txspawn.errors.ReservedFdError} instead, and slot mode is given up.
-Spawns that do not fit (too many fds, or the lock is busy because another
-thread is spawning) take the ordinary path, which copies the fd table.  See
-C{docs/design/engines.rst}.
+B{Slot mode.}  A spawn whose fds fit is sent them through a reserved low
+fd, and its child does not copy the parent's fd table: see
+L{txspawn._engine.fdslots}.  Other spawns take the ordinary path.
 
 B{Modes.}  In order of preference, each chosen by probes cached in the
 extension (L{CSpawner.features}, each with the reason it is off):
@@ -44,307 +26,25 @@ and why.
 from __future__ import annotations
 
 import errno
-import fcntl
-import os
-import socket
-import threading
 from collections.abc import Mapping
 
-from attrs import define, field
 from zope.interface import implementer
 
-from txspawn._engine.cbuild import buildFailureReason
+from txspawn._engine.cextension import _cspawn
+from txspawn._engine.cfdprogram import EncodedOp, encodedProgram
+from txspawn._engine.fdslots import SLOTS_ENV, FdSlots, defaultSlots, reservedFdClosed
 from txspawn._kernel.childhandle import ChildProcess, recordCall
 from txspawn._plan.failurerecord import decodeFailure
-from txspawn._plan.fdremap import planFdOps
 from txspawn._plan.plan import SpawnPlan
 from txspawn.errors import ChildSetupStage, SpawnError
 from txspawn.interfaces import ISpawner
 
-__all__ = [
-    "MODES",
-    "SLOTS_ENV",
-    "CSpawner",
-    "FdSlots",
-    "defaultSlots",
-]
+__all__ = ["MODES", "CSpawner"]
 
 #: The spawn modes, best first (see the module docstring).
 MODES = ("clone3", "clone", "fork-like")
-#: The environment variable giving the most fds one spawn sends in slot mode
-#: (default 16; C{0} turns slot mode off).
-SLOTS_ENV = "TXSPAWN_FD_SLOTS"
-_DEFAULT_SLOTS = 16
-#: One fd operation as the extension takes it: C{(op, fd, target)}.
-_Op = tuple[int, int, int]
 #: What the extension's C{spawn} returns: C{(pid, pidfd, record, flags)}.
 _Outcome = tuple[int, int, bytes | None, int]
-#: The reserved fd is the lowest free number from 3 up, so that a thread
-#: redirecting stdio (C{dup2} onto 0, 1 or 2, legitimate even while those
-#: are closed) never hits it.
-_FIRST_SLOT = 3
-
-
-try:
-    from txspawn import _cspawn
-except ImportError as e:  # pragma: no cover - exercised when not built
-    _why = buildFailureReason()
-    raise ImportError(f"{e}; {_why}" if _why else str(e)) from e
-
-
-@define(frozen=True)
-class SlotLayout:
-    """
-    How one fd map is sent in slot mode: a pure function of the map and the
-    reserved fd's number, so L{FdSlots.layout} computes it once per distinct
-    map.
-
-    @ivar sources: The distinct parent fds, ascending: the extension sends
-        them in this order, and the child receives the I{i}th on the I{i}th
-        lowest number that is not the reserved fd.
-    @ivar ops: The child's fd program over the received numbers (see
-        L{_encodedProgram}).
-    """
-
-    sources: tuple[int, ...]
-    ops: tuple[_Op, ...]
-
-
-#: L{FdSlots.layout}'s answer for a map that does not fit.
-_NO_LAYOUT = SlotLayout((), ())
-_LAYOUT_CACHE_SIZE = 256
-
-
-def _identity(fd: int) -> tuple[int, int]:
-    st = os.fstat(fd)
-    return (st.st_dev, st.st_ino)
-
-
-@define
-class FdSlots:
-    """
-    The reserved low fd and its socket (see the module docstring).
-
-    @ivar number: The reserved fd: the receiving end of a C{SOCK_SEQPACKET}
-        socket pair, close-on-exec, the lowest free number from 3 up when it
-        was reserved.  Children take their fds from it.
-    @ivar sender: The sending end (any number).
-    @ivar drain: A duplicate of the receiving end (any number): the
-        extension empties the socket through it when a child did not take
-        its message.
-    @ivar capacity: The most distinct fds one spawn sends.
-    @ivar bound: C{number + 1}: the child unshares C{[0, bound)}.
-    @ivar pid: The process the socket was made in.
-    @ivar reservedArg: C{(number, st_dev, st_ino, sender, st_dev, st_ino,
-        drain, pid)}, as the extension takes it.
-    @ivar broken: Why slot mode was given up, or L{None}.
-    """
-
-    number: int
-    sender: int
-    drain: int
-    capacity: int
-    pid: int
-    _identity: tuple[int, int]
-    _senderIdentity: tuple[int, int]
-    lock: threading.Lock = field(factory=threading.Lock)
-    broken: str | None = None
-    _layouts: dict[tuple[tuple[int, int], ...], SlotLayout] = field(factory=dict)
-    bound: int = field(init=False)
-    reservedArg: tuple[int, int, int, int, int, int, int, int] = field(init=False)
-
-    def __attrs_post_init__(self) -> None:
-        self.bound = self.number + 1
-        # Built once: it is passed on every slot-mode spawn.
-        self.reservedArg = (
-            self.number,
-            *self._identity,
-            self.sender,
-            *self._senderIdentity,
-            self.drain,
-            self.pid,
-        )
-
-    @classmethod
-    def reserve(cls, count: int) -> FdSlots | None:
-        """
-        Reserve the low fd, for spawns sending up to C{count} fds.
-
-        @return: The slots, or L{None} when C{count} is 0 or the fds
-            cannot be had (C{EMFILE}).
-        """
-        if count <= 0:
-            return None
-        slots = cls._make(min(count, _cspawn.MAX_SLOT_FDS))
-        if slots is not None:
-            os.register_at_fork(after_in_child=slots._afterFork)
-        return slots
-
-    @classmethod
-    def _make(cls, capacity: int) -> FdSlots | None:
-        fds: list[int] = []
-        try:
-            a, b = socket.socketpair(
-                socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC
-            )
-            fds += [b.detach(), a.detach()]
-            fds.append(fcntl.fcntl(fds[1], fcntl.F_DUPFD_CLOEXEC, _FIRST_SLOT))
-        except OSError:
-            for fd in fds:
-                os.close(fd)
-            return None
-        sender, drain, number = fds
-        if number > drain:
-            # The lower of the two receiving ends is the reserved one.
-            number, drain = drain, number
-        return cls(
-            number,
-            sender,
-            drain,
-            capacity,
-            os.getpid(),
-            _identity(number),
-            _identity(sender),
-        )
-
-    def _afterFork(self) -> None:
-        # A fork while another thread held the lock would leave it held
-        # for good in the child.
-        self.lock = threading.Lock()
-        if self.broken is not None:
-            return
-        # The socket is shared with the parent process now: a child of
-        # either could take the other's fds.  The child process gets its
-        # own (only this thread runs here, so the numbers cannot change
-        # between the check and the close).
-        fresh = self._make(self.capacity)
-        for fd, identity in (
-            (self.number, self._identity),
-            (self.sender, self._senderIdentity),
-            (self.drain, self._identity),
-        ):
-            try:
-                if _identity(fd) == identity:
-                    os.close(fd)
-            except OSError:
-                pass
-        if fresh is None:
-            self.broken = "the reserved fd could not be made again after fork()"
-            return
-        for name in ("number", "sender", "drain", "pid", "_identity"):
-            setattr(self, name, getattr(fresh, name))
-        self._senderIdentity = fresh._senderIdentity
-        self._layouts.clear()
-        self.__attrs_post_init__()
-
-    def layout(self, fdMap: Mapping[int, int]) -> SlotLayout | None:
-        """
-        How C{fdMap} is sent in slot mode, or L{None} if it does not fit:
-        no fd at all, more distinct parent fds than L{capacity}, or a
-        parent fd that is one of the socket's.  Memoised per map (the same
-        few maps come back on every spawn).
-        """
-        key = tuple(fdMap.items())
-        layout = self._layouts.get(key)
-        if layout is None:
-            layout = self._computeLayout(fdMap)
-            if len(self._layouts) >= _LAYOUT_CACHE_SIZE:
-                self._layouts.clear()
-            self._layouts[key] = layout
-        return None if layout is _NO_LAYOUT else layout
-
-    def _computeLayout(self, fdMap: Mapping[int, int]) -> SlotLayout:
-        sources = sorted(set(fdMap.values()))
-        if (
-            not sources
-            or len(sources) > self.capacity
-            or not {self.number, self.sender, self.drain}.isdisjoint(sources)
-        ):
-            return _NO_LAYOUT
-        # The child closes everything below the reserved fd, then receives
-        # onto the lowest free numbers: 0, 1, ... skipping the reserved fd.
-        received = {
-            parent: i if i < self.number else i + 1 for i, parent in enumerate(sources)
-        }
-        childMap = {child: received[parent] for child, parent in fdMap.items()}
-        return SlotLayout(tuple(sources), _encodedProgram(childMap, None))
-
-    def stolen(self, fd: int) -> None:
-        """
-        The extension found that reserved fd C{fd} is no longer ours: other
-        code closed it, and the number may now be someone else's.  Give
-        slot mode up for good, naming it.
-        """
-        self.broken = f"reserved fd {fd} was closed or replaced by other code"
-
-    def close(self) -> None:
-        """
-        Release the socket (for tests).
-        """
-        for fd in (self.number, self.sender, self.drain):
-            os.close(fd)
-        self.broken = "closed"
-
-
-def _reservedFdClosed(record: bytes, slots: FdSlots) -> bool:
-    """
-    Whether C{record} says that one of the slots' socket fds was merely
-    closed (C{EBADF}: a "close every fd" routine, say), not replaced by
-    another file.  Then slot mode is given up and the caller spawns the
-    ordinary way, with no error: nobody's file was on the number when it was
-    looked at (in the child's own copy of the fd table, or before anything
-    was sent), and txspawn never touches that number again.  The child, if
-    any, failed before running the program and has been reaped.
-    """
-    failure = decodeFailure(record)
-    if failure.stage is ChildSetupStage.RESERVED_FD and failure.errno == errno.EBADF:
-        slots.stolen(failure.detail)
-        return True
-    return False
-
-
-def _slotCount() -> int:
-    value = os.environ.get(SLOTS_ENV, "")
-    try:
-        return int(value) if value else _DEFAULT_SLOTS
-    except ValueError:
-        return _DEFAULT_SLOTS
-
-
-_defaultSlots: FdSlots | None = FdSlots.reserve(_slotCount())
-
-
-def defaultSlots() -> FdSlots | None:
-    """
-    The process-wide reserved fd, made when this module was imported (fd
-    numbers are a process-wide resource, best taken early while they are
-    still low), or L{None} when slot mode is off.
-    """
-    return _defaultSlots
-
-
-#: Encoded fd programs by (child fd map items, error pipe fd): the same few
-#: maps come back on every spawn, and L{planFdOps} is pure.
-_programs: dict[tuple[tuple[tuple[int, int], ...], int | None], tuple[_Op, ...]] = {}
-_PROGRAM_CACHE_SIZE = 256
-
-
-def _encodedProgram(childMap: Mapping[int, int], errFd: int | None) -> tuple[_Op, ...]:
-    """
-    The fd program for C{childMap} keeping C{errFd} (L{None} in slot mode,
-    which has no error pipe), as the extension takes it: C{(op, fd,
-    target)} triples.  Memoised (L{planFdOps} is a pure
-    function of its arguments); a bad map raises every time, never cached.
-    """
-    key = (tuple(childMap.items()), errFd)
-    ops = _programs.get(key)
-    if ops is None:
-        program = planFdOps(childMap, keep=() if errFd is None else (errFd,))
-        ops = tuple((int(op.op), op.fd, op.target) for op in program.ops)
-        if len(_programs) >= _PROGRAM_CACHE_SIZE:
-            _programs.clear()
-        _programs[key] = ops
-    return ops
 
 
 @implementer(ISpawner)
@@ -505,7 +205,7 @@ class CSpawner:
                     # socket is shared with the other process.
                     slots.broken = "the process was forked; the reserved fd is shared"
                 elif not flags & _cspawn.FLAG_SLOTS_UNUSABLE:
-                    if record is None or not _reservedFdClosed(record, slots):
+                    if record is None or not reservedFdClosed(record, slots):
                         self.lastUsedSlots = True
                         return self._started(plan, pid, pidfd, record, flags, slots)
         self.lastUsedSlots = False
@@ -513,7 +213,7 @@ class CSpawner:
         # before running it.
         errFd = max((3, *fdMap, *fdMap.values())) + 1
         pid, pidfd, record, flags = self._call(
-            started, plan, _encodedProgram(fdMap, errFd), errFd, (), 0, None
+            started, plan, encodedProgram(fdMap, errFd), errFd, (), 0, None
         )
         return self._started(plan, pid, pidfd, record, flags)
 
@@ -548,7 +248,7 @@ class CSpawner:
         self,
         started: list[_Outcome],
         plan: SpawnPlan,
-        ops: tuple[_Op, ...],
+        ops: tuple[EncodedOp, ...],
         errFd: int,
         sources: tuple[int, ...],
         bound: int,
