@@ -199,7 +199,7 @@ txs_unshare_fds(const struct txs_child *c, unsigned bound)
  * The received fds land on the lowest free numbers: everything below
  * slot_fd is closed first (this table only holds [0, bound)), so they are
  * 0, 1, ... skipping slot_fd, the numbers the fd program was planned with
- * (txspawn._engine.cengine.FdSlots.layout); any other outcome is refused.
+ * (txspawn._engine.fdslots.FdSlots.layout); any other outcome is refused.
  */
 static void
 txs_take_fds(const struct txs_child *c)

@@ -3,7 +3,7 @@
  * the arguments into a struct txs_plan, releases the GIL, and calls
  * txs_spawn(), which
  *
- *   1. in slot mode (see _cengine.py), checks that the reserved socket is
+ *   1. in slot mode (see txspawn/_engine/fdslots.py), checks that the reserved socket is
  *      still ours and sends it every fd the child needs (SCM_RIGHTS);
  *      else creates the error pipe (pipe2 O_CLOEXEC);
  *   2. takes a child stack with a guard page (a CLONE_VM child must never

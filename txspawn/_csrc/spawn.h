@@ -42,7 +42,7 @@ int txs_can_share_files(void);
 int txs_clone3_selftest(int *status, int *ran, int *on_stack);
 
 /*
- * Slot mode (see _cengine.py and docs/design/engines.rst): before the clone,
+ * Slot mode (see txspawn/_engine/fdslots.py and docs/design/engines.rst): before the clone,
  * send src[0..n) through the reserved socket (sender -> slot_fd); the child,
  * started on our fd table (CLONE_FILES), unshares [0, slot_fd] and takes
  * them from slot_fd.  No fixed fd number of ours is ever written.
