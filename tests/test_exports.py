@@ -31,9 +31,9 @@ from txspawn._reactor import (
     selectreactor,
 )
 from txspawn._reactor import spawner as _spawner
-from txspawn._testing import fakeprocess as _fakeprocess
 from txspawn._testing import fakereactor as _fakereactor
 from txspawn._testing import fakestate as _fakestate
+from txspawn._testing import faketransport as _faketransport
 
 __all__ = ["PublicNamesTests"]
 
@@ -57,7 +57,7 @@ TXSPAWN_HOMES: dict[str, tuple[ModuleType, str]] = {
 #: Public name in C{txspawn.testing} -> (defining module, name there).
 TESTING_HOMES: dict[str, tuple[ModuleType, str]] = {
     "FakeProcessState": (_fakestate, "FakeProcessState"),
-    "FakeProcessTransport": (_fakeprocess, "FakeProcessTransport"),
+    "FakeProcessTransport": (_faketransport, "FakeProcessTransport"),
     "MemoryProcessReactor": (_fakereactor, "MemoryProcessReactor"),
     "SpawnedProcess": (_fakereactor, "SpawnedProcess"),
 }

@@ -52,9 +52,9 @@ from twisted.internet.interfaces import (
 )
 from zope.interface.verify import verifyClass
 
-from txspawn._testing.fakeprocess import FakeProcessTransport
 from txspawn._testing.fakereactor import MemoryProcessReactor, SpawnedProcess
 from txspawn._testing.fakestate import FakeProcessState
+from txspawn._testing.faketransport import FakeProcessTransport
 from txspawn.interfaces import IManagedProcessTransport
 
 __all__ = [

@@ -23,7 +23,7 @@ from zope.interface import implementer
 
 from txspawn._api.arguments import checkProtocol, namingCaller, splitSpawnOptions
 from txspawn._plan.planner import planSpawn
-from txspawn._testing.fakeprocess import FakeProcessTransport
+from txspawn._testing.faketransport import FakeProcessTransport
 from txspawn._transport.timelimits import NO_LIFETIME
 from txspawn.errors import SpawnError
 from txspawn.interfaces import IReactorSpawn

@@ -1,46 +1,41 @@
 # -*- test-case-name: tests.test_testing -*-
 """
-The fake process transport of L{txspawn.testing}: an
-L{IManagedProcessTransport} for a child that does not exist, which the test
-plays (L{FakeProcessTransport.dataFromChild},
-L{FakeProcessTransport.exit}, ...), recording what the code under test does
-to it in a L{FakeProcessState}.
+The child half of L{txspawn.testing.FakeProcessTransport}: the fake child
+that a test plays (L{FakeChild.dataFromChild}, L{FakeChild.exit}, ...), and
+the protocol callbacks that playing it drives, in the order and with the
+exit reasons of txspawn's own transports.
+
+The other half, what the code under test does to the transport (writes,
+closes, signals, flow control), is
+L{txspawn._testing.faketransport.FakeProcessTransport}, which builds on
+L{FakeChild}.
 """
 
 from __future__ import annotations
 
 import resource
 import signal as _signal
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 
-from attrs import frozen
-from twisted.internet.defer import Deferred
 from twisted.internet.error import (
     ProcessDone,
     ProcessExitedAlready,
     ProcessTerminated,
 )
 from twisted.internet.interfaces import (
-    IAddress,
-    IConsumer,
     IDelayedCall,
     IProcessProtocol,
-    IProducer,
-    IPushProducer,
     IReactorTime,
 )
 from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
-from zope.interface import implementer
 
 from txspawn._testing.fakestate import FakeProcessState
-from txspawn._transport.exitlisteners import ExitListener, ExitNotifier
+from txspawn._transport.exitlisteners import ExitNotifier
 from txspawn._transport.exitstatus import reasonFromStatus
-from txspawn._transport.groupkill import SIGNAL_NAMES, checkSeconds
-from txspawn._transport.timelimits import DEFAULT_KILL_AFTER, LifetimeOptions
-from txspawn.interfaces import IManagedProcessTransport, IProcessStateObserver
+from txspawn.interfaces import IProcessStateObserver
 
-__all__ = ["FakeProcessTransport"]
+__all__ = ["FakeChild"]
 
 # Twisted's constructor is unannotated; a typed alias keeps this module
 # strictly typed.
@@ -53,68 +48,29 @@ _log = Logger()
 _CORE_FLAG = 0x80
 
 
-def _signalNumber(signalID: str | int) -> int:
+class FakeChild:
     """
-    Normalise a C{signalProcess} argument the way Twisted does.
+    The child half of a fake process transport: a child that does not
+    exist, whose life the test plays.
 
-    @raise ValueError: for a string that is not one of Twisted's names.
-    @raise TypeError: for anything that is neither a string nor an int.
-    """
-    if isinstance(signalID, str):
-        if signalID not in SIGNAL_NAMES:
-            raise ValueError(
-                f"signalID must be one of {', '.join(SIGNAL_NAMES)} or a "
-                f"signal number, not {signalID!r}"
-            )
-        return int(getattr(_signal, "SIG" + signalID))
-    if isinstance(signalID, bool) or not isinstance(signalID, int):
-        raise TypeError(f"signalID must be a str or an int, not {signalID!r}")
-    return signalID
+    Playing it calls the protocol as Twisted's callback contract says:
+    C{processExited} when the child exits (with C{pid} already C{None}),
+    C{childConnectionLost} once per pipe, and C{processEnded} exactly once,
+    after the exit I{and} after every pipe closed, whichever comes last;
+    then the exit listeners.  A callback that raises is logged, never
+    raised to the test, as txspawn's transports do.
 
-
-@implementer(IAddress)
-@frozen
-class _ProcessAddress:
-    """
-    The address of a (fake) process: there is nothing to say.
-    """
-
-
-@implementer(IManagedProcessTransport, IPushProducer, IConsumer)
-class FakeProcessTransport:
-    """
-    An L{IProcessTransport<twisted.internet.interfaces.IProcessTransport>}
-    for a child that does not exist: the test plays the child.
-
-    The transport follows Twisted's callback contract: C{processExited}
-    when the child exits (with C{pid} already C{None}), C{childConnectionLost}
-    once per pipe, and C{processEnded} exactly once, after the exit I{and}
-    after every pipe closed, whichever comes last.  Pipe closes requested by
-    the parent (C{closeChildFD}, C{loseConnection}) call
-    C{childConnectionLost} synchronously, where a real transport would do it
-    a moment later.
-
-    Like a real transport, this one does not stop a test from delivering
-    output while it is paused: check L{FakeProcessState.paused} to see
-    whether the code under test applied backpressure.
-
-    Signals never kill the fake child: they are recorded, and the test
-    decides what the child does (L{kill}, L{exit}).  As with txspawn's
-    transports, a C{terminate()} (or an expired C{timeout}) that is still
-    in progress when a group leader exits sends C{SIGKILL} to the group
-    before the leader is reaped, for members that may remain.
-
-    @ivar proto: The connected protocol.
+    @ivar proto: The connected protocol; C{None} once C{processEnded} was
+        delivered.
     @ivar pid: The fake pid; C{None} once the child exited.
     @ivar spawnedPid: The fake pid, kept after the child exited (what an
         exit listener names the child by).
     @ivar status: The classic wait status; -1 while the child runs.
-    @ivar rusage: The resource usage given to L{exit<FakeProcessTransport.exit>}
-        or L{kill<FakeProcessTransport.kill>}, if any.
+    @ivar rusage: The resource usage given to L{exit<FakeChild.exit>}
+        or L{kill<FakeChild.kill>}, if any.
     @ivar processGroup: The process group the child leads (its pid) when it
         was spawned with C{processGroup=0}, C{newSession=True} or
         C{usePTY}, else C{None}.
-    @ivar timedOut: Whether the C{timeout} option expired.
     @ivar state: The L{FakeProcessState} recording what was done.
     """
 
@@ -150,12 +106,9 @@ class FakeProcessTransport:
         self.status: int = -1
         self.rusage: resource.struct_rusage | None = None
         self.processGroup: int | None = pid if leadsGroup else None
-        self.timedOut = False
         self.state = FakeProcessState() if state is None else state
         self._clock = clock
         self._notifier = ExitNotifier()
-        self._killCall: IDelayedCall | None = None
-        self._timeoutCall: IDelayedCall | None = None
         self._closeCall: IDelayedCall | None = None
         self._closePipesAfterExit: float | None = None
         self._usePTY = usePTY
@@ -167,9 +120,6 @@ class FakeProcessTransport:
             self._readFDs = frozenset(fd for fd, v in childFDs.items() if v == "r")
             self._writeFDs = frozenset(fd for fd, v in childFDs.items() if v == "w")
             self.state.openPipes.update(self._readFDs | self._writeFDs)
-
-    def __repr__(self) -> str:
-        return f"<FakeProcessTransport pid={self.spawnedPid} status={self.status}>"
 
     # -- the test's side: play the child -------------------------------------
 
@@ -270,14 +220,7 @@ class FakeProcessTransport:
         """
         if self.state.reaped:
             raise ProcessExitedAlready()
-        self._cancel("_timeoutCall")
-        if self.state.terminating:
-            self._cancel("_killCall")
-            self.state.terminating = False
-            if self.processGroup is not None:
-                # What txspawn does before reaping a leader that exited
-                # during a termination: kill what may remain of its group.
-                self.state.groupSignals.append(int(_signal.SIGKILL))
+        self._beforeReap()
         self.state.reaped = True
         self.state.stopped = False
         self.state.status = self.status = status
@@ -334,6 +277,14 @@ class FakeProcessTransport:
             )
 
     # -- internals ------------------------------------------------------------
+
+    def _beforeReap(self) -> None:
+        """
+        The child exited and is about to be reaped: the moment a
+        termination in progress acts for the last time (txspawn's
+        transports' before-reap hook).  Nothing here; the transport's half
+        overrides it.
+        """
 
     def _reason(self) -> ProcessDone | ProcessTerminated:
         """
@@ -397,218 +348,3 @@ class FakeProcessTransport:
         setattr(self, name, None)
         if call is not None and call.active():
             call.cancel()
-
-    def _armLifetime(self, lifetime: LifetimeOptions) -> None:
-        """
-        Start the timers of the lifetime spawn options, as txspawn's
-        transports do.
-        """
-        self._closePipesAfterExit = lifetime.closePipesAfterExit
-        if lifetime.timeout is not None:
-            assert self._clock is not None
-            self._timeoutCall = self._clock.callLater(
-                lifetime.timeout, self._timeoutExpired, lifetime.killAfter
-            )
-
-    def _timeoutExpired(self, killAfter: float) -> None:
-        self._timeoutCall = None
-        self.timedOut = True
-        self.terminate(killAfter)
-
-    # -- IProcessTransport / ITransport: the parent's side -------------------
-
-    def writeToChild(self, childFD: int, data: bytes) -> None:
-        """
-        Record C{data} written to C{childFD}.
-
-        @raise KeyError: if C{childFD} is not an open pipe the parent writes
-            to (as Twisted's C{Process.writeToChild} raises).
-        """
-        if childFD not in self._writeFDs or childFD not in self.state.openPipes:
-            raise KeyError(childFD)
-        self.state.written.setdefault(childFD, []).append(data)
-
-    def write(self, data: bytes) -> None:
-        """
-        Record C{data} written to the child's stdin.
-        """
-        self.writeToChild(0, data)
-
-    def writeSequence(self, data: Iterable[bytes]) -> None:
-        """
-        Record each item of C{data} written to the child's stdin.
-        """
-        for item in data:
-            self.write(item)
-
-    def closeChildFD(self, descriptor: int) -> None:
-        """
-        Record that the parent closed its end of C{descriptor}; a pipe that
-        was open is reported lost to the protocol.
-        """
-        self.state.closedFDs.append(descriptor)
-        if descriptor in self.state.openPipes:
-            self._pipeClosed(descriptor)
-
-    def closeStdin(self) -> None:
-        """
-        Close the child's stdin pipe.
-        """
-        self.closeChildFD(0)
-
-    def closeStdout(self) -> None:
-        """
-        Close the child's stdout pipe.
-        """
-        self.closeChildFD(1)
-
-    def closeStderr(self) -> None:
-        """
-        Close the child's stderr pipe.
-        """
-        self.closeChildFD(2)
-
-    def loseConnection(self) -> None:
-        """
-        Close fds 0, 1 and 2, as Twisted's C{Process.loseConnection} does.
-        """
-        self.state.lost = True
-        for fd in (0, 1, 2):
-            self.closeChildFD(fd)
-
-    def signalProcess(self, signalID: str | int) -> None:
-        """
-        Record a signal sent to the child.  The fake child does not die of
-        it: the test decides what happens (L{kill}, L{exit}).
-
-        @raise ProcessExitedAlready: once the child was reaped.
-        @raise ValueError: for an unknown signal name.
-        """
-        number = _signalNumber(signalID)
-        if self.state.reaped:
-            raise ProcessExitedAlready()
-        self.state.signals.append(number)
-
-    def signalProcessGroup(self, signalID: str | int) -> None:
-        """
-        Record a signal sent to the process group the child leads.
-
-        @raise ProcessExitedAlready: once the child was reaped (the group id
-            may then be reused).
-        @raise ValueError: if the child does not lead a process group, or
-            for an unknown signal name.
-        """
-        number = _signalNumber(signalID)
-        if self.processGroup is None:
-            raise ValueError("the child does not lead a process group")
-        if self.state.reaped:
-            raise ProcessExitedAlready()
-        self.state.groupSignals.append(number)
-
-    def terminate(self, killAfter: float = DEFAULT_KILL_AFTER) -> None:
-        """
-        Record C{SIGTERM} now and C{SIGKILL} C{killAfter} seconds later (on
-        the clock), to the group the child leads, else to the child.  A
-        second call while one is in progress does nothing.
-
-        @raise ProcessExitedAlready: once the child was reaped.
-        @raise TypeError: C{killAfter} is not a number.
-        @raise ValueError: C{killAfter} is negative, infinite or NaN.
-        @raise RuntimeError: the transport has no clock.
-        """
-        grace = checkSeconds(killAfter, "killAfter")
-        if self.state.reaped:
-            raise ProcessExitedAlready()
-        if self.state.terminating:
-            return
-        if self._clock is None:
-            raise RuntimeError("terminate() needs a transport built with a clock")
-        self.state.terminating = True
-        self._signalTarget(int(_signal.SIGTERM))
-        self._killCall = self._clock.callLater(grace, self._escalate)
-
-    def _escalate(self) -> None:
-        self._killCall = None
-        self.state.terminating = False
-        self._signalTarget(int(_signal.SIGKILL))
-
-    def _signalTarget(self, number: int) -> None:
-        if self.processGroup is not None:
-            self.state.groupSignals.append(number)
-        else:
-            self.state.signals.append(number)
-
-    def addExitListener(self, listener: ExitListener) -> None:
-        """
-        Call C{listener(transport)} once the process ended, after
-        C{processEnded}; at once if it already has.
-
-        @raise TypeError: C{listener} is not callable.
-        """
-        self._notifier.add(listener)
-
-    def removeExitListener(self, listener: ExitListener) -> None:
-        """
-        Undo one L{addExitListener}.
-
-        @raise ValueError: C{listener} is not registered.
-        """
-        self._notifier.remove(listener)
-
-    def whenEnded(self) -> Deferred[ProcessDone | ProcessTerminated]:
-        """
-        A new L{Deferred} firing, after C{processEnded} and the exit
-        listeners, with the exit reason (never a failure).
-        """
-        return self._notifier.whenEnded()
-
-    def getPeer(self) -> IAddress:
-        """
-        A process has no peer address worth telling.
-        """
-        return _ProcessAddress()
-
-    def getHost(self) -> IAddress:
-        """
-        A process has no host address worth telling.
-        """
-        return _ProcessAddress()
-
-    # -- IPushProducer / IConsumer -------------------------------------------
-
-    def pauseProducing(self) -> None:
-        """
-        Record that the parent stopped reading the child's output.
-        """
-        self.state.paused = True
-        self.state.pauseCount += 1
-
-    def resumeProducing(self) -> None:
-        """
-        Record that the parent reads the child's output again.
-        """
-        self.state.paused = False
-
-    def stopProducing(self) -> None:
-        """
-        Stop producing: as a real transport, lose the connection.
-        """
-        self.loseConnection()
-
-    def registerProducer(self, producer: IProducer, streaming: bool) -> None:
-        """
-        Record a producer for the child's stdin.
-
-        @raise RuntimeError: if one is registered already.
-        """
-        if self.state.producer is not None:
-            raise RuntimeError("a producer is already registered")
-        self.state.producer = producer
-        self.state.streaming = streaming
-
-    def unregisterProducer(self) -> None:
-        """
-        Forget the registered producer.
-        """
-        self.state.producer = None
-        self.state.streaming = None
