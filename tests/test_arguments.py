@@ -33,6 +33,7 @@ from txspawn._api.arguments import (
     splitSpawnOptions,
 )
 from txspawn._api.tee import checkLogFile
+from txspawn._plan.argumentchecks import CHILD_FD_MAX
 from txspawn._reactor.spawner import installSpawner, uninstallSpawner
 from txspawn._transport.timelimits import LIFETIME_OPTIONS, LifetimeOptions
 from txspawn.interfaces import IReactorSpawn
@@ -128,7 +129,13 @@ CASES: list[tuple[tuple[str, ...], str, type[Exception], Any]] = [
     (ENTRY_POINTS, "umask", TypeError, bad("umask", "0o22", True, 1.0)),
     (ENTRY_POINTS, "umask", ValueError, bad("umask", 0o1777, -1)),
     (ENTRY_POINTS, "processGroup", TypeError, bad("processGroup", "x", False)),
-    (ENTRY_POINTS, "processGroup", ValueError, bad("processGroup", -1)),
+    (
+        ENTRY_POINTS,
+        "processGroup",
+        ValueError,
+        # Beyond pid_t: the Python engine used to truncate 2**32 to 0.
+        bad("processGroup", -1, 2**31, 2**32, 2**64),
+    ),
     (ENTRY_POINTS, "newSession", TypeError, bad("newSession", "yes", 1, None)),
     (ENTRY_POINTS, "groups", TypeError, bad("groups", "wheel", 5, [1.5])),
     (ENTRY_POINTS, "groups", ValueError, bad("groups", [-1], ["a\0"], [""])),
@@ -153,7 +160,8 @@ CASES: list[tuple[tuple[str, ...], str, type[Exception], Any]] = [
         ENTRY_POINTS,
         "timeout",
         ValueError,
-        bad("timeout", 0, -1, math.nan, math.inf),
+        # 10**400 is beyond a float: it used to raise OverflowError.
+        bad("timeout", 0, -1, math.nan, math.inf, 10**400, -(10**400)),
     ),
     (
         ENTRY_POINTS,
@@ -165,13 +173,15 @@ CASES: list[tuple[tuple[str, ...], str, type[Exception], Any]] = [
         ENTRY_POINTS,
         "killAfter",
         ValueError,
-        st.just({"timeout": 1, "killAfter": -0.5}),
+        st.sampled_from([-0.5, 10**400]).map(
+            lambda seconds: {"timeout": 1, "killAfter": seconds}
+        ),
     ),
     (
         ENTRY_POINTS,
         "closePipesAfterExit",
         ValueError,
-        bad("closePipesAfterExit", -1, math.inf),
+        bad("closePipesAfterExit", -1, math.inf, 10**400),
     ),
     (
         ENTRY_POINTS,
@@ -196,7 +206,19 @@ CASES: list[tuple[tuple[str, ...], str, type[Exception], Any]] = [
             "logFile", 123, io.StringIO, object, lambda: io.TextIOWrapper(io.BytesIO())
         ),
     ),
-    (RUN_ENTRY_POINTS, "logFile", ValueError, bad("logFile", closedBytesIO, "l\0g")),
+    (
+        RUN_ENTRY_POINTS,
+        "logFile",
+        ValueError,
+        # A path that cannot be encoded used to fail the Deferred only.
+        bad(
+            "logFile",
+            closedBytesIO,
+            "l\0g",
+            "/tmp/l\ud800g",
+            lambda: _PathLike("\udfff"),
+        ),
+    ),
     (RUN_ENTRY_POINTS, "reactor", TypeError, bad("reactor", object, 5)),
     # stream() alone.
     (("stream()",), "lines", TypeError, bad("lines", "yes", 1)),
@@ -232,7 +254,23 @@ CASES: list[tuple[tuple[str, ...], str, type[Exception], Any]] = [
         ("spawnProcess()",),
         "childFDs",
         ValueError,
-        bad("childFDs", {0: "x"}, {-1: "r"}, {"0": "r"}),
+        # Beyond the highest fd a process can have: 2**31 - 1 used to get
+        # an error of the C engine's fd program or the fd planner.
+        bad(
+            "childFDs",
+            {0: "x"},
+            {-1: "r"},
+            {"0": "r"},
+            {2**31 - 1: "r"},
+            {CHILD_FD_MAX + 1: "r", 0: "r"},
+        ),
+    ),
+    (
+        ("spawnProcess()",),
+        "processGroup",
+        ValueError,
+        # Named as the keyword (it used to be SpawnOptions.processGroup).
+        st.just({"usePTY": True, "processGroup": 0}),
     ),
 ]
 
@@ -471,12 +509,14 @@ class LogFileTests(SynchronousTestCase):
 
     def test_paths(self) -> None:
         """
-        A path is accepted (without being opened), unless it holds NUL.
+        A path is accepted (without being opened), unless it holds NUL or
+        cannot be encoded with the file system encoding.
         """
         for path in ("/nonexistent/log", b"log", _PathLike("log")):
             self.assertTrue(checkLogFile(path))
-        for path in ("l\0g", b"\0"):
-            self.assertRaises(ValueError, checkLogFile, path)
+        for path in ("l\0g", b"\0", "l\ud800g", _PathLike("\udfff")):
+            error = self.assertRaises(ValueError, checkLogFile, path)
+            self.assertTrue(str(error).startswith("logFile "), str(error))
 
     def test_binaryFiles(self) -> None:
         """

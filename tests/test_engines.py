@@ -47,6 +47,7 @@ from tests.engineutil import (
 )
 from tests.hygiene import HygieneMixin, openFDs
 from txspawn._engine.pyengine import PythonSpawner
+from txspawn._plan.argumentchecks import CHILD_FD_MAX
 from txspawn._plan.plan import PTYSpec, SpawnPlan
 from txspawn.errors import ChildSetupStage, SpawnError
 from txspawn.interfaces import ISpawner
@@ -486,6 +487,29 @@ class EngineWorldMixin(HygieneMixin):
         e = self.failure(makePlan(TRUE_EXE), {0: 900, 1: null, 2: null})
         self.assertEqual((e.stage, e.errno), (ChildSetupStage.FDS, errno.EBADF))
 
+    def test_childFDAboveLimit(self: Any) -> None:
+        """
+        A child fd at or above the child's C{RLIMIT_NOFILE}, up to the
+        highest fd the plan takes (L{CHILD_FD_MAX}, the highest any process
+        can have): stage C{FDS}, C{EBADF}, on both engines.  (With this
+        many fds to close below it, the Python engine forks; the plan it
+        gives C{posix_spawn} is L{test_childFDAboveSmallLimit}'s.)
+        """
+        null = self.devnull()
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        for childFD in (soft, CHILD_FD_MAX):
+            fdMap = {0: null, 1: null, 2: null, childFD: null}
+            e = self.failure(makePlan(TRUE_EXE), fdMap)
+            self.assertEqual((e.stage, e.errno), (ChildSetupStage.FDS, errno.EBADF))
+
+    def test_childFDAboveSmallLimit(self: Any) -> None:
+        """
+        Under a small C{RLIMIT_NOFILE}, a child fd just above it (a plan
+        the Python engine gives C{posix_spawn}): stage C{FDS}, C{EBADF}, on
+        both engines; nothing leaks.
+        """
+        self.assertScenario("fdlimit", "FDS", errno.EBADF)
+
     def test_missingCwd(self: Any) -> None:
         """
         A missing C{cwd}: stage C{CHDIR}, C{ENOENT}, naming the directory.
@@ -622,6 +646,15 @@ if scenario == "enomem":
                           + os.strerror(ctypes.get_errno())}))
         sys.exit()
     os.waitpid(os.posix_spawn("/bin/true", ["true"], {}), 0)
+if scenario == "fdlimit":
+    # A child fd just above a small fd limit: few enough fds to close below
+    # it that the Python engine uses posix_spawn.
+    from txspawn._engine.pyengine import forkReason
+    limit = max(before) + 16
+    resource.setrlimit(resource.RLIMIT_NOFILE,
+                       (limit, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+    fdMap[limit] = null
+    assert forkReason(plan, None, fdMap) is None
 if scenario == "emfile":
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (len(before) + 8, hard))

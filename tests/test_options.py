@@ -16,11 +16,40 @@ from hypothesis import given
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.strategies import HOSTILE_INT_EDGES
 from txspawn.options import ID_MAX, NGROUPS_MAX, SpawnOptions
 
 __all__ = ["SpawnOptionsTests"]
 
 INF = resource.RLIM_INFINITY
+
+#: The largest C{pid_t}.
+PID_MAX = 2**31 - 1
+
+#: Each int option's valid range, inclusive, by the C type it becomes
+#: (C{mode_t} masked to the permission bits, C{pid_t}, C{gid_t} but
+#: C{(gid_t)-1}, C{rlim_t} with C{-1} for C{RLIM_INFINITY}); a
+#: C{deathSignal} is a valid signal besides.
+INT_RANGES: dict[str, tuple[int, int]] = {
+    "umask": (0, 0o777),
+    "processGroup": (0, PID_MAX),
+    "groups": (0, ID_MAX),
+    "rlimits": (-1, 2**64 - 1),
+    "deathSignal": (1, max(signal.valid_signals())),
+}
+
+
+def intOption(name: str, value: int) -> dict[str, Any]:
+    """
+    The keyword arguments of L{SpawnOptions} that give the int option
+    C{name} the value C{value} (a gid in C{groups}, both limits of one
+    rlimit).
+    """
+    if name == "groups":
+        return {name: [value]}
+    if name == "rlimits":
+        return {name: {"NOFILE": (value, value)}}
+    return {name: value}
 
 
 class SpawnOptionsTests(SynchronousTestCase):
@@ -129,11 +158,20 @@ class SpawnOptionsTests(SynchronousTestCase):
 
     def test_processGroup(self) -> None:
         """
-        C{processGroup} is C{None}, C{0} or a positive pgid.
+        C{processGroup} is C{None}, C{0} or a positive pgid that fits
+        C{pid_t}.
         """
         self.assertEqual(SpawnOptions(processGroup=0).processGroup, 0)
         self.assertEqual(SpawnOptions(processGroup=42).processGroup, 42)
+        self.assertEqual(SpawnOptions(processGroup=PID_MAX).processGroup, PID_MAX)
         self.assertRejects(ValueError, "SpawnOptions.processGroup", processGroup=-1)
+        # Beyond pid_t: the Python engine used to truncate 2**32 and 2**64
+        # to 0 (a new group) and the C engine to refuse them unnamed.
+        for pgid in (PID_MAX + 1, 2**32, 2**64, 10**400):
+            error = self.assertRejects(
+                ValueError, "SpawnOptions.processGroup", processGroup=pgid
+            )
+            self.assertIn(str(PID_MAX), str(error))
         self.assertRejects(TypeError, "SpawnOptions.processGroup", processGroup="0")
         self.assertRejects(TypeError, "SpawnOptions.processGroup", processGroup=False)
 
@@ -213,6 +251,28 @@ class SpawnOptionsTests(SynchronousTestCase):
             self.assertEqual((key(s), key(h)), (key(soft), key(hard)))
         else:
             self.assertRejects(ValueError, "exceeds", rlimits={"NOFILE": (soft, hard)})
+
+    @given(
+        st.sampled_from(sorted(INT_RANGES)),
+        st.one_of(st.sampled_from(HOSTILE_INT_EDGES), st.integers()),
+    )
+    def test_intsFitTheirCType(self, name: str, value: int) -> None:
+        """
+        Every int option takes exactly the ints its C type can hold (and
+        that are valid for it): any other is a L{ValueError} naming the
+        option, never truncated by an engine nor refused by one with an
+        error of its own.
+        """
+        low, high = INT_RANGES[name]
+        valid = low <= value <= high
+        if name == "deathSignal":
+            valid = value in signal.valid_signals()
+        if valid:
+            SpawnOptions(**intOption(name, value))
+        else:
+            self.assertRejects(
+                ValueError, f"SpawnOptions.{name}", **intOption(name, value)
+            )
 
     def test_deathSignal(self) -> None:
         """

@@ -11,6 +11,7 @@ import os
 import pathlib
 import shutil
 import stat
+import struct
 import tempfile
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -21,6 +22,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from tests import hygiene
 from tests.strategies import argumentStrings, childFDsArguments, environments
+from txspawn._plan.argumentchecks import CHILD_FD_MAX
 from txspawn._plan.plan import (
     InheritFD,
     PipeFromParent,
@@ -397,6 +399,32 @@ class ChildFDsTests(PlanTestCase):
                 ValueError, f"childFDs[{key!r}]", "/bin/true", childFDs={key: "r"}
             )
 
+    def test_highestFD(self) -> None:
+        """
+        No process can have an fd at or above Linux's ceiling on
+        C{fs.nr_open} (C{INT_MAX} rounded down to a multiple of the bits of
+        a C{long}): such a child fd is a L{ValueError} naming C{childFDs}
+        and the valid range, whatever the machine.  The fd below it is
+        planned: whether the child can have it is for its C{RLIMIT_NOFILE}
+        to say, as for any fd.  (A key of C{2**31 - 1} used to reach the
+        engines, whose fd program had no room above it.)
+        """
+        longBits = 8 * struct.calcsize("l")
+        pointer = struct.calcsize("P")
+        # As many pointers as fit in memory bound it on 32-bit systems.
+        ceiling = min(2**31 - 1, (2 ** (8 * pointer) - 1) // pointer)
+        ceiling = ceiling // longBits * longBits
+        if struct.calcsize("P") == 8:
+            self.assertEqual(ceiling, 2**31 - 64)
+        self.assertEqual(CHILD_FD_MAX, ceiling - 1)
+        for key in (ceiling, ceiling + 1, 2**31 - 2, 2**31 - 1):
+            error = self.assertRejects(
+                ValueError, f"childFDs[{key}]", "/bin/true", childFDs={key: "r"}
+            )
+            self.assertIn(f"from 0 to {ceiling - 1}", str(error))
+        p = plan("/bin/true", childFDs={ceiling - 1: "r", 0: "w"})
+        self.assertEqual(p.childFDs, (PipeFromParent(0), PipeToParent(ceiling - 1)))
+
     def test_notMapping(self) -> None:
         """
         A C{childFDs} that is not a mapping is a L{TypeError}.
@@ -527,14 +555,19 @@ class PTYTests(PlanTestCase):
     def test_processGroup(self) -> None:
         """
         A pty child leads its own session, so joining or creating another
-        process group is refused.
+        process group is refused, naming the keyword C{processGroup} (as
+        the entry points take it), not the L{SpawnOptions} field.
         """
-        self.assertRejects(
+        error = self.assertRejects(
             ValueError,
             "processGroup",
             "/bin/true",
             usePTY=True,
             options=SpawnOptions(processGroup=0),
+        )
+        self.assertTrue(
+            str(error).startswith("processGroup cannot be used with usePTY"),
+            str(error),
         )
 
 
@@ -680,14 +713,17 @@ class OptionsTests(PlanTestCase):
 
     def test_unknownGroupName(self) -> None:
         """
-        An unknown group name is a L{ValueError} naming C{groups}.
+        An unknown group name is a L{ValueError} naming C{groups} and the
+        index, as the keyword the entry points take (not the
+        L{SpawnOptions} field).
         """
-        self.assertRejects(
+        error = self.assertRejects(
             ValueError,
             "groups[0]",
             "/bin/true",
             options=SpawnOptions(groups=["no such group, surely"]),
         )
+        self.assertEqual(str(error), "groups[0]: unknown group 'no such group, surely'")
 
     def test_notOptions(self) -> None:
         """

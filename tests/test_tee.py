@@ -254,6 +254,26 @@ class TeeTests(SynchronousTestCase):
             FileNotFoundError, TeeProtocol, Recorder(), "/nonexistent/dir/log"
         )
 
+    def test_unencodablePath(self) -> None:
+        """
+        A path that holds NUL, or that the file system encoding cannot
+        encode (a lone surrogate), is a L{ValueError} naming C{logFile},
+        raised before anything is opened (it used to escape from C{open()}
+        as a L{UnicodeEncodeError}).
+        """
+        directory = tempfile.mkdtemp()
+        self.addCleanup(os.rmdir, directory)
+        base = os.path.join(directory, "log")
+        for path in (
+            base + "\ud800",
+            base + "\udfff",
+            base + "\0",
+            os.fsencode(base) + b"\0",
+        ):
+            error = self.assertRaises(ValueError, TeeProtocol, Recorder(), path)
+            self.assertTrue(str(error).startswith("logFile "), str(error))
+        self.assertEqual(os.listdir(directory), [])
+
 
 class TeeErrorTests(SynchronousTestCase):
     """

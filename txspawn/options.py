@@ -30,6 +30,11 @@ ID_MAX = 0xFFFFFFFE
 #: Linux's C{NGROUPS_MAX}: the most supplementary groups a process can have.
 NGROUPS_MAX = 65536
 
+#: The largest C{pid_t}, so the largest pgid C{setpgid(2)} can be given:
+#: beyond it the engines would truncate the number (to C{0} for C{2**32},
+#: which means "lead a new group") rather than refuse it.
+_PID_MAX = 2**31 - 1
+
 # Every resource this Python knows, by number and by name; the values of the
 # RLIMIT_* constants differ between architectures, so never hard-code them.
 _RESOURCES: dict[str, int] = {
@@ -129,10 +134,10 @@ def _checkProcessGroup(
         return None
     if not _isInt(value):
         raise TypeError(f"{name} must be None, 0 or a pgid, not {value!r}")
-    if value < 0:
+    if not 0 <= value <= _PID_MAX:
         raise ValueError(
-            f"{name} must be None, 0 (lead a new group) or a positive pgid to "
-            f"join, not {value!r}"
+            f"{name} must be None, 0 (lead a new group) or the pgid of a group "
+            f"to join (1 to {_PID_MAX}), not {value!r}"
         )
     return int(value)
 
@@ -261,8 +266,9 @@ class SpawnOptions:
         pty child always gets a new session.
     @ivar processGroup: C{None} to stay in the parent's process group, C{0}
         to make the child the leader of a new group (its pgid is its pid),
-        or the pgid of an existing group to join.  Cannot be combined with
-        C{newSession}, which already makes the child a group leader.
+        or the pgid of an existing group to join (up to C{2**31 - 1}, the
+        largest C{pid_t}).  Cannot be combined with C{newSession}, which
+        already makes the child a group leader.
     @ivar rlimits: Resource limits, given as a mapping of
         C{resource.RLIMIT_*} (or its name, C{"NOFILE"} or
         C{"RLIMIT_NOFILE"}) to C{(soft, hard)}; either may be
@@ -304,18 +310,31 @@ class SpawnOptions:
         """
         if self.groups is None:
             return None
-        gids = []
-        for index, group in enumerate(self.groups):
-            if isinstance(group, str):
-                try:
-                    gids.append(getgrnam(group).gr_gid)
-                except KeyError:
-                    raise ValueError(
-                        f"SpawnOptions.groups[{index}]: unknown group {group!r}"
-                    ) from None
-            else:
-                gids.append(group)
-        return tuple(gids)
+        return _resolveGroups(self.groups, "SpawnOptions.groups", getgrnam)
+
+
+def _resolveGroups(
+    groups: Sequence[GroupSpec],
+    name: str,
+    getgrnam: Callable[[str], grp.struct_group] = grp.getgrnam,
+) -> tuple[int, ...]:
+    """
+    Resolve checked groups to gids: L{SpawnOptions.groupIDs}, with errors
+    naming the option C{name} (the keyword alone when the planner resolves
+    the groups given to an entry point).
+
+    @raise ValueError: if a group name is unknown.
+    """
+    gids = []
+    for index, group in enumerate(groups):
+        if isinstance(group, str):
+            try:
+                gids.append(getgrnam(group).gr_gid)
+            except KeyError:
+                raise ValueError(f"{name}[{index}]: unknown group {group!r}") from None
+        else:
+            gids.append(group)
+    return tuple(gids)
 
 
 #: Each option's check, by the keyword that gives it to C{spawnProcess},

@@ -57,6 +57,7 @@ from tests.strategies import (
     unencodableStrings,
 )
 from txspawn import SpawnError
+from txspawn._plan.argumentchecks import CHILD_FD_MAX as _CHILD_FD_MAX
 from txspawn.options import ID_MAX, NGROUPS_MAX, SpawnOptions
 
 #: Seconds a child that should end at once may take (it is a hang if not).
@@ -68,8 +69,16 @@ ROOT = os.geteuid() == 0
 #: The soft fd limit: a child fd at or above it cannot be made.
 FD_SOFT_LIMIT = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
-#: The largest fd number txspawn takes (C{int}'s largest).
+#: The largest parent fd number txspawn takes (C{int}'s largest).
 FD_MAX = 2**31 - 1
+
+#: The largest child fd txspawn takes: the highest fd a process can have
+#: (one below Linux's ceiling on C{fs.nr_open}; L{tests.test_plan} checks
+#: its value).  Above it, a C{childFDs} key is wrong on any machine.
+CHILD_FD_MAX = _CHILD_FD_MAX
+
+#: The largest pgid (C{pid_t}'s largest).
+PGID_MAX = 2**31 - 1
 
 #: The largest int a duration may be (the largest double).
 MAX_SECONDS = int(sys.float_info.max)
@@ -871,15 +880,16 @@ def childFDItems(name: str) -> dict[str, st.SearchStrategy[tuple[Arg, Arg]]]:
         goodValues(st.integers(0, 30)),
         goodValues(st.integers(31, min(4000, FD_SOFT_LIMIT - 1))),
     )
-    # A child cannot have an fd at or above its fd limit.  (FD_MAX itself
-    # is left out: KnownBugTests.)
+    # A child cannot have an fd at or above its fd limit; no process can
+    # have one above CHILD_FD_MAX.
     tooHigh = st.one_of(
         st.just(FD_SOFT_LIMIT),
-        st.integers(FD_SOFT_LIMIT, FD_MAX - 1),
-        st.just(FD_MAX - 1),
+        st.integers(FD_SOFT_LIMIT, CHILD_FD_MAX),
+        st.just(CHILD_FD_MAX),
     ).map(lambda n: onMachine(n, 1000 + n % 64, failsWith()))
     badKey = st.one_of(
-        badValues(ValueError, name, intsOutside(0, FD_MAX)),
+        badValues(ValueError, name, intsOutside(0, CHILD_FD_MAX)),
+        bad(ValueError, name, CHILD_FD_MAX + 1, FD_MAX),
         bad(ValueError, name, True, False, "0", b"1", None, 1.5, (1,)),
     )
     goodValue = st.one_of(good("r", "w"), st.just(Arg(OpenFD())))
@@ -1056,12 +1066,15 @@ def secondsKinds(name: str, positive: bool) -> Kinds:
     return {
         "good": st.one_of(
             good(None, CHILD_TIMEOUT * 4, 1e9, 1e300, sys.float_info.max),
-            # Ints beyond a double are left out: KnownBugTests.
             goodValues(st.one_of(st.integers(lowest, 10**30), st.just(MAX_SECONDS))),
         ),
         "bad": st.one_of(
             literal(badFor(ValueError, name), *refused),
             badValues(ValueError, name, st.integers(max_value=lowest - 1)),
+            # Beyond a double (an int just above MAX_SECONDS rounds down to
+            # it): infinite.
+            badValues(ValueError, name, st.integers(min_value=2**1024)),
+            literal(badFor(ValueError, name), 10**400, -(10**400)),
             bad(TypeError, name, "5", b"5", True, [1], 1j),
         ),
     }
@@ -1117,8 +1130,7 @@ def optionKinds() -> dict[str, Kinds]:
             ),
             "machine": st.just(onMachine(NO_SUCH_PGID, 0, failsWith())),
             "bad": st.one_of(
-                # A pgid beyond pid_t is left out: KnownBugTests.
-                badValues(ValueError, "processGroup", st.integers(max_value=-1)),
+                badValues(ValueError, "processGroup", intsOutside(0, PGID_MAX)),
                 bad(TypeError, "processGroup", "x", True, False, 1.5),
             ),
         },
@@ -1449,8 +1461,8 @@ def logFileKinds(name: str = "logFile") -> Kinds:
             st.just(onMachine("", None, failsWith(OSError))),
         ),
         "bad": st.one_of(
-            # One that cannot be encoded is left out: KnownBugTests.
-            badValues(ValueError, name, nulStrings),
+            badStrings(name),
+            badValues(ValueError, name, unencodableStrings.map(pathlib.PurePosixPath)),
             bad(TypeError, name, 123, b"x".decode, object),
             fresh(badFor(TypeError, name), "io.StringIO()", lambda ctx: io.StringIO()),
             fresh(badFor(ValueError, name), "<closed BytesIO>", closed),

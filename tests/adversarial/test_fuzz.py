@@ -43,8 +43,10 @@ C{TXSPAWN_ADVERSARIAL=1} several hundred (L{tests.adversarial.scaled}).
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
+import pathlib
 import shutil
 import signal
 import tempfile
@@ -63,6 +65,7 @@ from twisted.trial.unittest import SkipTest, SynchronousTestCase
 import txspawn
 from tests.adversarial import scaled
 from tests.adversarial.fuzzcalls import (
+    CHILD_FD_MAX,
     CHILD_TIMEOUT,
     SPAWN_KEYWORDS,
     Arg,
@@ -92,6 +95,7 @@ from tests.builders import (
 from tests.hygiene import childrenOf, openFDs, peekWakeupFD
 from txspawn import ProcessFailed, ProcessResult, SpawnError, run, stream
 from txspawn._reactor.spawner import uninstallSpawner
+from txspawn.errors import ChildSetupStage
 from txspawn.options import SpawnOptions
 from txspawn.testing import MemoryProcessReactor
 
@@ -158,6 +162,9 @@ def judgeAtCall(
             message.startswith(f"{call.entry}: "),
             f"{message!r} does not start with {call.entry}",
         )
+        # An option is named as the caller gave it: a keyword, not a field
+        # of SpawnOptions.
+        test.assertNotIn("SpawnOptions.", message)
         raising = {"bad", "fails", "may"} if machineAtCall else {"bad"}
         test.assertTrue(
             any(
@@ -695,111 +702,183 @@ class KnownBugTests(ReactorTestMixin, SynchronousTestCase):
         reason: Any = protocol.ended[0].value
         return f"exit {reason.exitCode}"
 
-    @knownBug(
-        "a childFDs key of 2**31 - 1 (the largest fd the plan takes) leaves "
-        "the fd planner no scratch fd above it: the C engine raises "
-        "ValueError('ops[N] is not a valid fd op: (5, 2147483648, ...)'), the "
-        "Python engine's fork path ValueError('no fd number left above the "
-        "planned fds'), neither naming spawnProcess() or childFDs, and its "
-        "posix_spawn path SpawnError EBADF; 2**31 - 2 is SpawnError EBADF "
-        "everywhere"
-    )
-    def test_childFDMax(self) -> None:
+
+class FoundBugTests(ReactorTestMixin, SynchronousTestCase):
+    """
+    Bugs the fuzz found, fixed: each input stated alone, on every entry
+    point it reaches (the fuzz draws these inputs too).
+    """
+
+    engineName = "python"
+    monitorName = "pidfd"
+
+    def realReactors(self) -> Iterator[Any]:
         """
-        A C{childFDs} key of C{2**31 - 1} gives one clear answer from both
-        engines and monitors: a L{SpawnError} (the child cannot have that
-        fd), or an error of the call naming C{childFDs}.
+        A txspawn reactor of each engine x monitor.
         """
         reason = _engineUnavailable("c")
         if reason is not None:
             raise SkipTest(reason)
         from txspawn.reactor import EPollReactor
 
-        answers = set()
         for engine in ("c", "python"):
             for monitor in ("pidfd", "sigchld"):
                 reactor = EPollReactor(engine=engine, monitor=monitor)
                 self._reactors.append(reactor)
+                yield reactor
+
+    def test_childFDsBeyondKernel(self) -> None:
+        """
+        A C{childFDs} key no process can have (above Linux's ceiling on
+        C{fs.nr_open}, minus one) is a L{ValueError} of the call naming
+        C{childFDs} and the valid range, from both engines and monitors
+        and the fake reactor; the highest key a process could have, above
+        this one's fd limit, is a L{SpawnError} C{EBADF} at the C{FDS}
+        stage from both engines.  (The C engine used to refuse C{2**31 - 1}
+        with an error about its fd program, the Python engine's fork path
+        with one about the fd planner.)
+        """
+        spawnArgs = ("/bin/sh", ["sh", "-c", "exit 0"])
+        reactors = [*self.realReactors(), MemoryProcessReactor()]
+        for key in (2**31 - 1, CHILD_FD_MAX + 1):
+            childFDs = {key: "r", 0: "r", 1: "r", 30: "r"}
+            messages = set()
+            for reactor in reactors:
+                fds = openFDs()
                 outcome = attempt(
                     functools.partial(
                         reactor.spawnProcess,
                         FuzzProtocol(),
-                        "/bin/sh",
-                        ["sh", "-c", "exit 0"],
-                        childFDs={2**31 - 1: "r", 0: "r", 1: "r", 30: "r"},
+                        *spawnArgs,
+                        childFDs=childFDs,
                     )
                 )
-                error = outcome.error
-                if not isinstance(error, SpawnError):
-                    self.assertIn(type(error), (TypeError, ValueError), repr(error))
-                    message = str(error)
-                    self.assertTrue(message.startswith("spawnProcess(): "), message)
-                    self.assertTrue(named("childFDs", message), message)
-                answers.add(type(error))
-        self.assertEqual(len(answers), 1, answers)
+                self.assertIsInstance(outcome.error, ValueError, f"{key}, {reactor!r}")
+                messages.add(str(outcome.error))
+                self.assertEqual(openFDs(), fds)
+            self.assertEqual(
+                messages,
+                {
+                    f"spawnProcess(): childFDs[{key}]: a child fd must be an int "
+                    f"from 0 to {CHILD_FD_MAX} (the highest fd a process can "
+                    f"have), not {key}"
+                },
+            )
+        for reactor in reactors[:-1]:
+            fds = openFDs()
+            outcome = attempt(
+                functools.partial(
+                    reactor.spawnProcess,
+                    FuzzProtocol(),
+                    *spawnArgs,
+                    childFDs={CHILD_FD_MAX: "r", 0: "r", 1: "r", 30: "r"},
+                )
+            )
+            error = outcome.error
+            self.assertIsInstance(error, SpawnError, repr(reactor))
+            assert isinstance(error, SpawnError)
+            self.assertEqual(
+                (error.stage, error.errno), (ChildSetupStage.FDS, errno.EBADF)
+            )
+            self.assertEqual(openFDs(), fds)
 
-    @knownBug(
-        "txspawn._api.tee.checkLogFile refuses NUL in a logFile path but not a "
-        "lone surrogate: run() and stream() return, and their Deferred fails "
-        "with UnicodeEncodeError when the log is opened"
-    )
     def test_unencodableLogFile(self) -> None:
         """
         A C{logFile} path that cannot be encoded is a L{ValueError} naming
-        it, raised by L{run} and L{stream}.
+        it, raised by L{run} and L{stream} (their Deferred used to fail with
+        a L{UnicodeEncodeError} when the log was opened).
         """
         reactor = MemoryProcessReactor()
-        for entry in ("run()", "stream()"):
-            self.assertCallRaises(
-                reactor, entry, ValueError, "logFile", {"logFile": "/tmp/log\ud800"}
-            )
+        for logFile in ("/tmp/log\ud800", pathlib.PurePosixPath("/tmp/log\udfff")):
+            for entry in ("run()", "stream()"):
+                self.assertCallRaises(
+                    reactor, entry, ValueError, "logFile", {"logFile": logFile}
+                )
+        self.assertEqual(reactor.spawned, [])
 
-    @knownBug(
-        "txspawn._transport.groupkill.checkSeconds calls float() on the value, which "
-        "raises OverflowError, naming nothing, for an int beyond a double"
-    )
     def test_hugeDurations(self) -> None:
         """
         C{timeout}, C{killAfter} and C{closePipesAfterExit} of C{10**400}
-        make C{spawnProcess} (the fake reactor's, which makes the real one's
-        checks), L{run} and L{stream} raise a L{ValueError} naming the
-        option.
+        (beyond the largest float) make C{spawnProcess} (the fake reactor's,
+        which makes the real one's checks), L{run} and L{stream} raise a
+        L{ValueError} naming the option (they used to raise an
+        L{OverflowError} naming nothing).
         """
         for name in ("timeout", "killAfter", "closePipesAfterExit"):
-            options: dict[str, Any] = {name: 10**400}
-            if name == "killAfter":
-                options["timeout"] = 1
-            reactor = MemoryProcessReactor()
-            for entry in ("spawnProcess()", "run()", "stream()"):
-                self.assertCallRaises(reactor, entry, ValueError, name, options)
-            self.assertEqual(reactor.spawned, [])
+            for huge in (10**400, -(10**400)):
+                options: dict[str, Any] = {name: huge}
+                if name == "killAfter":
+                    options["timeout"] = 1
+                reactor = MemoryProcessReactor()
+                for entry in ("spawnProcess()", "run()", "stream()"):
+                    self.assertCallRaises(reactor, entry, ValueError, name, options)
+                self.assertEqual(reactor.spawned, [])
 
-    @knownBug(
-        "txspawn.options checks that processGroup is not negative, not that "
-        "it fits pid_t: the C engine then raises ValueError('processGroup out "
-        "of range') without naming spawnProcess(), the Python engine makes "
-        "2**31 an EINVAL SpawnError and starts 2**40 or 2**64 (truncated to "
-        "0) as the leader of a new group"
-    )
     def test_processGroupBeyondPidT(self) -> None:
         """
         A C{processGroup} that does not fit C{pid_t} is a L{ValueError}
-        naming it, from L{SpawnOptions} and every entry point.
+        naming it, from L{SpawnOptions} and every entry point, on real
+        reactors too (the Python engine used to start a child told
+        C{2**32} or C{2**64}, truncated to C{0}, as the leader of a new
+        group).
         """
-        for pgid in (2**31, 2**40, 2**64):
+        reactors = list(self.realReactors())
+        for pgid in (2**31, 2**32, 2**40, 2**64):
             with self.assertRaises(ValueError) as caught:
                 SpawnOptions(processGroup=pgid)
             self.assertIn("SpawnOptions.processGroup", str(caught.exception))
-            reactor = MemoryProcessReactor()
+            fake = MemoryProcessReactor()
             for entry in ("spawnProcess()", "run()", "stream()"):
-                self.assertCallRaises(
-                    reactor, entry, ValueError, "processGroup", {"processGroup": pgid}
+                for reactor in (fake, *reactors):
+                    self.assertCallRaises(
+                        reactor,
+                        entry,
+                        ValueError,
+                        "processGroup",
+                        {"processGroup": pgid},
+                    )
+            self.assertEqual(fake.spawned, [])
+
+    def test_optionErrorsNameTheKeyword(self) -> None:
+        """
+        An error about a spawn option given as a keyword names the keyword,
+        not the L{SpawnOptions} field (the planner's errors about
+        C{processGroup} with C{usePTY}, and about an unknown group, used to
+        name C{SpawnOptions.processGroup} and C{SpawnOptions.groups[0]}).
+        """
+        cases: list[tuple[dict[str, Any], str, bool]] = [
+            (
+                {"usePTY": True, "processGroup": 0},
+                "spawnProcess(): processGroup cannot be used with usePTY",
+                True,
+            ),
+            (
+                {"groups": ["no-such-group-txspawn-fuzz"]},
+                "spawnProcess(): groups[0]: unknown group 'no-such-group-txspawn-fuzz'",
+                # The fake does not look group names up.
+                False,
+            ),
+        ]
+        reactors = list(self.realReactors())
+        for options, expected, fakeToo in cases:
+            for reactor in [*reactors, *([MemoryProcessReactor()] if fakeToo else [])]:
+                outcome = attempt(
+                    functools.partial(
+                        reactor.spawnProcess,
+                        FuzzProtocol(),
+                        "/bin/true",
+                        ["true"],
+                        **options,
+                    )
                 )
-            self.assertEqual(reactor.spawned, [])
+                self.assertIsInstance(outcome.error, ValueError, repr(reactor))
+                message = str(outcome.error)
+                self.assertTrue(message.startswith(expected), message)
+                self.assertNotIn("SpawnOptions", message)
 
     def assertCallRaises(
         self,
-        reactor: MemoryProcessReactor,
+        reactor: Any,
         entry: str,
         error: type[Exception],
         name: str,

@@ -32,6 +32,8 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import alsoProvides, implementer, providedBy
 
+from txspawn._plan.argumentchecks import encodeArgument
+
 __all__ = ["LogFile", "TeeProtocol", "checkLogFile"]
 
 #: What L{TeeProtocol} accepts as a log: a path (opened for appending,
@@ -70,14 +72,14 @@ def checkLogFile(logFile: object) -> bool:
         file object.
     @return: Whether it is a path (to be opened for appending).
     @raise TypeError: for anything else (a text file included).
-    @raise ValueError: for a path with a NUL byte, or a file object that is
-        closed or not writable.
+    @raise ValueError: for a path with a NUL byte or that cannot be encoded
+        with the file system encoding (a lone surrogate), or a file object
+        that is closed or not writable.
     """
     if isinstance(logFile, (str, bytes, os.PathLike)):
-        path = os.fspath(logFile)
-        nul = "\0" if isinstance(path, str) else b"\0"
-        if nul in path:
-            raise ValueError(f"logFile contains a NUL byte: {logFile!r}")
+        # The checks of every path spawnProcess takes: the path is opened
+        # later, when the child is spawned, too late to name the argument.
+        encodeArgument(logFile, "logFile")
         return True
     mode = getattr(logFile, "mode", None)
     if isinstance(logFile, io.TextIOBase) or (
@@ -149,7 +151,8 @@ class TeeProtocol:
         @raise OSError: if C{logFile} is a path that cannot be opened.
         @raise TypeError: for a C{logFile} that is neither (a text file
             included: see L{checkLogFile}).
-        @raise ValueError: for a C{maxLineLength} below 1, or a C{logFile}
+        @raise ValueError: for a C{maxLineLength} below 1, a C{logFile}
+            path that holds a NUL or cannot be encoded, or a C{logFile}
             that is closed or not writable.
         """
         if maxLineLength < 1:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import struct
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from operator import attrgetter
@@ -35,8 +36,10 @@ from txspawn.errors import ChildSetupStage, SpawnError
 from txspawn.options import ID_MAX
 
 __all__ = [
+    "CHILD_FD_MAX",
     "DEFAULT_CHILD_FDS",
     "DEFAULT_CHILD_FD_SPECS",
+    "NR_OPEN_MAX",
     "EnvMapping",
     "StrOrBytes",
     "checkChildFDs",
@@ -61,6 +64,23 @@ EnvMapping = Union[
 
 #: Twisted's default C{childFDs}.
 DEFAULT_CHILD_FDS: Mapping[int, object] = MappingProxyType({0: "w", 1: "r", 2: "r"})
+
+#: The kernel's ceiling on C{fs.nr_open} (Linux's C{sysctl_nr_open_max}:
+#: C{INT_MAX}, or as many pointers as fit in memory, rounded down to a
+#: multiple of the bits of a C{long}).  No process can raise its
+#: C{RLIMIT_NOFILE} above C{fs.nr_open}, nor have an fd at or above its
+#: C{RLIMIT_NOFILE}.
+NR_OPEN_MAX = min(
+    FD_MAX, (2 ** (8 * struct.calcsize("P")) - 1) // struct.calcsize("P")
+) & -(8 * struct.calcsize("l"))
+
+#: The highest fd any process can have: a child fd above it is a mistake
+#: whatever the machine, refused when the spawn is planned.  (A child fd
+#: up to it but at or above the child's C{RLIMIT_NOFILE} is this machine's
+#: limit: the child fails with C{EBADF}, on every engine.)  It also leaves
+#: the fd program the numbers above the highest child fd it needs, for
+#: closing what lies above it and moving fds out of the way.
+CHILD_FD_MAX = NR_OPEN_MAX - 1
 
 #: What L{os.fsencode} encodes a C{str} with (fixed for the life of the
 #: interpreter); encoding directly saves a Python-level call per argument.
@@ -239,7 +259,9 @@ def checkChildFDs(
     Interpret Twisted's C{childFDs} mapping.
 
     @raise TypeError: if it is not a mapping.
-    @raise ValueError: for a bad key or value, naming C{childFDs[key]}.
+    @raise ValueError: for a bad key or value, naming C{childFDs[key]}: a
+        child fd that is no int, or one no process can have (below 0 or
+        above L{CHILD_FD_MAX}).
     @raise SpawnError: C{EBADF} at L{ChildSetupStage.FDS} (C{detail} is the
         child fd) for a parent fd that is not open.
     """
@@ -253,11 +275,12 @@ def checkChildFDs(
         if (
             isinstance(childFD, bool)
             or not isinstance(childFD, int)
-            or not 0 <= childFD <= FD_MAX
+            or not 0 <= childFD <= CHILD_FD_MAX
         ):
             raise ValueError(
-                f"childFDs[{childFD!r}]: a child fd must be an int >= 0, "
-                f"not {childFD!r}"
+                f"childFDs[{childFD!r}]: a child fd must be an int from 0 to "
+                f"{CHILD_FD_MAX} (the highest fd a process can have), not "
+                f"{childFD!r}"
             )
         if target == "r" and isinstance(target, str):
             specs.append(PipeToParent(childFD))

@@ -31,7 +31,7 @@ from txspawn._plan.argumentchecks import (
 )
 from txspawn._plan.plan import ChildFDSpec, SpawnPlan
 from txspawn.errors import ChildSetupStage, SpawnError
-from txspawn.options import SpawnOptions
+from txspawn.options import SpawnOptions, _resolveGroups
 
 __all__ = ["isOpenFD", "planSpawn"]
 
@@ -161,7 +161,9 @@ def planSpawn(
 
     @param parentEnviron: The parent's environment (C{os.environb}).
     @param isOpenFD: Tells whether a parent fd is open (L{isOpenFD}).
-    @param options: Options beyond Twisted's arguments.
+    @param options: Options beyond Twisted's arguments, as the entry point
+        was given them (as keywords): an error about one names the keyword
+        (C{groups[0]}), not the L{SpawnOptions} field.
     @return: The plan.
     @raise TypeError: for an argument of the wrong type.
     @raise ValueError: for an invalid value; the message names the argument.
@@ -204,10 +206,13 @@ def planSpawn(
         # Twisted's exact message.
         raise ValueError("Using childFDs is not supported with usePTY=True.")
     pty = checkPTY(usePTY, isOpenFD) if usePTY else None
+    # The options' errors name the keyword that gave each option (they
+    # reach the user as errors of spawnProcess(), run() or stream()), not
+    # the SpawnOptions field.
     if pty is not None and options.processGroup is not None:
         raise ValueError(
-            "SpawnOptions.processGroup cannot be used with usePTY: a pty child "
-            "leads a new session and process group"
+            "processGroup cannot be used with usePTY: a pty child leads a new "
+            "session and process group"
         )
     if pty is not None:
         specs: tuple[ChildFDSpec, ...] = ()
@@ -227,7 +232,9 @@ def planSpawn(
         cwd=cwd,
         uid=uid,
         gid=gid,
-        groups=None if options.groups is None else options.groupIDs(),
+        groups=(
+            None if options.groups is None else _resolveGroups(options.groups, "groups")
+        ),
         childFDs=specs,
         pty=pty,
         newSession=pty is not None or options.newSession,

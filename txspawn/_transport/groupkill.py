@@ -104,11 +104,17 @@ def checkSeconds(value: object, name: str, *, positive: bool = False) -> float:
     @return: The value as a L{float}.
     @raise TypeError: if C{value} is not a number (a C{bool} is not).
     @raise ValueError: if it is negative (or zero when C{positive}), not a
-        number, or infinite.
+        number, or infinite (an C{int} beyond the largest L{float} included).
     """
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be a number of seconds, not {value!r}")
-    seconds = float(value)
+    try:
+        seconds = float(value)
+    except OverflowError:
+        # An int beyond the largest double (10**400): as good as infinite,
+        # and refused as such rather than escaping as an error naming
+        # nothing.
+        seconds = math.inf if value > 0 else -math.inf
     if not math.isfinite(seconds) or seconds < 0 or (positive and seconds == 0):
         kind = "positive" if positive else "zero or more"
         raise ValueError(
