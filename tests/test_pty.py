@@ -278,6 +278,27 @@ class PTYBehaviourMixin(MixinBase):
         for fd in (master, slave):
             self.assertRaises(OSError, os.fstat, fd)
 
+    def test_callerPTYNameNotUsed(self) -> None:
+        """
+        With C{usePTY=(master, slave, ttyname)} the child runs on C{slave},
+        as with Twisted (which never uses the name), even if C{ttyname}
+        names another terminal: no engine opens the slave by name.
+        """
+        master, slave = os.openpty()
+        name = os.ttyname(slave)
+        otherMaster, otherSlave = os.openpty()
+        self.addCleanup(os.close, otherMaster)
+        self.addCleanup(os.close, otherSlave)
+        proto = RecordingProtocol()
+        spawnAndRun(
+            self,
+            proto,
+            PYTHON,
+            python("import os; print(os.ttyname(0), os.getsid(0) == os.getpid())"),
+            usePTY=(master, slave, os.ttyname(otherSlave)),
+        )
+        self.assertEqual(proto.output.get(1, b"").split(), [name.encode(), b"True"])
+
     def test_execFailure(self) -> None:
         """
         A missing executable raises L{SpawnError} synchronously; the pty
