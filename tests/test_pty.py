@@ -16,8 +16,10 @@ from collections.abc import Callable
 from typing import Any
 
 from twisted.internet.error import ProcessDone, ProcessExitedAlready, ProcessTerminated
-from twisted.internet.interfaces import IProcessTransport
+from twisted.internet.interfaces import IProcessTransport, IReadDescriptor
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from tests.builders import (
@@ -29,10 +31,57 @@ from tests.builders import (
     spawnAndRun,
 )
 from tests.hygiene import HygieneMixin, openFDs
+from tests.test_orphans import waitForOrphans
 from tests.test_process import LIST_FDS
 from txspawn._transport import ptytransport as _pty
 from txspawn._transport.ptytransport import PTYProcess
 from txspawn.errors import SpawnError
+
+#: A child that closes its terminal before it exits, as GNU C{cat} does at
+#: the end of C{main} (stdin, then stdout and stderr), then says so through
+#: the FIFO named by its first argument and waits for C{SIGUSR1} to exit 0:
+#: between the two, it runs with every slave fd closed.
+CLOSES_TERMINAL_FIRST = """
+import os, signal, sys
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+fifo = os.open(sys.argv[1], os.O_WRONLY)
+for fd in (0, 1, 2):
+    os.close(fd)
+os.write(fifo, b"closed")
+signal.sigwait({signal.SIGUSR1})
+os._exit(0)
+"""
+
+
+@implementer(IReadDescriptor)
+class FIFOReader:
+    """
+    The read end of a FIFO, calling C{onData} once with the first data
+    read, then no longer watched.
+    """
+
+    def __init__(self, reactor: Any, path: str, onData: Callable[[], object]) -> None:
+        # Non-blocking: opening the read end does not wait for a writer.
+        self.fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        self.reactor = reactor
+        self.onData = onData
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def doRead(self) -> None:
+        if os.read(self.fd, 100):
+            self.reactor.removeReader(self)
+            self.onData()
+
+    def connectionLost(self, reason: Failure) -> None:
+        pass
+
+    def logPrefix(self) -> str:
+        return "FIFOReader"
+
+    def close(self) -> None:
+        os.close(self.fd)
 
 
 class PTYBehaviourMixin(MixinBase):
@@ -229,6 +278,27 @@ class PTYBehaviourMixin(MixinBase):
         for fd in (master, slave):
             self.assertRaises(OSError, os.fstat, fd)
 
+    def test_callerPTYNameNotUsed(self) -> None:
+        """
+        With C{usePTY=(master, slave, ttyname)} the child runs on C{slave},
+        as with Twisted (which never uses the name), even if C{ttyname}
+        names another terminal: no engine opens the slave by name.
+        """
+        master, slave = os.openpty()
+        name = os.ttyname(slave)
+        otherMaster, otherSlave = os.openpty()
+        self.addCleanup(os.close, otherMaster)
+        self.addCleanup(os.close, otherSlave)
+        proto = RecordingProtocol()
+        spawnAndRun(
+            self,
+            proto,
+            PYTHON,
+            python("import os; print(os.ttyname(0), os.getsid(0) == os.getpid())"),
+            usePTY=(master, slave, os.ttyname(otherSlave)),
+        )
+        self.assertEqual(proto.output.get(1, b"").split(), [name.encode(), b"True"])
+
     def test_execFailure(self) -> None:
         """
         A missing executable raises L{SpawnError} synchronously; the pty
@@ -289,6 +359,93 @@ class PTYBehaviourMixin(MixinBase):
         spawnAndRun(self, proto, PYTHON, python("print('x')"), usePTY=True)
         self.assertEqual(len(self.flushLoggedErrors(Boom)), 1)
         self.assertEqual(proto.names().count("ended"), 1)
+
+    def spawnClosingTerminalFirst(
+        self, afterClose: Callable[[Any, Any], object]
+    ) -> tuple[RecordingProtocol, Any]:
+        """
+        Run L{CLOSES_TERMINAL_FIRST} on a pty until its C{processEnded}
+        (or the reactor stops).
+
+        @param afterClose: Called with the reactor and the transport on the
+            reactor iteration after the one that read the child's word that
+            its terminal is closed.  The child closed the slave before it
+            wrote that word, so the kernel had queued the master's hang-up
+            on the reactor's epoll before the FIFO's data, and the reactor
+            asks for as many events as it watches fds: the poll that
+            returned the data returned the hang-up too, or an earlier poll
+            did, and either way it has been handled.
+        @return: The protocol and the transport.
+        """
+        reactor = self.buildReactor()
+        path = self.mktemp()
+        os.mkfifo(path)
+        readers: list[FIFOReader] = []
+
+        def onSpawned(transport: Any) -> None:
+            def closed() -> None:
+                reactor.callLater(0, afterClose, reactor, transport)
+
+            reader = FIFOReader(reactor, path, closed)
+            self.addCleanup(reader.close)
+            readers.append(reader)
+            reactor.addReader(reader)
+
+        proto = RecordingProtocol()
+        transport = spawnAndRun(
+            self,
+            proto,
+            PYTHON,
+            [*python(CLOSES_TERMINAL_FIRST), path.encode()],
+            reactor=reactor,
+            usePTY=True,
+            onSpawned=onSpawned,
+        )
+        return proto, transport
+
+    def test_childClosingTerminalFirstNotHungUp(self) -> None:
+        """
+        A child that closes its terminal before it exits ends with its own
+        exit code, not C{SIGHUP}: at end of file on the master, while the
+        child still runs, the transport keeps the master open (closing it
+        would hang the terminal up, and the kernel would send C{SIGHUP} to
+        the session leader, the child) and closes it once the child is
+        reaped, before C{processEnded}.
+        """
+
+        def release(reactor: Any, transport: Any) -> None:
+            # The master's end of file has been handled (see
+            # spawnClosingTerminalFirst); the child is still waiting.
+            try:
+                transport.signalProcess(signal.SIGUSR1)
+            except ProcessExitedAlready:
+                pass
+
+        proto, transport = self.spawnClosingTerminalFirst(release)
+        assert proto.endedReason is not None
+        self.assertEqual(
+            (proto.endedReason.value.exitCode, proto.endedReason.value.signal),
+            (0, None),
+        )
+        self.assertIsInstance(proto.endedReason.value, ProcessDone)
+        self.assertEqual(proto.names().count("ended"), 1)
+        self.assertRaises(OSError, os.fstat, transport.fileno())
+
+    def test_heldMasterClosedAtShutdown(self) -> None:
+        """
+        A master kept open for a child that closed its terminal is closed
+        when the reactor shuts down before the child exits: nothing is left
+        open, and the child, whose terminal that hangs up, gets C{SIGHUP}
+        then, as any pty child still running when its reactor stops (the
+        orphan reaper reaps it).
+        """
+        proto, transport = self.spawnClosingTerminalFirst(
+            lambda reactor, transport: reactor.stop()
+        )
+        self.assertNotIn("ended", proto.names())
+        self.assertRaises(OSError, os.fstat, transport.fileno())
+        waitForOrphans()
+        self.assertNoNewChildren()
 
 
 globals().update(makeTestCaseClasses(PTYBehaviourMixin))

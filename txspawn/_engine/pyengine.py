@@ -8,8 +8,9 @@ not built, and the differential oracle the C engine is tested against.
 
   - B{posix_spawn} (glibc through L{txspawn._engine.libcposixspawn}) expresses plain
     spawns, arbitrary C{childFDs}, a new session or process group, signal
-    dispositions and mask, and PTYs (C{setsid} + opening the slave by name
-    onto fd 0, which makes it the controlling terminal on Linux).  glibc
+    dispositions and mask, and PTYs (C{setsid} + opening the slave anew
+    onto fd 0 through C{/proc/self/fd}, which makes it the controlling
+    terminal on Linux).  glibc
     reports exec errors synchronously and reaps a failed child itself.
     Because C{posix_spawn} only returns an errno, a failure of one of its
     setup steps cannot be told apart from an exec failure: C{EBADF} (which
@@ -199,9 +200,14 @@ def _posixSpawnActions(
     if plan.pty is not None and ttyName is not None:
         # glibc runs setsid() before the file actions, so opening the slave
         # (without O_NOCTTY) as a session leader without a controlling
-        # terminal makes it the controlling terminal (Linux tty_open).
+        # terminal makes it the controlling terminal (Linux tty_open).  It
+        # is opened through the child's copy of the slave fd, as the C
+        # engine and the fork path use that fd (TIOCSCTTY): the slave
+        # itself, whatever its name says (a caller's usePTY tuple may name
+        # another terminal, as Twisted ignores the name).  Without /proc,
+        # the open fails and the spawn is replayed through the fork path.
         return [
-            Open(0, ttyName, os.O_RDWR),
+            Open(0, b"/proc/self/fd/%d" % fdMap[0], os.O_RDWR),
             Dup2(0, 1),
             Dup2(0, 2),
             CloseFrom(3),

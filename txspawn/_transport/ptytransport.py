@@ -12,19 +12,29 @@ one direction of a terminal would close all of it), and C{fileno()} is the
 master, which C{twisted.conch} uses to set the window size.
 
 When the last slave fd closes (normally: the child exits), Linux reports
-C{EIO} on the master; that is the pty's end of file.
+C{EIO} on the master; that is the pty's end of file.  The master is not
+closed then if the child is still running: closing a master hangs its
+terminal up, and the kernel sends C{SIGHUP} to the session leader, which
+is the child.  A child that closes its terminal before it exits (GNU
+C{cat} closes its stdin, stdout and stderr at the end of C{main}) would be
+killed by that C{SIGHUP} in the instant between its last C{close} and its
+C{exit}, and report signal 1 instead of its exit code: now and then, stock
+Twisted included, on every engine.  The master is closed once the child
+is reaped instead (or at reactor shutdown, if that comes first).
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import select
 from collections.abc import Callable
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from twisted.internet import abstract, fdesc
 from twisted.internet.interfaces import (
     IProcessProtocol,
+    IReactorCore,
     IReactorFDSet,
     IReactorTime,
 )
@@ -80,6 +90,19 @@ except ImportError:  # pragma: no cover - exercised when not built
 #: controlling terminal, and the slave's path (C{b"/dev/pts/N"}).  Raises
 #: L{OSError} with nothing left open.
 openPTY: Callable[[], tuple[int, int, bytes]] = extensionOpenPTY or openPTYWithOS
+
+
+def _slaveClosed(master: int) -> bool:
+    """
+    Whether every fd of the pty's slave side is closed: the master polls
+    C{POLLHUP} then (Linux sets C{TTY_OTHER_CLOSED} on it at the last
+    slave close, and clears it when the slave is opened again).
+
+    @param master: The master side of the pty.
+    """
+    poller = select.poll()
+    poller.register(master, select.POLLIN)
+    return any(event & select.POLLHUP for _, event in poller.poll(0))
 
 
 @implementer(IManagedProcessTransport)
@@ -221,14 +244,64 @@ class PTYProcess(abstract.FileDescriptor, ProcessLifecycle):
     def connectionLost(self, reason: Failure) -> None:
         """
         The pty is finished: close the master and maybe end.
+
+        If every slave fd is closed (end of file) while the child is still
+        running, the master is kept open, unwatched, until the child is
+        reaped (see the module docstring): closing it would send the child
+        C{SIGHUP}.  Otherwise (the child is reaped, or the pty is being
+        hung up on purpose: C{loseConnection}, an error, reactor shutdown,
+        while the child still has its terminal) it is closed now, as
+        Twisted does.
         """
         abstract.FileDescriptor.connectionLost(self, reason)  # type: ignore[no-untyped-call]
-        os.close(self.fd)
         self.lostProcess += 1
         self._ptyClosed = True
+        if self._exited or not _slaveClosed(self.fd):
+            os.close(self.fd)
+            self.maybeCallProcessEnded()
+            return
+        self._masterHeld = True
+        # This reaps the child if it has already exited (the usual case:
+        # the kernel closes a child's fds on its way out), which releases
+        # the master at once.
         self.maybeCallProcessEnded()
+        if self._masterHeld:
+            # The child is still running: the master waits for its reaping
+            # (_childExited), or for reactor shutdown, whichever comes
+            # first, so that a reactor that stops first leaks no fd.
+            core = cast(IReactorCore, self.reactor)
+            self._masterTrigger = core.addSystemEventTrigger(
+                "during", "shutdown", self._closeHeldMaster
+            )
 
     _ptyClosed = False
+    #: Whether the master is still open after end of file (connectionLost).
+    _masterHeld = False
+    #: The shutdown trigger that closes a held master (L{_closeHeldMaster}).
+    _masterTrigger: Any = None
+
+    def _childExited(self, child: ChildProcess) -> None:
+        """
+        The child was reaped: close the master if it was held for it, then
+        what every transport does (L{ProcessLifecycle._childExited}).
+        """
+        if self._masterHeld:
+            trigger, self._masterTrigger = self._masterTrigger, None
+            if trigger is not None:
+                cast(IReactorCore, self.reactor).removeSystemEventTrigger(trigger)
+            self._closeHeldMaster()
+        ProcessLifecycle._childExited(self, child)
+
+    def _closeHeldMaster(self) -> None:
+        """
+        Close the master held after end of file: the child was reaped, or
+        the reactor is shutting down without it (then, as with any pty
+        whose reactor stops, the hang-up sends the child C{SIGHUP}).
+        """
+        if self._masterHeld:
+            self._masterHeld = False
+            self._masterTrigger = None
+            os.close(self.fd)
 
     def _pipesDone(self) -> bool:
         return self._ptyClosed
