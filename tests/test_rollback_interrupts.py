@@ -20,11 +20,19 @@ profile function removes it, so each fires once per spawn.  No signal is
 sent, so the test runner itself is never interrupted.
 
 Which points count is chosen per test: those of txspawn's own code (the
-engines' clean-up, the orphan reaper), or, for C{spawnProcess}, those of
-the clean-up machinery that makes the rest resumable (L{machineryPoints}).
-Points inside the standard library's Python code are never counted: a
-C{KeyboardInterrupt} there can break the standard library itself (see
-L{txspawnPoints}).
+engines' clean-up, the orphan reaper), or, for C{spawnProcess} and a
+monitor's C{forgetAll}, those of the clean-up machinery that makes the rest
+resumable (L{machineryPoints}): the entry points' C{abandon}, the child
+handle, the transports' own clean-up and their end-of-process bookkeeping,
+the monitors' and the stop/continue watcher's forgetting, the epoll
+reactor's removal of a descriptor.  Points inside the standard library's
+Python code are never counted: a C{KeyboardInterrupt} there can break the
+standard library itself (see L{txspawnPoints}).
+
+After each run the reactor's own bookkeeping is checked too (every fd it
+tracks has its descriptor, nothing registered that was not before, no
+child watched, no C{SIGCHLD} subscription kept), and a protocol that was
+connected gets C{processExited} and C{processEnded} once each.
 
 The guarantees rest on the extension's C{completeCleanup} and
 C{discardChild}, C code in which no signal handler can run; the
@@ -39,13 +47,14 @@ import select
 import sys
 import threading
 from collections.abc import Callable
-from types import FrameType, TracebackType
+from types import CodeType, FrameType, TracebackType
 from typing import Any
 
 from twisted.internet.defer import ensureDeferred
 from twisted.internet.error import ProcessDone, ProcessTerminated
 from twisted.internet.task import deferLater
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
+from zope.interface import implementer
 
 import txspawn
 from tests.builders import MixinBase, RecordingProtocol, makeTestCaseClasses
@@ -56,6 +65,8 @@ from tests.test_orphans import spawnBlocked
 from txspawn._kernel import childhandle as _child
 from txspawn._kernel.childhandle import completeCleanup, recordCall, recordItems
 from txspawn._monitor.orphans import adoptOrphans, orphanCount, reapPendingOrphans
+from txspawn._monitor.statewatch import StateChangeWatcher
+from txspawn.interfaces import IProcessStateObserver
 
 __all__ = ["Interrupter"]
 
@@ -94,6 +105,8 @@ class Interrupter:
     @ivar firstFired: Whether the first exception was raised.
     @ivar secondFired: Whether the second one was.
     @ivar secondAt: Where it was, for messages.
+    @ivar secondIn: The code object of the frame it was raised in, and
+        the event (C{"call"}: as that code started), or L{None}.
     @ivar threadStarted: Whether the C function that starts a thread
         returned inside the block, before the second exception (or with
         it).
@@ -122,6 +135,7 @@ class Interrupter:
         self.firstFired = first is None
         self.secondFired = False
         self.secondAt = ""
+        self.secondIn: tuple[CodeType, str] | None = None
         self.threadStarted = False
         self._oldTrace: Any = None
         self._oldProfile: Any = None
@@ -173,6 +187,7 @@ class Interrupter:
             if self._points == self._second:
                 self.secondFired = True
                 code = frame.f_code
+                self.secondIn = (code, event)
                 self.secondAt = (
                     f"{event} {getattr(arg, '__qualname__', arg)} in "
                     f"{code.co_qualname} ({code.co_filename}:{frame.f_lineno})"
@@ -216,7 +231,10 @@ def txspawnPoints(frame: FrameType, event: str, arg: object) -> bool:
 
 #: The modules of the spawn clean-up machinery: the entry points' clean-up
 #: (C{abandon}), the child handle and its records, the engines' own
-#: clean-up.
+#: clean-up, the orphan reaper; the transports' clean-up and end-of-process
+#: bookkeeping (a constructor's rollback, C{_abandon}, C{_childExited},
+#: closing pipes); the monitors' and the stop/continue watcher's
+#: forgetting; the epoll reactor's removal of a descriptor.
 _MACHINERY = tuple(
     os.path.join(_TXSPAWN, name)
     for name in (
@@ -224,7 +242,24 @@ _MACHINERY = tuple(
         "_kernel/childhandle.py",
         "_engine/cengine.py",
         "_monitor/orphans.py",
+        "_monitor/pidfd.py",
+        "_monitor/sigchld.py",
+        "_monitor/statewatch.py",
+        "_transport/lifecycle.py",
+        "_transport/pipetransport.py",
+        "_reactor/epollreactor.py",
     )
+)
+
+
+#: Modules whose operations are not interrupt-safe yet, so that no point
+#: is counted while one of them runs (the call that enters one is: it comes
+#: before the operation starts).  The SIGCHLD wakeup's C{subscribe} and
+#: C{unsubscribe} can be left half-done by an exception (a reader left
+#: among the reactor's internal readers, a subscription removed but still
+#: counted) and cannot be run again; the stop/continue watcher uses them.
+_NOT_COUNTED = tuple(
+    os.path.join(_TXSPAWN, name) for name in ("_monitor/sigchldwakeup.py",)
 )
 
 
@@ -232,23 +267,110 @@ def _inMachinery(frame: FrameType | None) -> bool:
     return frame is not None and frame.f_code.co_filename in _MACHINERY
 
 
+def _underUncounted(frame: FrameType | None) -> bool:
+    while frame is not None:
+        if frame.f_code.co_filename in _NOT_COUNTED:
+            return True
+        frame = frame.f_back
+    return False
+
+
 def machineryPoints(frame: FrameType, event: str, arg: object) -> bool:
     """
     For L{Interrupter}: count only the points of the clean-up machinery
     (L{_MACHINERY}): a call made from it or to it, a C function returning
-    to it.
+    to it; not while a module of L{_NOT_COUNTED} runs.
     """
     if event == "call":
-        return _inMachinery(frame) or _inMachinery(frame.f_back)
-    return _inMachinery(frame)
+        return (
+            _inMachinery(frame) or _inMachinery(frame.f_back)
+        ) and not _underUncounted(frame.f_back)
+    return _inMachinery(frame) and not _underUncounted(frame)
 
 
-def starting(name: str) -> Callable[[FrameType], bool]:
+def starting(name: str, nth: int = 1) -> Callable[[FrameType], bool]:
     """
-    @return: A predicate for L{Interrupter}: the frame is of a function
-        named C{name}.
+    @return: A predicate for L{Interrupter}: the frame is of the C{nth}
+        call (since the predicate was made) of a function named C{name}.
     """
-    return lambda frame: frame.f_code.co_name == name
+    calls = 0
+
+    def first(frame: FrameType) -> bool:
+        nonlocal calls
+        if frame.f_code.co_name != name:
+            return False
+        calls += 1
+        return calls == nth
+
+    return first
+
+
+def startingCode(code: CodeType) -> Callable[[FrameType], bool]:
+    """
+    @return: A predicate for L{Interrupter}: the frame runs C{code}.
+    """
+    return lambda frame: frame.f_code is code
+
+
+@implementer(IProcessStateObserver)
+class ObservingProtocol(RecordingProtocol):
+    """
+    A L{RecordingProtocol} that asks for stop and continue notifications:
+    its spawn subscribes to C{SIGCHLD} and its child is watched for them.
+    """
+
+    def processStopped(self, signal: int) -> None:
+        self._note("stopped", signal)
+
+    def processContinued(self) -> None:
+        self._note("continued")
+
+
+class ReactorState:
+    """
+    What a spawn or its clean-up could leave in a txspawn reactor, at one
+    moment: its readers and writers (internal or not), the children its
+    monitor watches, its pending calls and shutdown triggers, whether its
+    stop/continue watcher holds a C{SIGCHLD} subscription.
+    """
+
+    def __init__(self, reactor: Any) -> None:
+        # getReaders() and getWriters() fail with KeyError on an fd tracked
+        # without its descriptor.
+        self.readers = set(reactor.getReaders())
+        self.writers = set(reactor.getWriters())
+        self.internal = set(reactor._internalReaders)
+        self.watched = [child.pid for child in reactor.childMonitor.watching()]
+        self.delayedCalls = len(reactor.getDelayedCalls())
+        watcher = reactor.processSpawner._stateWatcher
+        self.subscribed = watcher is not None and watcher.subscribed
+        # Twisted offers no public way to list triggers.
+        shutdown = reactor._eventTriggers.get("shutdown")
+        self.triggers = (
+            0
+            if shutdown is None
+            else len(shutdown.before) + len(shutdown.during) + len(shutdown.after)
+        )
+
+    def differences(self, other: ReactorState) -> dict[str, object]:
+        """
+        @return: What differs from C{other}, by name, as C{(self, other)}.
+        """
+        return {
+            name: (mine, theirs)
+            for name, mine, theirs in (
+                (name, getattr(self, name), getattr(other, name)) for name in vars(self)
+            )
+            if mine != theirs
+        }
+
+
+def assertEPollConsistent(test: SynchronousTestCase, reactor: Any, where: str) -> None:
+    """
+    Assert that the epoll reactor tracks exactly one descriptor per fd it
+    reads or writes, and nothing else.
+    """
+    test.assertEqual(set(reactor._selectables), reactor._reads | reactor._writes, where)
 
 
 async def ended(reactor: Any, proto: RecordingProtocol) -> None:
@@ -279,24 +401,41 @@ def sweep(attempt: Callable[[int], bool]) -> int:
 
 class SpawnProcessRollbackMixin(MixinBase):
     """
-    C{spawnProcess} interrupted after its transport was made, then
-    interrupted again at every point of its clean-up (the entry point's
-    C{abandon}).
+    C{spawnProcess} interrupted at a chosen point, then interrupted again
+    at every point of its clean-up (the entry point's C{abandon}, or the
+    transport constructor's rollback); or interrupted once, at every point
+    of the spawn.
     """
 
-    def sweepSpawnProcess(self, firstAt: str) -> int:
+    def sweepSpawnProcess(
+        self,
+        firstAt: Callable[[], Callable[[FrameType], bool] | None],
+        connected: bool | None,
+        protocol: Callable[[], RecordingProtocol] = RecordingProtocol,
+    ) -> int:
         """
-        Interrupt C{spawnProcess} of C{cat} on three pipes as C{firstAt}
-        starts, then at every point of the clean-up, from inside a running
-        reactor.  After each: C{KeyboardInterrupt} was raised, no child or
-        zombie is left, a protocol that was connected ends (its pipes see
-        end of file: the child was killed) and the fds are those of before.
+        Interrupt C{spawnProcess} of C{cat} on three pipes where
+        C{firstAt()} says, then at every point of the clean-up, from inside
+        a running reactor.  After each: C{KeyboardInterrupt} was raised, no
+        child or zombie is left, the reactor holds what it held before, a
+        protocol that was connected gets C{processExited} once (unless the
+        second interrupt came as its C{processExited} started: that is
+        its own exception, logged) and ends once (its pipes see end of
+        file: the child was killed), and the fds are those of before.
 
-        @return: How many points the clean-up had.
+        @param firstAt: Makes the predicate for L{Interrupter}'s first
+            exception, or returns L{None}: a single exception, at every
+            point of the spawn in turn.
+        @param connected: Whether the protocol must have been connected
+            when the spawn was interrupted; L{None} if that depends on the
+            point.
+        @param protocol: Makes the protocol.
+        @return: How many points the clean-up (or the spawn) had.
         """
         requireCCleanup(self)
         reactor = self.buildReactor()
         outcome: list[Any] = []
+        exitedCode = RecordingProtocol.processExited.__code__
 
         async def run() -> int:
             # A first spawn installs the monitor (the SIGCHLD monitor's
@@ -305,33 +444,59 @@ class SpawnProcessRollbackMixin(MixinBase):
             reactor.spawnProcess(warm, "/bin/true", ["true"])
             await ended(reactor, warm)
             baseline = openFDs()
+            state = ReactorState(reactor)
             point = 0
             while True:
                 point += 1
                 if point >= MAX_POINTS:
                     raise AssertionError("not converging")
-                proto = RecordingProtocol()
-                where = f"interrupted at {firstAt}, then at point {point}"
-                with Interrupter(
-                    starting(firstAt), point, machineryPoints
-                ) as interrupter:
+                proto = protocol()
+                where = f"interrupted at point {point}"
+                first = firstAt()
+                returned = None
+                with Interrupter(first, point, machineryPoints) as interrupter:
                     try:
-                        reactor.spawnProcess(proto, "/bin/cat", ["cat"])
+                        returned = reactor.spawnProcess(proto, "/bin/cat", ["cat"])
                     except KeyboardInterrupt:
                         pass
-                    else:
-                        raise AssertionError(f"{where}: spawnProcess returned")
                 self.assertTrue(interrupter.firstFired, where)
                 where += f" ({interrupter.secondAt})"
-                self.assertNoNewChildren(where)
-                if proto.events:
-                    # Connected: it hears of the killed child once its
-                    # pipes are done.
+                if returned is not None:
+                    # Only with a single exception, which the spawn may
+                    # swallow: one raised as makeConnection starts is the
+                    # protocol's own, logged (as Twisted does), and the
+                    # transport is returned, working.
+                    self.assertIsNone(first, f"{where}: spawnProcess returned")
+                    if proto.transport is None:
+                        # Its makeConnection never ran; it is called all the
+                        # same.
+                        proto.transport = returned
+                    returned.loseConnection()
                     await ended(reactor, proto)
                     self.assertEqual(proto.names().count("ended"), 1, where)
-                    self.assertEqual(proto.endedReason.value.signal, 9, where)
+                    self.assertEqual(proto.endedReason.value.exitCode, 0, where)
+                else:
+                    self.assertNoNewChildren(where)
+                    if connected is not None:
+                        self.assertEqual(bool(proto.events), connected, where)
+                    if proto.events:
+                        # Connected: it hears of the killed child once its
+                        # pipes are done.
+                        await ended(reactor, proto)
+                        exited = (
+                            0 if interrupter.secondIn == (exitedCode, "call") else 1
+                        )
+                        self.assertEqual(proto.names().count("exited"), exited, where)
+                        self.assertEqual(proto.names().count("ended"), 1, where)
+                        self.assertEqual(proto.endedReason.value.signal, 9, where)
+                    else:
+                        await deferLater(reactor, 0, lambda: None)
+                self.assertNoNewChildren(where)
+                assertEPollConsistent(self, reactor, where)
+                self.assertEqual(ReactorState(reactor).differences(state), {}, where)
                 self.assertEqual(openFDs(), baseline, where)
                 if not interrupter.secondFired:
+                    # The spawn (or its clean-up) had fewer points.
                     return point - 1
 
         def finish(result: object) -> None:
@@ -353,7 +518,7 @@ class SpawnProcessRollbackMixin(MixinBase):
         connected, the monitor watching): the clean-up has the most to
         undo.
         """
-        points = self.sweepSpawnProcess("_armLifetime")
+        points = self.sweepSpawnProcess(lambda: starting("_armLifetime"), True)
         self.assertGreater(points, 0)
 
     def test_interruptedWhileWatching(self) -> None:
@@ -361,7 +526,65 @@ class SpawnProcessRollbackMixin(MixinBase):
         The first interrupt comes as the monitor is asked to watch the
         child: the clean-up must have it drop what it recorded.
         """
-        points = self.sweepSpawnProcess("watch")
+        points = self.sweepSpawnProcess(lambda: starting("watch"), True)
+        self.assertGreater(points, 0)
+
+    def test_interruptedBeforeConnecting(self) -> None:
+        """
+        The first interrupt comes as the protocol is about to be connected:
+        the clean-up closes the pipes itself, through the reactor's removal
+        of each and the transport's own closing.
+        """
+        points = self.sweepSpawnProcess(lambda: starting("_connect"), False)
+        self.assertGreater(points, 0)
+
+    def test_interruptedWhileRegisteringPipes(self) -> None:
+        """
+        The first interrupt comes inside the transport's constructor, the
+        child started and two of its three pipes registered with the
+        reactor: the constructor's own rollback undoes it.
+        """
+        points = self.sweepSpawnProcess(lambda: starting("startReading", 3), False)
+        self.assertGreater(points, 0)
+
+    def test_interruptedAnywhere(self) -> None:
+        """
+        A single interrupt, at every point of the spawn in turn.
+        """
+        points = self.sweepSpawnProcess(lambda: None, None)
+        self.assertGreater(points, 0)
+
+    def test_observerInterruptedAfterConnecting(self) -> None:
+        """
+        As L{test_interruptedAfterConnecting}, for a protocol that asks for
+        stop and continue notifications: its child is watched for them and
+        the C{SIGCHLD} subscription they need is taken; the clean-up drops
+        both.
+        """
+        points = self.sweepSpawnProcess(
+            lambda: starting("_armLifetime"), True, ObservingProtocol
+        )
+        self.assertGreater(points, 0)
+
+    def test_observerInterruptedWhileWatchingState(self) -> None:
+        """
+        The first interrupt comes as the observing protocol's child is
+        about to be watched for stops and continues.
+        """
+        points = self.sweepSpawnProcess(
+            lambda: startingCode(StateChangeWatcher.watch.__code__),
+            True,
+            ObservingProtocol,
+        )
+        self.assertGreater(points, 0)
+
+    def test_observerInterruptedAnywhere(self) -> None:
+        """
+        A single interrupt, at every point of an observing protocol's
+        spawn in turn (its C{SIGCHLD} subscription, taken before the child
+        is started, included).
+        """
+        points = self.sweepSpawnProcess(lambda: None, None, ObservingProtocol)
         self.assertGreater(points, 0)
 
 
@@ -413,6 +636,93 @@ class EngineRollbackMixin(MixinBase):
 globals().update(makeTestCaseClasses(EngineRollbackMixin))
 
 
+def joinReapers(test: SynchronousTestCase, where: str) -> None:
+    """
+    Wait for the orphan reaper threads to end, those whose C{Thread.start}
+    was interrupted after the thread was started included: such a thread
+    may not have run yet, and C{join()} refuses a thread until it has
+    (C{Thread._started}).
+    """
+    for thread in threading.enumerate():
+        if thread.name == "txspawn-orphan-reaper":
+            started = thread._started  # type: ignore[attr-defined]
+            test.assertTrue(started.wait(REAPER_TIMEOUT), where)
+            thread.join(REAPER_TIMEOUT)
+            test.assertFalse(thread.is_alive(), where)
+
+
+def reapReleased(
+    test: SynchronousTestCase, children: list[tuple[Any, int]], where: str
+) -> None:
+    """
+    Let the adopted children of L{spawnBlocked} exit and check that they
+    are all reaped (by the thread that claimed them, or now if pending) and
+    their pidfds closed.
+    """
+    for _, stdinWrite in children:
+        os.close(stdinWrite)
+    for child, _ in children:
+        # Exited, not reaped by us (a reaper thread may be reaping it: then
+        # ECHILD).
+        try:
+            os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)
+        except ChildProcessError:
+            pass
+    reapPendingOrphans()
+    joinReapers(test, where)
+    test.assertEqual(orphanCount(), 0, where)
+    for child, _ in children:
+        test.assertTrue(child.reaped, where)
+        test.assertIsNone(child.pidfd, where)
+
+
+class ForgetAllRollbackMixin(MixinBase):
+    """
+    A monitor's C{forgetAll} (its reactor's shutdown) interrupted at every
+    point: every child it watched is handed to the orphan reaper, none is
+    lost or reported, none stays registered with the reactor, and each is
+    reaped once it exits.
+    """
+
+    def test_forgetAllInterrupted(self) -> None:
+        """
+        Three running children watched, then C{forgetAll} with one
+        interrupt at each of its points in turn.
+        """
+        requireCCleanup(self)
+        reactor = self.buildReactor()
+        monitor = reactor.childMonitor
+        exited: list[object] = []
+
+        def attempt(point: int) -> bool:
+            where = f"{self.monitorName}: interrupted at point {point}"
+            before = openFDs()
+            state = ReactorState(reactor)
+            children = [spawnBlocked() for _ in range(3)]
+            for child, _ in children:
+                monitor.watch(child, exited.append)
+            with Interrupter(None, point, machineryPoints) as interrupter:
+                try:
+                    monitor.forgetAll()
+                except KeyboardInterrupt:
+                    pass
+            where += f" ({interrupter.secondAt})"
+            self.assertEqual(monitor.watching(), [], where)
+            assertEPollConsistent(self, reactor, where)
+            self.assertEqual(ReactorState(reactor).differences(state), {}, where)
+            self.assertEqual(orphanCount(), len(children), where)
+            reapReleased(self, children, where)
+            self.assertEqual(exited, [], where)
+            self.assertNoNewChildren(where)
+            self.assertEqual(openFDs(), before, where)
+            return interrupter.secondFired
+
+        self.assertGreater(sweep(attempt), 0)
+
+
+globals().update(makeTestCaseClasses(ForgetAllRollbackMixin))
+
+
 class OrphanThreadStartTests(HygieneMixin, SynchronousTestCase):
     """
     The orphan reaper interrupted at every point of adopting a running
@@ -460,17 +770,9 @@ class OrphanThreadStartTests(HygieneMixin, SynchronousTestCase):
 
     def joinReapers(self, where: str) -> None:
         """
-        Wait for the orphan reaper threads to end, those whose
-        C{Thread.start} was interrupted after the thread was started
-        included: such a thread may not have run yet, and C{join()} refuses
-        a thread until it has (C{Thread._started}).
+        See L{joinReapers}.
         """
-        for thread in threading.enumerate():
-            if thread.name == "txspawn-orphan-reaper":
-                started = thread._started  # type: ignore[attr-defined]
-                self.assertTrue(started.wait(REAPER_TIMEOUT), where)
-                thread.join(REAPER_TIMEOUT)
-                self.assertFalse(thread.is_alive(), where)
+        joinReapers(self, where)
 
     def test_interruptedOnce(self) -> None:
         """

@@ -4,9 +4,11 @@ C{EMFILE} at every step of a spawn, with recovery (issue 11, item 6).
 A spawn opens several fds in the parent, one after the other: the pipes of
 its C{childFDs} (or a pty's master and slave), the engine's own (the C
 engine's error pipe on its ordinary path, the Python engine's on its fork
-path), the child's pidfd (C{clone3(CLONE_PIDFD)} or C{pidfd_open}), and,
-the first time a spawner installed onto a stock reactor spawns with the
-sigchld monitor, the SIGCHLD wakeup pipe.  Each test here makes each of
+path), the child's pidfd (C{clone3(CLONE_PIDFD)} or C{pidfd_open}), and
+the SIGCHLD wakeup pipe: the first time a spawner installed onto a stock
+reactor spawns with the sigchld monitor, or, under the pidfd monitor, for a
+protocol that asks for stop and continue notifications (before its child
+is started).  Each test here makes each of
 those steps fail in turn, on the real kernel: L{FDBudget} lowers the soft
 C{RLIMIT_NOFILE} so that exactly I{k} more fds can be opened (the kernel
 hands out the lowest free number and fails with C{EMFILE} when that is not
@@ -61,14 +63,21 @@ from twisted.internet.error import ProcessTerminated
 from twisted.internet.task import deferLater
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
 
 import txspawn
 from tests.adversarial import scaled
 from tests.builders import MixinBase, RecordingProtocol, makeTestCaseClasses
 from tests.hygiene import childrenOf, openFDs, peekWakeupFD
 from txspawn.errors import ChildSetupStage, SpawnError
+from txspawn.interfaces import IProcessStateObserver
 
-__all__ = ["EMFILESweepMixin", "ExhaustedWhileAliveMixin", "FDBudgetTests"]
+__all__ = [
+    "EMFILESweepMixin",
+    "ExhaustedWhileAliveMixin",
+    "FDBudgetTests",
+    "ObservingProtocol",
+]
 
 #: Sweeps per test, each on the same reactor: the long form repeats them
 #: with different holes in the fd table.
@@ -471,20 +480,38 @@ def _checkEnded(test: SynchronousTestCase, reason: Failure) -> None:
     test.assertEqual(value.exitCode, 3)
 
 
+@implementer(IProcessStateObserver)
+class ObservingProtocol(RecordingProtocol):
+    """
+    A L{RecordingProtocol} that asks for stop and continue notifications,
+    which need a C{SIGCHLD} subscription (and so, under the pidfd monitor,
+    the SIGCHLD wakeup pipe).
+    """
+
+    def processStopped(self, signal: int) -> None:
+        self._note("stopped", signal)
+
+    def processContinued(self) -> None:
+        self._note("continued")
+
+
 def spawnStart(
     test: SynchronousTestCase,
     output: dict[int, bytes] = OUTPUT,
     script: bytes = SCRIPT,
+    protocol: Callable[[], RecordingProtocol] = RecordingProtocol,
     **kwargs: Any,
 ) -> Start:
     """
     Start C{script} with C{reactor.spawnProcess(..., **kwargs)}; check that
     a failed spawn did not connect its protocol, and that a child that ran
     wrote C{output} and exited 3.
+
+    @param protocol: Makes the protocol.
     """
 
     def start(reactor: Any) -> Deferred[object]:
-        proto = RecordingProtocol()
+        proto = protocol()
         try:
             reactor.spawnProcess(proto, SH, [SH, b"-c", script], **kwargs)
         except BaseException:
@@ -603,6 +630,41 @@ class EMFILESweepMixin(SweepMixin):
         reactor = self.buildReactor()
         start = spawnStart(self, {1: b"out\r\nerr\r\n"}, usePTY=True)
         self.checkEngine(reactor, lambda: self.runSweeps(reactor, start, 3))
+
+    def test_stateObserver(self) -> None:
+        """
+        C{spawnProcess} of a protocol that asks for stop and continue
+        notifications (L{IProcessStateObserver}).  Under the pidfd monitor
+        its C{SIGCHLD} subscription opens the SIGCHLD wakeup pipe, before
+        the child is started: without the two fds for it the spawn fails
+        with the same L{SpawnError} as for any other fd, at the call,
+        before any child exists (the protocol is never connected), and
+        whatever fails after it drops the subscription again.  (Under the
+        sigchld monitor the pipe is open already.)
+        """
+        reactor = self.buildReactor()
+        start = spawnStart(self, protocol=ObservingProtocol)
+        need = DEFAULT_NEED + (2 if self.monitorName == "pidfd" else 0)
+        self.checkEngine(reactor, lambda: self.runSweeps(reactor, start, need))
+
+    def test_stateObserverWithoutPipes(self) -> None:
+        """
+        As L{test_stateObserver}, for a child whose fds are all
+        C{/dev/null}: the spawn needs only the pidfd, so with the subscription
+        taken after it (as it was), the fds for the wakeup pipe would run
+        out only once the child is started and the protocol connected.
+        """
+        null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        self.addCleanup(os.close, null)
+        reactor = self.buildReactor()
+        start = spawnStart(
+            self,
+            {},
+            protocol=ObservingProtocol,
+            childFDs={0: null, 1: null, 2: null},
+        )
+        need = 1 + (2 if self.monitorName == "pidfd" else 0)
+        self.checkEngine(reactor, lambda: self.runSweeps(reactor, start, need))
 
     def test_path(self) -> None:
         """

@@ -33,6 +33,8 @@ leaves them, and reaped in the background when they exit
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from twisted.internet.interfaces import IReadDescriptor
@@ -40,7 +42,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from txspawn._kernel.childhandle import ChildProcess
+from txspawn._kernel.childhandle import ChildProcess, completeCleanup
 from txspawn._monitor.orphans import adoptOrphans
 from txspawn._monitor.shared import (
     Exited,
@@ -63,7 +65,9 @@ class _PidfdReader:
     @ivar child: The child.
     @ivar exited: The callback for its exit.
     @ivar internal: Whether it is registered as an internal reader.
-    @ivar registered: Whether it is currently registered with the reactor.
+    @ivar registered: Whether it may be registered with the reactor: set
+        before it is registered, cleared only once it is removed.
+    @ivar reported: Whether C{exited} was called.
     """
 
     # Its logPrefix only names the pid; stock Twisted reports exits from its
@@ -78,6 +82,7 @@ class _PidfdReader:
         self.exited = exited
         self.internal = False
         self.registered = False
+        self.reported = False
 
     def fileno(self) -> int:
         """
@@ -115,6 +120,17 @@ class PidfdMonitor:
     @ivar name: C{"pidfd"}.
     @ivar reason: Why this monitor was chosen (for C{python -m txspawn
         info}).
+    @ivar forgetAll: C{forgetAll()}: stop watching every child, without
+        reaping or reporting them (called at reactor shutdown).  Each pidfd
+        is unregistered from the reactor and the children, still running,
+        are handed to L{txspawn._monitor.orphans.adoptOrphans}, which reaps
+        each in the background when it exits, so none is left a zombie for
+        the rest of the parent's life.  Their protocols are not called
+        again, as with stock Twisted.  Run to its end even if an exception
+        (a second C{KeyboardInterrupt}) interrupts it, which is raised
+        after: a C callable (a C{functools.partial} of
+        L{txspawn._kernel.childhandle.completeCleanup}), as
+        L{txspawn._reactor.spawner.ProcessSpawner.abandon}.
     """
 
     name = "pidfd"
@@ -131,6 +147,10 @@ class PidfdMonitor:
         self._reactor = reactor
         self.reason = reason
         self._readers: dict[int, _PidfdReader] = {}
+        # The readers of reaped children whose report or clean-up is under
+        # way: reapIfExited finishes them if an exception interrupted it.
+        self._leaving: dict[ChildProcess, _PidfdReader] = {}
+        self.forgetAll: Callable[[], None] = partial(completeCleanup, self._forgetAll)
         self._shutdown = ShutdownHook(reactor, self.forgetAll)
         self._installed = False
         # Looked up once: removing a reader is on the exit path.
@@ -203,11 +223,19 @@ class PidfdMonitor:
         Reap C{child} now if it has exited, as if its pidfd had become
         readable (see L{IChildMonitor.reapIfExited}).
 
+        Run again after an exception interrupted it (or the C{exited}
+        callback it called), it finishes the job: C{exited} called once,
+        the pidfd unregistered, and only then closed.
+
         @return: Whether C{child} is reaped now.
         """
         reader = self._readers.get(child.pid)
         if reader is not None and reader.child is child:
             self._pidfdReadable(reader)
+        else:
+            reader = self._leaving.get(child)
+            if reader is not None:
+                self._finish(reader)
         return child.reaped
 
     def watching(self) -> list[ChildProcess]:
@@ -216,54 +244,63 @@ class PidfdMonitor:
         """
         return [reader.child for reader in self._readers.values()]
 
-    def forgetAll(self) -> None:
+    def _forgetAll(self) -> None:
         """
-        Stop watching every child, without reaping or reporting them.
-
-        Called at reactor shutdown: each pidfd is unregistered from the
-        reactor and the children, still running, are handed to
-        L{txspawn._monitor.orphans.adoptOrphans}, which reaps each in the background
-        when it exits, so none is left a zombie for the rest of the
-        parent's life.  Their protocols are not called again, as with stock
-        Twisted.
+        L{forgetAll}'s work, run again by L{completeCleanup} until it
+        finishes: every reader is unregistered while it is still listed,
+        then all the children are handed to the orphan reaper at once, with
+        no point between their removal from the list and the hand-over
+        (C{adoptOrphans} is a C callable) where a signal handler could
+        raise and lose them.
         """
-        orphans = []
-        for pid in list(self._readers):
-            reader = self._readers.pop(pid)
+        for reader in list(self._readers.values()):
             self._unregister(reader)
-            orphans.append(reader.child)
-        adoptOrphans(orphans)
+        for reader in list(self._leaving.values()):
+            # Reaped already, their report interrupted: never reported now.
+            self._forget(reader)
+        orphans = [reader.child for reader in self._readers.values()]
+        if orphans:
+            self._readers = {}
+            adoptOrphans(orphans)
         self._shutdown.disarm()
 
     def _unregister(self, reader: _PidfdReader) -> None:
+        # Marked unregistered only once it is: run again after an exception
+        # interrupted the removal, this removes what is left (both removals
+        # are idempotent).
         if reader.registered:
-            reader.registered = False
             # removeInternalReader(), with the reactor's methods looked up once.
             internalReaders = self._internalReaders
             if reader.internal and internalReaders and reader in internalReaders:
                 self._removeInternalReader(reader)
             else:
                 self._reactor.removeReader(reader)
+            reader.registered = False
 
     def _forget(self, reader: _PidfdReader) -> None:
         # Unregister before closing: epoll must not be left watching a
-        # closed number that the next open() may reuse.
-        if self._readers.get(reader.child.pid) is reader:
-            del self._readers[reader.child.pid]
+        # closed number that the next open() may reuse.  Each step is
+        # idempotent, and the reader leaves _leaving last, so that
+        # reapIfExited can finish what an exception interrupted.
+        child = reader.child
+        if self._readers.get(child.pid) is reader:
+            del self._readers[child.pid]
         self._unregister(reader)
-        reader.child.closePidfd()
+        child.closePidfd()
         if not self._readers and not self._installed:
             # A monitor that is not installed may be dropped (a spawner
             # uninstalled from a long-lived reactor): leave no trigger behind.
             self._shutdown.disarm()
+        if self._leaving.get(child) is reader:
+            del self._leaving[child]
 
     def _pidfdReadable(self, reader: _PidfdReader) -> None:
-        if self._readers.get(reader.child.pid) is not reader:
+        child = reader.child
+        if self._readers.get(child.pid) is not reader:
             # A stale event for a reader already handled; never happens with
             # the reactors in Twisted, but a spurious doRead must be harmless.
             self._unregister(reader)
             return
-        child = reader.child
         try:
             reaped = child.tryReap()
         except Exception:
@@ -277,13 +314,37 @@ class PidfdMonitor:
             # A readable pidfd means the process exited, so wait4 finds the
             # zombie; stay registered in case the kernel ever says otherwise.
             return
-        # Report first, clean up after: unregistering and closing the pidfd
-        # cost two syscalls that need not delay processExited.  The reader
-        # leaves the watched set first, so a repeated event for it (a nested
-        # reactor iteration inside the callback) only unregisters it.
+        # The reader moves from the watched children to the leaving ones in
+        # one step (no call between, so no signal handler can raise there):
+        # a repeated event for it (a nested reactor iteration inside the
+        # callback) only unregisters it, and if an exception interrupts
+        # what follows, reapIfExited finishes it.
+        self._leaving[child] = reader
         del self._readers[child.pid]
+        # _finish, inline: this is every child's exit path.
         try:
+            reader.reported = True
             callExited(reader.exited, child)
+        finally:
+            self._forget(reader)
+
+    def _finish(self, reader: _PidfdReader) -> None:
+        """
+        Report a reaped child, then forget its reader (what
+        L{_pidfdReadable} does once the child is reaped, for
+        L{reapIfExited} to finish it after an interrupt).
+
+        Report first, clean up after: unregistering and closing the pidfd
+        cost two syscalls that need not delay C{processExited}.  C{exited}
+        is marked called before the call, so a run after an interrupt never
+        calls it twice; if the interrupt came before it was called, the
+        spawner's clean-up of the interrupted spawn tells the transport
+        itself (L{txspawn._transport.lifecycle.ProcessLifecycle._abandon}).
+        """
+        try:
+            if not reader.reported:
+                reader.reported = True
+                callExited(reader.exited, reader.child)
         finally:
             self._forget(reader)
 

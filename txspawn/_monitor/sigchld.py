@@ -17,12 +17,14 @@ saying so (the pidfd monitor is the one to use in a reactor thread).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from txspawn._kernel.childhandle import ChildProcess
+from txspawn._kernel.childhandle import ChildProcess, completeCleanup
 from txspawn._monitor.orphans import adoptOrphans
 from txspawn._monitor.shared import Exited, ShutdownHook, callExited
 from txspawn._monitor.sigchldwakeup import _Subscription, _wakeup
@@ -48,6 +50,12 @@ class SIGCHLDMonitor:
 
     @ivar name: C{"sigchld"}.
     @ivar reason: Why this monitor was chosen.
+    @ivar forgetAll: C{forgetAll()}: stop watching every child without
+        reporting it, handing the ones still running to
+        L{txspawn._monitor.orphans.adoptOrphans} to be reaped in the
+        background (see L{txspawn._monitor.pidfd.PidfdMonitor}).  Called at
+        reactor shutdown.  A C callable, run to its end even if interrupted
+        (L{txspawn._kernel.childhandle.completeCleanup}).
     """
 
     name = "sigchld"
@@ -62,6 +70,7 @@ class SIGCHLDMonitor:
         self.reason = reason
         self._children: dict[int, tuple[ChildProcess, Exited]] = {}
         self._subscription: _Subscription | None = None
+        self.forgetAll: Callable[[], None] = partial(completeCleanup, self._forgetAll)
         self._shutdown = ShutdownHook(reactor, self.forgetAll)
 
     def __repr__(self) -> str:
@@ -135,15 +144,20 @@ class SIGCHLDMonitor:
         """
         return [child for child, _ in self._children.values()]
 
-    def forgetAll(self) -> None:
+    def _forgetAll(self) -> None:
         """
-        Stop watching every child without reporting it, handing the ones
-        still running to L{txspawn._monitor.orphans.adoptOrphans} to be reaped in
-        the background (see L{txspawn._monitor.pidfd.PidfdMonitor.
-        forgetAll}).  Called at reactor shutdown.
+        L{forgetAll}'s work, run again by L{completeCleanup} until it
+        finishes.
         """
-        children, self._children = self._children, {}
-        adoptOrphans(child for child, _ in children.values())
+        orphans = [child for child, _ in self._children.values()]
+        if orphans:
+            # Dropped and handed over with no point between where a signal
+            # handler could raise and lose them (adoptOrphans is a C
+            # callable, which adopts them all before it raises such an
+            # exception), as a list: the items of an iterator consumed when
+            # the interrupt came would be gone for its next attempt.
+            self._children = {}
+            adoptOrphans(orphans)
         self._shutdown.disarm()
 
     def _tryReap(self, child: ChildProcess) -> bool:
@@ -167,9 +181,13 @@ class SIGCHLDMonitor:
             # Already reported (a wake-up beat the registration's callLater);
             # the pid may even belong to a newer child by now.
             return
-        del self._children[child.pid]
-        exited = entry[1]
+        # The steps before the child leaves the list are idempotent, and it
+        # leaves it just before its callback is called: run again after an
+        # exception interrupted it (the clean-up of an interrupted spawn
+        # does, through reapIfExited), this finishes the job and calls
+        # exited at most once.
         child.closePidfd()
-        if not self._children:
+        if len(self._children) == 1:
             self._shutdown.disarm()
-        callExited(exited, child)
+        del self._children[child.pid]
+        callExited(entry[1], child)

@@ -14,6 +14,12 @@ WCONTINUED | WNOHANG)}.  Without C{WEXITED} that call never reaps: exits
 stay the monitor's business.  Children whose protocols do not opt in cost
 nothing: no subscription, no handler, no syscall.
 
+The subscription is taken I{before} the child is started
+(L{StateChangeWatcher.prepare}, called by the spawner): it may need the
+wakeup pipe, and running out of fds for it must fail the spawn with the
+same L{txspawn.errors.SpawnError} as every other fd exhaustion, before any
+child exists, rather than after the protocol was connected.
+
 Polling an opted-in child is safe for the same reason group signals are
 (L{txspawn._transport.groupkill}): the transport unwatches its child as soon as it is
 reaped, in the reactor thread, so a polled pid is always still ours.
@@ -21,6 +27,7 @@ reaped, in the reactor thread, so a polled pid is always still ours.
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 from collections.abc import Callable
@@ -31,7 +38,7 @@ from twisted.logger import Logger
 from txspawn._kernel.childhandle import ChildProcess
 from txspawn._monitor.shared import ShutdownHook
 from txspawn._monitor.sigchldwakeup import _SIGCHLDWakeup, _Subscription, _wakeup
-from txspawn.errors import UnsupportedFeature
+from txspawn.errors import ChildSetupStage, SpawnError, UnsupportedFeature
 
 __all__ = ["StateChangeWatcher"]
 
@@ -81,7 +88,7 @@ class StateChangeWatcher:
 
     def check(self) -> None:
         """
-        Make sure L{watch} can work here; call it I{before} spawning.
+        Make sure L{watch} can work here; L{prepare} calls it.
 
         @raise UnsupportedFeature: outside the main thread, where the
             C{SIGCHLD} handler stop/continue notifications need cannot be
@@ -96,6 +103,31 @@ class StateChangeWatcher:
                 "only the main thread can install",
             )
 
+    def prepare(self) -> None:
+        """
+        Get ready to L{watch} a child about to be spawned: call it I{before}
+        spawning.  The C{SIGCHLD} subscription is taken now, so that
+        watching the child once it exists needs nothing that can run out;
+        if the spawn fails, L{releaseIdle} drops it again.
+
+        @raise UnsupportedFeature: outside the main thread (see L{check}).
+        @raise SpawnError: (stage C{SPAWN}) the C{SIGCHLD} wakeup pipe could
+            not be opened (C{EMFILE}): the spawn fails as for any other fd
+            that cannot be opened, before anything is started.
+        """
+        self.check()
+        if self._subscription is None:
+            self._subscribe()
+        self._shutdown.arm()
+
+    def releaseIdle(self) -> None:
+        """
+        Drop the C{SIGCHLD} subscription if no child is watched: undo
+        L{prepare} for a spawn that failed (idempotent).
+        """
+        if not self._watched:
+            self._unsubscribe()
+
     def watch(
         self,
         child: ChildProcess,
@@ -108,13 +140,15 @@ class StateChangeWatcher:
 
         @raise ValueError: if C{child} is reaped or already watched, or
             outside the main thread (see L{check}).
+        @raise SpawnError: (stage C{SPAWN}) not subscribed yet (no
+            L{prepare}) and the wakeup pipe could not be opened.
         """
         if child.reaped:
             raise ValueError(f"child {child.pid} is already reaped")
         if child.pid in self._watched:
             raise ValueError(f"child {child.pid} is already watched")
         if self._subscription is None:
-            self._subscription = self._wakeup.subscribe(self._reactor, self.poll)
+            self._subscribe()
         self._watched[child.pid] = _Watched(child, stopped, continued)
         self._shutdown.arm()
         # A stop before the subscription sent a SIGCHLD nobody heard.  Look
@@ -139,11 +173,29 @@ class StateChangeWatcher:
         self._watched.clear()
         self._unsubscribe()
 
+    def _subscribe(self) -> None:
+        try:
+            subscription = self._wakeup.subscribe(self._reactor, self.poll)
+        except OSError as e:
+            # The wakeup pipe: EMFILE, like every other fd a spawn needs.
+            raise SpawnError.fromErrno(
+                e.errno or errno.EINVAL, ChildSetupStage.SPAWN
+            ) from None
+        self._subscription = subscription
+
     def _unsubscribe(self) -> None:
+        # Forgotten only once unsubscribed, so that a clean-up run again
+        # after an interrupt (completeCleanup) still finds it.
         self._shutdown.disarm()
-        if self._subscription is not None:
-            subscription, self._subscription = self._subscription, None
-            self._wakeup.unsubscribe(subscription)
+        subscription = self._subscription
+        if subscription is not None:
+            try:
+                self._wakeup.unsubscribe(subscription)
+            except KeyError:
+                # An earlier run was interrupted inside unsubscribe, after
+                # the subscription was removed.
+                pass
+            self._subscription = None
 
     def poll(self) -> None:
         """

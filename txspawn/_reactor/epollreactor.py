@@ -108,11 +108,12 @@ class _DirectDispatchEPollReactor(epollreactor.EPollReactor):
                             hangUp = getattr(selectable, "hangUp", None)
                             if hangUp is not None:
                                 # What removeReader does for a descriptor
-                                # that is only reading, done here: it is
-                                # known to be in epoll and in no other set.
+                                # that is only reading, done here (in
+                                # _remove's order): it is known to be in
+                                # epoll and in no other set.
                                 del selectables[fd]
-                                poller.unregister(fd)
                                 reads.remove(fd)
+                                poller.unregister(fd)
                                 hangUp()
                                 continue
                         dispatch(selectable, fd, event)  # type: ignore[no-untyped-call]
@@ -176,6 +177,60 @@ class _DirectDispatchEPollReactor(epollreactor.EPollReactor):
             selectables[fd] = xer
             primary.add(fd)
 
+    def _remove(
+        self,
+        xer: Any,
+        primary: set[int],
+        other: set[int],
+        selectables: dict[int, Any],
+        event: int,
+        antievent: int,
+    ) -> None:
+        """
+        Stop watching C{xer} for C{event}, as
+        L{twisted.internet.epollreactor.EPollReactor._remove} does, but in
+        an order that an exception at any point cannot leave inconsistent.
+
+        Twisted unregisters the fd from epoll between forgetting the
+        descriptor and dropping its fd from C{primary}, and Python may run a
+        signal handler right after C{unregister} returns: a
+        C{KeyboardInterrupt} raised there leaves an fd in C{primary} without
+        its selectable, and every later removal of that fd number,
+        C{getReaders} and C{removeAll} (so C{disconnectAll}) fail with
+        C{KeyError}, while a new descriptor given the same number is never
+        registered (C{_add} finds the number taken).  Here:
+
+          - a descriptor that is only watched for C{event} is forgotten
+            first and unregistered last (the order L{_add} records it in,
+            reversed): interrupted after the bookkeeping, epoll alone still
+            has the fd, which it forgets when the fd is closed (and
+            L{doPoll} ignores an event without a selectable);
+          - one watched for both stays in C{primary} until epoll has
+            stopped reporting C{event} for it: interrupted in between, the
+            next removal does the same idempotent C{modify} again.
+
+        So the clean-up of an interrupted spawn, run again until it
+        completes (see C{docs/design/engines.rst}, "Interrupted spawns"),
+        finishes every removal it started.
+        """
+        fd = xer.fileno()
+        if fd == -1:
+            # Closed already: found by identity, as Twisted does.
+            for candidate, fdes in selectables.items():
+                if xer is fdes:
+                    fd = candidate
+                    break
+            else:
+                return
+        if fd in primary:
+            if fd in other:
+                self._poller.modify(fd, antievent)
+                primary.remove(fd)
+            else:
+                del selectables[fd]
+                primary.remove(fd)
+                self._poller.unregister(fd)
+
     def _removeInternalReader(self, reader: Any) -> None:
         """
         Remove an internal reader, as
@@ -183,18 +238,22 @@ class _DirectDispatchEPollReactor(epollreactor.EPollReactor):
         taking the short way for the common case: a descriptor registered
         with epoll for reading only (a child's pidfd, removed as soon as the
         child is reaped, on the exit path).
+
+        In L{_remove}'s order, bookkeeping first and the system call last,
+        for the same reason: interrupted at any point, the reader is either
+        still an internal reader (and the next removal finds it), or only a
+        reader (removed by C{removeReader}), or forgotten by the reactor
+        with at most epoll still watching the fd until it is closed.
         """
         self._internalReaders.remove(reader)
         fd = reader.fileno()
-        if (
-            fd in self._reads
-            and fd not in self._writes
-            and self._selectables.get(fd) is reader
-        ):
-            # What EPollReactor.removeReader -> _remove does for it.
-            del self._selectables[fd]
+        reads = self._reads
+        selectables = self._selectables
+        if fd in reads and fd not in self._writes and selectables.get(fd) is reader:
+            # What _remove does for it.
+            del selectables[fd]
+            reads.remove(fd)
             self._poller.unregister(fd)
-            self._reads.remove(fd)
         else:
             self.removeReader(reader)  # type: ignore[no-untyped-call]
 

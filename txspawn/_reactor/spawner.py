@@ -48,6 +48,7 @@ from zope.interface import alsoProvides, implementer, noLongerProvides
 from txspawn._api.arguments import callError, checkProtocol, splitSpawnOptions
 from txspawn._kernel.childhandle import completeCleanup
 from txspawn._monitor.orphans import reapPendingOrphans
+from txspawn._monitor.statewatch import StateChangeWatcher
 from txspawn._plan.planner import isOpenFD, planSpawn
 from txspawn._transport.pipetransport import Process, ProcessLifecycle
 from txspawn._transport.ptytransport import PTYProcess
@@ -62,8 +63,6 @@ from txspawn.interfaces import (
 
 if TYPE_CHECKING:
     from twisted.internet.base import _SystemEventID
-
-    from txspawn._monitor.statewatch import StateChangeWatcher
 
 __all__ = [
     "ProcessSpawner",
@@ -143,11 +142,12 @@ class ProcessSpawner:
         """
         The watcher reporting stops and continues to protocols that provide
         L{IProcessStateObserver} (made on first use: nothing is subscribed
-        until such a protocol is spawned).
+        until such a protocol is spawned).  Its module is imported with this
+        one, not on first use: an import opens files, and the first such
+        spawn when every fd is in use must fail with the same
+        L{SpawnError} as any other.
         """
         if self._stateWatcher is None:
-            from txspawn._monitor.statewatch import StateChangeWatcher
-
             self._stateWatcher = StateChangeWatcher(self.reactor)
         return self._stateWatcher
 
@@ -243,12 +243,12 @@ class ProcessSpawner:
         before a handler can raise, so no later attempt signals or waits for
         a pid that may be someone else's by then.  Then the monitor reports
         it (C{processExited}) and forgets it, its pidfd unregistered from
-        the reactor and only then closed: done here rather than left to the
-        transport's C{_abandon}, whose C{finally} clause, if interrupted
-        before it got there, would close the pidfd while the reactor still
-        watches it.  Last, the transport's C{_abandon} finds all that done,
-        closes the pipes of a protocol that was never connected and tells a
-        connected one (once).
+        the reactor and only then closed.  Last, the transport's
+        C{_abandon} finds all that done, closes the pipes of a protocol that
+        was never connected and tells a connected one (once).  Then the
+        C{SIGCHLD} subscription the spawn of an observing protocol took
+        before starting its child (L{spawnInto}) is dropped if no child
+        uses it.
         """
         for transport in made:
             child = transport._child
@@ -260,6 +260,9 @@ class ProcessSpawner:
                 if monitor is not None:
                     monitor.reapIfExited(child)  # type: ignore[no-untyped-call]
             transport._abandon()
+        watcher = self._stateWatcher
+        if watcher is not None:
+            watcher.releaseIdle()
 
     def spawnInto(
         self,
@@ -313,7 +316,11 @@ class ProcessSpawner:
             raise callError("spawnProcess()", error) from None
         observeState = IProcessStateObserver.providedBy(processProtocol)
         if observeState:
-            self.stateWatcher().check()
+            # Subscribed to SIGCHLD now, before any child exists: that may
+            # open the wakeup pipe, and fd exhaustion must fail the spawn
+            # here (SpawnError), not after makeConnection.  A failure from
+            # here on has abandon() drop the subscription if it is unused.
+            self.stateWatcher().prepare()
         # Orphans of a stopped reactor that no thread could be started for
         # are reaped first: their zombies would make this spawn fail with
         # EAGAIN under RLIMIT_NPROC (txspawn._monitor.orphans).
@@ -341,15 +348,22 @@ class ProcessSpawner:
             # child someone else reaped (never from inside spawnProcess).
             clock: IReactorTime = self.reactor  # type: ignore[assignment]
             clock.callLater(0, transport._childExited, child)
+            if observeState:
+                # Nothing to watch: what prepare() took is not needed.
+                self.stateWatcher().releaseIdle()
         else:
+            if observeState:
+                # Before the monitor watches: the SIGCHLD monitor reaps a
+                # child that exited already as it starts watching it, and
+                # a reaped child cannot be watched for stops (its pid may
+                # be someone else's).  Watching it never reaps it.
+                transport._observeState(self.stateWatcher())
             # Set first: if watch raises (or is interrupted), the entry
             # point's abandon() has the monitor drop whatever it recorded,
             # kills and reaps the child, and the protocol still gets
             # processEnded.
             transport._monitor = self.monitor
             self.monitor.watch(child, transport._childExited)
-            if observeState:
-                transport._observeState(self.stateWatcher())
         transport._armLifetime(lifetime)
         return transport
 

@@ -18,7 +18,6 @@ protocols that provide L{txspawn.interfaces.IProcessStateObserver}.
 
 from __future__ import annotations
 
-import os
 import resource
 import signal
 from collections.abc import Callable
@@ -59,25 +58,16 @@ def killAndReap(child: ChildProcess, closePidfd: bool = True) -> None:
 
     Blocking is acceptable here: the child has just been sent SIGKILL, which
     cannot be caught, so C{wait4} returns as soon as the kernel tears it
-    down.
+    down.  Resumable (see L{txspawn._kernel.childhandle.completeCleanup}):
+    L{ChildProcess.killAndReap} records the reap before a signal handler can
+    raise, so a run after an interrupt never signals or waits for a pid that
+    may be someone else's by then, and closing the pidfd is idempotent.
 
     @param child: A started child (nothing is done if it is reaped).
     @param closePidfd: Whether to close its pidfd too (not while a monitor
         may still have it registered).
     """
-    try:
-        child.sendSignal(signal.SIGKILL)
-    except ProcessExitedAlready:
-        pass
-    if not child.reaped:
-        try:
-            _, status, rusage = os.wait4(child.pid, 0)
-        except ChildProcessError:
-            pass
-        else:
-            child.status, child.rusage = status, rusage
-        # Marks the child reaped (with whatever status we could get).
-        child.reapUnknown()
+    child.killAndReap()
     if closePidfd:
         child.closePidfd()
 
@@ -121,6 +111,9 @@ class ProcessLifecycle:
     timedOut: bool = False
     _child: ChildProcess | None = None
     _exited: bool = False
+    #: Whether C{processExited} was called (or, without a protocol, would
+    #: have been): set just before the call.
+    _exitReported: bool = False
     _ended: bool = False
     #: Whether C{makeConnection} was called (see L{_abandon}).
     _protocolConnected: bool = False
@@ -313,10 +306,12 @@ class ProcessLifecycle:
             pass
 
     def _cancelCall(self, name: str) -> None:
+        # Forgotten only once cancelled: run again after an interrupt, this
+        # still finds the call (cancelling is skipped once it is done).
         call: IDelayedCall | None = getattr(self, name)
-        setattr(self, name, None)
         if call is not None and call.active():
             call.cancel()
+        setattr(self, name, None)
 
     def _closeAfterExit(self) -> None:
         self._closeCall = None
@@ -335,34 +330,58 @@ class ProcessLifecycle:
         The monitor reaped the child: record the result, tell the protocol
         C{processExited}, and end if the pipes are done too.
 
+        Resumable (see L{txspawn._kernel.childhandle.completeCleanup}): run
+        again after an exception interrupted it -- the clean-up of an
+        interrupted spawn does (L{_abandon}) -- it does what is left, each
+        step once; run again after it completed, it does nothing new.
+        C{processExited} is marked delivered just before it is called, with
+        nothing between where a signal handler could raise, so it is called
+        exactly once.
+
         @param child: The reaped child (the one this transport started).
         """
-        if self._exited:
-            return
-        self._exited = True
-        self.status = child.status
-        self.rusage = child.rusage
-        self.pid = None
-        self.lostProcess += 1
+        if not self._exited:
+            # Stores only: no point where a handler could raise.
+            self._exited = True
+            self.status = child.status
+            self.rusage = child.rusage
+            self.pid = None
+            self.lostProcess += 1
         if self._timeoutCall is not None:
             self._cancelCall("_timeoutCall")
         if self._termination is not None:
             self._termination.stop()
-        if self._stateUnwatch is not None:
-            unwatch, self._stateUnwatch = self._stateUnwatch, None
+        unwatch = self._stateUnwatch
+        if unwatch is not None:
+            # Forgotten only once done (unwatching is idempotent).
             unwatch()
-        proto = self.proto
-        if proto is not None:
-            # Logger.failuresHandled, without building its context manager
-            # on this path (it runs right after the reactor woke up, when
-            # every call is a cache miss: hence also no reasonForChild() and
-            # failure() wrappers here).
-            reason = reasonFromStatus(child.status, child.rusage)
-            try:
-                proto.processExited(Failure(reason))  # type: ignore[no-untyped-call]
-            except BaseException:
-                _log.failure("while calling processExited:", level=LogLevel.critical)
-        if self._closePipesAfterExit is not None and not self._pipesDone():
+            self._stateUnwatch = None
+        if not self._exitReported:
+            proto = self.proto
+            if proto is None:
+                self._exitReported = True
+            else:
+                # Logger.failuresHandled, without building its context
+                # manager on this path (it runs right after the reactor woke
+                # up, when every call is a cache miss: hence also no
+                # reasonForChild() and failure() wrappers here).  The reason
+                # is made before the mark.
+                reason = Failure(  # type: ignore[no-untyped-call]
+                    reasonFromStatus(child.status, child.rusage)
+                )
+                self._exitReported = True
+                try:
+                    proto.processExited(reason)
+                except BaseException:
+                    _log.failure(
+                        "while calling processExited:", level=LogLevel.critical
+                    )
+        if (
+            self._closePipesAfterExit is not None
+            and self._closeCall is None
+            and not self._ended
+            and not self._pipesDone()
+        ):
             self._closeCall = self._clock.callLater(
                 self._closePipesAfterExit, self._closeAfterExit
             )
@@ -377,30 +396,39 @@ class ProcessLifecycle:
     def maybeCallProcessEnded(self) -> None:
         """
         Deliver C{processEnded} if the child is reaped and every pipe is
-        closed, exactly once.
+        closed, exactly once: marked delivered (L{_ended}) just before the
+        call, as C{processExited} is in L{_childExited}.
         """
         child = self._child
         if self._ended or child is None or not self._pipesDone():
             return
-        if not self._exited:
+        if not self._exitReported:
             # Every pipe is done and the child is not reaped yet.  A process's
             # fds are closed in its exit path just before it becomes a
             # zombie, so it has almost certainly exited: have the monitor
             # reap it now (as Twisted's Process.maybeCallProcessEnded does)
             # instead of on a later reactor iteration.  If it does,
             # _childExited has run inside this call and ended the process.
+            # (If it is reaped and processExited is not delivered yet, an
+            # exception interrupted _childExited: run again, it ends the
+            # process after processExited.)
             monitor = self._monitor
-            if monitor is not None:
+            if monitor is not None and not self._exited:
                 monitor.reapIfExited(child)  # type: ignore[no-untyped-call]
             return
-        self._ended = True
         if self._closeCall is not None:
             self._cancelCall("_closeCall")
         reason = reasonFromStatus(child.status, child.rusage)
-        proto, self.proto = self.proto, None
-        if proto is not None:
+        proto = self.proto
+        if proto is None:
+            self._ended = True
+        else:
+            # Made before the mark, as in _childExited.
+            failed = Failure(reason)  # type: ignore[no-untyped-call]
+            self._ended = True
+            self.proto = None
             try:
-                proto.processEnded(Failure(reason))  # type: ignore[no-untyped-call]
+                proto.processEnded(failed)
             except BaseException:
                 _log.failure("while calling processEnded:", level=LogLevel.critical)
         self._endReason = reason
@@ -430,27 +458,32 @@ class ProcessLifecycle:
         The child is killed with C{SIGKILL} and reaped now; if the monitor
         was asked to watch it (L{_monitor} is set just before), it drops it
         (L{IChildMonitor.reapIfExited} reports it if the monitor got as far
-        as recording it), and its pidfd is closed.  A protocol that got
-        C{makeConnection} then gets C{processExited} and, once its pipes
-        see end of file, C{processEnded}, as for any killed child; a
-        protocol that did not never hears of the child, and the pipes are
-        closed now.
+        as recording it, and unregisters and closes its pidfd), and its
+        pidfd is closed.  A protocol that got C{makeConnection} then gets
+        C{processExited} and, once its pipes see end of file,
+        C{processEnded}, as for any killed child; a protocol that did not
+        never hears of the child, and the pipes are closed now.
+
+        Resumable: the entry point runs it (through
+        L{txspawn._reactor.spawner.ProcessSpawner.abandon}) again until it
+        completes, so no step is in a C{finally} clause, which an exception
+        could cut short at a worse point (closing the pidfd while the
+        monitor still has it registered); each step is done once whichever
+        run gets to it.
         """
         child = self._child
         assert child is not None
         if not self._protocolConnected:
             self.proto = None
-        try:
-            # The pidfd stays open until the monitor has unregistered it.
-            killAndReap(child, closePidfd=False)
-            monitor = self._monitor
-            if monitor is not None:
-                monitor.reapIfExited(child)  # type: ignore[no-untyped-call]
-        finally:
-            child.closePidfd()
-            if not self._protocolConnected:
-                self._forceClosePipes()
-            self._childExited(child)
+        child.killAndReap()
+        monitor = self._monitor
+        if monitor is not None:
+            monitor.reapIfExited(child)  # type: ignore[no-untyped-call]
+        # The monitor has unregistered the pidfd if it had registered it.
+        child.closePidfd()
+        if not self._protocolConnected:
+            self._forceClosePipes()
+        self._childExited(child)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} pid={self.pid} status={self.status}>"

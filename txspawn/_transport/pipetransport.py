@@ -44,7 +44,7 @@ from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from txspawn._kernel.childhandle import ChildProcess
+from txspawn._kernel.childhandle import ChildProcess, completeCleanup
 from txspawn._plan.plan import InheritFD, PipeFromParent, PipeToParent, SpawnPlan
 from txspawn._transport.lifecycle import (
     ProcessLifecycle,
@@ -61,14 +61,6 @@ if TYPE_CHECKING:
 __all__ = ["Process", "ProcessLifecycle", "killAndReap", "leadsGroup"]
 
 _log = Logger()
-
-
-def _closeAll(fds: Iterable[int]) -> None:
-    for fd in fds:
-        try:
-            os.close(fd)
-        except OSError:
-            pass
 
 
 @implementer(IManagedProcessTransport, IConsumer)
@@ -98,7 +90,8 @@ class Process(ProcessLifecycle):
         and reaped.  Each fd is recorded as it is opened, before any
         bytecode runs (L{txspawn._transport.pipes.openParentPipe}), and set to C{-1}
         in that record just before it is closed, so the clean-up closes
-        each exactly once.
+        each exactly once; the clean-up (L{_rollBack}) runs to its end even
+        if a second exception interrupts it, which is raised after it.
 
         @param reactor: The reactor the pipes are registered with.
         @param plan: The validated plan (see
@@ -153,20 +146,37 @@ class Process(ProcessLifecycle):
             for pipe in self.pipes.values():
                 pipe.startReading()  # type: ignore[no-untyped-call]
         except BaseException:
-            try:
-                if child is not None:
-                    killAndReap(child)
-            finally:
-                try:
-                    for pipe in self.pipes.values():
-                        pipe.stopReading()  # type: ignore[no-untyped-call]
-                        pipe.stopWriting()  # type: ignore[no-untyped-call]
-                finally:
-                    self.pipes.clear()
-                    _closeAll(fd for fd in opened if fd != -1)
+            # Run to its end even if interrupted again (a C function, called
+            # first thing: nothing before it where a handler could raise).
+            completeCleanup(self._rollBack, child, opened)
             raise
         if owner is not None:
             owner.append(self)
+
+    def _rollBack(self, child: ChildProcess | None, opened: list[int]) -> None:
+        """
+        Undo a constructor that raised: kill and reap the child, unregister
+        the pipes, close every fd opened.
+
+        Resumable (see L{txspawn._kernel.childhandle.completeCleanup}), each
+        step done once whichever run gets to it: the child's reap is
+        recorded before a signal handler can raise
+        (L{ChildProcess.killAndReap}), unregistering is idempotent, and each
+        fd is set to C{-1} in C{opened} just before it is closed.
+
+        @param child: The child, if the engine started it.
+        @param opened: The fds opened, C{-1} for those closed.
+        """
+        if child is not None:
+            killAndReap(child)
+        for pipe in self.pipes.values():
+            pipe.stopReading()  # type: ignore[no-untyped-call]
+            pipe.stopWriting()  # type: ignore[no-untyped-call]
+        self.pipes.clear()
+        for index, fd in enumerate(opened):
+            if fd != -1:
+                opened[index] = -1
+                os.close(fd)
 
     # -- pipe events ------------------------------------------------------
 
@@ -182,10 +192,20 @@ class Process(ProcessLifecycle):
         """
         A pipe is finished: close our end, tell the protocol, maybe end.
         """
-        pipe = self.pipes.pop(childFD, None)
+        pipe = self.pipes.get(childFD)
         if pipe is None:
             return
-        os.close(pipe.fileno())
+        # Resumable, for the clean-up of an interrupted spawn that closes
+        # the pipes (_forceClosePipes, run again until it completes): the fd
+        # is set to -1 just before it is closed and the pipe is dropped
+        # after, each with no point between where a signal handler could
+        # raise, so a run after an interrupt closes it exactly once, and
+        # the protocol is told once.
+        fd = pipe.fd
+        if fd != -1:
+            pipe.fd = -1
+            os.close(fd)
+        del self.pipes[childFD]
         if self.proto is not None:
             # Logger.failuresHandled, without its per-call context manager.
             try:
