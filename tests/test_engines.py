@@ -649,7 +649,7 @@ if scenario == "enomem":
 if scenario == "fdlimit":
     # A child fd just above a small fd limit: few enough fds to close below
     # it that the Python engine uses posix_spawn.
-    from txspawn._engine.pyengine import forkReason
+    from txspawn._engine.posixspawnpath import forkReason
     limit = max(before) + 16
     resource.setrlimit(resource.RLIMIT_NOFILE,
                        (limit, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))

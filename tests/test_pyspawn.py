@@ -1,6 +1,8 @@
 # -*- test-case-name: tests.test_pyspawn -*-
 """
-Tests for L{txspawn._engine.pyengine}: the pure-Python engine, on real children.
+Tests for L{txspawn._engine.pyengine}: the pure-Python engine, on real children
+(its C{posix_spawn} path in L{txspawn._engine.posixspawnpath}, its fork path
+in L{txspawn._engine.forkpath} and L{txspawn._engine.forkchild}).
 
 No reactor is involved: the tests call L{PythonSpawner.spawn} directly, wait
 for the child by pid, and read what C{tests/helpers/report.py} (or C{cat
@@ -40,12 +42,9 @@ from tests.engineutil import (
 from tests.hygiene import HygieneMixin, openFDs
 from txspawn._engine.libcposixspawn import LibcPosixSpawn
 from txspawn._engine.osposixspawn import OsPosixSpawn
-from txspawn._engine.pyengine import (
-    MAX_CLOSE_ACTIONS,
-    ParentSyscalls,
-    PythonSpawner,
-    forkReason,
-)
+from txspawn._engine.parentsyscalls import ParentSyscalls
+from txspawn._engine.posixspawnpath import MAX_CLOSE_ACTIONS, forkReason
+from txspawn._engine.pyengine import PythonSpawner
 from txspawn._engine.spawnactions import (
     Close,
     CloseFrom,

@@ -15,13 +15,20 @@ What it owns:
     L{txspawn._engine.cextension} (the extension, imported with the reason
     it was not built) and L{txspawn._engine.cbuild} (whether it was built
     here, and why not);
-  - the Python engine: L{txspawn._engine.pyengine} (C{posix_spawn} when
-    the plan fits, C{fork} otherwise), L{txspawn._engine.forkchild} (what
-    the forked child runs before exec) and L{txspawn._engine.envp} (the
+  - the Python engine: L{txspawn._engine.pyengine} (C{PythonSpawner}:
+    C{posix_spawn} when the plan fits, C{fork} otherwise, the replay of
+    an ambiguous C{posix_spawn} failure, clean-up, the pidfd),
+    L{txspawn._engine.parentsyscalls} (the parent's syscalls that can fail,
+    in one object tests replace) and L{txspawn._engine.envp} (the
     environment as C{execve} takes it);
-  - the Python engine's C{posix_spawn}: L{txspawn._engine.posixspawn}
-    (which backend, and why), L{txspawn._engine.spawnactions} (the file
-    actions and attributes every backend takes, and the backend protocol),
+  - its fork path: L{txspawn._engine.forkpath} (the parent side: the
+    child's steps precomputed, the fork, the failure record) and
+    L{txspawn._engine.forkchild} (what the forked child runs before exec);
+  - its C{posix_spawn} path: L{txspawn._engine.posixspawnpath} (which
+    plans it can express, the plan as file actions and attributes, trying
+    each exec candidate), L{txspawn._engine.posixspawn} (which backend, and
+    why), L{txspawn._engine.spawnactions} (the file actions and attributes
+    every backend takes, and the backend protocol),
     L{txspawn._engine.libcposixspawn} (glibc's C{posix_spawn} through
     C{ctypes}, the fast backend) and L{txspawn._engine.osposixspawn}
     (C{os.posix_spawn}, the slow fallback).

@@ -3,8 +3,8 @@
 The code that runs in the child of the Python engine's fork path, between
 C{fork} and C{exec}.
 
-L{txspawn._engine.pyengine.PythonSpawner} precomputes everything the child does in
-the parent (a frozen L{ChildSteps}); the child, L{execChild}, then only
+The parent half, L{txspawn._engine.forkpath}, precomputes everything the
+child does (a frozen L{ChildSteps}); the child, L{execChild}, then only
 makes syscalls: no planning, no formatting, as few allocations as Python
 allows.  It reports a failure as one L{txspawn._plan.failurerecord} record over a
 close-on-exec pipe and never returns into the caller's code.
