@@ -63,9 +63,16 @@ class ISpawner(Interface):
         @param plan: A L{txspawn._plan.plan.SpawnPlan}.
         @param fdMap: C{Mapping[int, int]}: child fd to parent fd.  For a pty
             plan this is C{{0: slave, 1: slave, 2: slave}}.
-        @param ttyName: For a pty plan, the slave's path (C{bytes}), which
-            the child opens (or C{TIOCSCTTY}s) after C{setsid} to make it
-            the controlling terminal; else C{None}.
+        @param ttyName: For a pty plan, the slave's name (C{bytes}: that of
+            the pty the transport opened, or what the caller's C{usePTY} tuple
+            says, unchecked); else C{None}.  No engine opens it: the child
+            gets its terminal from C{fdMap} alone (after C{setsid}, the C
+            engine and the Python engine's fork path C{TIOCSCTTY} fd 0, and
+            its C{posix_spawn} path reopens the slave through
+            C{/proc/self/fd/<slave>}), so a name naming another terminal
+            changes nothing, as with Twisted.  Only whether it is given
+            matters: the Python engine takes a pty plan without a name
+            (C{None}) to its fork path.
         @return: a L{txspawn._kernel.childhandle.ChildProcess}.
         @raise txspawn.errors.SpawnError: on any failure.
         """
