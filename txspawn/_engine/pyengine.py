@@ -47,7 +47,12 @@ from txspawn._engine.posixspawnpath import (
 )
 from txspawn._engine.spawnactions import PosixSpawnBackend
 from txspawn._kernel import features as _features
-from txspawn._kernel.childhandle import ChildProcess, discardChild
+from txspawn._kernel.childhandle import (
+    ChildProcess,
+    completeCleanup,
+    discardChild,
+    recordCall,
+)
 from txspawn._kernel.probes import probeFeatures
 from txspawn._plan.plan import SpawnPlan
 from txspawn.errors import ChildSetupStage, SpawnError, UnsupportedFeature
@@ -135,12 +140,9 @@ class PythonSpawner:
         try:
             return self._spawnRecorded(plan, fdMap, ttyName, started, pidfds)
         except BaseException:
-            try:
-                for pid in started:
-                    discardChild(pid, pidfds[-1] if pidfds else None)
-            finally:
-                for pidfd in pidfds:
-                    os.close(pidfd)
+            # Resumable: a second interrupt inside the clean-up makes
+            # completeCleanup run it again from where it stopped.
+            completeCleanup(_discardStarted, started, pidfds, [])
             raise
 
     def _spawnRecorded(
@@ -258,3 +260,21 @@ class PythonSpawner:
         except OSError:  # pragma: no cover - EINVAL: Linux 5.3, no P_PIDFD
             pass
         return ChildProcess(pid, pidfd)
+
+
+def _discardStarted(
+    started: list[int], pidfds: list[int], discarded: list[None]
+) -> None:
+    """
+    Kill and reap the children of a failed spawn and close their pidfds,
+    each step done once however often this is run again (by
+    L{completeCleanup}, after an interrupt): C{discarded} counts the
+    children already discarded, and a closed pidfd is marked C{-1}.
+    """
+    pidfd = pidfds[-1] if pidfds and pidfds[-1] != -1 else None
+    for index in range(len(discarded), len(started)):
+        recordCall(discarded, discardChild, started[index], pidfd)
+    for index, fd in enumerate(pidfds):
+        if fd != -1:
+            pidfds[index] = -1
+            os.close(fd)
