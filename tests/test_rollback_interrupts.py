@@ -247,6 +247,7 @@ _MACHINERY = tuple(
         "_monitor/statewatch.py",
         "_transport/lifecycle.py",
         "_transport/pipetransport.py",
+        "_transport/ptytransport.py",
         "_reactor/epollreactor.py",
     )
 )
@@ -412,6 +413,7 @@ class SpawnProcessRollbackMixin(MixinBase):
         firstAt: Callable[[], Callable[[FrameType], bool] | None],
         connected: bool | None,
         protocol: Callable[[], RecordingProtocol] = RecordingProtocol,
+        usePTY: bool = False,
     ) -> int:
         """
         Interrupt C{spawnProcess} of C{cat} on three pipes where
@@ -430,6 +432,7 @@ class SpawnProcessRollbackMixin(MixinBase):
             when the spawn was interrupted; L{None} if that depends on the
             point.
         @param protocol: Makes the protocol.
+        @param usePTY: Run C{cat} on a pty instead of three pipes.
         @return: How many points the clean-up (or the spawn) had.
         """
         requireCCleanup(self)
@@ -456,7 +459,9 @@ class SpawnProcessRollbackMixin(MixinBase):
                 returned = None
                 with Interrupter(first, point, machineryPoints) as interrupter:
                     try:
-                        returned = reactor.spawnProcess(proto, "/bin/cat", ["cat"])
+                        returned = reactor.spawnProcess(
+                            proto, "/bin/cat", ["cat"], usePTY=usePTY
+                        )
                     except KeyboardInterrupt:
                         pass
                 self.assertTrue(interrupter.firstFired, where)
@@ -471,7 +476,12 @@ class SpawnProcessRollbackMixin(MixinBase):
                         # Its makeConnection never ran; it is called all the
                         # same.
                         proto.transport = returned
-                    returned.loseConnection()
+                    if usePTY:
+                        # End of file on a terminal: closing the master
+                        # would hang it up (SIGHUP), not end cat's input.
+                        returned.write(b"\x04")
+                    else:
+                        returned.loseConnection()
                     await ended(reactor, proto)
                     self.assertEqual(proto.names().count("ended"), 1, where)
                     self.assertEqual(proto.endedReason.value.exitCode, 0, where)
@@ -585,6 +595,43 @@ class SpawnProcessRollbackMixin(MixinBase):
         is started, included).
         """
         points = self.sweepSpawnProcess(lambda: None, None, ObservingProtocol)
+        self.assertGreater(points, 0)
+
+    def test_ptyInterruptedAfterConnecting(self) -> None:
+        """
+        As L{test_interruptedAfterConnecting}, on a pty.
+        """
+        points = self.sweepSpawnProcess(
+            lambda: starting("_armLifetime"), True, usePTY=True
+        )
+        self.assertGreater(points, 0)
+
+    def test_ptyInterruptedBeforeConnecting(self) -> None:
+        """
+        As L{test_interruptedBeforeConnecting}, on a pty: the clean-up
+        stops reading the master, closes it and kills the child.
+        """
+        points = self.sweepSpawnProcess(
+            lambda: starting("_connect"), False, usePTY=True
+        )
+        self.assertGreater(points, 0)
+
+    def test_ptyInterruptedWhileRegistering(self) -> None:
+        """
+        The first interrupt comes inside the pty transport's constructor,
+        as it registers the master with the reactor, the child started and
+        the slave closed: the constructor's own rollback undoes it.
+        """
+        points = self.sweepSpawnProcess(
+            lambda: starting("startReading"), False, usePTY=True
+        )
+        self.assertGreater(points, 0)
+
+    def test_ptyInterruptedAnywhere(self) -> None:
+        """
+        As L{test_interruptedAnywhere}, on a pty.
+        """
+        points = self.sweepSpawnProcess(lambda: None, None, usePTY=True)
         self.assertGreater(points, 0)
 
 

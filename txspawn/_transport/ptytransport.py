@@ -43,7 +43,12 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from txspawn._kernel.childhandle import ChildProcess, recordCall, recordItems
+from txspawn._kernel.childhandle import (
+    ChildProcess,
+    completeCleanup,
+    recordCall,
+    recordItems,
+)
 from txspawn._plan.plan import SpawnPlan
 from txspawn._transport.lifecycle import ProcessLifecycle, killAndReap, leadsGroup
 from txspawn._transport.pipes import DONE_FAILURE, SMALL_READ
@@ -151,7 +156,9 @@ class PTYProcess(abstract.FileDescriptor, ProcessLifecycle):
         # The pty opened here, recorded before a signal handler can raise.
         opened: list[tuple[int, int, bytes]] = []
         child: ChildProcess | None = None
-        slaveClosed = False
+        # Whether the master and the slave are closed, each set just before
+        # its close: the clean-up closes each exactly once.
+        closed = [False, False]
         try:
             if given is not None:
                 masterfd, slavefd, ttyName = given
@@ -170,7 +177,7 @@ class PTYProcess(abstract.FileDescriptor, ProcessLifecycle):
             )
             # As Twisted: the slave is the child's now, even a caller's one;
             # keeping it open would hide the child's exit (no EIO).
-            slaveClosed = True
+            closed[1] = True
             os.close(slavefd)
             if given is not None:
                 fdesc.setNonBlocking(masterfd)  # type: ignore[no-untyped-call]
@@ -183,20 +190,46 @@ class PTYProcess(abstract.FileDescriptor, ProcessLifecycle):
             self.connected = True
             self.startReading()  # type: ignore[no-untyped-call]
         except BaseException:
-            try:
-                if child is not None:
-                    killAndReap(child)
-                if self.connected:
-                    self.stopReading()  # type: ignore[no-untyped-call]
-            finally:
-                if opened or child is not None:
-                    master, slave, _ = opened[0] if opened else given  # type: ignore[misc]
-                    if not slaveClosed:
-                        os.close(slave)
-                    os.close(master)
+            # Run to its end even if interrupted again (a C function, called
+            # first thing: nothing before it where a handler could raise).
+            completeCleanup(self._rollBack, child, opened, given, closed)
             raise
         if owner is not None:
             owner.append(self)
+
+    def _rollBack(
+        self,
+        child: ChildProcess | None,
+        opened: list[tuple[int, int, bytes]],
+        given: tuple[int, int, bytes] | None,
+        closed: list[bool],
+    ) -> None:
+        """
+        Undo a constructor that raised: kill and reap the child, stop
+        reading the master, close the pty if it was opened here or the
+        child was started on it.
+
+        Resumable (see L{txspawn._kernel.childhandle.completeCleanup}), each
+        step done once whichever run gets to it: the child's reap is
+        recorded before a signal handler can raise
+        (L{ChildProcess.killAndReap}), C{stopReading} is idempotent, and
+        each end is marked in C{closed} just before it is closed.
+
+        @param child: The child, if the engine started it.
+        @param opened: The pty opened here, if any.
+        @param given: The caller's pty, if any.
+        @param closed: Whether the master and the slave are closed.
+        """
+        if child is not None:
+            killAndReap(child)
+        if self.connected:
+            self.stopReading()  # type: ignore[no-untyped-call]
+        if opened or child is not None:
+            master, slave, _ = opened[0] if opened else given  # type: ignore[misc]
+            for index, fd in ((1, slave), (0, master)):
+                if not closed[index]:
+                    closed[index] = True
+                    os.close(fd)
 
     def fileno(self) -> int:
         """
@@ -254,18 +287,23 @@ class PTYProcess(abstract.FileDescriptor, ProcessLifecycle):
         Twisted does.
         """
         abstract.FileDescriptor.connectionLost(self, reason)  # type: ignore[no-untyped-call]
-        self.lostProcess += 1
-        self._ptyClosed = True
-        if self._exited or not _slaveClosed(self.fd):
-            os.close(self.fd)
-            self.maybeCallProcessEnded()
-            return
-        self._masterHeld = True
-        # This reaps the child if it has already exited (the usual case:
-        # the kernel closes a child's fds on its way out), which releases
-        # the master at once.
+        if not self._ptyClosed:
+            # Decided first: from here to the close (or the hold) there is
+            # no point where a signal handler could raise, so an interrupted
+            # call has either done nothing, and runs whole again
+            # (L{_forceClosePipes}), or has closed (or held) the master.
+            hold = not self._exited and _slaveClosed(self.fd)
+            self._ptyClosed = True
+            self.lostProcess += 1
+            if hold:
+                self._masterHeld = True
+            else:
+                os.close(self.fd)
+        # If held, this reaps the child if it has already exited (the usual
+        # case: the kernel closes a child's fds on its way out), which
+        # releases the master at once.
         self.maybeCallProcessEnded()
-        if self._masterHeld:
+        if self._masterHeld and self._masterTrigger is None:
             # The child is still running: the master waits for its reaping
             # (_childExited), or for reactor shutdown, whichever comes
             # first, so that a reactor that stops first leaks no fd.
@@ -286,9 +324,16 @@ class PTYProcess(abstract.FileDescriptor, ProcessLifecycle):
         what every transport does (L{ProcessLifecycle._childExited}).
         """
         if self._masterHeld:
-            trigger, self._masterTrigger = self._masterTrigger, None
+            trigger = self._masterTrigger
             if trigger is not None:
-                cast(IReactorCore, self.reactor).removeSystemEventTrigger(trigger)
+                core = cast(IReactorCore, self.reactor)
+                # Removed, then forgotten: a run interrupted in between
+                # removes it again, which raises ValueError.
+                try:
+                    core.removeSystemEventTrigger(trigger)
+                except ValueError:
+                    pass
+                self._masterTrigger = None
             self._closeHeldMaster()
         ProcessLifecycle._childExited(self, child)
 
