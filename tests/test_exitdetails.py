@@ -6,6 +6,7 @@ with real children on every engine x monitor combination.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from signal import SIGCONT
@@ -85,6 +86,18 @@ class ObservingProtocol(RecordingProtocol):
         self.transport.closeStdin()  # type: ignore[union-attr]
         if self._failIn == "continued":
             raise RuntimeError("processContinued failed")
+
+
+class ExitedOnConnectProtocol(ObservingProtocol):
+    """
+    An L{ObservingProtocol} whose C{connectionMade} returns only once its
+    child has exited, leaving it unreaped (C{WNOWAIT}).
+    """
+
+    def connectionMade(self) -> None:
+        super().connectionMade()
+        pid = self.transport.pid  # type: ignore[union-attr]
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
 
 
 class ExitDetailsMixin(MixinBase):
@@ -304,6 +317,22 @@ class ExitDetailsMixin(MixinBase):
         self.assertIsInstance(caught[0], UnsupportedFeature)
         self.assertIn("IProcessStateObserver", str(caught[0]))
         self.assertEqual(openFDs(), before)
+
+    def test_observerChildExitedBeforeWatched(self) -> None:
+        """
+        An observing protocol whose child has exited (not reaped) by the
+        time the monitor is asked to watch it -- its C{connectionMade}
+        waits for that, without reaping -- gets its transport and hears of
+        the exit as usual: C{spawnProcess} does not raise.  (Under the
+        sigchld monitor the stop/continue watcher was once asked to watch
+        a child already reported, and raised L{ValueError} after
+        C{makeConnection}.)
+        """
+        proto = ExitedOnConnectProtocol()
+        transport = spawnAndRun(self, proto, TRUE, [TRUE])
+        self.assertIsNotNone(transport)
+        self.assertEqual(proto.names().count("exited"), 1)
+        self.assertIsInstance(proto.endedReason.value, ProcessDone)
 
 
 globals().update(makeTestCaseClasses(ExitDetailsMixin))
