@@ -245,6 +245,7 @@ _MACHINERY = tuple(
         "_monitor/pidfd.py",
         "_monitor/sigchld.py",
         "_monitor/statewatch.py",
+        "_monitor/sigchldwakeup.py",
         "_transport/lifecycle.py",
         "_transport/pipetransport.py",
         "_transport/ptytransport.py",
@@ -255,13 +256,8 @@ _MACHINERY = tuple(
 
 #: Modules whose operations are not interrupt-safe yet, so that no point
 #: is counted while one of them runs (the call that enters one is: it comes
-#: before the operation starts).  The SIGCHLD wakeup's C{subscribe} and
-#: C{unsubscribe} can be left half-done by an exception (a reader left
-#: among the reactor's internal readers, a subscription removed but still
-#: counted) and cannot be run again; the stop/continue watcher uses them.
-_NOT_COUNTED = tuple(
-    os.path.join(_TXSPAWN, name) for name in ("_monitor/sigchldwakeup.py",)
-)
+#: before the operation starts).  None today.
+_NOT_COUNTED: tuple[str, ...] = ()
 
 
 def _inMachinery(frame: FrameType | None) -> bool:

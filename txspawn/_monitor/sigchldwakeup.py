@@ -37,6 +37,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable
+from functools import partial
 from types import FrameType
 from typing import Any
 
@@ -45,6 +46,7 @@ from twisted.logger import Logger, LogLevel
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from txspawn._kernel.childhandle import completeCleanup, recordCall, recordItems
 from txspawn._monitor.shared import addInternalReader, removeInternalReader
 
 # Nothing here is for use outside the monitor layer: its modules subscribe
@@ -85,11 +87,15 @@ class _Subscription:
     """
     One user of the SIGCHLD wakeup: a callback run in C{reactor}'s thread
     after each wake-up.
+
+    @ivar ended: Whether it was unsubscribed (or its subscribe failed),
+        set once everything it took is given back.
     """
 
     def __init__(self, reactor: Any, callback: Callable[[], object]) -> None:
         self.reactor = reactor
         self.callback = callback
+        self.ended = False
 
 
 @implementer(IReadDescriptor)
@@ -164,48 +170,82 @@ class _SIGCHLDWakeup:
     """
 
     def __init__(self) -> None:
-        self.readFD = -1
-        self._writeFD = -1
+        # The wakeup pipe's read and write ends, recorded as pipe2 returns
+        # them (recordItems); each set to -1 just before it is closed.
+        self._pipe: list[int] = []
         # Keyed by the reactor object itself, not id(reactor): a reactor
         # dropped without unsubscribing must not hand its registration to a
         # new reactor that happens to get the same id (the new one would
         # then never hear a SIGCHLD).
         self._readers: dict[Any, _WakeReader] = {}
-        self._count = 0
+        #: Whether installing has begun and restoring has not ended: the
+        #: state below is then to be given back (L{_restore}).
+        self._begun = False
         self._previousHandler: Any = None
-        self._previousWakeupFD = -1
+        #: Whether our handler was installed completely (not only tried).
+        self._handlerInstalled = False
+        #: What set_wakeup_fd(ours) returned: the previous wakeup fd.
+        self._previousWakeup: list[int] = []
         self._previousIdentity: tuple[int, int] | None = None
+        #: What set_wakeup_fd(previous) returned, in _restore.
+        self._replacedBy: list[int] = []
+        self._wakeupRestored = False
+        self._handlerIsOurs: bool | None = None
+        self._handlerRestored = False
+
+    @property
+    def readFD(self) -> int:
+        """
+        The wakeup pipe's read end, -1 while not installed.
+        """
+        return self._pipe[0] if self._pipe else -1
+
+    @property
+    def _writeFD(self) -> int:
+        return self._pipe[1] if len(self._pipe) == 2 else -1
+
+    @property
+    def _previousWakeupFD(self) -> int:
+        return self._previousWakeup[0] if self._previousWakeup else -1
 
     @property
     def installed(self) -> bool:
         """
-        Whether our handler and wakeup fd are installed.
+        Whether our handler and wakeup fd are installed (or being installed
+        or restored).
         """
-        return self._count > 0
+        return self._begun
 
     def subscribe(self, reactor: Any, callback: Callable[[], object]) -> _Subscription:
         """
         Have C{callback} called in C{reactor}'s thread after every
         C{SIGCHLD}, installing the handler and wakeup fd on first use.
 
+        Nothing is left behind if this raises, whatever it raises and
+        wherever (a signal handler's C{KeyboardInterrupt} included): the
+        clean-up (L{_unsubscribe}) runs to its end even if interrupted.
+
         @raise ValueError: if not called from the main thread.
         """
         _requireMainThread("installing the SIGCHLD wakeup")
-        if self._count == 0:
-            self._install()
         subscription = _Subscription(reactor, callback)
-        reader = self._readers.get(reactor)
-        if reader is None:
-            reader = _WakeReader(self, reactor)
-            try:
+        try:
+            if not self._begun:
+                self._install()
+            reader = self._readers.get(reactor)
+            if reader is None:
+                reader = _WakeReader(self, reactor)
+                # Recorded before it is registered: the clean-up finds it.
+                self._readers[reactor] = reader
                 reader.internal = addInternalReader(reactor, reader)
-            except BaseException:
-                if self._count == 0:
-                    self._restore()
-                raise
-            self._readers[reactor] = reader
-        reader.subscriptions.append(subscription)
-        self._count += 1
+            # Last: once appended, the subscription is complete (the
+            # clean-up of an exception raised right after removes it).
+            reader.subscriptions.append(subscription)
+        except BaseException:
+            # Run to its end even if interrupted again (a C function, called
+            # first thing: nothing before it where a handler could raise).
+            completeCleanup(self._unsubscribe, subscription)
+            raise
         return subscription
 
     def unsubscribe(self, subscription: _Subscription) -> None:
@@ -213,88 +253,140 @@ class _SIGCHLDWakeup:
         Undo one L{subscribe}; the last one restores the previous handler
         and wakeup fd and closes the pipe.
 
+        Resumable: run again after an exception interrupted it, it does
+        what is left (see L{_unsubscribe}).
+
         @raise ValueError: if not called from the main thread.
-        @raise KeyError: if C{subscription} is not current.
+        @raise KeyError: if C{subscription} was unsubscribed already.
         """
         _requireMainThread("uninstalling the SIGCHLD wakeup")
-        reader = self._readers.get(subscription.reactor)
-        if reader is None or subscription not in reader.subscriptions:
+        if subscription.ended:
             raise KeyError(f"{subscription!r} is not subscribed")
-        reader.subscriptions.remove(subscription)
-        if not reader.subscriptions:
-            del self._readers[subscription.reactor]
-            removeInternalReader(reader.reactor, reader, reader.internal)
-        self._count -= 1
-        if self._count == 0:
+        self._unsubscribe(subscription)
+
+    def _unsubscribe(self, subscription: _Subscription) -> None:
+        """
+        Give back what C{subscription} took, each step done once whichever
+        run gets to it: the subscription leaves its reader; a reader left
+        with none is unregistered from its reactor (idempotent) and only
+        then forgotten; with no reader left, the handler and wakeup fd are
+        restored (L{_restore}); last, the subscription is marked ended.
+        """
+        reactor = subscription.reactor
+        reader = self._readers.get(reactor)
+        if reader is not None:
+            if subscription in reader.subscriptions:
+                reader.subscriptions.remove(subscription)
+            if not reader.subscriptions:
+                # internal=True whatever addInternalReader returned (it may
+                # have been interrupted before that was stored): the
+                # internal removal if it is among the internal readers,
+                # else the idempotent removeReader.
+                removeInternalReader(reactor, reader, True)
+                del self._readers[reactor]
+        if not self._readers and self._begun:
             self._restore()
+        subscription.ended = True
 
     def _install(self) -> None:
-        readFD, writeFD = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        previousHandler = signal.getsignal(signal.SIGCHLD)
-        try:
-            signal.signal(signal.SIGCHLD, _noopHandler)
-            # SA_RESTART: a SIGCHLD must not make other code's syscalls fail
-            # with EINTR.
-            signal.siginterrupt(signal.SIGCHLD, False)
-            # A full pipe already means "wake up"; dropping more bytes is
-            # fine and must not print warnings.
-            previousWakeupFD = signal.set_wakeup_fd(writeFD, warn_on_full_buffer=False)
-        except BaseException:
-            _restoreHandler(previousHandler)
-            os.close(readFD)
-            os.close(writeFD)
-            raise
-        self.readFD, self._writeFD = readFD, writeFD
-        self._previousHandler = previousHandler
-        self._previousWakeupFD = previousWakeupFD
-        self._previousIdentity = (
-            _identity(previousWakeupFD) if previousWakeupFD != -1 else None
-        )
+        """
+        Open the wakeup pipe, install our handler and wakeup fd.  Each step
+        is recorded before a signal handler can raise, so that L{_restore}
+        gives back whatever part of it was done.
+        """
+        self._begun = True
+        self._previousHandler = None
+        self._handlerInstalled = False
+        self._previousWakeup = []
+        self._previousIdentity = None
+        self._replacedBy = []
+        self._wakeupRestored = False
+        self._handlerIsOurs = None
+        self._handlerRestored = False
+        recordItems(self._pipe, os.pipe2, os.O_NONBLOCK | os.O_CLOEXEC)
+        self._previousHandler = signal.getsignal(signal.SIGCHLD)
+        signal.signal(signal.SIGCHLD, _noopHandler)
+        # SA_RESTART: a SIGCHLD must not make other code's syscalls fail
+        # with EINTR.
+        signal.siginterrupt(signal.SIGCHLD, False)
+        self._handlerInstalled = True
+        # A full pipe already means "wake up"; dropping more bytes is fine
+        # and must not print warnings.
+        recordCall(self._previousWakeup, _setWakeupFD, self._writeFD)
+        previousWakeupFD = self._previousWakeupFD
+        if previousWakeupFD != -1:
+            self._previousIdentity = _identity(previousWakeupFD)
 
     def _restore(self) -> None:
-        previousFD = self._previousWakeupFD
-        if previousFD != -1 and _identity(previousFD) != self._previousIdentity:
-            # The previous owner closed its fd and the number may now be an
-            # unrelated file: it must not receive signal bytes.
-            _log.warn(
-                "txspawn: the signal wakeup fd {fd} in place before txspawn's "
-                "was closed meanwhile; leaving no wakeup fd",
-                fd=previousFD,
-            )
-            previousFD = -1
-        try:
-            current = signal.set_wakeup_fd(previousFD)
-        except (OSError, ValueError) as e:
-            # The previous fd was made blocking or closed since: never hand
-            # signal bytes to an fd that might block the signal path.
-            _log.warn(
-                "txspawn: cannot restore the previous signal wakeup fd {fd} "
-                "({error}); leaving no wakeup fd",
-                fd=previousFD,
-                error=e,
-            )
-            current = signal.set_wakeup_fd(-1)
-        if current != self._writeFD:
-            # Someone replaced our wakeup fd after us: theirs stays.
-            signal.set_wakeup_fd(current)
-            _log.warn(
-                "txspawn: the signal wakeup fd was replaced (by fd {fd}) while "
-                "txspawn's was installed; leaving it in place",
-                fd=current,
-            )
-        if signal.getsignal(signal.SIGCHLD) is _noopHandler:
-            _restoreHandler(self._previousHandler)
-        else:
-            _log.warn(
-                "txspawn: the SIGCHLD handler was replaced while txspawn's was "
-                "installed; leaving the replacement in place"
-            )
-        os.close(self.readFD)
-        os.close(self._writeFD)
-        self.readFD = self._writeFD = -1
+        """
+        Undo L{_install}, or the part of it that was done.
+
+        Resumable: each step is marked done once it is, or recorded before
+        a signal handler can raise, so a run after an interrupted one does
+        only what is left, and warns only as the first did.
+        """
+        if self._previousWakeup and not self._wakeupRestored:
+            if not self._replacedBy:
+                previousFD = self._previousWakeupFD
+                if previousFD != -1 and _identity(previousFD) != self._previousIdentity:
+                    # The previous owner closed its fd and the number may
+                    # now be an unrelated file: it must not receive signal
+                    # bytes.
+                    _log.warn(
+                        "txspawn: the signal wakeup fd {fd} in place before "
+                        "txspawn's was closed meanwhile; leaving no wakeup fd",
+                        fd=previousFD,
+                    )
+                    previousFD = -1
+                try:
+                    recordCall(self._replacedBy, signal.set_wakeup_fd, previousFD)
+                except (OSError, ValueError) as e:
+                    # The previous fd was made blocking or closed since:
+                    # never hand signal bytes to an fd that might block the
+                    # signal path.
+                    _log.warn(
+                        "txspawn: cannot restore the previous signal wakeup fd "
+                        "{fd} ({error}); leaving no wakeup fd",
+                        fd=previousFD,
+                        error=e,
+                    )
+                    recordCall(self._replacedBy, signal.set_wakeup_fd, -1)
+            current = self._replacedBy[0]
+            if current != self._writeFD:
+                # Someone replaced our wakeup fd after us: theirs stays.
+                signal.set_wakeup_fd(current)
+                self._wakeupRestored = True
+                _log.warn(
+                    "txspawn: the signal wakeup fd was replaced (by fd {fd}) "
+                    "while txspawn's was installed; leaving it in place",
+                    fd=current,
+                )
+            self._wakeupRestored = True
+        if not self._handlerRestored:
+            if self._handlerIsOurs is None:
+                # Decided once: restoring changes the answer.
+                self._handlerIsOurs = signal.getsignal(signal.SIGCHLD) is _noopHandler
+            if self._handlerIsOurs:
+                _restoreHandler(self._previousHandler)
+                self._handlerRestored = True
+            else:
+                self._handlerRestored = True
+                if self._handlerInstalled:
+                    _log.warn(
+                        "txspawn: the SIGCHLD handler was replaced while "
+                        "txspawn's was installed; leaving the replacement in "
+                        "place"
+                    )
+        pipe = self._pipe
+        for index, fd in enumerate(pipe):
+            if fd != -1:
+                pipe[index] = -1
+                os.close(fd)
+        self._pipe = []
         self._previousHandler = None
-        self._previousWakeupFD = -1
+        self._previousWakeup = []
         self._previousIdentity = None
+        self._begun = False
 
     def _drain(self) -> bytes:
         chunks = []
@@ -343,6 +435,11 @@ class _SIGCHLDWakeup:
         # subscription is still undone by uninstall.  Forget that it was
         # internal so unsubscribe only calls the idempotent removeReader.
         reader.internal = False
+
+
+#: C{signal.set_wakeup_fd(fd, warn_on_full_buffer=False)}, as a C callable
+#: (for L{recordCall}: no Python frame in which a handler could raise).
+_setWakeupFD = partial(signal.set_wakeup_fd, warn_on_full_buffer=False)
 
 
 def _restoreHandler(handler: Any) -> None:

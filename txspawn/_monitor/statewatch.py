@@ -189,12 +189,8 @@ class StateChangeWatcher:
         self._shutdown.disarm()
         subscription = self._subscription
         if subscription is not None:
-            try:
-                self._wakeup.unsubscribe(subscription)
-            except KeyError:
-                # An earlier run was interrupted inside unsubscribe, after
-                # the subscription was removed.
-                pass
+            # Resumable: a run interrupted inside it is finished by this one.
+            self._wakeup.unsubscribe(subscription)
             self._subscription = None
 
     def poll(self) -> None:
