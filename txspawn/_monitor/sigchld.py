@@ -99,9 +99,12 @@ class SIGCHLDMonitor:
         Unsubscribe, restoring the previous handler and wakeup fd if this
         was the last user (idempotent).  Watched children stay watched.
         """
-        if self._subscription is not None:
-            subscription, self._subscription = self._subscription, None
+        subscription = self._subscription
+        if subscription is not None:
+            # Forgotten only once ended: unsubscribe is resumable, so a run
+            # interrupted inside it is finished by the next.
             _wakeup.unsubscribe(subscription)
+            self._subscription = None
 
     def watch(self, child: ChildProcess, exited: Exited) -> None:
         """

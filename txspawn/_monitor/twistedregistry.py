@@ -128,6 +128,9 @@ class TwistedRegistryReaping:
         reapTwistedRegistry()
 
     def _unsubscribe(self) -> None:
-        if self._subscription is not None:
-            subscription, self._subscription = self._subscription, None
+        subscription = self._subscription
+        if subscription is not None:
+            # Forgotten only once ended: unsubscribe is resumable, so a run
+            # interrupted inside it is finished by the next.
             _wakeup.unsubscribe(subscription)
+            self._subscription = None
