@@ -241,6 +241,8 @@ _MACHINERY = tuple(
         "_reactor/spawner.py",
         "_kernel/childhandle.py",
         "_engine/cengine.py",
+        "_engine/pyengine.py",
+        "_monitor/twistedregistry.py",
         "_monitor/orphans.py",
         "_monitor/pidfd.py",
         "_monitor/sigchld.py",
