@@ -36,6 +36,8 @@ import asyncio
 import os
 import subprocess
 import sys
+import threading
+import time
 from typing import Any
 
 from twisted.internet.test.test_process import (
@@ -47,6 +49,7 @@ from twisted.internet.test.test_process import (
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.twisted_exclusions import applyExclusions, skipped, unusedExclusions
+from txspawn._monitor.orphans import orphanCount, reapPendingOrphans
 from txspawn._reactor.asyncioreactor import AsyncioSelectorReactor
 
 __all__ = [
@@ -90,6 +93,39 @@ class _TxspawnBuilderMixin:
             if not loop.is_running() and not loop.is_closed():
                 loop.close()
             asyncio.set_event_loop(None)
+        _awaitOrphans()
+
+
+#: How long a Twisted test's orphaned children get to exit once its reactor
+#: is gone (they are told to: their pipes are closed).
+ORPHAN_GRACE = 30.0
+
+
+def _awaitOrphans() -> None:
+    """
+    Wait until txspawn's orphan reaper has reaped every child that a test's
+    reactor left running.
+
+    Some of Twisted's tests stop their reactor with a child still alive
+    (C{test_pauseAndResumeProducing}, for one); txspawn hands it to the
+    background orphan reaper, which closes its pidfd when it exits.  Left
+    alone, that close lands in a later test and changes the fd set that
+    test's hygiene check compares exactly.  Waiting here keeps each test's
+    background work inside the test.
+
+    @raise AssertionError: if a child is still alive after
+        L{ORPHAN_GRACE} seconds.
+    """
+    reapPendingOrphans()
+    deadline = time.monotonic() + ORPHAN_GRACE
+    for thread in threading.enumerate():
+        if thread.name == "txspawn-orphan-reaper":
+            thread.join(max(0.0, deadline - time.monotonic()))
+    if orphanCount():
+        raise AssertionError(
+            f"{orphanCount()} children of this test's reactor still running "
+            f"{ORPHAN_GRACE:.0f} s after it stopped"
+        )
 
 
 class ProcessTestsBuilder(_TxspawnBuilderMixin, _TwistedProcessTestsBuilder):
