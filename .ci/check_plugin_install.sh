@@ -31,7 +31,7 @@ from twisted.internet.protocol import ProcessProtocol
 
 class Check(ProcessProtocol):
     def processEnded(self, reason):
-        from txspawn._reactor import SpawnReactorMixin
+        from txspawn._reactor.mixin import SpawnReactorMixin
 
         code = reason.value.exitCode
         ours = isinstance(reactor, SpawnReactorMixin)
@@ -57,7 +57,7 @@ from twisted.trial.unittest import TestCase
 class PluginReactorTests(TestCase):
     def test_reactorIsTxspawn(self):
         from twisted.internet import reactor
-        from txspawn._reactor import SpawnReactorMixin
+        from txspawn._reactor.mixin import SpawnReactorMixin
 
         self.assertIsInstance(reactor, SpawnReactorMixin)
 PY
