@@ -112,6 +112,12 @@ class CloseFromTests(HygieneMixin, SynchronousTestCase):
         fds, (r, w) = self.fdsAfterLateOpen()
         self.assertEqual(fds, sorted(["1", str(r), str(w)]))
 
+
+class CloseFromVersionTests(SynchronousTestCase):
+    """
+    Which Pythons have C{os.POSIX_SPAWN_CLOSEFROM}.
+    """
+
     def test_closeFromByVersion(self) -> None:
         """
         On glibc >= 2.34 (which has C{posix_spawn_file_actions_addclosefrom_np})
