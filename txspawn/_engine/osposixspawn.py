@@ -7,12 +7,15 @@ binds (glibc < 2.34, musl).
 Closing every other fd.  Python 3.13 added C{os.POSIX_SPAWN_CLOSEFROM}
 (where the libc has C{posix_spawn_file_actions_addclosefrom_np}), and
 L{OsPosixSpawn} uses it when it is there: one action, whatever the number of
-open fds, run in the child.  Without it (Python 3.11 and 3.12, or a libc
-without the function) L{OsPosixSpawn} turns "close from fd N" into one
-C{CLOSE} action per I{inheritable} fd >= N listed in C{/proc/self/fd} when
-the spawn is prepared.  That path is O(open fds), and racy: an inheritable
-fd another thread opens between the listing and the spawn leaks into the
-child.  It is documented as the slow path and tested by injecting it.
+open fds, run in the child.  (A libc without the function is why this
+backend is chosen, so by default it is rarely there; it is whenever the
+backend is chosen explicitly, as the tests do.)  Without it (Python 3.11
+and 3.12, or a libc without the function) L{OsPosixSpawn} turns "close
+from fd N" into one C{CLOSE} action per I{inheritable} fd >= N listed in
+C{/proc/self/fd} when the spawn is prepared.  That path is O(open fds), and
+racy: an inheritable fd another thread opens between the listing and the
+spawn leaks into the child.  It is documented as the slow path and tested
+by injecting it.
 
 glibc's internal signals.  C{os.posix_spawn} builds its signal sets with
 C{sigaddset(3)}, which refuses glibc's internal signals 32 and 33 (CPython
