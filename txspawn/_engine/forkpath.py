@@ -11,9 +11,8 @@ it with every signal blocked and reads its failure record.  The child
 (no planning, no formatting), reports any failure as one
 L{txspawn._plan.failurerecord} record over a close-on-exec pipe, and never
 returns into the caller's code.  Under Python 3.12+ C{os.fork()} emits a
-C{DeprecationWarning} in a process with threads (gh-100228): on 3.13 a
-threaded program that takes this path sees it, one more reason the engine
-prefers C{posix_spawn} and the C engine never forks.
+C{DeprecationWarning} in a process with threads (gh-100228); txspawn
+targets 3.11 here and prefers C{posix_spawn} for that reason too.
 """
 
 from __future__ import annotations
