@@ -55,6 +55,12 @@ class ChildSetupStageTests(SynchronousTestCase):
                 "IDMAP": 18,
                 "CGROUP": 19,
                 "RESERVED_FD": 20,
+                "HOSTNAME": 21,
+                "LOOPBACK": 22,
+                "MOUNT_PROPAGATION": 23,
+                "MOUNT_PROC": 24,
+                "TIME_OFFSETS": 25,
+                "INIT": 26,
             },
         )
 

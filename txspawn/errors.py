@@ -67,17 +67,36 @@ class ChildSetupStage(enum.IntEnum):
     SETUID = 14
     #: C{execve()} of every candidate path failed.
     EXEC = 15
-    #: Waiting for the parent to finish its part of the setup.
+    #: Waiting for the parent to finish its part of the setup (for example
+    #: writing a user namespace's uid/gid maps).
     SYNC = 16
-    #: Entering or creating namespaces.
+    #: Entering or creating namespaces (C{clone}/C{unshare} with the
+    #: C{CLONE_NEW*} flags).
     NAMESPACES = 17
-    #: Writing uid/gid maps.
+    #: Writing a user namespace's maps: C{detail} is 1 for C{setgroups},
+    #: 2 for C{gid_map}, 3 for C{uid_map}.
     IDMAP = 18
     #: Joining a cgroup.
     CGROUP = 19
     #: Checking that the file descriptor the C engine reserved for itself
     #: is still its own (raised as L{ReservedFdError}).
     RESERVED_FD = 20
+    #: C{sethostname()} in a new UTS namespace.
+    HOSTNAME = 21
+    #: Bringing the loopback interface up in a new network namespace (the
+    #: socket, or the C{SIOCGIFFLAGS}/C{SIOCSIFFLAGS} ioctls).
+    LOOPBACK = 22
+    #: Changing the propagation of every mount in a new mount namespace
+    #: (C{mount(NULL, "/", NULL, MS_REC | flag, NULL)}).
+    MOUNT_PROPAGATION = 23
+    #: Mounting a fresh C{/proc} in a new mount namespace.
+    MOUNT_PROC = 24
+    #: Setting time-namespace offsets: C{unshare(CLONE_NEWTIME)} (detail
+    #: 1) or writing C{/proc/self/timens_offsets} (detail 2).
+    TIME_OFFSETS = 25
+    #: txspawn's init (pid 1 of a new pid namespace) could not start the
+    #: command (its C{fork} failed, or it was given bad arguments).
+    INIT = 26
 
 
 class SpawnError(OSError):

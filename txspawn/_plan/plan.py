@@ -28,6 +28,7 @@ from typing import Union
 
 from attrs import frozen
 
+from txspawn._plan.namespaceplan import NamespacePlan
 from txspawn.errors import ChildSetupStage
 
 __all__ = [
@@ -111,6 +112,13 @@ class SpawnPlan:
     @ivar rlimits: C{(resource, soft, hard)} triples to apply.
     @ivar deathSignal: Signal for C{PR_SET_PDEATHSIG}, or C{None}.
     @ivar signalMask: Signals blocked in the child at exec.
+    @ivar namespaces: The namespaces the child is created in, and their
+        setup (L{NamespacePlan}), or C{None}.  With a user namespace, C{uid},
+        C{gid} and C{groups} are ids inside it.
+    @ivar injectedFault: Tests only: C{(stage, errno)}, the
+        L{ChildSetupStage} value at which the engine fails as if that step
+        had failed with C{errno}, after every earlier step ran (see
+        L{txspawn._plan.faultinjection}); C{None} normally.
     """
 
     executable: bytes
@@ -129,6 +137,8 @@ class SpawnPlan:
     rlimits: tuple[tuple[int, int, int], ...] = ()
     deathSignal: int | None = None
     signalMask: tuple[int, ...] = ()
+    namespaces: NamespacePlan | None = None
+    injectedFault: tuple[int, int] | None = None
 
     def failureFilename(self, stage: ChildSetupStage) -> str | None:
         """

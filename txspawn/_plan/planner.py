@@ -29,6 +29,7 @@ from txspawn._plan.argumentchecks import (
     encodeArgument,
     encodeEnv,
 )
+from txspawn._plan.faultinjection import currentFault
 from txspawn._plan.plan import ChildFDSpec, SpawnPlan
 from txspawn.errors import ChildSetupStage, SpawnError
 from txspawn.options import SpawnOptions, _resolveGroups
@@ -242,4 +243,5 @@ def planSpawn(
         umask=options.umask,
         rlimits=options.rlimits,
         deathSignal=options.deathSignal,
+        injectedFault=currentFault(),
     )
