@@ -195,8 +195,11 @@ def checkRunCall(
         if not argvTuple:
             raise ValueError("argv must not be empty: argv[0] is the program to run")
         for index, arg in enumerate(argvTuple):
-            if not isinstance(arg, (str, bytes)):
-                raise TypeError(f"argv[{index}] must be str or bytes, not {arg!r}")
+            # Spelled with continue, and the while loops of txspawn as
+            # "while True ... break": see tests/test_exceptiontable.py.
+            if isinstance(arg, (str, bytes)):
+                continue
+            raise TypeError(f"argv[{index}] must be str or bytes, not {arg!r}")
         checkCommand(argvTuple, env, path, uid, gid)
         if stdin is not None and not isinstance(stdin, bytes):
             raise TypeError(f"stdin must be bytes or None, not {type(stdin).__name__}")

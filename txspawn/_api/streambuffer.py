@@ -221,14 +221,23 @@ class StreamBuffer:
             return
         self._pumping = True
         try:
+            # Each loop is spelled "while True ... break" so that every
+            # backward jump stays inside this try, whose finally must run
+            # (see tests/test_exceptiontable.py).
             if self._onOutput is None:
-                while self._waiters and self._queue:
+                while True:
+                    if not (self._waiters and self._queue):
+                        break
                     self._waiters.popleft().callback(self._take())
                 if self._ended and not self._queue:
-                    while self._waiters:
+                    while True:
+                        if not self._waiters:
+                            break
                         self._waiters.popleft().callback(None)
             else:
-                while not self._delivering and self._queue:
+                while True:
+                    if self._delivering or not self._queue:
+                        break
                     self._deliver(self._onOutput, self._take())
             self._maybeResume()
             if self._ended and not self._queue and not self._delivering:

@@ -209,7 +209,10 @@ class TeeProtocol:
             return
         try:
             view = memoryview(data)
-            while view:
+            # "while True ... break": see tests/test_exceptiontable.py.
+            while True:
+                if not view:
+                    break
                 # A raw (unbuffered) file may write only part of the data.
                 written = self._file.write(view)
                 if written is None:

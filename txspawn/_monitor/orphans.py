@@ -77,6 +77,8 @@ import select
 import threading
 from collections.abc import Callable, Iterable
 from functools import partial
+from itertools import filterfalse
+from operator import attrgetter
 
 from twisted.logger import Logger
 
@@ -138,6 +140,10 @@ class _Batch:
         self.owner: str | None = None
 
 
+#: Whether a child has been reaped, as a C-implemented callable.
+_isReaped: Callable[[ChildProcess], bool] = attrgetter("reaped")
+
+
 class _OrphanReaper:
     """
     The process-wide owner of orphaned children (see the module docstring).
@@ -169,8 +175,12 @@ class _OrphanReaper:
             pending = set(self.pending)
             # Pending first: from then on no child can be lost.  (Reaped ones
             # are let through: the next pass just finishes them.)
-            self.pending.extend([child for child in children if child not in pending])
-            self._unreaped.update(child for child in self.pending if not child.reaped)
+            # filterfalse, not a comprehension with an if: CPython 3.13 can
+            # compile that loop's backward jump outside this with block, and
+            # an interrupt there would leave the lock held (see
+            # tests/test_exceptiontable.py).
+            self.pending.extend(filterfalse(pending.__contains__, children))
+            self._unreaped.update(filterfalse(_isReaped, self.pending))
         self.reapPending()
 
     def reapExited(self) -> None:
@@ -198,10 +208,13 @@ class _OrphanReaper:
         try:
             with self._lock:
                 batch.children, self.pending = self.pending, []
+            # Spelled so that every backward jump stays inside this try
+            # (see tests/test_exceptiontable.py).
             for child in batch.children:
-                if _reap(child):
-                    self._done(child)
-            running = [child for child in batch.children if not child.reaped]
+                if not _reap(child):
+                    continue
+                self._done(child)
+            running = list(filterfalse(_isReaped, batch.children))
             if startThread and running:
                 try:
                     thread = threading.Thread(
@@ -246,13 +259,12 @@ class _OrphanReaper:
             mine = batch.owner is _PENDING
             if mine:
                 pending = set(self.pending)
-                self.pending.extend(
-                    [
-                        child
-                        for child in batch.children
-                        if not child.reaped and child not in pending
-                    ]
-                )
+                # A loop with continue, not a comprehension with an if (see
+                # tests/test_exceptiontable.py).
+                for child in batch.children:
+                    if child.reaped or child in pending:
+                        continue
+                    self.pending.append(child)
         if mine:
             # (A thread that claimed the batch got no child reaped and not
             # done: it was started only after this pass reaped what it could.)

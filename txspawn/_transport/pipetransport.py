@@ -129,10 +129,15 @@ class Process(ProcessLifecycle):
             )
             # The child has its own copies now; ours would keep the pipes
             # from ever reporting end-of-file.
+            # Spelled with continue: CPython 3.13 compiles "if ...: body" at
+            # the end of a loop with its backward jump outside this try, and
+            # a KeyboardInterrupt there skipped the clean-up and leaked the
+            # child (see tests/test_exceptiontable.py).
             for index, fd in enumerate(opened):
-                if fd not in parentEnds.values():
-                    opened[index] = -1
-                    os.close(fd)
+                if fd in parentEnds.values():
+                    continue
+                opened[index] = -1
+                os.close(fd)
             self._child = child
             self.pid = child.pid
             self.processGroup = child.pid if leadsGroup(plan) else None
