@@ -48,12 +48,12 @@ class InfoTests(SynchronousTestCase):
 
     def test_sections(self) -> None:
         """
-        C{info} exits 0 and prints an engine, a monitor and a features
-        section.
+        C{info} exits 0 and prints an engine, a monitor, a features and a
+        namespaces section.
         """
         result = _runModule("info")
         self.assertEqual(result.returncode, 0, result.stderr)
-        for section in ("engine:", "monitor:", "features:"):
+        for section in ("engine:", "monitor:", "features:", "namespaces:"):
             self.assertIn(f"\n{section}\n", result.stdout)
 
     def test_everyFeature(self) -> None:
@@ -108,6 +108,61 @@ class InfoTests(SynchronousTestCase):
             self.assertIn(f"\n    why: no {name} here\n", text)
             use = " ".join(FEATURE_USES[name].split()[:4])
             self.assertIn(f"    use: {use}", text)
+        assertNoInternalLabels(self, text)
+
+    def test_namespaces(self) -> None:
+        """
+        C{info} has a namespaces section listing every namespace type and
+        the self-map, parent-written map and C{/proc} questions once each,
+        C{on} exactly when the real probe says it works, and each one that
+        is off with why and what needs it on the next lines.
+        """
+        from txspawn._kernel.nsprobe import probeNamespaces
+
+        probe = probeNamespaces()
+        result = _runModule("info")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        section = result.stdout.split("\nnamespaces:\n", 1)[1].split("\n\n", 1)[0]
+        lines = section.splitlines()
+        self.assertIn("from a real probe", lines[0])
+        for v in probe.verdicts:
+            at = [n for n, line in enumerate(lines) if line.split()[:1] == [v.name]]
+            self.assertEqual(len(at), 1, f"{v.name} not listed once")
+            self.assertEqual(lines[at[0]].split()[1], "on" if v.works else "off")
+            if not v.works:
+                self.assertRegex(lines[at[0] + 1], r"^      why: \S", v.name)
+                self.assertIn("      use: ", "\n".join(lines[at[0] + 2 : at[0] + 6]))
+
+    def test_namespacesOffExplained(self) -> None:
+        """
+        With every question off, each is listed with its reason (wrapped to
+        79 columns) and what needs it, and the header says a user namespace
+        is needed without CAP_SYS_ADMIN.
+        """
+        from txspawn._cli.main import describeNamespaces
+        from txspawn._kernel.nsprobe import (
+            NAMESPACE_FLAGS,
+            NamespaceProbe,
+            NamespaceVerdict,
+        )
+
+        names = [*NAMESPACE_FLAGS, "self-map", "parent-maps", "proc"]
+        reason = "unshare failed with EPERM: needs root (CAP_SYS_ADMIN) or a user "
+        offAll = NamespaceProbe(
+            False,
+            1000,
+            tuple(NamespaceVerdict(n, False, "unshare", 1, reason + n) for n in names),
+        )
+        lines = describeNamespaces(offAll)
+        self.assertTrue(all(len(line) <= 77 for line in lines), lines)
+        text = "\n".join(lines)
+        self.assertIn("lacks CAP_SYS_ADMIN", " ".join(text.split()))
+        for name in names:
+            self.assertIn(f"\n{name}", text)
+            self.assertEqual(text.count(f"\n{name} "), 1)
+        self.assertIn("    use: Namespaces(pid=True)", text)
+        self.assertIn("    use: uidMap= or gidMap=", text)
+        self.assertEqual(text.count("    why: unshare failed with EPERM"), len(names))
         assertNoInternalLabels(self, text)
 
     def test_readsAsPlainWords(self) -> None:

@@ -2,10 +2,12 @@
 """
 The command line: C{python -m txspawn info} and C{python -m txspawn bench}.
 
-C{info} says which engine and monitor txspawn would use here, and why, and
+C{info} says which engine and monitor txspawn would use here, and why,
 lists every kernel and libc feature probed, with the reason for each one
-that is off.  C{bench} runs the side-by-side benchmark (txspawn, stock
-Twisted, a C C{posix_spawn} loop) and prints medians and ratios.
+that is off, and which namespaces a child can get here (from a real probe,
+L{txspawn._kernel.nsprobe}), with the reason for each one it cannot.
+C{bench} runs the side-by-side benchmark (txspawn, stock Twisted, a C
+C{posix_spawn} loop) and prints medians and ratios.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from txspawn._kernel.features import Features
+    from txspawn._kernel.nsprobe import NamespaceProbe
 
 __all__ = [
     "buildParser",
     "describeFeatures",
+    "describeNamespaces",
     "effectiveFeatures",
     "infoReport",
     "main",
@@ -212,6 +216,60 @@ def _featureLines() -> list[str]:
     return describeFeatures(effectiveFeatures(probeFeatures()))
 
 
+#: What each namespace question of the probe gives, in a user's words.
+_NAMESPACE_USES = {
+    "self-map": "Namespaces(user=True) with the default maps (you are root "
+    "inside), at the cost of a plain spawn",
+    "parent-maps": "uidMap= or gidMap= with several ranges or with ids that "
+    "are not your own",
+    "proc": "Namespaces(pid=True, mount=True, mountProc=True): a /proc that "
+    "shows only the namespace's processes",
+}
+
+
+def describeNamespaces(probe: NamespaceProbe) -> list[str]:
+    """
+    The namespaces section of C{info}: how the probe ran, then one line per
+    namespace type and per map or C{/proc} question that works; for each
+    one that does not, why (C{why:}) and what needs it (C{use:}).
+
+    @param probe: The probe's verdicts.
+    @return: The lines, without the section's indent.
+    """
+    how = "from a real probe: a child per namespace calls unshare()"
+    if probe.privileged:
+        how += " (this process has CAP_SYS_ADMIN: no user namespace needed)"
+    else:
+        how += (
+            " with a user namespace (this process lacks CAP_SYS_ADMIN, so "
+            "every other namespace needs user=True)"
+        )
+    lines = _wrapped(how, "", "")
+    width = max(len(v.name) for v in probe.verdicts)
+    for v in probe.verdicts:
+        name, state, reason = v.name, "on" if v.works else "off", v.reason
+        if v.works:
+            lines += _wrapped(reason, f"{name:<{width}}  {state}  ", " " * (width + 6))
+            continue
+        lines.append(f"{name:<{width}}  {state}")
+        lines += _wrapped(reason, "    why: ", " " * 9)
+        use = _NAMESPACE_USES.get(name, f"Namespaces({name}=True)")
+        lines += _wrapped(use, "    use: ", " " * 9)
+    return lines
+
+
+def _namespaceLines() -> list[str]:
+    try:
+        from txspawn._kernel.nsprobe import probeNamespaces
+    except ImportError as e:
+        return [f"namespace probe {_failure(e)}"]
+    try:
+        probe = probeNamespaces()
+    except OSError as e:
+        return [f"namespace probe {_failure(e)}"]
+    return describeNamespaces(probe)
+
+
 def infoReport() -> str:
     """
     @return: The text C{python -m txspawn info} prints.
@@ -229,6 +287,7 @@ def infoReport() -> str:
     out += _section("engine:", _engineLines())
     out += _section("monitor:", _monitorLines())
     out += _section("features:", _featureLines())
+    out += _section("namespaces:", _namespaceLines())
     return "\n".join(out)
 
 
@@ -248,12 +307,13 @@ def buildParser() -> argparse.ArgumentParser:
     )
     commands.add_parser(
         "info",
-        help="show which engine and monitor txspawn uses here, and why, and "
-        "what this kernel and libc offer",
+        help="show which engine and monitor txspawn uses here, and why, what "
+        "this kernel and libc offer, and which namespaces work here",
         description="Show which engine (what starts children) and monitor "
         "(what notices their exits) txspawn uses on this machine, and why, and "
         "every kernel and libc feature it looks for: why each one that is off "
-        "is off, and what it would give.",
+        "is off, and what it would give; and which namespaces a child can "
+        "get here, from a real probe, and why any cannot.",
     )
     bench = commands.add_parser(
         "bench",
