@@ -104,7 +104,13 @@ PUBLIC_NAMES: dict[str, list[str]] = {
         "IReactorSpawn",
         "ISpawner",
     ],
-    "txspawn.options": ["ID_MAX", "NGROUPS_MAX", "SpawnOptions"],
+    "txspawn.options": [
+        "ID_MAX",
+        "IdMapRange",
+        "NGROUPS_MAX",
+        "Namespaces",
+        "SpawnOptions",
+    ],
     "txspawn.reactor": [
         "AsyncioSelectorReactor",
         "EPollReactor",

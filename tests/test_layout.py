@@ -33,7 +33,13 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     # extension built from txspawn/_csrc/): they import nothing of txspawn.
     (
         "vocabulary",
-        ("txspawn.errors", "txspawn.options", "txspawn.interfaces", "txspawn._cspawn"),
+        (
+            "txspawn.errors",
+            "txspawn.options",
+            "txspawn._namespaceoptions",
+            "txspawn.interfaces",
+            "txspawn._cspawn",
+        ),
     ),
     ("kernel", ("txspawn._kernel",)),
     ("plan", ("txspawn._plan",)),

@@ -1,7 +1,9 @@
 # -*- test-case-name: tests.test_options -*-
 """
 Public value types for the spawn options that Twisted's C{spawnProcess} does
-not have.
+not have: L{SpawnOptions}, and the namespaces a child is created in,
+L{Namespaces} with its maps' L{IdMapRange} (defined in a private module of
+their own, and public here).
 
 A L{SpawnOptions} is validated when it is built, so a mistake is reported
 where it is made, with the option's name, and never half-way through a
@@ -21,7 +23,15 @@ from typing import Any, Union
 
 from attrs import field, frozen
 
-__all__ = ["ID_MAX", "NGROUPS_MAX", "SpawnOptions"]
+from txspawn._namespaceoptions import IdMapRange, Namespaces, checkNamespaces
+
+__all__ = [
+    "ID_MAX",
+    "NGROUPS_MAX",
+    "IdMapRange",
+    "Namespaces",
+    "SpawnOptions",
+]
 
 #: The largest valid uid or gid: C{(uid_t)-1} is reserved to mean "no
 #: change" by C{setresuid(2)}.
@@ -231,7 +241,23 @@ def _checkDeathSignal(
     return int(value)
 
 
-def _checkCombination(newSession: bool, processGroup: int | None, prefix: str) -> None:
+def _checkNamespaces(
+    value: Namespaces | None, name: str = "SpawnOptions.namespaces"
+) -> Namespaces | None:
+    """
+    Validate L{SpawnOptions.namespaces} (a L{Namespaces} checks itself when
+    it is built).
+    """
+    return checkNamespaces(value, name)
+
+
+def _checkCombination(
+    newSession: bool,
+    processGroup: int | None,
+    groups: tuple[GroupSpec, ...] | None,
+    namespaces: Namespaces | None,
+    prefix: str,
+) -> None:
     """
     Check the options that constrain each other.
 
@@ -242,6 +268,17 @@ def _checkCombination(newSession: bool, processGroup: int | None, prefix: str) -
         raise ValueError(
             f"{prefix}newSession and {prefix}processGroup cannot be combined: "
             "a new session already leads a new process group"
+        )
+    if (
+        groups is not None
+        and namespaces is not None
+        and namespaces.user
+        and namespaces.setgroups == "deny"
+    ):
+        raise ValueError(
+            f"{prefix}groups cannot be set in a user namespace with "
+            f"setgroups='deny' ({prefix}namespaces): give Namespaces("
+            "setgroups='allow') and a gidMap mapping the groups"
         )
 
 
@@ -277,6 +314,10 @@ class SpawnOptions:
         C{resource.RLIM_INFINITY}.
     @ivar deathSignal: A signal the kernel sends the child when the thread
         that spawned it exits (C{PR_SET_PDEATHSIG}), or C{None}.
+    @ivar namespaces: The new namespaces to create the child in
+        (L{Namespaces}), or C{None}.  With a user namespace, the C{uid},
+        C{gid} and C{groups} of the spawn are ids inside it; C{groups} then
+        needs C{setgroups="allow"}.
 
     @since: txspawn 0.1
     """
@@ -289,12 +330,19 @@ class SpawnOptions:
         default=(), converter=_checkRlimits
     )
     deathSignal: int | None = field(default=None, converter=_checkDeathSignal)
+    namespaces: Namespaces | None = field(default=None, converter=_checkNamespaces)
 
     def __attrs_post_init__(self) -> None:
         """
         Check the options that constrain each other.
         """
-        _checkCombination(self.newSession, self.processGroup, "SpawnOptions.")
+        _checkCombination(
+            self.newSession,
+            self.processGroup,
+            self.groups,
+            self.namespaces,
+            "SpawnOptions.",
+        )
 
     def groupIDs(
         self, getgrnam: Callable[[str], grp.struct_group] = grp.getgrnam
@@ -346,6 +394,7 @@ _CHECKS: dict[str, Callable[[Any, str], object]] = {
     "processGroup": _checkProcessGroup,
     "rlimits": _checkRlimits,
     "deathSignal": _checkDeathSignal,
+    "namespaces": _checkNamespaces,
 }
 
 #: The keyword arguments that are L{SpawnOptions} fields.
@@ -365,7 +414,13 @@ def _fromKeywords(options: Mapping[str, object]) -> SpawnOptions:
     values: dict[str, Any] = {
         name: _CHECKS[name](value, name) for name, value in options.items()
     }
-    _checkCombination(values.get("newSession", False), values.get("processGroup"), "")
+    _checkCombination(
+        values.get("newSession", False),
+        values.get("processGroup"),
+        values.get("groups"),
+        values.get("namespaces"),
+        "",
+    )
     # The checks are idempotent: SpawnOptions runs them again, on values
     # that pass.
     return SpawnOptions(**values)
