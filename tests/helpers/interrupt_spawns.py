@@ -67,8 +67,11 @@ from typing import Any, cast
 
 from tests.hygiene import childrenOf
 
-#: Seconds the reactor may take to end every transport.
-END_TIMEOUT = 30.0
+#: Seconds the reactor may go without ending any transport before the run is
+#: declared stuck.  A watchdog on progress, not a deadline for the whole run:
+#: under a heavy load ending 200 children takes long, but never this long
+#: without a single one ending.
+STALL_TIMEOUT = 60.0
 
 
 def openFDs() -> dict[int, str]:
@@ -131,6 +134,8 @@ def run(engine: str, monitor: str, variant: str, rounds: int, seed: int) -> Any:
             called.add(self)
             value: Any = reason.value
             ended[self] = (value.exitCode, value.signal)
+            if watchdog:
+                watchdog[0].reset(STALL_TIMEOUT)
             if connected <= set(ended) and finished:
                 reactor.stop()
 
@@ -201,6 +206,9 @@ def run(engine: str, monitor: str, variant: str, rounds: int, seed: int) -> Any:
             if transport is not None:
                 end(transport)
         finished.append(True)
+        # The watchdog counts from here: the spawns above ran without the
+        # reactor turning.
+        watchdog[0].reset(STALL_TIMEOUT)
         if connected <= set(ended):
             reactor.stop()
 
@@ -213,6 +221,7 @@ def run(engine: str, monitor: str, variant: str, rounds: int, seed: int) -> Any:
 
     baseFDs = openFDs()
     timedOut: list[bool] = []
+    watchdog: list[Any] = []
 
     def timeout() -> None:
         timedOut.append(True)
@@ -224,7 +233,8 @@ def run(engine: str, monitor: str, variant: str, rounds: int, seed: int) -> Any:
 
     reactor.addSystemEventTrigger("before", "shutdown", beforeShutdown)
     reactor.callWhenRunning(interruptAllOrStop)
-    call = reactor.callLater(END_TIMEOUT, timeout)
+    call = reactor.callLater(STALL_TIMEOUT, timeout)
+    watchdog.append(call)
     reactor.run()
     if not timedOut:
         call.cancel()
