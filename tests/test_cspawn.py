@@ -1026,7 +1026,7 @@ class GILTests(CTestCase):
             thread.start()
             sys.setswitchinterval(1000.0)
             go.release()  # the thread now waits for the GIL, held here
-            pid, pidfd, record, _ = _cspawn.spawn(
+            pid, pidfd, record, _, _ = _cspawn.spawn(
                 candidates,
                 (b"true",),
                 (),
@@ -1048,6 +1048,9 @@ class GILTests(CTestCase):
                 0,
                 (),
                 _cspawn.ALLOW_ALL,
+                None,
+                None,
+                None,
             )
             ranDuringSpawn.append(bool(ran))  # read before any GIL release
             sys.setswitchinterval(old)
@@ -1216,6 +1219,9 @@ class ArgumentTests(CTestCase):
             deathSignal=0,
             signalMask=(),
             allow=_cspawn.ALLOW_ALL,
+            namespaces=None,
+            init=None,
+            fault=None,
         )
         args.update(overrides)
         return _cspawn.spawn(*args.values())
@@ -1224,7 +1230,8 @@ class ArgumentTests(CTestCase):
         """
         The baseline arguments spawn C{/bin/true}.
         """
-        pid, pidfd, record, _ = self.call()
+        pid, pidfd, record, _, statusFd = self.call()
+        self.assertEqual(statusFd, -1)
         os.close(pidfd)
         self.assertIsNone(record)
         self.assertEqual(waitExit(pid), 0)

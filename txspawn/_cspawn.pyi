@@ -24,6 +24,7 @@ FLAG_SLOTS_UNUSABLE: int
 MAX_SLOT_FDS: int
 POST_SPAWN_STEPS: int
 FLAG_CLONE3: int
+FLAG_SHARED_VM: int
 FDOP_DUP2: int
 FDOP_DUP2_CLOEXEC: int
 FDOP_CLEAR_CLOEXEC: int
@@ -49,6 +50,17 @@ STAGE_NAMESPACES: int
 STAGE_IDMAP: int
 STAGE_CGROUP: int
 STAGE_RESERVED_FD: int
+STAGE_HOSTNAME: int
+STAGE_LOOPBACK: int
+STAGE_MOUNT_PROPAGATION: int
+STAGE_MOUNT_PROC: int
+STAGE_TIME_OFFSETS: int
+STAGE_INIT: int
+IDMAP_SETGROUPS: int
+IDMAP_GID_MAP: int
+IDMAP_UID_MAP: int
+TIME_UNSHARE: int
+TIME_WRITE: int
 
 def spawn(
     candidates: tuple[bytes, ...],
@@ -72,13 +84,29 @@ def spawn(
     deathSignal: int,
     signalMask: tuple[int, ...],
     allow: int,
+    namespaces: tuple[
+        int,
+        bytes | None,
+        bytes | None,
+        bytes | None,
+        bool,
+        tuple[int, int] | None,
+        bytes | None,
+        bool,
+        int,
+        bool,
+        bytes | None,
+    ]
+    | None,
+    init: tuple[bytes, tuple[bytes, ...], int] | None,
+    fault: tuple[int, int] | None,
     /,
-) -> tuple[int, int, bytes | None, int]: ...
+) -> tuple[int, int, bytes | None, int, int]: ...
 def wait4(pid: int, options: int, /) -> tuple[int, int, resource.struct_rusage]: ...
 def openpty() -> tuple[int, int, bytes]: ...
 def features() -> dict[str, tuple[bool | None, str | None]]: ...
 def _clone3SelfTest() -> tuple[int, bool, bool]: ...
 def _failAfterSpawn(step: int, /) -> None: ...
-def discard(outcomes: list[tuple[int, int, bytes | None, int]], /) -> None: ...
+def discard(outcomes: list[tuple[int, int, bytes | None, int, int]], /) -> None: ...
 def discardChild(pid: int, pidfd: int | None, /) -> None: ...
 def completeCleanup(function: Callable[..., object], /, *args: object) -> None: ...

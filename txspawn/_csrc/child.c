@@ -24,10 +24,29 @@
  * both engines report the same stage for the same input):
  *
  *   fd table unshare and the fds taken from the reserved socket (slot mode
- *   only) -> signal dispositions -> setsid ->
+ *   only) -> signal dispositions -> the namespace steps (below) -> setsid ->
  *   setpgid -> fd program -> TIOCSCTTY -> chdir -> umask -> rlimits ->
  *   setgroups -> setresgid -> setresuid -> PR_SET_PDEATHSIG -> signal mask
- *   -> execve over the candidates.
+ *   -> execve over the candidates (or of txspawn's init).
+ *
+ * The namespace steps (issue 13; txspawn/_plan/namespaceplan.py), after the
+ * clone that created the namespaces [NAMESPACES, reported by the parent]:
+ *
+ *   maps: written here under /proc/self (setgroups, gid_map, uid_map
+ *   [IDMAP 1/2/3]), or by the parent while we wait on a futex [SYNC] ->
+ *   the early ids inside (setresgid [SETGID], setresuid [SETUID]) ->
+ *   sethostname [HOSTNAME] -> lo up [LOOPBACK] -> mount propagation
+ *   [MOUNT_PROPAGATION] -> a fresh /proc [MOUNT_PROC] ->
+ *   unshare(CLONE_NEWTIME) and its offsets [TIME_OFFSETS 1/2].
+ *
+ * While we wait for the parent's maps the parent is not suspended: we share
+ * its memory (CLONE_VM without CLONE_VFORK) and run at the same time as the
+ * thread that cloned us.  That thread's errno is ours too (we run on its
+ * TLS), so neither side may fail a call while the other could be reading
+ * errno: until the futex word changes we make only calls that cannot fail
+ * (prctl, getppid, the futex wait itself), and once the parent has stored
+ * the word it makes none that can fail until the error pipe's end of file
+ * (spawn.c).
  *
  * PR_SET_PDEATHSIG comes after the credential changes because the kernel
  * clears it when the effective uid or gid changes (prctl(2)).
@@ -36,11 +55,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/futex.h>
+#include <net/if.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -55,6 +77,7 @@
 struct txs_child {
     const struct txs_plan *plan;
     int err_fd;  /* where the error pipe's write end is right now */
+    int status_fd;  /* ... and the status pipe's (init only; else -1) */
 };
 
 /* What getdents64(2) fills in; glibc < 2.30 does not declare it. */
@@ -145,6 +168,7 @@ txs_close_fds(const struct txs_child *c, unsigned lo, unsigned hi)
                 struct txs_dirent64 *d = (struct txs_dirent64 *)(buf + off);
                 int fd = txs_parse_fd(d->d_name);
                 if (fd >= 0 && fd != dir && fd != c->err_fd &&
+                        fd != c->status_fd &&
                         (unsigned)fd >= lo && (unsigned)fd <= hi) {
                     close(fd);
                 }
@@ -161,7 +185,7 @@ txs_close_fds(const struct txs_child *c, unsigned lo, unsigned hi)
         top = (unsigned)rl.rlim_cur;
     }
     for (unsigned fd = lo; fd <= hi && fd < top; fd++) {
-        if ((int)fd != c->err_fd) {
+        if ((int)fd != c->err_fd && (int)fd != c->status_fd) {
             close((int)fd);
         }
     }
@@ -303,6 +327,9 @@ txs_run_fd_ops(struct txs_child *c)
             if (op->fd == c->err_fd) {
                 c->err_fd = target;  /* the kept error pipe was moved */
             }
+            else if (op->fd == c->status_fd) {
+                c->status_fd = target;  /* ... or the status pipe */
+            }
             break;
         case TXS_FDOP_CLEAR_CLOEXEC:
             if (fcntl(op->fd, F_SETFD, 0) < 0) {
@@ -349,17 +376,254 @@ txs_exec(const struct txs_child *c)
     txs_child_fail(c, TXS_STAGE_EXEC, 0);
 }
 
+/* ---- the namespace steps (issue 13) ---- */
+
+/*
+ * Fault injection (tests only, txspawn._plan.faultinjection): the step of
+ * `stage` fails with the planned errno instead of running.  Called at the
+ * start of each namespace step, so every earlier step has run.
+ */
+static void
+txs_fault(const struct txs_child *c, enum txs_stage stage, int detail)
+{
+    if (c->plan->fault_stage == (int)stage) {
+        errno = c->plan->fault_errno;
+        txs_child_fail(c, stage, detail);
+    }
+}
+
+/* Write one of our own map files (/proc/self/...): one write(). */
+static void
+txs_write_own_map(const struct txs_child *c, const char *path,
+                  const struct txs_bytes *data, int detail)
+{
+    if (txs_write_file(path, data->data, data->len) < 0) {
+        txs_child_fail(c, TXS_STAGE_IDMAP, detail);
+    }
+}
+
+/*
+ * Parent-written maps: wait until the parent has written them (the futex
+ * word turns TXS_SYNC_GO) or gave up (TXS_SYNC_ABORT: it reports the
+ * failure itself, so we just go).  We run beside the parent (no vfork), so
+ * first make sure that we do not outlive it: SIGKILL when the thread that
+ * cloned us dies, and if it died before the prctl, nobody is left to write
+ * the maps or read our record.
+ */
+static void
+txs_wait_for_maps(const struct txs_child *c)
+{
+    const struct txs_plan *plan = c->plan;
+    uint32_t *word = plan->map_sync;
+    int op = plan->map_sync_shared ? FUTEX_WAIT : FUTEX_WAIT_PRIVATE;
+    if (prctl(PR_SET_PDEATHSIG, (unsigned long)SIGKILL, 0, 0, 0) < 0) {
+        txs_child_fail(c, TXS_STAGE_SYNC, 0);
+    }
+    if (getppid() != plan->parent_pid) {
+        _exit(127);
+    }
+    for (;;) {
+        uint32_t state = __atomic_load_n(word, __ATOMIC_ACQUIRE);
+        if (state == TXS_SYNC_GO) {
+            break;
+        }
+        if (state != TXS_SYNC_WAIT) {
+            _exit(127);  /* the parent gave up and reports why */
+        }
+        /* Returns at once if the word is no longer TXS_SYNC_WAIT (EAGAIN);
+           a spurious wake-up just loops. */
+        if (syscall(SYS_futex, word, op, TXS_SYNC_WAIT, NULL, NULL, 0) < 0 &&
+                errno != EAGAIN && errno != EINTR) {
+            txs_child_fail(c, TXS_STAGE_SYNC, 0);
+        }
+    }
+    /* The ordinary PR_SET_PDEATHSIG step (death_signal) comes later. */
+    if (prctl(PR_SET_PDEATHSIG, 0UL, 0, 0, 0) < 0) {
+        txs_child_fail(c, TXS_STAGE_SYNC, 0);
+    }
+    txs_fault(c, TXS_STAGE_SYNC, 0);
+}
+
+/* Step 2: the user namespace's maps. */
+static void
+txs_maps(const struct txs_child *c)
+{
+    const struct txs_namespaces *ns = &c->plan->ns;
+    if (ns->uid_map.data == NULL) {
+        return;  /* no user namespace */
+    }
+    if (!ns->maps_by_child) {
+        txs_wait_for_maps(c);
+        return;
+    }
+    txs_fault(c, TXS_STAGE_IDMAP,
+              ns->setgroups.data != NULL ? TXS_IDMAP_SETGROUPS
+                                         : TXS_IDMAP_GID_MAP);
+    /* setgroups first: an unprivileged gid_map write needs "deny". */
+    if (ns->setgroups.data != NULL) {
+        txs_write_own_map(c, "/proc/self/setgroups", &ns->setgroups,
+                          TXS_IDMAP_SETGROUPS);
+    }
+    if (ns->gid_map.data != NULL) {
+        txs_write_own_map(c, "/proc/self/gid_map", &ns->gid_map,
+                          TXS_IDMAP_GID_MAP);
+    }
+    txs_write_own_map(c, "/proc/self/uid_map", &ns->uid_map,
+                      TXS_IDMAP_UID_MAP);
+}
+
+/* Step 5: `lo` up.  SIOCSIFFLAGS alone does it: the kernel adds 127.0.0.1
+   and ::1 to an interface that comes up. */
+static void
+txs_loopback(const struct txs_child *c)
+{
+    txs_fault(c, TXS_STAGE_LOOPBACK, 0);
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) {
+        txs_child_fail(c, TXS_STAGE_LOOPBACK, 0);
+    }
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof(ifr));
+    memcpy(ifr.ifr_name, "lo", sizeof("lo"));
+    if (ioctl(s, SIOCGIFFLAGS, &ifr) < 0) {
+        txs_child_fail(c, TXS_STAGE_LOOPBACK, 0);
+    }
+    ifr.ifr_flags |= IFF_UP;
+    if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0) {
+        txs_child_fail(c, TXS_STAGE_LOOPBACK, 0);
+    }
+    close(s);
+}
+
+/* Step 8: a time namespace with its offsets.  unshare() does not move us
+   into it, only our future children and ourselves at execve (Linux 6.0,
+   "fs/exec: switch timens when a task gets a new mm"), so its offsets can
+   still be written: the kernel takes them only while nobody is in it. */
+static void
+txs_time_offsets(const struct txs_child *c)
+{
+    const struct txs_bytes *offsets = &c->plan->ns.time_offsets;
+    txs_fault(c, TXS_STAGE_TIME_OFFSETS, TXS_TIME_UNSHARE);
+    if (unshare(TXS_CLONE_NEWTIME) < 0) {
+        txs_child_fail(c, TXS_STAGE_TIME_OFFSETS, TXS_TIME_UNSHARE);
+    }
+    if (txs_write_file("/proc/self/timens_offsets", offsets->data,
+                       offsets->len) < 0) {
+        txs_child_fail(c, TXS_STAGE_TIME_OFFSETS, TXS_TIME_WRITE);
+    }
+}
+
+/* Steps 2 to 8, in the contract's order (the Python engine's too). */
+static void
+txs_namespaces(const struct txs_child *c)
+{
+    const struct txs_namespaces *ns = &c->plan->ns;
+    txs_maps(c);
+    if (ns->early_ids) {
+        /* The ids inside, before anything that needs the capabilities
+           they keep (a uid changing to the namespace's root keeps them). */
+        txs_fault(c, TXS_STAGE_SETGID, 0);
+        if (txs_setresgid(ns->early_gid) < 0) {
+            txs_child_fail(c, TXS_STAGE_SETGID, 0);
+        }
+        txs_fault(c, TXS_STAGE_SETUID, 0);
+        if (txs_setresuid(ns->early_uid) < 0) {
+            txs_child_fail(c, TXS_STAGE_SETUID, 0);
+        }
+    }
+    if (ns->hostname.data != NULL) {
+        txs_fault(c, TXS_STAGE_HOSTNAME, 0);
+        if (sethostname(ns->hostname.data, ns->hostname.len) < 0) {
+            txs_child_fail(c, TXS_STAGE_HOSTNAME, 0);
+        }
+    }
+    if (ns->loopback) {
+        txs_loopback(c);
+    }
+    if (ns->propagation != 0) {
+        txs_fault(c, TXS_STAGE_MOUNT_PROPAGATION, 0);
+        if (mount(NULL, "/", NULL, MS_REC | ns->propagation, NULL) < 0) {
+            txs_child_fail(c, TXS_STAGE_MOUNT_PROPAGATION, 0);
+        }
+    }
+    if (ns->mount_proc) {
+        txs_fault(c, TXS_STAGE_MOUNT_PROC, 0);
+        if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                  NULL) < 0) {
+            txs_child_fail(c, TXS_STAGE_MOUNT_PROC, 0);
+        }
+    }
+    if (ns->time_offsets.data != NULL) {
+        txs_time_offsets(c);
+    }
+}
+
+/*
+ * Put the error pipe and (with init) the status pipe at the numbers the
+ * plan chose for them, above every fd the fd program mentions.  Each is
+ * moved only where it is not already; the status pipe first goes out of
+ * the way if it sits where the error pipe is going.
+ */
+static void
+txs_move_pipes(struct txs_child *c)
+{
+    const struct txs_plan *plan = c->plan;
+    if (c->status_fd >= 0 && c->status_fd == plan->err_target) {
+        int above = plan->err_target > plan->status_target
+                    ? plan->err_target : plan->status_target;
+        int fd = fcntl(c->status_fd, F_DUPFD_CLOEXEC, above + 1);
+        if (fd < 0) {
+            txs_child_fail(c, TXS_STAGE_FDS, 0);
+        }
+        c->status_fd = fd;
+    }
+    if (plan->err_target != c->err_fd) {
+        /* Move the error pipe above every fd the program mentions. */
+        if (dup3(c->err_fd, plan->err_target, O_CLOEXEC) < 0) {
+            txs_child_fail(c, TXS_STAGE_FDS, 0);
+        }
+        c->err_fd = plan->err_target;
+    }
+    if (c->status_fd >= 0 && c->status_fd != plan->status_target) {
+        if (dup3(c->status_fd, plan->status_target, O_CLOEXEC) < 0) {
+            txs_child_fail(c, TXS_STAGE_FDS, 0);
+        }
+        c->status_fd = plan->status_target;
+    }
+}
+
+/*
+ * Exec txspawn's init (pid 1 of the new pid namespace), which runs the
+ * command as its pid 2 (txspawn/_csrc/init.c): the error pipe and the
+ * status pipe stay open across this exec (init makes them close-on-exec
+ * itself), so that init's child can report an exec failure and init the
+ * command's wait status.  Init failing to start is INIT.
+ */
+_Noreturn static void
+txs_exec_init(const struct txs_child *c)
+{
+    const struct txs_plan *plan = c->plan;
+    if (fcntl(c->err_fd, F_SETFD, 0) < 0 ||
+            fcntl(c->status_fd, F_SETFD, 0) < 0) {
+        txs_child_fail(c, TXS_STAGE_FDS, 0);
+    }
+    execve(plan->init_path, plan->init_argv, plan->envp);
+    txs_child_fail(c, TXS_STAGE_INIT, 0);
+}
+
 int
 txs_child_main(void *arg)
 {
     const struct txs_plan *plan = arg;
-    struct txs_child c = {plan, plan->err_fd};
+    struct txs_child c = {plan, plan->err_fd,
+                          plan->init_path != NULL ? plan->status_fd : -1};
 
     if (plan->files_bound > 0) {
         txs_unshare_fds(&c, plan->files_bound);
         txs_take_fds(&c);
     }
     txs_reset_signals(&c);
+    txs_namespaces(&c);
 
     if (plan->new_session && setsid() < 0) {
         txs_child_fail(&c, TXS_STAGE_SETSID, 0);
@@ -368,13 +632,7 @@ txs_child_main(void *arg)
         txs_child_fail(&c, TXS_STAGE_SETPGID, 0);
     }
 
-    if (plan->err_target != c.err_fd) {
-        /* Move the error pipe above every fd the program mentions. */
-        if (dup3(c.err_fd, plan->err_target, O_CLOEXEC) < 0) {
-            txs_child_fail(&c, TXS_STAGE_FDS, 0);
-        }
-        c.err_fd = plan->err_target;
-    }
+    txs_move_pipes(&c);
     txs_run_fd_ops(&c);
 
     if (plan->ctty && ioctl(0, TIOCSCTTY, 0) < 0) {
@@ -421,6 +679,14 @@ txs_child_main(void *arg)
         }
     }
 
+    if (plan->init_path != NULL) {
+        /* Init starts with every signal still blocked (as since the
+           clone): one arriving before it has its handlers stays pending
+           instead of being dropped (a namespace's pid 1 ignores every
+           signal it has no handler for); it sets the command's mask
+           (init_argv) in its child itself. */
+        txs_exec_init(&c);
+    }
     if (txs_sigmask(SIG_SETMASK, &plan->signal_mask, NULL) < 0) {
         txs_child_fail(&c, TXS_STAGE_SIGNALS, 0);
     }

@@ -18,7 +18,9 @@
 #include <stdint.h>
 #include <string.h>
 #include <stdio.h>
+#include <sched.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -28,7 +30,16 @@
 #include "plan.h"
 #include "spawn.h"
 
-#define TXS_NARGS 21
+#define TXS_NARGS 24
+
+/* The flags of spawn()'s result. */
+enum {
+    TXS_FLAG_VFORK = 1,            /* CLONE_VM|CLONE_VFORK: vfork mode */
+    TXS_FLAG_SLOTS_FOREIGN = 4,
+    TXS_FLAG_CLONE3 = 8,
+    TXS_FLAG_SLOTS_UNUSABLE = 16,
+    TXS_FLAG_SHARED_VM = 32,       /* CLONE_VM, with or without CLONE_VFORK */
+};
 
 /* Everything allocated for one spawn; freed by txs_plan_free(). */
 struct txs_alloc {
@@ -39,6 +50,7 @@ struct txs_alloc {
     struct txs_rlimit *rlimits;
     gid_t *groups;
     int *slot_src;
+    char **init_argv;
 };
 
 static void
@@ -51,6 +63,7 @@ txs_alloc_free(struct txs_alloc *a)
     PyMem_Free(a->rlimits);
     PyMem_Free(a->groups);
     PyMem_Free(a->slot_src);
+    PyMem_Free(a->init_argv);
 }
 
 static PyObject *
@@ -377,6 +390,182 @@ txs_convert_reserved(PyObject *obj, struct txs_slots *slots)
     return 0;
 }
 
+/* None, or bytes without NUL (the child writes them as they are, but
+   none of these files takes a NUL) -> *out; what names the item. */
+static int
+txs_opt_bytes(PyObject *obj, const char *what, struct txs_bytes *out)
+{
+    out->data = NULL;
+    out->len = 0;
+    if (obj == Py_None) {
+        return 0;
+    }
+    if (!PyBytes_Check(obj)) {
+        PyErr_Format(PyExc_TypeError, "namespaces: %s must be None or bytes, "
+                     "not %.100s", what, Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    out->data = PyBytes_AS_STRING(obj);
+    out->len = (size_t)PyBytes_GET_SIZE(obj);
+    if (memchr(out->data, '\0', out->len) != NULL) {
+        PyErr_Format(PyExc_ValueError, "namespaces: %s contains a NUL byte",
+                     what);
+        return -1;
+    }
+    return 0;
+}
+
+/* The CLONE_NEW* flags a plan may ask for (never CLONE_NEWTIME: that one
+   is unshared by the child, see child.c). */
+#define TXS_CLONE_NEW_ALL (CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS | \
+                           CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC | \
+                           CLONE_NEWCGROUP)
+
+/*
+ * None, or txspawn._plan.namespaceplan.NamespacePlan's fields but init, in
+ * order: (cloneFlags, uidMap, gidMap, setgroups, mapsByChild, earlyIds,
+ * hostname, loopback, propagation, mountProc, timeOffsets); propagation 0
+ * for unchanged, earlyIds None or (uid, gid).
+ */
+static int
+txs_convert_namespaces(PyObject *obj, struct txs_plan *plan)
+{
+    struct txs_namespaces *ns = &plan->ns;
+    if (obj == Py_None) {
+        return 0;
+    }
+    if (!PyTuple_Check(obj) || PyTuple_GET_SIZE(obj) != 11) {
+        PyErr_SetString(PyExc_TypeError,
+                        "namespaces must be None or an 11-tuple (cloneFlags, "
+                        "uidMap, gidMap, setgroups, mapsByChild, earlyIds, "
+                        "hostname, loopback, propagation, mountProc, "
+                        "timeOffsets)");
+        return -1;
+    }
+    PyObject *const *item = &PyTuple_GET_ITEM(obj, 0);
+    long long v;
+    if (txs_int(item[0], "namespaces: cloneFlags", 0, TXS_CLONE_NEW_ALL,
+                &v) < 0) {
+        return -1;
+    }
+    if ((v & ~(long long)TXS_CLONE_NEW_ALL) != 0) {
+        PyErr_Format(PyExc_ValueError, "namespaces: cloneFlags %#llx has "
+                     "flags other than CLONE_NEW*", v);
+        return -1;
+    }
+    ns->clone_flags = (uint64_t)v;
+    if (txs_opt_bytes(item[1], "uidMap", &ns->uid_map) < 0 ||
+            txs_opt_bytes(item[2], "gidMap", &ns->gid_map) < 0 ||
+            txs_opt_bytes(item[3], "setgroups", &ns->setgroups) < 0 ||
+            txs_opt_bytes(item[6], "hostname", &ns->hostname) < 0 ||
+            txs_opt_bytes(item[10], "timeOffsets", &ns->time_offsets) < 0) {
+        return -1;
+    }
+    if ((ns->uid_map.data != NULL) != !!(ns->clone_flags & CLONE_NEWUSER) ||
+            (ns->uid_map.data == NULL &&
+             (ns->gid_map.data != NULL || ns->setgroups.data != NULL))) {
+        PyErr_SetString(PyExc_ValueError,
+                        "namespaces: a uidMap comes with CLONE_NEWUSER, and "
+                        "gidMap and setgroups only with a uidMap");
+        return -1;
+    }
+    ns->maps_by_child = PyObject_IsTrue(item[4]);
+    ns->loopback = PyObject_IsTrue(item[7]);
+    ns->mount_proc = PyObject_IsTrue(item[9]);
+    if (ns->maps_by_child < 0 || ns->loopback < 0 || ns->mount_proc < 0) {
+        return -1;
+    }
+    if (item[5] != Py_None) {
+        if (!PyTuple_Check(item[5]) || PyTuple_GET_SIZE(item[5]) != 2) {
+            PyErr_SetString(PyExc_TypeError,
+                            "namespaces: earlyIds must be None or (uid, gid)");
+            return -1;
+        }
+        if (txs_int(PyTuple_GET_ITEM(item[5], 0), "namespaces: earlyIds uid",
+                    0, (long long)UINT32_MAX - 1, &v) < 0) {
+            return -1;
+        }
+        ns->early_uid = (uid_t)v;
+        if (txs_int(PyTuple_GET_ITEM(item[5], 1), "namespaces: earlyIds gid",
+                    0, (long long)UINT32_MAX - 1, &v) < 0) {
+            return -1;
+        }
+        ns->early_gid = (gid_t)v;
+        ns->early_ids = 1;
+    }
+    if (txs_int(item[8], "namespaces: propagation", 0, LONG_MAX, &v) < 0) {
+        return -1;
+    }
+    if (v != 0 && v != MS_SLAVE && v != MS_PRIVATE && v != MS_SHARED) {
+        PyErr_Format(PyExc_ValueError, "namespaces: propagation must be 0, "
+                     "MS_SLAVE, MS_PRIVATE or MS_SHARED, not %lld", v);
+        return -1;
+    }
+    ns->propagation = (unsigned long)v;
+    return 0;
+}
+
+/* None, or (path, argv, statusFd): exec txspawn's init with argv (built by
+   txspawn._engine.cengine), the status pipe moved to statusFd. */
+static int
+txs_convert_init(PyObject *obj, struct txs_plan *plan, struct txs_alloc *a)
+{
+    plan->status_fd = -1;
+    plan->status_target = -1;
+    if (obj == Py_None) {
+        return 0;
+    }
+    if (!PyTuple_Check(obj) || PyTuple_GET_SIZE(obj) != 3) {
+        PyErr_SetString(PyExc_TypeError,
+                        "init must be None or (path, argv, statusFd)");
+        return -1;
+    }
+    PyObject *path = PyTuple_GET_ITEM(obj, 0);
+    if (!PyBytes_Check(path) ||
+            (Py_ssize_t)strlen(PyBytes_AS_STRING(path)) !=
+            PyBytes_GET_SIZE(path)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "init path must be bytes without NUL");
+        return -1;
+    }
+    if ((a->init_argv = txs_bytes_array(PyTuple_GET_ITEM(obj, 1),
+                                        "init argv", 1)) == NULL) {
+        return -1;
+    }
+    long long v;
+    if (txs_int(PyTuple_GET_ITEM(obj, 2), "init statusFd", 0, INT_MAX,
+                &v) < 0) {
+        return -1;
+    }
+    plan->init_path = PyBytes_AS_STRING(path);
+    plan->init_argv = a->init_argv;
+    plan->status_target = (int)v;
+    return 0;
+}
+
+/* None, or (stage, errno): tests' fault injection. */
+static int
+txs_convert_fault(PyObject *obj, struct txs_plan *plan)
+{
+    if (obj == Py_None) {
+        return 0;
+    }
+    if (!PyTuple_Check(obj) || PyTuple_GET_SIZE(obj) != 2) {
+        PyErr_SetString(PyExc_TypeError, "fault must be None or (stage, errno)");
+        return -1;
+    }
+    long long stage, err;
+    if (txs_int(PyTuple_GET_ITEM(obj, 0), "fault stage", 1, INT_MAX,
+                &stage) < 0 ||
+            txs_int(PyTuple_GET_ITEM(obj, 1), "fault errno", 1, 4095,
+                    &err) < 0) {
+        return -1;
+    }
+    plan->fault_stage = (int)stage;
+    plan->fault_errno = (int)err;
+    return 0;
+}
+
 /*
  * Test-only fault injection, compiled in always and inert unless armed by
  * _failAfterSpawn(step): the next spawn that reaches post-clone step `step`
@@ -417,14 +606,18 @@ txs_discard_outcome(struct txs_outcome *out)
     Py_END_ALLOW_THREADS
     out->pid = -1;
     out->pidfd = -1;
+    if (out->status_fd >= 0) {
+        close(out->status_fd);
+        out->status_fd = -1;
+    }
 }
 
 PyDoc_STRVAR(txs_spawn_doc,
 "spawn(candidates, argv, envp, cwd, ops, errFd, slots, filesBound,\n"
 "      reserved, newSession, ctty, processGroup, umask, rlimits,\n"
 "      groups, groupsImplicit, gid, uid, deathSignal, signalMask,\n"
-"      allow)\n"
-"    -> (pid, pidfd, record, flags)\n"
+"      allow, namespaces, init, fault)\n"
+"    -> (pid, pidfd, record, flags, statusFd)\n"
 "\n"
 "Spawn one child; see txspawn/_cspawn.pyi.  record is None when the exec\n"
 "succeeded, else the bytes read from the error pipe (the child has been\n"
@@ -536,6 +729,26 @@ txs_py_spawn(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         goto done;
     }
     unsigned allow = (unsigned)v;
+    if (txs_convert_namespaces(args[21], &plan) < 0 ||
+            txs_convert_init(args[22], &plan, &a) < 0 ||
+            txs_convert_fault(args[23], &plan) < 0) {
+        goto done;
+    }
+    if ((args[21] != Py_None || plan.init_path != NULL) &&
+            plan.files_bound > 0) {
+        PyErr_SetString(PyExc_ValueError,
+                        "namespaces and init need the error pipe: not in "
+                        "slot mode (filesBound > 0)");
+        goto done;
+    }
+    if (plan.init_path != NULL &&
+            (plan.status_target == plan.err_target ||
+             !(plan.ns.clone_flags & CLONE_NEWPID))) {
+        PyErr_SetString(PyExc_ValueError,
+                        "init needs a pid namespace and a statusFd other "
+                        "than errFd");
+        goto done;
+    }
 
     int rc;
     /* From here to the end of the exec (or the failure record) no Python
@@ -577,11 +790,13 @@ txs_py_spawn(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         goto discard;
     }
     /* "N" gives record to the tuple, or releases it if that fails. */
-    result = Py_BuildValue("iiNi", (int)out.pid, out.pidfd, record,
-                           (out.used_vm ? 1 : 0) |
-                           (out.slots_foreign ? 4 : 0) |
-                           (out.used_clone3 ? 8 : 0) |
-                           (out.slots_unusable ? 16 : 0));
+    result = Py_BuildValue("iiNii", (int)out.pid, out.pidfd, record,
+                           (out.used_vfork ? TXS_FLAG_VFORK : 0) |
+                           (out.slots_foreign ? TXS_FLAG_SLOTS_FOREIGN : 0) |
+                           (out.used_clone3 ? TXS_FLAG_CLONE3 : 0) |
+                           (out.slots_unusable ? TXS_FLAG_SLOTS_UNUSABLE : 0) |
+                           (out.used_vm ? TXS_FLAG_SHARED_VM : 0),
+                           out.status_fd);
     if (result != NULL) {
         goto done;
     }
@@ -921,10 +1136,10 @@ txs_py_discardchild(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 PyDoc_STRVAR(txs_discard_doc,
 "discard(outcomes, /) -> None\n"
 "\n"
-"The clean-up of CSpawner.spawn: for each (pid, pidfd, record, flags) that\n"
-"spawn() returned with no record (a started child), kill the child, reap\n"
-"it and close its pidfd.  One C call, so no signal handler can stop it\n"
-"half way.  Call it once for a given list.");
+"The clean-up of CSpawner.spawn: for each (pid, pidfd, record, flags,\n"
+"statusFd) that spawn() returned with no record (a started child), kill\n"
+"the child, reap it and close its pidfd and status pipe.  One C call, so\n"
+"no signal handler can stop it half way.  Call it once for a given list.");
 
 static PyObject *
 txs_py_discard(PyObject *module, PyObject *outcomes)
@@ -940,18 +1155,20 @@ txs_py_discard(PyObject *module, PyObject *outcomes)
        touching it, while the GIL is released. */
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(outcomes); i++) {
         PyObject *item = PyList_GET_ITEM(outcomes, i);
-        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 4) {
+        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 5) {
             bad = 1;
             continue;
         }
         if (PyTuple_GET_ITEM(item, 2) != Py_None) {
             continue;  /* a failed child, reaped by spawn() */
         }
-        long long pid, pidfd;
+        long long pid, pidfd, status_fd;
         if (txs_int(PyTuple_GET_ITEM(item, 0), "pid", INT_MIN, INT_MAX,
                     &pid) < 0 ||
                 txs_int(PyTuple_GET_ITEM(item, 1), "pidfd", -1, INT_MAX,
-                        &pidfd) < 0) {
+                        &pidfd) < 0 ||
+                txs_int(PyTuple_GET_ITEM(item, 4), "statusFd", -1, INT_MAX,
+                        &status_fd) < 0) {
             PyErr_Clear();
             bad = 1;
             continue;
@@ -961,6 +1178,9 @@ txs_py_discard(PyObject *module, PyObject *outcomes)
         }
         Py_BEGIN_ALLOW_THREADS
         txs_discard((pid_t)pid, (int)pidfd, 1);
+        if (status_fd >= 0) {
+            close((int)status_fd);
+        }
         Py_END_ALLOW_THREADS
     }
     if (bad) {
@@ -1075,10 +1295,11 @@ txs_exec_module(PyObject *m)
         {"ALLOW_PIDFD_OPEN", TXS_ALLOW_PIDFD_OPEN},
         {"ALLOW_CLONE3", TXS_ALLOW_CLONE3},
         {"ALLOW_ALL", TXS_ALLOW_ALL},
-        {"FLAG_VFORK", 1},
-        {"FLAG_SLOTS_FOREIGN", 4},
-        {"FLAG_CLONE3", 8},
-        {"FLAG_SLOTS_UNUSABLE", 16},
+        {"FLAG_VFORK", TXS_FLAG_VFORK},
+        {"FLAG_SLOTS_FOREIGN", TXS_FLAG_SLOTS_FOREIGN},
+        {"FLAG_CLONE3", TXS_FLAG_CLONE3},
+        {"FLAG_SLOTS_UNUSABLE", TXS_FLAG_SLOTS_UNUSABLE},
+        {"FLAG_SHARED_VM", TXS_FLAG_SHARED_VM},
         {"MAX_SLOT_FDS", TXS_MAX_RECV},
         {"POST_SPAWN_STEPS", TXS_NSTEPS},
         {"FDOP_DUP2", TXS_FDOP_DUP2},
@@ -1106,6 +1327,17 @@ txs_exec_module(PyObject *m)
         {"STAGE_IDMAP", TXS_STAGE_IDMAP},
         {"STAGE_CGROUP", TXS_STAGE_CGROUP},
         {"STAGE_RESERVED_FD", TXS_STAGE_RESERVED_FD},
+        {"STAGE_HOSTNAME", TXS_STAGE_HOSTNAME},
+        {"STAGE_LOOPBACK", TXS_STAGE_LOOPBACK},
+        {"STAGE_MOUNT_PROPAGATION", TXS_STAGE_MOUNT_PROPAGATION},
+        {"STAGE_MOUNT_PROC", TXS_STAGE_MOUNT_PROC},
+        {"STAGE_TIME_OFFSETS", TXS_STAGE_TIME_OFFSETS},
+        {"STAGE_INIT", TXS_STAGE_INIT},
+        {"IDMAP_SETGROUPS", TXS_IDMAP_SETGROUPS},
+        {"IDMAP_GID_MAP", TXS_IDMAP_GID_MAP},
+        {"IDMAP_UID_MAP", TXS_IDMAP_UID_MAP},
+        {"TIME_UNSHARE", TXS_TIME_UNSHARE},
+        {"TIME_WRITE", TXS_TIME_WRITE},
     };
     for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
         if (txs_add_int(m, ints[i].name, ints[i].value) < 0) {

@@ -60,6 +60,25 @@ enum txs_stage {
     TXS_STAGE_IDMAP = 18,
     TXS_STAGE_CGROUP = 19,
     TXS_STAGE_RESERVED_FD = 20,
+    TXS_STAGE_HOSTNAME = 21,
+    TXS_STAGE_LOOPBACK = 22,
+    TXS_STAGE_MOUNT_PROPAGATION = 23,
+    TXS_STAGE_MOUNT_PROC = 24,
+    TXS_STAGE_TIME_OFFSETS = 25,
+    TXS_STAGE_INIT = 26,
+};
+
+/* The detail of an IDMAP failure: which file could not be written. */
+enum txs_idmap_file {
+    TXS_IDMAP_SETGROUPS = 1,
+    TXS_IDMAP_GID_MAP = 2,
+    TXS_IDMAP_UID_MAP = 3,
+};
+
+/* The detail of a TIME_OFFSETS failure. */
+enum txs_time_step {
+    TXS_TIME_UNSHARE = 1,        /* unshare(CLONE_NEWTIME) */
+    TXS_TIME_WRITE = 2,          /* writing /proc/self/timens_offsets */
 };
 
 /* ---- fd operations (txspawn._plan.fdops.FdOpCode) ---- */
@@ -78,6 +97,47 @@ struct txs_fdop {
     int code;         /* enum txs_fdop_code */
     int fd;
     unsigned target;  /* an fd, or TXS_CLOSE_RANGE_MAX for CLOSE_RANGE */
+};
+
+/* A byte string of the plan (not NUL-terminated); data NULL: none. */
+struct txs_bytes {
+    const char *data;
+    size_t len;
+};
+
+/*
+ * The map handoff's futex word (parent-written maps): the child waits while
+ * it is TXS_SYNC_WAIT; the parent stores GO once the maps are written, or
+ * ABORT (the child then _exits: the parent reports the failure).
+ */
+enum { TXS_SYNC_WAIT = 0, TXS_SYNC_GO = 1, TXS_SYNC_ABORT = 2 };
+
+/*
+ * The namespaces (txspawn._plan.namespaceplan.NamespacePlan): what the
+ * child does right after the clone, before its ordinary steps.
+ */
+struct txs_namespaces {
+    uint64_t clone_flags;        /* CLONE_NEW*, never CLONE_NEWTIME; 0: no
+                                    namespace at all (the rest is unused) */
+    struct txs_bytes uid_map;    /* ready for one write(); none: no user ns */
+    struct txs_bytes gid_map;
+    struct txs_bytes setgroups;  /* "deny" / "allow"; none: not written */
+    int maps_by_child;           /* 1: the child writes /proc/self/...;
+                                    0 (with maps): the parent writes
+                                    /proc/<pid>/... while the child waits on
+                                    *map_sync (struct txs_plan) */
+    int early_ids;               /* set early_gid, early_uid right after
+                                    the maps (setresgid, setresuid) */
+    uid_t early_uid;
+    gid_t early_gid;
+    struct txs_bytes hostname;   /* none: unchanged */
+    int loopback;                /* bring lo up */
+    unsigned long propagation;   /* MS_SLAVE/MS_PRIVATE/MS_SHARED (the
+                                    child adds MS_REC); 0: unchanged */
+    int mount_proc;              /* mount a fresh /proc */
+    struct txs_bytes time_offsets; /* none: no time namespace; else written
+                                    to /proc/self/timens_offsets after
+                                    unshare(CLONE_NEWTIME) */
 };
 
 struct txs_rlimit {
@@ -162,6 +222,35 @@ struct txs_plan {
     int death_signal;            /* 0: none */
     pid_t parent_pid;            /* for the PR_SET_PDEATHSIG race check */
     uint64_t signal_mask;        /* bit (n - 1) blocks signal n */
+
+    /* namespaces (issue 13); ns.clone_flags == 0 and no time_offsets:
+       none */
+    struct txs_namespaces ns;
+    /* Parent-written maps only: the futex word the child waits on
+       (TXS_SYNC_*).  spawn.c points it at map_word below when the child
+       shares our memory (a private futex), or at a MAP_SHARED page in the
+       fork-like mode (map_sync_shared: a shared futex). */
+    uint32_t *map_sync;          /* accessed with __atomic builtins only */
+    int map_sync_shared;
+    uint32_t map_word;
+
+    /* txspawn's init as pid 1 (init_path NULL: exec the command).  The
+       child execs init_path with init_argv instead of the candidates, with
+       the error pipe (at err_target) and the status pipe's write end (at
+       status_target) left open across that exec. */
+    const char *init_path;
+    char *const *init_argv;      /* NULL-terminated */
+    int status_fd;               /* the status pipe's write end at clone
+                                    time (spawn.c creates it) */
+    int status_target;           /* where the child moves it (above every
+                                    fd the program mentions, like
+                                    err_target) */
+
+    /* Tests only (txspawn._plan.faultinjection): the namespace step of
+       stage fault_stage (0: none) fails with fault_errno instead of
+       running. */
+    int fault_stage;
+    int fault_errno;
 };
 
 /* child.c: the function the clone runs.  Never returns. */

@@ -30,6 +30,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -37,6 +38,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -284,12 +286,14 @@ txs_usable(int feature)
 }
 
 static pid_t
-txs_clone_once(struct txs_plan *plan, void *stack_top, int vm, int pidfd,
-               int share_files, int *pidfd_out)
+txs_clone_once(struct txs_plan *plan, void *stack_top, int vm, int vfork,
+               int pidfd, int share_files, int *pidfd_out)
 {
-    int flags = SIGCHLD;
+    /* The CLONE_NEW* flags all fit in clone()'s int (CLONE_NEWTIME, which
+       would not -- it is in CSIGNAL --, is never among them). */
+    int flags = SIGCHLD | (int)plan->ns.clone_flags;
     if (vm) {
-        flags |= CLONE_VM | CLONE_VFORK;
+        flags |= CLONE_VM | (vfork ? CLONE_VFORK : 0);
         /* Only while the parent is suspended: the child unshares the
            table first thing, before the parent can touch the slots. */
         if (share_files) {
@@ -308,22 +312,27 @@ txs_clone_once(struct txs_plan *plan, void *stack_top, int vm, int pidfd,
 /*
  * clone() with the best flags the probes allow, settling the probes.  On
  * EINVAL/ENOSYS with a flag not yet known to work, retry without it.
+ * handoff: the parent must run while the child waits for its maps, so
+ * CLONE_VM goes without CLONE_VFORK (spawn.c's caller then owns the child's
+ * stack until the child has exec'd or exited).
  */
 static pid_t
 txs_clone(struct txs_plan *plan, char *stack_lo, size_t stack_size,
-          unsigned allow, int share_files, int *pidfd_out, int *used_vm,
-          int *used_clone3)
+          unsigned allow, int share_files, int handoff, int *pidfd_out,
+          int *used_vm, int *used_vfork, int *used_clone3)
 {
     void *stack_top = stack_lo + stack_size;
     int vm = (allow & TXS_ALLOW_VFORK) && txs_usable(TXS_FEAT_VFORK);
+    int vfork = !handoff;
     int pfd = (allow & TXS_ALLOW_CLONE_PIDFD) &&
               txs_usable(TXS_FEAT_CLONE_PIDFD);
     *used_clone3 = 0;
+    *used_vfork = 0;
     if ((allow & TXS_ALLOW_VFORK) && (allow & TXS_ALLOW_CLONE3) &&
             txs_features[TXS_FEAT_CLONE3].state == TXS_ON) {
         /* The primary path, settled by the probe at load time. */
         struct txs_clone_args ca = {0};
-        ca.flags = CLONE_VM | CLONE_VFORK;
+        ca.flags = CLONE_VM | (vfork ? CLONE_VFORK : 0) | plan->ns.clone_flags;
         if (share_files) {
             ca.flags |= CLONE_FILES;
         }
@@ -343,11 +352,14 @@ txs_clone(struct txs_plan *plan, char *stack_lo, size_t stack_size,
         long r = txs_clone3_vm(&ca, sizeof(ca), txs_child_main, plan);
         if (r > 0) {
             /* clone3 accepting these flags implies clone() would too. */
-            txs_settle(TXS_FEAT_VFORK, TXS_ON, NULL);
+            if (vfork) {
+                txs_settle(TXS_FEAT_VFORK, TXS_ON, NULL);
+            }
             if (allow & TXS_ALLOW_CLONE_PIDFD) {
                 txs_settle(TXS_FEAT_CLONE_PIDFD, TXS_ON, NULL);
             }
             *used_vm = 1;
+            *used_vfork = vfork;
             *used_clone3 = 1;
             return (pid_t)r;
         }
@@ -359,13 +371,14 @@ txs_clone(struct txs_plan *plan, char *stack_lo, size_t stack_size,
         /* Refused although the probe passed (a seccomp filter installed
            since?): this spawn uses glibc clone(). */
     }
-    pid_t pid = txs_clone_once(plan, stack_top, vm, pfd, share_files,
+    pid_t pid = txs_clone_once(plan, stack_top, vm, vfork, pfd, share_files,
                                pidfd_out);
     int retry_pfd = pfd &&
         txs_features[TXS_FEAT_CLONE_PIDFD].state == TXS_UNKNOWN;
     int retry_vm = vm && txs_features[TXS_FEAT_VFORK].state == TXS_UNKNOWN;
     if (pid < 0 && (errno == EINVAL || errno == ENOSYS) && retry_pfd) {
-        pid = txs_clone_once(plan, stack_top, vm, 0, share_files, pidfd_out);
+        pid = txs_clone_once(plan, stack_top, vm, vfork, 0, share_files,
+                             pidfd_out);
         if (pid >= 0) {
             txs_settle(TXS_FEAT_CLONE_PIDFD, TXS_OFF,
                        "clone(CLONE_PIDFD) failed with EINVAL: needs Linux "
@@ -375,7 +388,8 @@ txs_clone(struct txs_plan *plan, char *stack_lo, size_t stack_size,
     }
     if (pid < 0 && (errno == EINVAL || errno == ENOSYS) && retry_vm) {
         int p = retry_pfd ? 0 : pfd;
-        pid = txs_clone_once(plan, stack_top, 0, p, share_files, pidfd_out);
+        pid = txs_clone_once(plan, stack_top, 0, 0, p, share_files,
+                             pidfd_out);
         if (pid >= 0) {
             txs_settle(TXS_FEAT_VFORK, TXS_OFF,
                        "clone(CLONE_VM|CLONE_VFORK) failed with EINVAL or "
@@ -391,7 +405,7 @@ txs_clone(struct txs_plan *plan, char *stack_lo, size_t stack_size,
         }
     }
     if (pid >= 0) {
-        if (vm) {
+        if (vm && vfork) {
             txs_settle(TXS_FEAT_VFORK, TXS_ON, NULL);
         }
         if (pfd) {
@@ -399,6 +413,7 @@ txs_clone(struct txs_plan *plan, char *stack_lo, size_t stack_size,
         }
     }
     *used_vm = vm;
+    *used_vfork = vm && vfork;
     return pid;
 }
 
@@ -630,20 +645,165 @@ txs_prepare_slots(struct txs_plan *plan, const struct txs_slots *slots,
     return 1;
 }
 
+/* "/proc/<pid>/<name>" into buf, which has room for it (64 bytes). */
+static void
+txs_proc_path(char *buf, pid_t pid, const char *name)
+{
+    char digits[16];
+    int n = 0;
+    unsigned long v = (unsigned long)pid;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    char *p = buf;
+    memcpy(p, "/proc/", 6);
+    p += 6;
+    while (n > 0) {
+        *p++ = digits[--n];
+    }
+    *p++ = '/';
+    memcpy(p, name, strlen(name) + 1);
+}
+
+/*
+ * The map handoff, parent side: write /proc/<pid>/setgroups, gid_map and
+ * uid_map, in that order, each in one write() (the kernel takes a map only
+ * whole, once, and from outside the namespace unless it is a self-map).
+ * 0, or -1 with errno and *detail naming the file (enum txs_idmap_file).
+ */
+static int
+txs_write_maps(const struct txs_plan *plan, pid_t pid, int *detail)
+{
+    const struct txs_namespaces *ns = &plan->ns;
+    const struct {
+        const char *name;
+        const struct txs_bytes *data;
+        int detail;
+    } files[3] = {
+        {"setgroups", &ns->setgroups, TXS_IDMAP_SETGROUPS},
+        {"gid_map", &ns->gid_map, TXS_IDMAP_GID_MAP},
+        {"uid_map", &ns->uid_map, TXS_IDMAP_UID_MAP},
+    };
+    int first = 1;
+    for (size_t i = 0; i < 3; i++) {
+        if (files[i].data->data == NULL) {
+            continue;
+        }
+        *detail = files[i].detail;
+        if (first && plan->fault_stage == TXS_STAGE_IDMAP) {
+            errno = plan->fault_errno;  /* tests: as if this write failed */
+            return -1;
+        }
+        first = 0;
+        char path[64];
+        txs_proc_path(path, pid, files[i].name);
+        if (txs_write_file(path, files[i].data->data,
+                           files[i].data->len) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Tell the waiting child (txs_wait_for_maps) to go on or to give up. */
+static void
+txs_release_child(struct txs_plan *plan, uint32_t state)
+{
+    __atomic_store_n(plan->map_sync, state, __ATOMIC_RELEASE);
+    (void)syscall(SYS_futex, plan->map_sync,
+                  plan->map_sync_shared ? FUTEX_WAKE : FUTEX_WAKE_PRIVATE, 1,
+                  NULL, NULL, 0);
+}
+
+/* SIGKILL our unreaped child, through its pidfd when there is one (the pid
+   is safe too: the unreaped child pins it). */
+static void
+txs_kill(pid_t pid, int pidfd)
+{
+    if (pidfd < 0 || txs_pidfd_send_signal(pidfd, SIGKILL) < 0) {
+        (void)kill(pid, SIGKILL);
+    }
+}
+
+/* Reap our child, blocking (ECHILD: SIGCHLD is SIG_IGN, already reaped). */
+static void
+txs_reap(pid_t pid)
+{
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+}
+
+/*
+ * Where the handoff's futex word lives.  A child that shares our memory
+ * waits on plan->map_word (a private futex); a fork-like child has only a
+ * copy of it, so when the clone may end up without CLONE_VM (vfork mode
+ * not allowed, or not known to work yet: txs_clone may fall back) the word
+ * is in a MAP_SHARED page, which the copy shares (a shared futex).  0, or
+ * -1 (out->err).
+ */
+static int
+txs_prepare_handoff(struct txs_plan *plan, unsigned allow, size_t page,
+                    uint32_t **shared_word, struct txs_outcome *out)
+{
+    *shared_word = NULL;
+    if ((allow & TXS_ALLOW_VFORK) &&
+            txs_features[TXS_FEAT_VFORK].state == TXS_ON) {
+        plan->map_word = TXS_SYNC_WAIT;
+        plan->map_sync = &plan->map_word;
+        plan->map_sync_shared = 0;
+        return 0;
+    }
+    void *p = mmap(NULL, page, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        txs_fail_parent(out, "mmap");
+        return -1;
+    }
+    *shared_word = p;
+    **shared_word = TXS_SYNC_WAIT;
+    plan->map_sync = *shared_word;
+    plan->map_sync_shared = 1;
+    return 0;
+}
+
+static void
+txs_close_pair(int fds[2])
+{
+    for (int i = 0; i < 2; i++) {
+        if (fds[i] >= 0) {
+            close(fds[i]);
+            fds[i] = -1;
+        }
+    }
+}
+
 int
 txs_spawn(struct txs_plan *plan, const struct txs_slots *slots,
           unsigned allow, struct txs_outcome *out)
 {
     static long page = 0;
     int errpipe[2] = {-1, -1};
+    int statuspipe[2] = {-1, -1};
+    uint32_t *shared_word = NULL;
     struct txs_shared shared;
+    /* Parent-written maps: the child waits while we write them. */
+    int handoff = plan->ns.uid_map.data != NULL && !plan->ns.maps_by_child;
 
     memset(out, 0, sizeof(*out));
     out->pid = -1;
     out->pidfd = -1;
+    out->status_fd = -1;
 
     if (page == 0) {
         page = sysconf(_SC_PAGESIZE);
+    }
+    if (plan->ns.clone_flags != 0 &&
+            plan->fault_stage == TXS_STAGE_NAMESPACES) {
+        /* Tests: as if the clone had failed. */
+        txs_parent_record(out, TXS_STAGE_NAMESPACES, plan->fault_errno, 0);
+        return 0;
     }
     if (slots != NULL) {
         if (!txs_prepare_slots(plan, slots, allow, &shared, out)) {
@@ -658,25 +818,54 @@ txs_spawn(struct txs_plan *plan, const struct txs_slots *slots,
         }
         plan->err_fd = errpipe[1];
     }
+    if (plan->init_path != NULL) {
+        /* The status pipe: init writes pid 2's wait status on it.  Both
+           ends non-blocking: the read end's user wants it so, and init's
+           one 4-byte write into an empty pipe never blocks anyway. */
+        if (pipe2(statuspipe, O_CLOEXEC | O_NONBLOCK) < 0) {
+            txs_fail_parent(out, "pipe2");
+            txs_close_pair(errpipe);
+            return -1;
+        }
+        plan->status_fd = statuspipe[1];
+    }
+    if (handoff &&
+            txs_prepare_handoff(plan, allow, (size_t)page, &shared_word,
+                                out) < 0) {
+        txs_close_pair(errpipe);
+        txs_close_pair(statuspipe);
+        return -1;
+    }
     plan->parent_pid = getpid();
 
     size_t map_size = TXS_STACK_SIZE + (size_t)page;
     char *stack = txs_take_stack(map_size, (size_t)page, out);
     pid_t pid = -1;
-    int pidfd = -1, used_vm = 0, used_clone3 = 0, clone_errno = 0;
+    int pidfd = -1, used_vm = 0, used_vfork = 0, used_clone3 = 0;
+    int clone_errno = 0;
+    /* The child runs on our stack mapping and in our memory while we go
+       on (the handoff without CLONE_VFORK): until it has exec'd or exited
+       the stack stays ours, and every signal stays blocked (so that no
+       call of ours fails with EINTR and writes the errno the child shares
+       with us; see child.c). */
+    int concurrent = 0;
+    uint64_t all = ~(uint64_t)0, old;
     if (stack != NULL) {
-        uint64_t all = ~(uint64_t)0, old;
         txs_sigmask(SIG_SETMASK, &all, &old);
         pid = txs_clone(plan, stack + page, TXS_STACK_SIZE, allow,
-                        slots != NULL, &pidfd, &used_vm, &used_clone3);
+                        slots != NULL, handoff, &pidfd, &used_vm,
+                        &used_vfork, &used_clone3);
         clone_errno = errno;
-        txs_sigmask(SIG_SETMASK, &old, NULL);
+        concurrent = pid > 0 && used_vm && !used_vfork;
+        if (!concurrent) {
+            txs_sigmask(SIG_SETMASK, &old, NULL);
+        }
         if (pid < 0) {
             errno = clone_errno;
             txs_fail_parent(out, "clone");
         }
     }
-    if (stack != NULL) {
+    if (stack != NULL && !concurrent) {
         /* vfork mode: the child has exec'd or exited.  Fork-like mode: the
            child runs on its own copy of these pages. */
         txs_give_stack(stack, map_size);
@@ -689,15 +878,135 @@ txs_spawn(struct txs_plan *plan, const struct txs_slots *slots,
     }
     else {
         close(errpipe[1]);
+        errpipe[1] = -1;
+    }
+    if (statuspipe[1] >= 0) {
+        close(statuspipe[1]);
+        statuspipe[1] = -1;
     }
     if (pid < 0) {
-        if (errpipe[0] >= 0) {
-            close(errpipe[0]);
+        txs_close_pair(errpipe);
+        txs_close_pair(statuspipe);
+        if (shared_word != NULL) {
+            munmap(shared_word, (size_t)page);
+        }
+        if (stack != NULL && plan->ns.clone_flags != 0) {
+            /* The kernel refused the namespaces (EPERM, ENOSPC, EUSERS,
+               EINVAL, ...): the child's first step failed. */
+            memset(out, 0, sizeof(*out));
+            out->pid = -1;
+            out->pidfd = -1;
+            out->status_fd = -1;
+            txs_parent_record(out, TXS_STAGE_NAMESPACES, clone_errno, 0);
+            return 0;
         }
         return -1;
     }
 
-    if (pidfd < 0 && (allow & TXS_ALLOW_PIDFD_OPEN) &&
+    if (handoff) {
+        int detail = 0;
+        int failed = txs_write_maps(plan, pid, &detail) < 0;
+        /* Read before anything else: the child makes no call that can
+           fail until it sees the word change. */
+        int map_errno = errno;
+        txs_release_child(plan, failed ? TXS_SYNC_ABORT : TXS_SYNC_GO);
+        if (failed) {
+            /* The child _exits on TXS_SYNC_ABORT; SIGKILL makes sure. */
+            txs_kill(pid, pidfd);
+            txs_reap(pid);
+            if (concurrent) {
+                txs_sigmask(SIG_SETMASK, &old, NULL);
+                txs_give_stack(stack, map_size);  /* reaped: not in use */
+            }
+            if (pidfd >= 0) {
+                close(pidfd);
+            }
+            txs_close_pair(errpipe);
+            txs_close_pair(statuspipe);
+            if (shared_word != NULL) {
+                munmap(shared_word, (size_t)page);
+            }
+            txs_parent_record(out, TXS_STAGE_IDMAP, map_errno, detail);
+            out->pid = pid;
+            out->used_vm = used_vm;
+            out->used_vfork = used_vfork;
+            out->used_clone3 = used_clone3;
+            return 0;
+        }
+    }
+
+    size_t got = 0;
+    int eof = 0;
+    if (slots != NULL) {
+        if (shared.failed) {
+            memcpy(out->record, &shared.record, sizeof(shared.record));
+            got = sizeof(shared.record);
+        }
+    }
+    else {
+        /* Until end of file (the exec closed the child's copy, or the
+           child exited; with init, its pid 2 exec'd) or one record.
+           Without CLONE_VFORK this is also how we learn that the child no
+           longer runs on the stack we lent it. */
+        while (got < sizeof(struct txs_record)) {
+            ssize_t n = read(errpipe[0], out->record + got,
+                             sizeof(struct txs_record) - got);
+            if (n < 0 && errno == EINTR) {
+                continue;
+            }
+            if (n == 0) {
+                eof = 1;
+            }
+            if (n <= 0) {
+                break;
+            }
+            got += (size_t)n;
+        }
+        close(errpipe[0]);
+    }
+    if (shared_word != NULL) {
+        munmap(shared_word, (size_t)page);
+    }
+    out->pid = pid;
+    out->used_vm = used_vm;
+    out->used_vfork = used_vfork;
+    out->used_clone3 = used_clone3;
+    if (got == 0 && concurrent && !eof) {
+        /* A read error on the error pipe (never seen): we cannot know
+           whether the child still runs on our stack, so it must go. */
+        txs_kill(pid, pidfd);
+        txs_reap(pid);
+        txs_sigmask(SIG_SETMASK, &old, NULL);
+        txs_give_stack(stack, map_size);
+        if (pidfd >= 0) {
+            close(pidfd);
+        }
+        txs_close_pair(statuspipe);
+        out->pid = -1;
+        out->err = EIO;
+        out->what = "read";
+        return -1;
+    }
+    if (got > 0) {
+        /* The child failed and is exiting, or (init) its pid 2 failed and
+           init is alive: kill init, then reap, before returning, so the
+           caller never sees a zombie.  (ECHILD: SIGCHLD is SIG_IGN.) */
+        if (plan->init_path != NULL) {
+            txs_kill(pid, pidfd);
+        }
+        txs_reap(pid);
+        if (pidfd >= 0) {
+            close(pidfd);
+        }
+        pidfd = -1;
+        txs_close_pair(statuspipe);
+    }
+    if (concurrent) {
+        /* Exec'd (end of file) or reaped: the stack is free again. */
+        txs_sigmask(SIG_SETMASK, &old, NULL);
+        txs_give_stack(stack, map_size);
+    }
+    if (got == 0 && pidfd < 0 && (allow & TXS_ALLOW_PIDFD_OPEN) &&
             txs_usable(TXS_FEAT_PIDFD_OPEN)) {
         /* Race-free: the child cannot have been reaped yet. */
         pidfd = txs_pidfd_open(pid);
@@ -709,44 +1018,9 @@ txs_spawn(struct txs_plan *plan, const struct txs_slots *slots,
                        "pidfd_open() failed with ENOSYS: needs Linux 5.3");
         }
     }
-
-    size_t got = 0;
-    if (slots != NULL) {
-        if (shared.failed) {
-            memcpy(out->record, &shared.record, sizeof(shared.record));
-            got = sizeof(shared.record);
-        }
-    }
-    else {
-        while (got < sizeof(struct txs_record)) {
-            ssize_t n = read(errpipe[0], out->record + got,
-                             sizeof(struct txs_record) - got);
-            if (n < 0 && errno == EINTR) {
-                continue;
-            }
-            if (n <= 0) {
-                break;
-            }
-            got += (size_t)n;
-        }
-        close(errpipe[0]);
-    }
     out->record_len = got;
-    out->pid = pid;
     out->pidfd = pidfd;
-    out->used_vm = used_vm;
-    out->used_clone3 = used_clone3;
-    if (got > 0) {
-        /* The child failed and is exiting: reap it before returning, so
-           the caller never sees a zombie.  (ECHILD: SIGCHLD is SIG_IGN.) */
-        int status;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-        }
-        if (pidfd >= 0) {
-            close(pidfd);
-        }
-        out->pidfd = -1;
-    }
+    out->status_fd = statuspipe[0];
     return 0;
 }
 

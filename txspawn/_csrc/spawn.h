@@ -65,7 +65,9 @@ struct txs_slots {
 struct txs_outcome {
     pid_t pid;
     int pidfd;              /* -1: none */
-    int used_vm;            /* the child ran in vfork mode */
+    int used_vm;            /* the child shared our memory (CLONE_VM) */
+    int used_vfork;         /* ... and we were suspended until it exec'd
+                               or exited (CLONE_VFORK): vfork mode */
     int used_clone3;        /* ... created by clone3 (the trampoline) */
     int slots_unusable;     /* slot mode cannot be used for this spawn (no
                                vfork mode, close_range or room in the
@@ -74,6 +76,8 @@ struct txs_outcome {
                                we were forked from: nothing was done */
     size_t record_len;      /* 0: the exec succeeded */
     unsigned char record[sizeof(struct txs_record)];
+    int status_fd;          /* with init: the status pipe's read end
+                               (O_CLOEXEC|O_NONBLOCK); -1: none */
     int err;                /* parent-side failure: errno ... */
     const char *what;       /* ... and the call that failed */
 };
@@ -81,7 +85,8 @@ struct txs_outcome {
 /*
  * Spawn one child.  Returns 0 when a child was created (record_len > 0:
  * it failed and has been reaped) or a record was synthesised, -1 on a
- * parent-side failure (out->err, out->what).  Call without the GIL.
+ * parent-side failure (out->err, out->what), with no child left.  Call
+ * without the GIL.
  */
 int txs_spawn(struct txs_plan *plan, const struct txs_slots *slots,
               unsigned allow, struct txs_outcome *out);

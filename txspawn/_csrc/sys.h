@@ -20,6 +20,8 @@
 #ifndef TXSPAWN_SYS_H
 #define TXSPAWN_SYS_H
 
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/syscall.h>
@@ -53,6 +55,10 @@
 #ifndef CLONE_PIDFD
 #define CLONE_PIDFD 0x00001000
 #endif
+
+/* CLONE_NEWTIME: Linux 5.6, for unshare() only (its value is in CSIGNAL
+   for clone()); glibc < 2.32 does not define it. */
+#define TXS_CLONE_NEWTIME 0x00000080
 
 static inline int
 txs_close_range(unsigned lo, unsigned hi, unsigned flags)
@@ -151,6 +157,31 @@ static inline long
 txs_getdents64(int fd, void *buf, size_t len)
 {
     return syscall(SYS_getdents64, fd, buf, len);
+}
+
+/*
+ * Write len bytes to path in one write(), as the kernel wants a uid/gid map
+ * or time offsets (a short write is EIO): open, write, close, nothing
+ * else.  0, or -1 and errno.  Through syscall(): glibc's open, write and
+ * close are cancellation points, which mark the calling thread's struct
+ * pthread -- in a CLONE_VM child, the parent thread's, which may be
+ * running.  Used by the child and by the parent (its /proc/<pid> maps).
+ */
+static inline int
+txs_write_file(const char *path, const char *data, size_t len)
+{
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return -1;
+    }
+    ssize_t n = (ssize_t)syscall(SYS_write, fd, data, len);
+    int err = n < 0 ? errno : EIO;
+    (void)syscall(SYS_close, fd);
+    if (n < 0 || (size_t)n != len) {
+        errno = err;
+        return -1;
+    }
+    return 0;
 }
 
 #endif /* TXSPAWN_SYS_H */

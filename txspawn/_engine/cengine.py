@@ -21,6 +21,17 @@ once; C{"clone"}: glibc C{clone(CLONE_VM|CLONE_VFORK|CLONE_PIDFD)}, with
 C{pidfd_open()} when C{CLONE_PIDFD} is refused; C{"fork-like"}: a clone
 without C{CLONE_VM}.  L{CSpawner.mode} says which one a spawner would use
 and why.
+
+B{Namespaces} (L{txspawn._plan.namespaceplan.NamespacePlan}) ride on the
+same clone: its C{CLONE_NEW*} flags are added, and the child runs the
+namespace steps before its ordinary ones.  A self-map keeps the vfork
+mode.  Any other map is written by the parent while the child, cloned with
+C{CLONE_VM} but without C{CLONE_VFORK} (no page-table copy, and the parent
+not suspended), waits on a futex in the shared plan (the map handoff, in
+C{_csrc/spawn.c}).  Namespace spawns never use slot mode.  With txspawn's
+init as pid 1, the extension also makes the status pipe on which init
+reports the command's wait status, and its read end goes to the
+L{ChildProcess}.
 """
 
 from __future__ import annotations
@@ -43,8 +54,23 @@ __all__ = ["MODES", "CSpawner"]
 
 #: The spawn modes, best first (see the module docstring).
 MODES = ("clone3", "clone", "fork-like")
-#: What the extension's C{spawn} returns: C{(pid, pidfd, record, flags)}.
-_Outcome = tuple[int, int, bytes | None, int]
+#: What the extension's C{spawn} returns: C{(pid, pidfd, record, flags,
+#: statusFd)}.
+_Outcome = tuple[int, int, bytes | None, int, int]
+#: The namespace part of the extension's arguments (see L{_namespaceArgs}).
+_NamespaceArgs = tuple[
+    int,
+    bytes | None,
+    bytes | None,
+    bytes | None,
+    bool,
+    tuple[int, int] | None,
+    bytes | None,
+    bool,
+    int,
+    bool,
+    bytes | None,
+]
 
 
 @implementer(ISpawner)
@@ -54,7 +80,11 @@ class CSpawner:
     C{clone()}) on a separate stack, a C child, C{execve}.
 
     @ivar lastUsedVfork: Whether the last successful spawn ran its child in
-        vfork mode (C{CLONE_VM}); for tests and C{info}.
+        vfork mode (C{CLONE_VM|CLONE_VFORK}); for tests and C{info}.
+    @ivar lastSharedMemory: Whether the last successful spawn's child shared
+        the parent's memory (C{CLONE_VM}): in vfork mode, and in the map
+        handoff of a user namespace whose maps the parent writes
+        (C{CLONE_VM} without C{CLONE_VFORK}).
     @ivar lastMode: The mode (one of L{MODES}) of the last successful
         spawn, or L{None} before the first.
     @ivar lastUsedSlots: Whether the last spawn used slot mode.
@@ -97,6 +127,7 @@ class CSpawner:
         else:
             self._slots = slots
         self.lastUsedVfork = False
+        self.lastSharedMemory = False
         self.lastMode: str | None = None
         self.lastUsedSlots = False
 
@@ -177,6 +208,10 @@ class CSpawner:
         L{spawn}, each outcome of the extension appended to C{started}.
         """
         slots = self._slots
+        if plan.namespaces is not None:
+            # The namespace steps report through the error pipe, and the
+            # map handoff needs the child to run beside us.
+            slots = None
         if slots is not None and slots.broken is None:
             layout = slots.layout(fdMap)
             # Whether the lock was taken is recorded in C (recordCall): an
@@ -194,12 +229,13 @@ class CSpawner:
                         layout.sources,
                         slots.bound,
                         slots.reservedArg,
+                        None,
                     )
             finally:
                 if held and held[0]:
                     slots.lock.release()
             if outcome is not None:
-                pid, pidfd, record, flags = outcome
+                pid, pidfd, record, flags, _ = outcome
                 if flags & _cspawn.FLAG_SLOTS_FOREIGN:
                     # Forked without the os.register_at_fork hook: the
                     # socket is shared with the other process.
@@ -209,13 +245,25 @@ class CSpawner:
                         self.lastUsedSlots = True
                         return self._started(plan, pid, pidfd, record, flags, slots)
         self.lastUsedSlots = False
-        # The child moves the error pipe above every fd the program mentions
-        # before running it.
+        # The child moves the error pipe (and init's status pipe) above
+        # every fd the program mentions before running it.
         errFd = max((3, *fdMap, *fdMap.values())) + 1
-        pid, pidfd, record, flags = self._call(
-            started, plan, encodedProgram(fdMap, errFd), errFd, (), 0, None
+        init = None
+        statusFd = None
+        if plan.namespaces is not None and plan.namespaces.init is not None:
+            statusFd = errFd + 1
+            init = (plan.namespaces.init, _initArgv(plan, errFd, statusFd), statusFd)
+        pid, pidfd, record, flags, statusRead = self._call(
+            started,
+            plan,
+            encodedProgram(fdMap, errFd, statusFd),
+            errFd,
+            (),
+            0,
+            None,
+            init,
         )
-        return self._started(plan, pid, pidfd, record, flags)
+        return self._started(plan, pid, pidfd, record, flags, statusFd=statusRead)
 
     def _started(
         self,
@@ -225,10 +273,12 @@ class CSpawner:
         record: bytes | None,
         flags: int,
         slots: FdSlots | None = None,
+        statusFd: int = -1,
     ) -> ChildProcess:
         """
         The child the extension reported, or the L{SpawnError} it failed
-        with (it has been reaped by the extension).
+        with (it has been reaped by the extension, and its status pipe
+        closed).
         """
         if record is not None:
             # A malformed record raises MalformedRecord naming the bytes.
@@ -237,11 +287,16 @@ class CSpawner:
                 # The number holds someone else's file (ESTALE).
                 slots.stolen(failure.detail)
             raise failure.toError(plan.failureFilename(failure.stage))
-        self.lastUsedVfork = vfork = bool(flags & _cspawn.FLAG_VFORK)
+        self.lastUsedVfork = bool(flags & _cspawn.FLAG_VFORK)
+        self.lastSharedMemory = shared = bool(flags & _cspawn.FLAG_SHARED_VM)
         if flags & _cspawn.FLAG_CLONE3:
             self.lastMode = "clone3"
         else:
-            self.lastMode = "clone" if vfork else "fork-like"
+            self.lastMode = "clone" if shared else "fork-like"
+        if statusFd >= 0:  # TEMPORARY until ChildProcess(statusFd=) lands
+            import os
+
+            os.close(statusFd)
         return ChildProcess(pid, pidfd if pidfd >= 0 else None)
 
     def _call(
@@ -253,7 +308,8 @@ class CSpawner:
         sources: tuple[int, ...],
         bound: int,
         reserved: tuple[int, int, int, int, int, int, int, int] | None,
-    ) -> tuple[int, int, bytes | None, int]:
+        init: tuple[bytes, tuple[bytes, ...], int] | None,
+    ) -> _Outcome:
         groups = plan.groups
         implicitGroups = groups is None and plan.uid is not None
         if implicitGroups:
@@ -285,8 +341,55 @@ class CSpawner:
                 plan.deathSignal or 0,
                 plan.signalMask,
                 self._allow,
+                _namespaceArgs(plan),
+                init,
+                plan.injectedFault,
             )
         except OSError as e:
             raise SpawnError.fromErrno(
                 e.errno or errno.EINVAL, ChildSetupStage.SPAWN
             ) from None
+
+
+def _namespaceArgs(plan: SpawnPlan) -> _NamespaceArgs | None:
+    """
+    The plan's L{NamespacePlan} as the extension takes it (all of it but
+    C{init}, which goes with the status pipe), or L{None}.
+    """
+    ns = plan.namespaces
+    if ns is None:
+        return None
+    return (
+        ns.cloneFlags,
+        ns.uidMap,
+        ns.gidMap,
+        ns.setgroups,
+        ns.mapsByChild,
+        ns.earlyIds,
+        ns.hostname,
+        ns.loopback,
+        ns.propagation or 0,
+        ns.mountProc,
+        ns.timeOffsets,
+    )
+
+
+def _initArgv(plan: SpawnPlan, errFd: int, statusFd: int) -> tuple[bytes, ...]:
+    """
+    The argument vector of txspawn's init for C{plan}: the error pipe's and
+    the status pipe's numbers in the child, the command's signal mask (hex,
+    bit C{n - 1} for signal C{n}), then the exec candidates, counted, and
+    the command's own argv.
+    """
+    mask = 0
+    for signum in plan.signalMask:
+        mask |= 1 << (signum - 1)
+    return (
+        b"txspawn-init",
+        b"%d" % errFd,
+        b"%d" % statusFd,
+        b"%x" % mask,
+        b"%d" % len(plan.candidates),
+        *plan.candidates,
+        *plan.argv,
+    )

@@ -17,27 +17,31 @@ __all__ = ["EncodedOp", "encodedProgram"]
 #: One fd operation as the extension takes it: C{(op, fd, target)}.
 EncodedOp = tuple[int, int, int]
 
-#: Encoded fd programs by (child fd map items, error pipe fd): the same few
-#: maps come back on every spawn, and L{planFdOps} is pure.
+#: Encoded fd programs by (child fd map items, error pipe fd, status pipe
+#: fd): the same few maps come back on every spawn, and L{planFdOps} is
+#: pure.
 _programs: dict[
-    tuple[tuple[tuple[int, int], ...], int | None], tuple[EncodedOp, ...]
+    tuple[tuple[tuple[int, int], ...], int | None, int | None],
+    tuple[EncodedOp, ...],
 ] = {}
 _PROGRAM_CACHE_SIZE = 256
 
 
 def encodedProgram(
-    childMap: Mapping[int, int], errFd: int | None
+    childMap: Mapping[int, int], errFd: int | None, statusFd: int | None = None
 ) -> tuple[EncodedOp, ...]:
     """
     The fd program for C{childMap} keeping C{errFd} (L{None} in slot mode,
-    which has no error pipe), as the extension takes it: C{(op, fd,
-    target)} triples.  Memoised (L{planFdOps} is a pure
-    function of its arguments); a bad map raises every time, never cached.
+    which has no error pipe) and C{statusFd} (the status pipe of txspawn's
+    init, or L{None}), as the extension takes it: C{(op, fd, target)}
+    triples.  Memoised (L{planFdOps} is a pure function of its arguments);
+    a bad map raises every time, never cached.
     """
-    key = (tuple(childMap.items()), errFd)
+    key = (tuple(childMap.items()), errFd, statusFd)
     ops = _programs.get(key)
     if ops is None:
-        program = planFdOps(childMap, keep=() if errFd is None else (errFd,))
+        keep = tuple(fd for fd in (errFd, statusFd) if fd is not None)
+        program = planFdOps(childMap, keep=keep)
         ops = tuple((int(op.op), op.fd, op.target) for op in program.ops)
         if len(_programs) >= _PROGRAM_CACHE_SIZE:
             _programs.clear()
