@@ -112,10 +112,14 @@ class SpawnError(OSError):
         L{ChildSetupStage.CHDIR}, the executable for L{ChildSetupStage.EXEC}.
     @ivar detail: A stage-specific integer (for example the resource number
         for L{ChildSetupStage.RLIMIT}), or C{0}.
+    @ivar hint: The likely cause, when it is known (for example that
+        creating namespaces without a user namespace needs root), else
+        C{None}; it ends the message too.
     """
 
     stage: ChildSetupStage
     detail: int
+    hint: str | None
 
     def __init__(
         self,
@@ -123,19 +127,23 @@ class SpawnError(OSError):
         stage: ChildSetupStage,
         filename: str | bytes | None = None,
         detail: int = 0,
+        hint: str | None = None,
     ) -> None:
         strerror = f"{os.strerror(errno)} (while spawning: {stage.name.lower()})"
+        if hint is not None:
+            strerror = f"{strerror}: {hint}"
         if filename is None:
             super().__init__(errno, strerror)
         else:
             super().__init__(errno, strerror, filename)
         self.stage = stage
         self.detail = detail
+        self.hint = hint
 
     def __reduce__(self) -> tuple[object, ...]:
         return (
             _flavourFor,
-            (self.errno, self.stage, self.filename, self.detail),
+            (self.errno, self.stage, self.filename, self.detail, self.hint),
         )
 
     @classmethod
@@ -145,6 +153,7 @@ class SpawnError(OSError):
         stage: ChildSetupStage,
         filename: str | bytes | None = None,
         detail: int = 0,
+        hint: str | None = None,
     ) -> SpawnError:
         """
         Build the most specific L{SpawnError} for C{errno}.
@@ -154,7 +163,7 @@ class SpawnError(OSError):
         the builtin errno-to-subclass mapping that L{OSError} applies only
         to itself.
         """
-        return _flavourFor(errno, stage, filename, detail)
+        return _flavourFor(errno, stage, filename, detail, hint)
 
 
 class SpawnFileNotFoundError(SpawnError, FileNotFoundError):
@@ -207,8 +216,9 @@ class ReservedFdError(SpawnError):
         stage: ChildSetupStage,
         filename: str | bytes | None = None,
         detail: int = 0,
+        hint: str | None = None,
     ) -> None:
-        super().__init__(errno, stage, filename, detail)
+        super().__init__(errno, stage, filename, detail, hint)
         self.strerror = (
             f"txspawn's reserved fd {detail} was closed by other code and "
             "the number now holds another file, which was left alone; the "
@@ -237,10 +247,11 @@ def _flavourFor(
     stage: ChildSetupStage,
     filename: str | bytes | None,
     detail: int,
+    hint: str | None = None,
 ) -> SpawnError:
     if stage is ChildSetupStage.RESERVED_FD:
-        return ReservedFdError(errno, stage, filename, detail)
-    return _FLAVOURS.get(errno, SpawnError)(errno, stage, filename, detail)
+        return ReservedFdError(errno, stage, filename, detail, hint)
+    return _FLAVOURS.get(errno, SpawnError)(errno, stage, filename, detail, hint)
 
 
 class UnsupportedFeature(SpawnError):

@@ -28,8 +28,8 @@ from typing import Union
 
 from attrs import frozen
 
-from txspawn._plan.namespaceplan import NamespacePlan
-from txspawn.errors import ChildSetupStage
+from txspawn._plan.namespaceplan import NamespacePlan, failureHint
+from txspawn.errors import ChildSetupStage, SpawnError
 
 __all__ = [
     "ChildFDSpec",
@@ -102,7 +102,10 @@ class SpawnPlan:
     @ivar gid: Group id to switch to, or C{None}.
     @ivar groups: Supplementary groups to set, or C{None}.  When C{uid} is set
         and C{groups} is C{None} the engine drops supplementary groups
-        (C{setgroups(0, NULL)}), as the issue-3 options require.
+        (C{setgroups(0, NULL)}), as the issue-3 options require; except in
+        a user namespace whose C{setgroups} is denied
+        (C{namespaces.setgroups == b"deny"}), where C{setgroups} can only
+        fail: the engines then never call it (and C{groups} is C{None}).
     @ivar childFDs: The child's fds other than a pty (see L{ChildFDSpec}).
     @ivar pty: L{PTYSpec} for a pty child, else C{None}.
     @ivar newSession: Call C{setsid()} in the child (implied by C{pty}).
@@ -152,3 +155,22 @@ class SpawnPlan:
         if stage == ChildSetupStage.EXEC:
             return os.fsdecode(self.executable)
         return None
+
+    def failureError(
+        self, stage: ChildSetupStage, errno: int, detail: int = 0
+    ) -> SpawnError:
+        """
+        The L{SpawnError} for a failure of this plan's child (or of the
+        parent's part of its setup) at C{stage}, the same on every engine:
+        it names L{failureFilename}, and, for a namespace spawn, gives the
+        likely cause when it is known (L{SpawnError.hint}, from
+        L{txspawn._plan.namespaceplan.failureHint}).
+        """
+        hint = (
+            None
+            if self.namespaces is None
+            else failureHint(self.namespaces, stage, errno, detail)
+        )
+        return SpawnError.fromErrno(
+            errno, stage, self.failureFilename(stage), detail, hint
+        )

@@ -30,6 +30,7 @@ from txspawn._plan.argumentchecks import (
     encodeEnv,
 )
 from txspawn._plan.faultinjection import currentFault
+from txspawn._plan.namespaceplan import planNamespaces
 from txspawn._plan.plan import ChildFDSpec, SpawnPlan
 from txspawn.errors import ChildSetupStage, SpawnError
 from txspawn.options import SpawnOptions, _resolveGroups
@@ -157,6 +158,14 @@ def planSpawn(
     given and C{options.groups} is not, the plan's C{groups} is C{None} and
     the engines drop every supplementary group (C{setgroups(0, NULL)}).
 
+    B{Namespaces.}  With C{options.namespaces}, the plan's C{namespaces} is
+    made by L{planNamespaces}: with a user namespace, C{uid}, C{gid} and
+    C{groups} are ids inside it, checked against its maps, and the plan's
+    C{uid} and C{gid} are the targets it chose (or C{None} when they are
+    set early, L{NamespacePlan.earlyIds}).  A fault injected by
+    L{txspawn._plan.faultinjection.injectChildFault} is copied into the
+    plan's C{injectedFault}.
+
     This function is pure apart from C{stat} calls (C{path}, C{PATH}), group
     name lookups and C{isOpenFD}: it opens no fd and reads no global state.
 
@@ -168,6 +177,8 @@ def planSpawn(
     @return: The plan.
     @raise TypeError: for an argument of the wrong type.
     @raise ValueError: for an invalid value; the message names the argument.
+    @raise txspawn.errors.UnsupportedFeature: for C{pidInit} when
+        txspawn's init was not built.
     @raise SpawnError: for a C{path} that is not a directory (stage
         C{CHDIR}), an executable not found on C{PATH} (stage C{EXEC},
         C{ENOENT}), or a C{childFDs} parent fd that is not open (stage
@@ -225,6 +236,15 @@ def planSpawn(
     cwd = None if path is None else checkCwd(path)[0]
     candidates = _candidates(exe, given, childEnv, parentEnviron, cwd)
 
+    groups = (
+        None if options.groups is None else _resolveGroups(options.groups, "groups")
+    )
+    namespaces = None
+    if options.namespaces is not None:
+        namespaces, uid, gid = planNamespaces(
+            options.namespaces, uid, gid, groups, os.geteuid(), os.getegid()
+        )
+
     return SpawnPlan(
         executable=exe,
         candidates=candidates,
@@ -233,9 +253,7 @@ def planSpawn(
         cwd=cwd,
         uid=uid,
         gid=gid,
-        groups=(
-            None if options.groups is None else _resolveGroups(options.groups, "groups")
-        ),
+        groups=groups,
         childFDs=specs,
         pty=pty,
         newSession=pty is not None or options.newSession,
@@ -243,5 +261,6 @@ def planSpawn(
         umask=options.umask,
         rlimits=options.rlimits,
         deathSignal=options.deathSignal,
+        namespaces=namespaces,
         injectedFault=currentFault(),
     )
