@@ -20,8 +20,8 @@ L{txspawn.errors.ChildSetupStage} in brackets):
   9. the ordinary steps, then exec of the command or of txspawn's init.
 
 L{planNamespaces} makes a L{NamespacePlan} from the public
-L{txspawn.options.Namespaces}; L{failureHint} says what a namespace step's
-failure most likely means.
+L{txspawn.options.Namespaces} (and L{withInit} adds txspawn's init);
+L{failureHint} says what a namespace step's failure most likely means.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import errno
 import os
 from collections.abc import Sequence
 
-from attrs import frozen
+from attrs import evolve, frozen
 
 from txspawn._namespaceoptions import IdMapRange, effectiveCapabilities
 from txspawn.errors import ChildSetupStage
@@ -60,6 +60,7 @@ __all__ = [
     "NamespacePlan",
     "failureHint",
     "planNamespaces",
+    "withInit",
 ]
 
 # <linux/sched.h>: the clone flags of each namespace type.
@@ -213,11 +214,10 @@ def planNamespaces(
     @param euid: This process's effective uid (L{os.geteuid}).
     @param egid: This process's effective gid (L{os.getegid}).
     @return: The namespace plan (C{None} if no namespace is asked for),
-        and the plan's C{uid} and C{gid}.
+        and the plan's C{uid} and C{gid}.  Its C{init} is C{None}:
+        L{withInit} adds it.
     @raise ValueError: for ids that are not mapped, or C{groups} with
         C{setgroups} denied; the message names the argument.
-    @raise txspawn.errors.UnsupportedFeature: for C{pidInit} when
-        txspawn's init was not built.
     """
     flags = 0
     for name, flag in _CLONE_FLAGS:
@@ -268,11 +268,6 @@ def planNamespaces(
         # Without offsets, both clocks at 0: one case for the engines.
         offsets = namespaces.timeOffsets or (("monotonic", 0, 0), ("boottime", 0, 0))
         timeOffsets = "".join(f"{c} {s} {ns}\n" for c, s, ns in offsets).encode()
-    init = None
-    if namespaces.pid and namespaces.pidInit:
-        from txspawn._kernel.initprogram import initProgram
-
-        init = initProgram()
     return (
         NamespacePlan(
             cloneFlags=flags,
@@ -292,11 +287,30 @@ def planNamespaces(
             ),
             mountProc=namespaces.mountProc,
             timeOffsets=timeOffsets,
-            init=init,
         ),
         uid,
         gid,
     )
+
+
+def withInit(plan: NamespacePlan, namespaces: Namespaces) -> NamespacePlan:
+    """
+    C{plan} with the path of txspawn's init when it is to be pid 1 (a pid
+    namespace and L{Namespaces.pidInit}).
+
+    Apart from L{planNamespaces} because it depends on the installation,
+    not on the arguments: the planner looks it up last, after every check
+    of the arguments, so that the fake reactor (which ignores what depends
+    on the machine) makes the same checks.
+
+    @raise txspawn.errors.UnsupportedFeature: naming C{pidInit}, when
+        txspawn's init was not built.
+    """
+    if not (namespaces.pid and namespaces.pidInit):
+        return plan
+    from txspawn._kernel.initprogram import initProgram
+
+    return evolve(plan, init=initProgram())
 
 
 #: The hints of L{failureHint}.

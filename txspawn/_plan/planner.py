@@ -30,7 +30,7 @@ from txspawn._plan.argumentchecks import (
     encodeEnv,
 )
 from txspawn._plan.faultinjection import currentFault
-from txspawn._plan.namespaceplan import planNamespaces
+from txspawn._plan.namespaceplan import planNamespaces, withInit
 from txspawn._plan.plan import ChildFDSpec, SpawnPlan
 from txspawn.errors import ChildSetupStage, SpawnError
 from txspawn.options import SpawnOptions, _resolveGroups
@@ -233,9 +233,6 @@ def planSpawn(
     else:
         specs = checkChildFDs(childFDs, isOpenFD)
 
-    cwd = None if path is None else checkCwd(path)[0]
-    candidates = _candidates(exe, given, childEnv, parentEnviron, cwd)
-
     groups = (
         None if options.groups is None else _resolveGroups(options.groups, "groups")
     )
@@ -244,6 +241,14 @@ def planSpawn(
         namespaces, uid, gid = planNamespaces(
             options.namespaces, uid, gid, groups, os.geteuid(), os.getegid()
         )
+
+    # What depends on the machine last, after every check of the arguments
+    # (the fake reactor ignores these SpawnErrors, not what would follow).
+    cwd = None if path is None else checkCwd(path)[0]
+    candidates = _candidates(exe, given, childEnv, parentEnviron, cwd)
+    if namespaces is not None:
+        assert options.namespaces is not None
+        namespaces = withInit(namespaces, options.namespaces)
 
     return SpawnPlan(
         executable=exe,

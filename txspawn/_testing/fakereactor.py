@@ -115,8 +115,9 @@ class MemoryProcessReactor(MemoryReactorClock):
         depends on the machine is not looked at, since no child is
         started: whether the executable is found, whether C{path} is a
         directory, whether the parent fds of C{childFDs} or C{usePTY} are
-        open, whether the group names of C{groups} exist (set
-        L{spawnError} to have a spawn fail).  The lifetime options
+        open, whether the group names of C{groups} exist, whether
+        txspawn's init is built for C{namespaces} (set L{spawnError} to
+        have a spawn fail).  The lifetime options
         (C{timeout}, C{killAfter}, C{closePipesAfterExit}) are then armed
         on the transport with this reactor's clock, and the other options
         only recorded.  As on a real reactor, an exception raised by the
@@ -206,15 +207,19 @@ def _checkArguments(
     L{planSpawn}) that do not depend on the machine.
 
     L{planSpawn} itself runs, so the checks, their order and their messages
-    are the real ones; it is told that every fd is open and not given the
-    group names to look up, and the L{SpawnError}s it raises last (the
-    executable not found, C{path} no directory) are not the fake's
-    business.
+    are the real ones (those of C{namespaces} included: whether C{uid},
+    C{gid} and C{groups} are mapped in a user namespace); it is told that
+    every fd is open and not given group names to look up (gids are
+    checked), and the L{SpawnError}s it raises last (the executable not
+    found, C{path} no directory, txspawn's init not built for
+    C{namespaces} with C{pidInit}) are not the fake's business.
 
     @raise TypeError: for an argument of the wrong type.
     @raise ValueError: for an argument with a bad value.
     """
-    if options is not None and options.groups is not None:
+    if options is not None and any(
+        isinstance(group, str) for group in options.groups or ()
+    ):
         options = evolve(options, groups=None)
     try:
         planSpawn(
