@@ -10,7 +10,9 @@ allows.  It reports a failure as one L{txspawn._plan.failurerecord} record over 
 close-on-exec pipe and never returns into the caller's code.
 
 Anything the child needs that could fail to load (C{prctl} through
-C{ctypes}) is resolved in the parent first, by L{loadPrctl}.
+C{ctypes}) is resolved in the parent first, by L{loadPrctl} (and, for the
+namespace steps of L{txspawn._engine.forknamespaces}, by
+L{txspawn._engine.forknamespaces.loadNamespaceCalls}).
 """
 
 from __future__ import annotations
@@ -27,6 +29,13 @@ from typing import NoReturn
 
 from attrs import frozen
 
+from txspawn._engine.forknamespaces import (
+    NamespaceStepFailed,
+    NamespaceSteps,
+    enterNamespaces,
+    injectedFault,
+    setUpNamespaces,
+)
 from txspawn._plan.failurerecord import encodeFailure
 from txspawn._plan.fdops import FdOpCode
 from txspawn.errors import ChildSetupStage
@@ -118,12 +127,22 @@ class ChildSteps:
     @ivar uid: The uid to switch to, if any.
     @ivar deathSignal: The parent-death signal, if any.
     @ivar parentPid: The parent's pid, to notice a parent that died before
-        the death signal was armed.
-    @ivar signalMask: The signal mask to exec with.
+        the death signal was armed; C{None} where that cannot be seen (in a
+        new pid namespace, C{getppid()} is 0).
+    @ivar signalMask: The signal mask to exec with; C{None} to exec with
+        every signal still blocked (txspawn's init, which takes them all
+        itself and sets the command's mask in its own child).
     @ivar candidates: The paths to try C{execve} on, in order.
     @ivar argv: The argument vector.
     @ivar env: The environment (see L{txspawn._engine.envp.envMapping}).
     @ivar closeRangeWorks: Whether C{close_range(2)} is available.
+    @ivar namespaces: The namespace steps, run right after the signal
+        reset (see L{txspawn._engine.forknamespaces}), or C{None}.
+    @ivar execInherits: The fds (at their numbers after the fd program)
+        left open across the exec: the error pipe and the status pipe for
+        txspawn's init.
+    @ivar execStage: The stage an exec failure is reported as: C{EXEC} for
+        the command, C{INIT} for txspawn's init.
     """
 
     errWrite: int
@@ -139,12 +158,15 @@ class ChildSteps:
     gid: int | None
     uid: int | None
     deathSignal: int | None
-    parentPid: int
-    signalMask: tuple[int, ...]
+    parentPid: int | None
+    signalMask: tuple[int, ...] | None
     candidates: tuple[bytes, ...]
     argv: tuple[bytes, ...]
     env: Mapping[bytes, bytes]
     closeRangeWorks: bool
+    namespaces: NamespaceSteps | None = None
+    execInherits: tuple[int, ...] = ()
+    execStage: ChildSetupStage = ChildSetupStage.EXEC
 
 
 def _closeRange(low: int, high: int, closeRangeWorks: bool) -> None:
@@ -188,6 +210,11 @@ def execChild(s: ChildSteps) -> NoReturn:
             for signum in _INTERNAL_SIGNALS:
                 if _rawSigDefault(signum) != 0:
                     raise OSError(ctypes.get_errno(), "rt_sigaction")
+        if s.namespaces is not None:
+            # With a pid namespace this returns in pid 1 only (the fork
+            # child exits once pid 1 exists).
+            enterNamespaces(s.namespaces)
+            setUpNamespaces(s.namespaces)
         if s.newSession:
             stage = ChildSetupStage.SETSID
             os.setsid()
@@ -261,15 +288,22 @@ def execChild(s: ChildSteps) -> NoReturn:
             stage = ChildSetupStage.PDEATHSIG
             detail = s.deathSignal
             _prctlPdeathsig(s.deathSignal)
-            if os.getppid() != s.parentPid:
+            if s.parentPid is not None and os.getppid() != s.parentPid:
                 # The parent died before the prctl: deliver now what the
                 # kernel would have sent (it stays pending until the mask
                 # below unblocks it).
                 os.kill(os.getpid(), s.deathSignal)
             detail = 0
-        stage = ChildSetupStage.SIGNALS
-        signal.pthread_sigmask(signal.SIG_SETMASK, s.signalMask)
-        stage = ChildSetupStage.EXEC
+        if s.signalMask is not None:
+            stage = ChildSetupStage.SIGNALS
+            signal.pthread_sigmask(signal.SIG_SETMASK, s.signalMask)
+        if s.namespaces is not None and s.execStage == ChildSetupStage.INIT:
+            injectedFault(s.namespaces, ChildSetupStage.INIT)
+        if s.execInherits:
+            stage = ChildSetupStage.FDS
+            for fd in s.execInherits:
+                os.set_inheritable(fd, True)
+        stage = s.execStage
         # execvp semantics: skip ENOENT/ENOTDIR, remember EACCES, stop at
         # any other error.
         code = errno.ENOENT
@@ -286,6 +320,8 @@ def execChild(s: ChildSteps) -> NoReturn:
         else:
             if seenEacces:
                 code = errno.EACCES
+    except NamespaceStepFailed as e:
+        stage, code, detail = e.stage, e.code, e.detail
     except OSError as e:
         code = e.errno or errno.EINVAL
     except MemoryError:
