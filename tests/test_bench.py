@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 
+import attrs
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.test_engines import C_UNAVAILABLE
@@ -26,6 +27,8 @@ from txspawn._bench._driver import (
     ScenarioRun,
     runBench,
 )
+from txspawn._bench._namespaces import NAMESPACE_SCENARIOS, SUITE
+from txspawn._bench._pairs import pairResults
 from txspawn._bench._pyworker import _ballast, makeReactor
 from txspawn._bench._report import (
     formatReport,
@@ -43,11 +46,14 @@ from txspawn._bench._scenarios import (
     Task,
     defaultScenarios,
     scenarioNamed,
+    selectScenarios,
 )
 
 __all__ = [
     "CReferenceTests",
     "EndToEndTests",
+    "NamespaceSuiteTests",
+    "PairedRowsTests",
     "ReportTests",
     "ScenarioTests",
 ]
@@ -198,6 +204,135 @@ class ScenarioTests(SynchronousTestCase):
         with self.assertRaises(ValueError) as raised:
             makeReactor("asyncio", None, None)
         self.assertIn("'asyncio'", str(raised.exception))
+
+    def test_taskArgs(self) -> None:
+        """
+        A task's argv travels to the worker and survives its warm-up copy.
+        """
+        task = Task(
+            "spawn", 9, "/usr/bin/unshare", args=["unshare", "-Ur", "/bin/true"]
+        )
+        self.assertEqual(task.toJSON()["args"], ["unshare", "-Ur", "/bin/true"])
+        self.assertEqual(task.warmup().args, ("unshare", "-Ur", "/bin/true"))
+        self.assertIsNone(Task("spawn", 1).toJSON()["args"])
+
+
+class NamespaceSuiteTests(SynchronousTestCase):
+    """
+    The namespace rows: one suite, txspawn column only, paired with the
+    plain row and with util-linux C{unshare}.
+    """
+
+    def test_suite(self) -> None:
+        """
+        Every namespace row is in the suite, runs in the txspawn column
+        only and is not in the default set; C{--scenario namespaces}
+        selects exactly them.
+        """
+        for s in NAMESPACE_SCENARIOS:
+            self.assertEqual(
+                (s.suite, s.columns, s.default), (SUITE, ("txspawn",), False)
+            )
+            self.assertTrue(s.runs("txspawn"))
+            self.assertFalse(s.runs("twisted") or s.runs("c"))
+        self.assertEqual(selectScenarios([SUITE]), list(NAMESPACE_SCENARIOS))
+        self.assertTrue(all(s.runs("c") for s in defaultScenarios()))
+
+    def test_pairsBringTheirRows(self) -> None:
+        """
+        Selecting a row brings the rows it is paired with (and theirs), in
+        report order; C{"all"} selects every row.
+        """
+        self.assertEqual(
+            [s.name for s in selectScenarios(["ns-user-2g", "spawn"])],
+            ["spawn", "ns-plain", "ns-user", "ns-unshare-user", "ns-user-2g"],
+        )
+        self.assertEqual(selectScenarios(["all"]), list(SCENARIOS))
+        self.assertRaises(ValueError, selectScenarios, ["ns-nope"])
+
+    def test_goals(self) -> None:
+        """
+        The goals: a self-map at most 1.3x a plain spawn, six namespaces
+        with /proc 2.5x, with net and lo 5x, every namespace row at most
+        1.0x its unshare command, and a 2 GiB parent at most 1.5x a small
+        one; every pair names a row of the suite.
+        """
+        goals = {(s.name, p.over): p.goal for s in NAMESPACE_SCENARIOS for p in s.pairs}
+        self.assertEqual(
+            goals,
+            {
+                ("ns-user", "ns-plain"): 1.3,
+                ("ns-user", "ns-unshare-user"): 1.0,
+                ("ns-isolated", "ns-plain"): 2.5,
+                ("ns-isolated", "ns-unshare-pid"): 1.0,
+                ("ns-net", "ns-plain"): 5.0,
+                ("ns-net", "ns-unshare-net"): 1.0,
+                ("ns-idmap", "ns-plain"): None,
+                ("ns-idmap", "ns-unshare-user"): 1.0,
+                ("ns-user-2g", "ns-user"): 1.5,
+                ("ns-idmap-2g", "ns-idmap"): 1.5,
+            },
+        )
+
+    def test_plans(self) -> None:
+        """
+        The txspawn rows ask for the namespaces the row says, as keywords
+        of the public L{Namespaces} (what the worker builds); the
+        parent-written maps are two ranges starting with our own id; the
+        2 GiB rows hold the ballast; the anchors run util-linux C{unshare}
+        with the matching options.
+        """
+        from txspawn.options import Namespaces
+
+        def plan(name: str) -> tuple[Setup, Task]:
+            return scenarioNamed(name).plan(TINY)
+
+        built = {}
+        for s in NAMESPACE_SCENARIOS:
+            _, task = s.plan(TINY)
+            self.assertEqual(task.kind, "spawn")
+            if "namespaces" in task.options:
+                self.assertEqual(task.executable, "/bin/true")
+                options = task.options["namespaces"]
+                assert isinstance(options, dict)
+                built[s.name] = Namespaces(**options)
+        self.assertEqual(
+            sorted(built),
+            [
+                "ns-idmap",
+                "ns-idmap-2g",
+                "ns-isolated",
+                "ns-net",
+                "ns-user",
+                "ns-user-2g",
+            ],
+        )
+        self.assertEqual(built["ns-user"], Namespaces(user=True))
+        isolated = built["ns-isolated"]
+        self.assertEqual(
+            (isolated.pid, isolated.mount, isolated.uts, isolated.ipc),
+            (True, True, True, True),
+        )
+        self.assertTrue(isolated.cgroup and isolated.mountProc and not isolated.net)
+        net = built["ns-net"]
+        self.assertTrue(net.net and net.loopback and net.mountProc and net.cgroup)
+        maps = built["ns-idmap"].uidMap
+        assert maps is not None
+        self.assertEqual(len(maps), 2)
+        self.assertEqual((maps[0].inside, maps[0].outside), (0, os.geteuid()))
+        self.assertEqual(plan("ns-plain")[1].options, {})
+        self.assertEqual(plan("ns-user-2g")[0], Setup(ballastMiB=TINY.ballastMiB))
+        self.assertEqual(plan("ns-user")[0], Setup())
+        _, user = plan("ns-unshare-user")
+        self.assertEqual(user.args, ("unshare", "-Ur", "/bin/true"))
+        self.assertEqual(os.path.basename(user.executable), "unshare")
+        _, pid = plan("ns-unshare-pid")
+        self.assertEqual(pid.args, ("unshare", "-Urpf", "--mount-proc", "/bin/true"))
+        _, anchor = plan("ns-unshare-net")
+        assert anchor.args is not None
+        self.assertEqual(anchor.args[:3], ("unshare", "-Urnpf", "--mount-proc"))
+        if shutil.which("ip", path=f"{os.defpath}:/usr/sbin:/sbin"):
+            self.assertIn("link set lo up; true", anchor.args[-1])
 
 
 class CReferenceTests(SynchronousTestCase):
@@ -445,6 +580,106 @@ class ReportTests(SynchronousTestCase):
         self.assertIs(row["missed"], False)
 
 
+class PairedRowsTests(SynchronousTestCase):
+    """
+    Ratios between rows of a suite, from made-up results.
+    """
+
+    def _bench(self, values: dict[str, list[float]], *others: ScenarioRun) -> BenchRun:
+        runs = [_fakeRun({"txspawn": v}, name) for name, v in values.items()]
+        return ReportTests._bench(self, [*others, *runs])  # type: ignore[arg-type]
+
+    def test_paired(self) -> None:
+        """
+        A pair's ratio is the median of the per-repetition ratios of the
+        two rows' batch medians in the txspawn column; a pair whose other
+        row is not in the run is left out.
+        """
+        bench = self._bench(
+            {
+                "ns-plain": [100, 200, 100],
+                "ns-user": [120, 220, 400],
+                "ns-user-2g": [130],
+            }
+        )
+        results = pairResults(bench)
+        self.assertEqual(
+            [(r.run.scenario.name, r.pair.over) for r in results],
+            [("ns-user", "ns-plain"), ("ns-user-2g", "ns-user")],
+        )
+        first, second = results
+        self.assertEqual(first.ratios, (1.2, 1.1, 4.0))
+        self.assertEqual(first.value, 1.2)
+        self.assertFalse(first.missed)
+        self.assertEqual(second.ratios, (130 / 120,))
+
+    def test_table(self) -> None:
+        """
+        The report has a paired-rows table: each pair with its ratio, its
+        interval and its goal met or missed; the columns a row does not run
+        in are C{-} in the main table; a missed pair is explained under
+        'missed goals' with what it compares, why the goal and whether the
+        run can tell.
+        """
+        bench = self._bench(
+            {
+                "ns-plain": [100, 100, 100],
+                "ns-user": [110, 120, 115],
+                "ns-net": [600, 700, 650],
+                "ns-unshare-user": [300, 310, 320],
+            },
+            _fakeRun({"txspawn": [90], "twisted": [300], "c": [80]}),
+        )
+        report = formatReport(bench)
+        self.assertIn("\npaired rows:", report)
+        table = report.split("\npaired rows:", 1)[1]
+        user = next(line for line in table.splitlines() if "ns-user  " in line)
+        self.assertRegex(user, r"ns-user +ns-plain +1\.15 +1\.10\.\.1\.20 +<=1\.30 ok")
+        unshare = next(line for line in table.splitlines() if "ns-unshare-user" in line)
+        self.assertIn("<=1.00 ok", unshare)
+        net = next(
+            line for line in table.splitlines() if line.strip().startswith("ns-net")
+        )
+        self.assertIn("6.50", net)
+        self.assertIn("<=5.00 MISS", net)
+        plainRow = next(
+            line for line in report.splitlines() if line.startswith("ns-plain ")
+        )
+        self.assertRegex(plainRow, r"ns-plain +us +100 +- +-")
+        missed = " ".join(report.split("\nmissed goals:\n", 1)[1].split())
+        self.assertIn("ns-net over ns-plain: 6.50, goal <=5.00.", missed)
+        self.assertIn("with the row ns-plain", missed)
+        self.assertIn("The goal: with a network namespace too", missed)
+        self.assertIn("is all beyond the goal", missed)
+        self.assertNotIn("ns-user over", missed)
+
+    def test_onlyColumnsRun(self) -> None:
+        """
+        A run of txspawn-only rows shows no Twisted or C column.
+        """
+        report = formatReport(self._bench({"ns-plain": [100], "ns-user": [110]}))
+        header = next(line for line in report.splitlines() if "scenario" in line)
+        self.assertEqual(
+            header.split(), ["scenario", "unit", "txspawn", "goal", "txspawn/C"]
+        )
+
+    def test_json(self) -> None:
+        """
+        The JSON document gives each row's pairs with their per-repetition
+        ratios, interval, goal and verdict.
+        """
+        bench = self._bench({"ns-plain": [100, 100], "ns-user": [150, 160]})
+        document = json.loads(json.dumps(toJSON(bench)))
+        plain, user = document["scenarios"]
+        self.assertEqual(plain["pairs"], [])
+        (pair,) = user["pairs"]
+        self.assertEqual(pair["over"], "ns-plain")
+        self.assertEqual(pair["goal"], 1.3)
+        self.assertEqual(pair["repetitionRatios"], [1.5, 1.6])
+        self.assertIs(pair["missed"], True)
+        self.assertEqual(len(pair["interval90"]), 2)
+
+
 class EndToEndTests(SynchronousTestCase):
     """
     Real runs on tiny sizes: real workers, real children.
@@ -508,6 +743,45 @@ class EndToEndTests(SynchronousTestCase):
         result = bench.scenarios[0].impls["twisted"]
         self.assertIsNone(result.error)
         self.assertEqual(len(result.values), 1)
+
+    def test_namespaceSuite(self) -> None:
+        """
+        The namespace rows run in the txspawn column only, on one worker
+        per setup (a small and a big parent), every repetition timing each
+        row once before the next repetition starts, so that each pair has
+        one ratio per repetition.
+        """
+        from txspawn._kernel.nsprobe import SELF_MAP, probeNamespaces
+
+        unavailable = probeNamespaces().unavailable("user", SELF_MAP)
+        if unavailable is not None:
+            raise self.skipTest(unavailable)
+        if shutil.which("unshare") is None:
+            raise self.skipTest("util-linux unshare is not installed")
+        params = attrs.evolve(TINY, reps=2)
+        scenarios = selectScenarios(["ns-user-2g"])
+        lines: list[str] = []
+        before = _children()
+        bench = runBench(BenchOptions(params, scenarios), lines.append)
+        self.assertEqual(_children() - before, set(), "a worker was left behind")
+        for run in bench.scenarios:
+            self.assertEqual(list(run.impls), ["txspawn"])
+            result = run.impls["txspawn"]
+            self.assertIsNone(result.error, run.scenario.name)
+            self.assertEqual(len(result.values), 2, run.scenario.name)
+        starts = [line for line in lines if "starting" in line]
+        self.assertEqual(
+            starts,
+            [
+                "[empty parent] starting txspawn worker",
+                "[4 MiB parent] starting txspawn worker",
+            ],
+        )
+        reps = [line.split()[2] for line in lines if ": rep " in line]
+        self.assertEqual(reps, ["1/2"] * 4 + ["2/2"] * 4)
+        for paired in pairResults(bench):
+            self.assertEqual(len(paired.ratios), 2)
+        self.assertIn("\npaired rows:", formatReport(bench))
 
     def test_noCompiler(self) -> None:
         """

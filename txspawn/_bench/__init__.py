@@ -7,13 +7,18 @@ C{benchmarks/}) so that the command works after a plain C{pip install .}:
 the C reference loop travels as source (C{reference.c}, package data) and is
 compiled with C{cc -O2} into a temporary directory when the benchmark runs.
 
-  - L{txspawn._bench._scenarios}: what is measured (setups, tasks, the
-    registry of scenarios with their quick and full parameters).
+  - L{txspawn._bench._model}: the value types (parameters, setups, tasks,
+    scenarios, paired ratios).
+  - L{txspawn._bench._scenarios}: what is measured (the registry of
+    scenarios with their quick and full parameters).
+  - L{txspawn._bench._namespaces}: the namespace suite (against a plain
+    spawn and util-linux C{unshare}).
   - L{txspawn._bench._pyworker}: the worker process for the two Twisted
     columns (stock Twisted and txspawn), one reactor per process.
   - L{txspawn._bench._creference}: compiling and locating the C reference.
   - L{txspawn._bench._driver}: starting workers and interleaving batches.
   - L{txspawn._bench._report}: medians, ratios, the table and the JSON.
+  - L{txspawn._bench._pairs}: the paired ratios between rows of a suite.
 
 Nothing here is public API.
 """

@@ -8,13 +8,18 @@ Isolation and interleaving, and why:
   - Each implementation runs in its own worker process (see
     L{txspawn._bench._pyworker} for the reasons: fd tables, live children,
     signal handlers and RSS are process-wide, so they must not be shared).
-  - Workers live as long as their setup is needed (all the scenarios that
-    share a L{Setup}), so slow setups are paid once.
+  - The rows run in blocks: the rows that share a L{Setup}, or the rows of
+    a suite (which may need several setups, e.g. a small and a 2 GiB
+    parent).  Workers live as long as their block, one per setup and
+    column, so slow setups are paid once.
   - Only one worker runs a batch at a time (the others block reading their
-    stdin); each repetition rotates the order of the implementations, so
-    slow drift of the machine (other load, thermal state, page cache) hits
-    every column alike rather than whichever ran last.
-  - Each worker runs one untimed warm-up batch per scenario first.
+    stdin).  Each repetition runs one batch of every row of the block, in
+    every column the row runs in; it rotates the order of the rows and of
+    the columns, so slow drift of the machine (other load, thermal state,
+    page cache) hits every column and row alike rather than whichever ran
+    last, and the batches compared in a ratio (two columns of a row, or
+    two rows of a suite) are timed close together.
+  - Each worker runs one untimed warm-up batch per row first.
 """
 
 from __future__ import annotations
@@ -120,6 +125,10 @@ class ImplRun:
 class ScenarioRun:
     """
     One row of the report.
+
+    @ivar impls: The results of each column the row runs in (see
+        L{Scenario.runs}); the other columns are absent.
+    @ivar seconds: The time its batches took, warm-up included.
     """
 
     scenario: Scenario
@@ -331,78 +340,140 @@ def _median(values: Sequence[float]) -> float:
     return statistics.median(values)
 
 
-def _runGroup(
-    setup: Setup,
-    items: list[tuple[Scenario, Task]],
+#: One row of a block: the scenario, its setup and its task.
+_Item = tuple[Scenario, Setup, Task]
+
+
+def _startWorkers(
+    runs: list[ScenarioRun],
+    options: BenchOptions,
+    reference: CReference,
+    scratch: str,
+    log: Callable[[str], None],
+) -> tuple[dict[tuple[Setup, str], _Worker], dict[tuple[Setup, str], str]]:
+    """
+    Start one worker per setup and column the rows of a block need, and
+    record in each row's results what the worker reported (or why it could
+    not start).
+
+    @return: The workers and the start-up errors, by C{(setup, column)}.
+    """
+    workers: dict[tuple[Setup, str], _Worker] = {}
+    errors: dict[tuple[Setup, str], str] = {}
+    ready: dict[tuple[Setup, str], dict[str, Any]] = {}
+    for setup in dict.fromkeys(run.setup for run in runs):
+        needed = {i for run in runs if run.setup == setup for i in run.impls}
+        # txspawn first: the C worker is padded to txspawn's fd count (the
+        # comparison the issue asks for), or to Twisted's without txspawn.
+        for impl in sorted(
+            needed, key=lambda i: (i == "c", options.implementations.index(i))
+        ):
+            target = next(
+                (
+                    ready[setup, i]["fds"]
+                    for i in ("txspawn", "twisted")
+                    if (setup, i) in ready
+                ),
+                setup.idle * 4 + 8,
+            )
+            log(f"[{setup.describe()}] starting {impl} worker")
+            try:
+                workers[setup, impl], ready[setup, impl] = _startWorker(
+                    impl, setup, options, reference, scratch, target
+                )
+            except WorkerError as e:
+                errors[setup, impl] = str(e)
+                log(f"  {impl} unavailable: {e}")
+                continue
+            log(
+                f"  {impl}: {ready[setup, impl]['fds']} fds open, "
+                f"setup {ready[setup, impl]['setupSeconds']:.1f} s"
+            )
+    for run in runs:
+        for impl, result in run.impls.items():
+            result.error = errors.get((run.setup, impl))
+            if (run.setup, impl) in ready:
+                answer = ready[run.setup, impl]
+                result.fds = answer["fds"]
+                result.setupSeconds = answer["setupSeconds"]
+                result.detail = answer.get("detail", "")
+    return workers, errors
+
+
+def _runBatch(
+    run: ScenarioRun, impl: str, worker: _Worker, task: Task, log: Callable[[str], None]
+) -> list[float] | None:
+    """
+    Run one batch of C{run} in column C{impl}; a failure is recorded in the
+    row (and ends that column for it).
+
+    @return: The samples, or C{None} after a failure.
+    """
+    started = time.monotonic()
+    try:
+        answer = worker.run(task)
+    except WorkerError as e:
+        run.impls[impl].error = str(e)
+        log(f"  {impl} failed: {e}")
+        return None
+    finally:
+        run.seconds += time.monotonic() - started
+    run.impls[impl].late += answer.get("late", 0)
+    samples: list[float] = answer["ok"]
+    return samples
+
+
+def _runBlock(
+    items: list[_Item],
     options: BenchOptions,
     reference: CReference,
     scratch: str,
     log: Callable[[str], None],
 ) -> list[ScenarioRun]:
-    impls = list(options.implementations)
-    runs = [ScenarioRun(s, setup, t, {i: ImplRun() for i in impls}) for s, t in items]
-    workers: dict[str, _Worker] = {}
-    errors: dict[str, str] = {}
-    ready: dict[str, dict[str, Any]] = {}
+    """
+    Run the rows of one block: rows sharing a setup, or the rows of a
+    suite (on one worker per setup it needs).  Each repetition times every
+    row once, rows and columns in an order rotated each repetition, so that
+    both columns of a row and the rows of a suite are compared batch
+    against batch within a repetition.
+    """
+    runs = [
+        ScenarioRun(
+            s, setup, t, {i: ImplRun() for i in options.implementations if s.runs(i)}
+        )
+        for s, setup, t in items
+    ]
+    workers: dict[tuple[Setup, str], _Worker] = {}
     try:
-        # txspawn first: the C worker is padded to txspawn's fd count (the
-        # comparison the issue asks for), or to Twisted's without txspawn.
-        for impl in sorted(impls, key=lambda i: i == "c"):
-            target = next(
-                (ready[i]["fds"] for i in ("txspawn", "twisted") if i in ready),
-                setup.idle * 4 + 8,
-            )
-            log(f"[{setup.describe()}] starting {impl} worker")
-            try:
-                workers[impl], ready[impl] = _startWorker(
-                    impl, setup, options, reference, scratch, target
-                )
-            except WorkerError as e:
-                errors[impl] = str(e)
-                log(f"  {impl} unavailable: {e}")
-                continue
-            log(
-                f"  {impl}: {ready[impl]['fds']} fds open, "
-                f"setup {ready[impl]['setupSeconds']:.1f} s"
-            )
+        workers, _ = _startWorkers(runs, options, reference, scratch, log)
+
+        def live(run: ScenarioRun) -> list[str]:
+            return [
+                i
+                for i, r in run.impls.items()
+                if (run.setup, i) in workers and r.error is None
+            ]
+
         for run in runs:
-            started = time.monotonic()
-            for impl in impls:
-                result = run.impls[impl]
-                result.error = errors.get(impl)
-                if impl in ready:
-                    result.fds = ready[impl]["fds"]
-                    result.setupSeconds = ready[impl]["setupSeconds"]
-                    result.detail = ready[impl].get("detail", "")
-            live = [i for i in impls if i in workers]
-            for impl in live:
-                try:
-                    workers[impl].run(run.task.warmup())
-                except WorkerError as e:
-                    run.impls[impl].error = str(e)
-            for rep in range(options.params.reps):
-                shift = rep % len(impls)
+            for impl in live(run):
+                _runBatch(run, impl, workers[run.setup, impl], run.task.warmup(), log)
+        reps = options.params.reps
+        for rep in range(reps):
+            order = runs[rep % len(runs) :] + runs[: rep % len(runs)]
+            for run in order:
+                impls = list(run.impls)
+                shift = rep % len(impls) if impls else 0
                 for impl in impls[shift:] + impls[:shift]:
-                    result = run.impls[impl]
-                    if impl not in workers or result.error is not None:
+                    if impl not in live(run):
                         continue
-                    log(
-                        f"{run.scenario.name}: rep {rep + 1}/{options.params.reps} "
-                        f"{impl}"
-                    )
-                    try:
-                        answer = workers[impl].run(run.task)
-                    except WorkerError as e:
-                        result.error = str(e)
-                        log(f"  {impl} failed: {e}")
-                        continue
-                    samples = answer["ok"]
-                    result.samples.extend(samples)
-                    result.values.append(_median(samples))
-                    result.late += answer.get("late", 0)
-            run.seconds = time.monotonic() - started
+                    log(f"{run.scenario.name}: rep {rep + 1}/{reps} {impl}")
+                    worker = workers[run.setup, impl]
+                    samples = _runBatch(run, impl, worker, run.task, log)
+                    if samples is not None:
+                        run.impls[impl].samples.extend(samples)
+                        run.impls[impl].values.append(_median(samples))
     finally:
-        for worker in workers.values():
+        for (setup, _), worker in workers.items():
             log(f"[{setup.describe()}] stopping {worker.name} worker")
             worker.close()
     return runs
@@ -434,10 +505,12 @@ def runBench(options: BenchOptions, log: Callable[[str], None]) -> BenchRun:
         recorded per scenario instead of values.
     """
     started = time.monotonic()
-    groups: dict[Setup, list[tuple[Scenario, Task]]] = {}
+    # A block: the rows of one suite, or else the rows sharing a setup.
+    blocks: dict[object, list[_Item]] = {}
     for scenario in options.scenarios:
         setup, task = scenario.plan(options.params)
-        groups.setdefault(setup, []).append((scenario, task))
+        key = ("suite", scenario.suite) if scenario.suite else ("setup", setup)
+        blocks.setdefault(key, []).append((scenario, setup, task))
     with tempfile.TemporaryDirectory(prefix="txspawn-bench-") as scratch:
         if "c" in options.implementations:
             reference = buildReference(scratch, options.compiler)
@@ -445,8 +518,8 @@ def runBench(options: BenchOptions, log: Callable[[str], None]) -> BenchRun:
         else:
             reference = CReference(None, "C column not requested")
         runs: list[ScenarioRun] = []
-        for setup, items in groups.items():
-            runs.extend(_runGroup(setup, items, options, reference, scratch, log))
+        for items in blocks.values():
+            runs.extend(_runBlock(items, options, reference, scratch, log))
     order = {s.name: n for n, s in enumerate(options.scenarios)}
     runs.sort(key=lambda r: order[r.scenario.name])
     return BenchRun(

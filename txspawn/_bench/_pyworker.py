@@ -231,11 +231,15 @@ class _Worker:
         options = dict(task["options"])
         if "childFDs" in options:
             options["childFDs"] = {int(k): v for k, v in options["childFDs"].items()}
+        if "namespaces" in options:
+            from txspawn.options import Namespaces
+
+            options["namespaces"] = Namespaces(**options["namespaces"])
         executable = task["executable"]
         # Everything but the spawnProcess call is built before the clock
         # starts: the C column times only posix_spawn too.
         protocol = _Measured(done)
-        args = [os.path.basename(executable)]
+        args = task.get("args") or [os.path.basename(executable)]
         env: dict[str, str] = {}
         started = _now()
         self.reactor.spawnProcess(protocol, executable, args, env=env, **options)

@@ -16,18 +16,23 @@ the practical limit"; for throughput rows (MiB/s) higher is better and
 C{txspawn/C} is "fraction of the practical limit".  The goal column
 checks txspawn/C against the scenario's goal, and every row that misses
 it is explained below the table: what the row measures, why txspawn has
-that goal, and whether the run can tell (its ratio's interval).
+that goal, and whether the run can tell (its ratio's interval).  Rows of
+a suite are also compared with each other (L{txspawn._bench._pairs}): a
+second table gives those paired ratios and their goals.
 """
 
 from __future__ import annotations
 
-import random
 import statistics
-import textwrap
 from collections.abc import Sequence
 from typing import Any
 
 from txspawn._bench._driver import BenchRun, ImplRun, ScenarioRun
+from txspawn._bench._pairs import medianInterval, missedPairs, pairResults, pairsTable
+from txspawn._bench._text import prose as _prose
+from txspawn._bench._text import ratioText as _ratio
+from txspawn._bench._text import table as _table
+from txspawn._bench._text import valueText as _value
 
 __all__ = [
     "IDLE_PENALTY_GOAL",
@@ -74,10 +79,6 @@ def repetitionRatios(run: ScenarioRun, numerator: str, denominator: str) -> list
     return [a / b for a, b in zip(top.values, bottom.values, strict=False) if b != 0]
 
 
-#: Bootstrap resamples behind L{ratioInterval}.
-_RESAMPLES = 2000
-
-
 def ratioInterval(
     run: ScenarioRun, numerator: str, denominator: str, level: float = 0.9
 ) -> tuple[float, float] | None:
@@ -92,15 +93,7 @@ def ratioInterval(
     @param level: The interval's coverage.
     @return: C{(low, high)}, or C{None} if there are no ratios.
     """
-    ratios = repetitionRatios(run, numerator, denominator)
-    if not ratios:
-        return None
-    rng = random.Random(0)
-    medians = sorted(
-        statistics.median(rng.choices(ratios, k=len(ratios))) for _ in range(_RESAMPLES)
-    )
-    tail = int((1 - level) / 2 * _RESAMPLES)
-    return medians[tail], medians[_RESAMPLES - 1 - tail]
+    return medianInterval(repetitionRatios(run, numerator, denominator), level)
 
 
 def ratio(run: ScenarioRun, numerator: str, denominator: str) -> float | None:
@@ -113,18 +106,6 @@ def ratio(run: ScenarioRun, numerator: str, denominator: str) -> float | None:
     """
     ratios = repetitionRatios(run, numerator, denominator)
     return statistics.median(ratios) if ratios else None
-
-
-def _value(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    if value >= 100:
-        return f"{value:.0f}"
-    return f"{value:.1f}"
-
-
-def _ratio(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2f}"
 
 
 def _bound(run: ScenarioRun) -> str:
@@ -156,20 +137,6 @@ def _target(run: ScenarioRun) -> str:
     value = ratio(run, "txspawn", "c")
     verdict = "" if value is None else (" MISS" if missed(run) else " ok")
     return _bound(run) + verdict
-
-
-def _prose(text: str, indent: str = "    ") -> list[str]:
-    """
-    C{text} wrapped to 79 columns, each line starting with C{indent}.
-    """
-    return textwrap.wrap(
-        text,
-        79,
-        initial_indent=indent,
-        subsequent_indent=indent,
-        break_long_words=False,
-        break_on_hyphens=False,
-    )
 
 
 def _missedGoals(bench: BenchRun) -> list[str]:
@@ -235,6 +202,7 @@ def _missedGoals(bench: BenchRun) -> list[str]:
             "machine between the rows moves it (see their spreads below).  "
             "Rerun with more --reps on an otherwise idle machine to confirm."
         )
+    out += missedPairs(bench)
     return ["", "missed goals:", *out] if out else []
 
 
@@ -295,27 +263,18 @@ def _idlePenalty(bench: BenchRun, impls: Sequence[str]) -> list[str]:
     ]
 
 
-def _table(rows: Sequence[Sequence[str]]) -> list[str]:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = []
-    for n, row in enumerate(rows):
-        cells = [
-            cell.ljust(widths[i]) if i < 2 else cell.rjust(widths[i])
-            for i, cell in enumerate(row)
-        ]
-        lines.append("  ".join(cells).rstrip())
-        if n == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return lines
-
-
 def formatReport(bench: BenchRun) -> str:
     """
     @param bench: The results.
     @return: The human report: parameters, the table, spreads, notes.
     """
     opts = bench.options
-    impls = list(opts.implementations)
+    # The columns some row ran in (a suite of txspawn-only rows alone has
+    # no C or Twisted column to show).
+    impls = [
+        i for i in opts.implementations if any(i in r.impls for r in bench.scenarios)
+    ] or list(opts.implementations)
+    width = max([14, *(len(r.scenario.name) for r in bench.scenarios)])
     env = bench.environment
     out = [
         f"txspawn bench ({opts.params.mode}): {bench.seconds:.0f} s",
@@ -336,7 +295,7 @@ def formatReport(bench: BenchRun) -> str:
     rows = [header]
     for run in bench.scenarios:
         row = [run.scenario.name, run.scenario.unit]
-        row += [_value(_median(run.impls[i])) for i in impls]
+        row += [_value(_median(run.impls[i])) if i in run.impls else "-" for i in impls]
         row += [_ratio(ratio(run, a, b)) for a, b in shown]
         row.append(_target(run))
         rows.append(row)
@@ -358,10 +317,11 @@ def formatReport(bench: BenchRun) -> str:
     for run in bench.scenarios:
         s = run.scenario
         out.append(
-            f"  {s.name:<14} {s.title}; {run.setup.describe()}; "
+            f"  {s.name:<{width}} {s.title}; {run.setup.describe()}; "
             f"{run.task.count} {'MiB' if s.unit == 'MiB/s' else 'samples'}/batch"
         )
     out += _idlePenalty(bench, impls)
+    out += pairsTable(bench)
     out += _missedGoals(bench)
     out += [
         "",
@@ -370,7 +330,7 @@ def formatReport(bench: BenchRun) -> str:
     ]
     for run in bench.scenarios:
         cells = []
-        for impl in impls:
+        for impl in [i for i in impls if i in run.impls]:
             r = run.impls[impl]
             if r.values:
                 low, high = _value(min(r.values)), _value(max(r.values))
@@ -387,10 +347,10 @@ def formatReport(bench: BenchRun) -> str:
                 f"txspawn/C {_ratio(min(perRep))}..{_ratio(max(perRep))}, "
                 f"its median's 90% CI {_ratio(interval[0])}..{_ratio(interval[1])}"
             )
-        out.append(f"  {run.scenario.name:<14} " + "; ".join(cells))
+        out.append(f"  {run.scenario.name:<{width}} " + "; ".join(cells))
     notes = []
     for run in bench.scenarios:
-        for impl in impls:
+        for impl in [i for i in impls if i in run.impls]:
             r = run.impls[impl]
             if r.error is not None:
                 notes.append(f"  {run.scenario.name} / {_LABELS[impl]}: {r.error}")
@@ -459,6 +419,19 @@ def toJSON(bench: BenchRun) -> dict[str, Any]:
                 "ratioIntervals90": {
                     f"{a}/{b}": ratioInterval(run, a, b) for a, b in RATIOS
                 },
+                "pairs": [
+                    {
+                        "over": r.pair.over,
+                        "goal": r.pair.goal,
+                        "why": r.pair.why,
+                        "ratio": r.value,
+                        "repetitionRatios": list(r.ratios),
+                        "interval90": r.interval,
+                        "missed": r.missed,
+                    }
+                    for r in pairResults(bench)
+                    if r.run is run
+                ],
             }
             for run in bench.scenarios
         ],

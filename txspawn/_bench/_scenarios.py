@@ -11,23 +11,31 @@ implementation.
 
 Adding a scenario is adding one entry to L{SCENARIOS}: the workers already
 understand every C{spawnProcess} keyword (C{path}, C{uid}, C{gid},
-C{usePTY}, C{childFDs}) and the C{ballastMiB} setup; the C column always runs
-the plain reference task for that kind (the practical limit every variant
-is compared against).
+C{usePTY}, C{childFDs}, C{namespaces}) and the C{ballastMiB} setup; the C
+column always runs the plain reference task for that kind (the practical
+limit every variant is compared against).  A row may be limited to some
+columns, and belong to a suite whose rows are timed back to back in each
+repetition so that rows can be compared with each other (L{Pair}): the
+namespace rows (L{txspawn._bench._namespaces}) are such a suite.
+
+The value types (L{Params}, L{Setup}, L{Task}, L{Scenario}, L{Pair}) are
+in L{txspawn._bench._model}, re-exported here.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
-from typing import Literal
+from collections.abc import Callable, Iterable
 
-from attrs import field, frozen
+from txspawn._bench._model import Pair, Params, Scenario, Setup, Task, TaskKind
+from txspawn._bench._namespaces import NAMESPACE_SCENARIOS
 
 __all__ = [
     "FULL",
     "QUICK",
     "SCENARIOS",
+    "SUITES",
+    "Pair",
     "Params",
     "Scenario",
     "Setup",
@@ -35,56 +43,8 @@ __all__ = [
     "TaskKind",
     "defaultScenarios",
     "scenarioNamed",
+    "selectScenarios",
 ]
-
-TaskKind = Literal["spawn", "exit", "pipe"]
-
-
-def _options(value: Mapping[str, object]) -> dict[str, object]:
-    return dict(value)
-
-
-@frozen
-class Params:
-    """
-    The sizes of one benchmark run.
-
-    @ivar mode: C{"quick"}, C{"full"} or C{"custom"}; printed in the report.
-    @ivar reps: Measured batches per implementation per scenario (each
-        implementation's batches are interleaved with the others').
-    @ivar idle: Idle children alive in the "with idle children" scenarios.
-    @ivar spawnCount: Spawns per batch with no idle children.
-    @ivar idleSpawnCount: Spawns per batch with idle children alive.
-    @ivar exitCount: Exit-latency samples per batch.
-    @ivar exitDelayUs: How long the exit-latency child sleeps before it
-        stamps and exits; must exceed the parent's own post-spawn work so
-        the parent is waiting when the child exits (the worker counts the
-        samples where it was not).
-    @ivar pipeMiB: MiB pushed through the pipe per throughput batch.
-    @ivar ballastMiB: Memory held (allocated and touched) by the parent in
-        the "big parent" scenarios.
-    """
-
-    mode: str
-    reps: int
-    idle: int
-    spawnCount: int
-    idleSpawnCount: int
-    exitCount: int
-    exitDelayUs: int
-    pipeMiB: int
-    ballastMiB: int
-
-    def describe(self) -> str:
-        """
-        @return: One line stating every parameter, for the report header.
-        """
-        return (
-            f"mode={self.mode} reps={self.reps} idle={self.idle} "
-            f"spawns/batch={self.spawnCount} (with idle: {self.idleSpawnCount}) "
-            f"exit samples/batch={self.exitCount} exit delay={self.exitDelayUs} us "
-            f"pipe={self.pipeMiB} MiB ballast={self.ballastMiB} MiB"
-        )
 
 
 #: C{--quick}: every scenario, under about two minutes in total.
@@ -112,113 +72,6 @@ FULL = Params(
     pipeMiB=512,
     ballastMiB=2048,
 )
-
-
-@frozen
-class Setup:
-    """
-    The parent's state before any batch is timed.
-
-    @ivar idle: Children spawned by the implementation itself and left
-        blocked reading their stdin (C{/bin/cat} with the default three
-        pipes), so the parent holds their pipes (and pidfds).
-    @ivar ballastMiB: Anonymous memory the parent allocates and touches.
-    """
-
-    idle: int = 0
-    ballastMiB: int = 0
-
-    def describe(self) -> str:
-        """
-        @return: A short human description.
-        """
-        parts = []
-        if self.idle:
-            parts.append(f"{self.idle} idle children")
-        if self.ballastMiB:
-            parts.append(f"{self.ballastMiB} MiB parent")
-        return ", ".join(parts) or "empty parent"
-
-
-@frozen
-class Task:
-    """
-    One measurement batch.
-
-    @ivar kind: C{"spawn"}: C{count} sequential spawns of C{executable},
-        each timed from just before C{spawnProcess} to C{processEnded}
-        (microseconds).  C{"exit"}: C{count} exit-notification latencies
-        of a pipe-less child (microseconds).  C{"pipe"}: one child writes
-        C{count} MiB to stdout; MiB/s.
-    @ivar count: See C{kind}.
-    @ivar executable: The absolute path spawned by C{"spawn"} tasks.
-    @ivar options: Extra C{spawnProcess} keyword arguments (JSON values:
-        C{path}, C{uid}, C{gid}, C{usePTY}, C{childFDs} with string keys).
-        The C reference ignores them: it is the plain limit.
-    @ivar delayUs: For C{"exit"}: the child's sleep before it exits.
-    """
-
-    kind: TaskKind
-    count: int
-    executable: str = "/bin/true"
-    options: Mapping[str, object] = field(factory=dict, converter=_options, hash=False)
-    delayUs: int = 0
-
-    def warmup(self) -> Task:
-        """
-        @return: A small batch of the same task, run once per worker before
-            the timed batches so that first-run effects (page cache, lazy
-            imports, allocator growth) are not measured.
-        """
-        small = max(1, min(self.count, 5 if self.kind != "pipe" else 16))
-        return Task(self.kind, small, self.executable, self.options, self.delayUs)
-
-    def toJSON(self) -> dict[str, object]:
-        """
-        @return: The command sent to a Python worker.
-        """
-        return {
-            "kind": self.kind,
-            "count": self.count,
-            "executable": self.executable,
-            "options": dict(self.options),
-            "delayUs": self.delayUs,
-        }
-
-
-@frozen
-class Scenario:
-    """
-    One row of the report.
-
-    @ivar name: The C{--scenario} name.
-    @ivar title: What the row measures, in a few words.
-    @ivar measures: What the row measures, in a sentence (the report
-        prints it for a row that misses its goal).
-    @ivar unit: C{"us"} (latency: lower is better) or C{"MiB/s"}
-        (throughput: higher is better).
-    @ivar target: txspawn's goal for txspawn/C, if any: a maximum for
-        latency rows, a minimum for throughput rows.
-    @ivar why: Why txspawn has that goal, in a user's words.
-    @ivar default: Whether a plain C{bench} (no C{--scenario}) runs it.
-    @ivar plan: Builds the setup and task from the run's L{Params}.
-    """
-
-    name: str
-    title: str
-    measures: str
-    unit: Literal["us", "MiB/s"]
-    target: float | None
-    why: str
-    default: bool
-    plan: Callable[[Params], tuple[Setup, Task]] = field(eq=False, repr=False)
-
-    @property
-    def higherIsBetter(self) -> bool:
-        """
-        Whether bigger numbers are better (throughput rows).
-        """
-        return self.unit == "MiB/s"
 
 
 def _spawn(
@@ -382,7 +235,12 @@ SCENARIOS: tuple[Scenario, ...] = (
         True,
         usePTY=True,
     ),
+    # Namespaces: their own suite, paired row against row.
+    *NAMESPACE_SCENARIOS,
 )
+
+#: The suites: a C{--scenario} name that selects every row of one.
+SUITES: frozenset[str] = frozenset(s.suite for s in SCENARIOS if s.suite)
 
 
 def defaultScenarios() -> list[Scenario]:
@@ -401,5 +259,32 @@ def scenarioNamed(name: str) -> Scenario:
     for s in SCENARIOS:
         if s.name == name:
             return s
-    known = ", ".join(s.name for s in SCENARIOS)
+    known = ", ".join([*sorted(SUITES), *(s.name for s in SCENARIOS)])
     raise ValueError(f"unknown scenario {name!r}; known: {known}")
+
+
+def selectScenarios(names: Iterable[str]) -> list[Scenario]:
+    """
+    The rows C{--scenario} selects, in report order: C{"all"} selects
+    every row, a suite's name every row of that suite, and a row with
+    L{Pair}s brings the rows it is paired with.
+
+    @param names: Scenario or suite names, or C{"all"}.
+    @return: The rows.
+    @raise ValueError: naming the known names, for an unknown name.
+    """
+    chosen: set[str] = set()
+    for name in names:
+        if name == "all":
+            chosen.update(s.name for s in SCENARIOS)
+        elif name in SUITES:
+            chosen.update(s.name for s in SCENARIOS if s.suite == name)
+        else:
+            chosen.add(scenarioNamed(name).name)
+    pending = list(chosen)
+    while pending:
+        for pair in scenarioNamed(pending.pop()).pairs:
+            if pair.over not in chosen:
+                chosen.add(pair.over)
+                pending.append(pair.over)
+    return [s for s in SCENARIOS if s.name in chosen]

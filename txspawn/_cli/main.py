@@ -295,7 +295,7 @@ def buildParser() -> argparse.ArgumentParser:
     """
     @return: The parser for C{python -m txspawn}.
     """
-    from txspawn._bench._scenarios import SCENARIOS
+    from txspawn._bench._scenarios import SCENARIOS, SUITES
 
     parser = argparse.ArgumentParser(
         prog="python -m txspawn",
@@ -323,10 +323,19 @@ def buildParser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="scenarios:\n"
         + "\n".join(
-            f"  {s.name:<14} {s.title}"
-            + ("" if s.default else " (not in the default set)")
+            f"  {s.name:<15} {s.title}"
+            + (
+                ""
+                if s.default
+                else f" (in {s.suite})"
+                if s.suite
+                else " (not in the default set)"
+            )
             for s in SCENARIOS
-        ),
+        )
+        + "\n\nsuites (a --scenario name for all their rows, timed row against "
+        "row):\n"
+        + "\n".join(f"  {name:<15} the rows marked 'in {name}'" for name in SUITES),
     )
     bench.add_argument(
         "--quick",
@@ -337,7 +346,9 @@ def buildParser() -> argparse.ArgumentParser:
         "--scenario",
         action="append",
         metavar="NAME",
-        help="run only this scenario (repeatable; 'all' for every scenario)",
+        help="run only this scenario (repeatable; 'all' for every scenario, "
+        "'namespaces' for the namespace suite; a row compared with other rows "
+        "brings them along)",
     )
     bench.add_argument("--reps", type=int, help="timed repetitions per scenario")
     bench.add_argument(
@@ -372,9 +383,8 @@ def _bench(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from txspawn._bench._scenarios import (
         FULL,
         QUICK,
-        SCENARIOS,
         defaultScenarios,
-        scenarioNamed,
+        selectScenarios,
     )
 
     params = QUICK if args.quick else FULL
@@ -401,10 +411,8 @@ def _bench(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     try:
         if not args.scenario:
             scenarios = defaultScenarios()
-        elif "all" in args.scenario:
-            scenarios = list(SCENARIOS)
         else:
-            scenarios = [scenarioNamed(name) for name in dict.fromkeys(args.scenario)]
+            scenarios = selectScenarios(args.scenario)
     except ValueError as e:
         err.write(f"--scenario: {e}\n")
         return 2
