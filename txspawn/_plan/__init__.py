@@ -19,7 +19,13 @@ What it owns:
     to a flat program of fd operations, and L{txspawn._plan.fdops}, that
     program's vocabulary;
   - L{txspawn._plan.failurerecord}: the record a child writes to its parent
-    when it fails between clone and exec.
+    when it fails between clone and exec;
+  - L{txspawn._plan.namespaceplan}: the namespace part of a plan
+    (L{NamespacePlan}, made by L{planNamespaces} from the public
+    L{txspawn.options.Namespaces}), the C{CLONE_NEW*} and C{MS_*} flags the
+    engines use, and the hint a failed namespace step's error gives;
+  - L{txspawn._plan.faultinjection}: for tests, a failure to inject at one
+    step of the child's setup, which the planner copies into the plan.
 
 Nothing here touches the process: it is pure data and checks, which is
 why both engines and the fakes can share it.  What it may import: the
