@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_child -*-
+# -*- test-case-name: tests.test_monitor,tests.test_init -*-
 """
 One started child: its pid, its pidfd, and the one place it is reaped.
 
@@ -15,6 +15,16 @@ L{ChildProcess.beforeReap}.  Only then does C{tryReap} first peek with
 C{waitid(P_PID, pid, WEXITED | WNOHANG | WNOWAIT)}: children without a hook
 cost no extra syscall.
 
+A child that is txspawn's init (pid 1 of a pid namespace, see
+L{txspawn._kernel.initprogram}) comes with the read end of its status pipe
+(C{statusFd}): once the child is reaped, by whichever path, the pipe is
+read without blocking, and if init wrote the command's raw wait status
+there, that becomes L{ChildProcess.status} (init's own stays in
+L{ChildProcess.initStatus}); then the pipe is closed, exactly once, even if
+the clean-up that reaped the child is interrupted and run again.  Init
+writes nothing when it is killed itself (C{signalProcess("KILL")}): its own
+status, C{SIGKILL}, is then the child's.
+
 Between the clone and the moment a transport owns the child, nothing may be
 lost to an exception, including the C{KeyboardInterrupt} a signal handler
 raises: L{recordCall} and L{discardChild} are the two halves of that
@@ -29,13 +39,16 @@ import errno
 import os
 import resource
 import signal
+import sys
 from collections.abc import Callable
 from itertools import chain, starmap
 from typing import TypeVar
 
-from attrs import define
+from attrs import define, field
 from twisted.internet.error import ProcessExitedAlready
 from twisted.logger import Logger
+
+from txspawn._kernel.initprogram import INIT_STATUS_SIZE
 
 __all__ = [
     "C_CLEANUP",
@@ -74,12 +87,22 @@ class ChildProcess:
         by the monitor after reaping).
     @ivar status: The classic wait status once reaped; C{None} before, and
         also C{None} after L{reapUnknown} (someone else reaped the child).
+        For txspawn's init (C{statusFd} given), the command's status when
+        init handed it over, else init's own.
     @ivar rusage: The child's resource usage from C{wait4}, once reaped.
     @ivar reaped: Whether the child has been waited for.
     @ivar beforeReap: C{None}, or a callable that L{tryReap} calls once
         with this child after the child has exited but I{before} it is
         reaped (it is a zombie then, so its pid -- and the process group it
         may lead -- cannot be reused yet).  Exceptions are logged.
+    @ivar statusFd: For a child that is txspawn's init: the read end of its
+        status pipe (non-blocking, close-on-exec), owned from now on by this
+        object, which reads and closes it once the child is reaped; then
+        C{None}.  C{None} for any other child.
+    @ivar initStatus: The wait status the child itself exited with, once
+        reaped (C{None} before, or if unknown): for txspawn's init, init's
+        own, which L{status} replaces with the command's; for any other
+        child, the same as L{status}.
     """
 
     pid: int
@@ -88,6 +111,14 @@ class ChildProcess:
     rusage: resource.struct_rusage | None = None
     reaped: bool = False
     beforeReap: Callable[[ChildProcess], object] | None = None
+    statusFd: int | None = None
+    initStatus: int | None = None
+    # What the status pipe gave (one item once read), and whether it was
+    # closed (one item once closed): recorded in C by recordCall, so that a
+    # run of the collection interrupted anywhere and run again neither
+    # loses the status nor closes the fd twice.
+    _statusRead: list[bytes] = field(factory=list, init=False, repr=False)
+    _statusClosed: list[None] = field(factory=list, init=False, repr=False)
 
     def sendSignal(self, signum: int) -> None:
         """
@@ -138,6 +169,8 @@ class ChildProcess:
             someone else reaped it first: then L{status} stays C{None}).
         """
         if self.reaped:
+            # An interrupted earlier call may have left the status pipe.
+            self._takeCommandStatus()
             return True
         if self.beforeReap is not None:
             try:
@@ -170,7 +203,7 @@ class ChildProcess:
             raise
         if pid == 0:
             return False
-        self.status = status
+        self.status = self.initStatus = status
         self.rusage = rusage
         self._finish()
         return True
@@ -189,9 +222,12 @@ class ChildProcess:
         child reaped but not known to be, so a clean-up that is run again
         (L{completeCleanup}) never signals or waits for its pid once the
         number may be someone else's.  An interrupt during the wait itself
-        leaves the child unreaped, for the next attempt.
+        leaves the child unreaped, for the next attempt.  The status pipe
+        of txspawn's init is read and closed after the reap, resumably too
+        (so a run after an interrupt there finishes that).
         """
         if self.reaped:
+            self._takeCommandStatus()
             return
         try:
             self.sendSignal(signal.SIGKILL)
@@ -206,8 +242,10 @@ class ChildProcess:
         finally:
             if got:
                 # Stores only: no point where a handler could raise.
-                _, self.status, self.rusage = got[0]
+                _, status, self.rusage = got[0]
+                self.status = self.initStatus = status
                 self.reaped = True
+        self._takeCommandStatus()
 
     def reapUnknown(self) -> None:
         """
@@ -217,8 +255,12 @@ class ChildProcess:
 
     def closePidfd(self) -> None:
         """
-        Close the pidfd (idempotent).
+        Close the pidfd (idempotent).  Once the child is reaped, also read
+        and close the status pipe, if a reap interrupted half-way left it
+        (every path that forgets a child closes its pidfd).
         """
+        if self.reaped:
+            self._takeCommandStatus()
         if self.pidfd is not None:
             fd, self.pidfd = self.pidfd, None
             os.close(fd)
@@ -228,6 +270,38 @@ class ChildProcess:
         # with the reactor, and must unregister it before closing it
         # (closePidfd), or epoll would be left watching a recycled number.
         self.reaped = True
+        self._takeCommandStatus()
+
+    def _takeCommandStatus(self) -> None:
+        """
+        For txspawn's init, once reaped: read the status pipe without
+        blocking and close it; if it held the command's wait status (init
+        writes it just before it exits), make that L{status}.
+
+        Resumable: the read and the close are each recorded in C
+        (L{recordCall}) as they happen, so running this again after an
+        interrupt at any point reads nothing twice and closes nothing twice;
+        what follows them are stores, the same on every run.
+        """
+        fd = self.statusFd
+        if fd is None:
+            return
+        got = self._statusRead
+        if not got:
+            try:
+                recordCall(got, os.read, fd, INIT_STATUS_SIZE)
+            except OSError:
+                # EAGAIN: nothing written, and a write end still open
+                # somewhere (init's own is gone with it): no status.
+                got.append(b"")
+        if not self._statusClosed:
+            # Closing a pipe cannot fail but for EBADF, which would be a
+            # bug here (a second close): let it show.
+            recordCall(self._statusClosed, os.close, fd)
+        data = got[0]
+        if len(data) == INIT_STATUS_SIZE:
+            self.status = int.from_bytes(data, sys.byteorder, signed=True)
+        self.statusFd = None
 
 
 def recordCall(into: list[_T], function: Callable[..., _T], *args: object) -> _T:
