@@ -102,10 +102,11 @@ class SpawnPlan:
     @ivar gid: Group id to switch to, or C{None}.
     @ivar groups: Supplementary groups to set, or C{None}.  When C{uid} is set
         and C{groups} is C{None} the engine drops supplementary groups
-        (C{setgroups(0, NULL)}), as the issue-3 options require; except in
-        a user namespace whose C{setgroups} is denied
-        (C{namespaces.setgroups == b"deny"}), where C{setgroups} can only
-        fail: the engines then never call it (and C{groups} is C{None}).
+        (C{setgroups(0, NULL)}), as the issue-3 options require, ignoring
+        C{EPERM} (a process without C{CAP_SETGID} has no groups to drop);
+        that is also what happens in a user namespace whose C{setgroups}
+        is denied (C{namespaces.setgroups == b"deny"}), where C{groups} is
+        always C{None}.
     @ivar childFDs: The child's fds other than a pty (see L{ChildFDSpec}).
     @ivar pty: L{PTYSpec} for a pty child, else C{None}.
     @ivar newSession: Call C{setsid()} in the child (implied by C{pty}).
