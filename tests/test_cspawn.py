@@ -16,6 +16,7 @@ import importlib.machinery
 import json
 import os
 import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -24,6 +25,7 @@ import threading
 import time
 from typing import Any
 
+import attrs
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
 
 from tests.builders import (
@@ -38,6 +40,7 @@ from tests.test_engines import C_UNAVAILABLE, REQUIRE_C
 from txspawn._engine import selection as _engines
 from txspawn._plan import failurerecord as _wire
 from txspawn._plan.fdops import CLOSE_RANGE_MAX, FdOpCode
+from txspawn._plan.namespaceplan import NamespacePlan
 from txspawn.errors import ChildSetupStage, ReservedFdError, SpawnError
 
 if C_UNAVAILABLE is None:
@@ -1191,40 +1194,611 @@ class PostSpawnFailureMixin(MixinBase):
 globals().update(makeTestCaseClasses(PostSpawnFailureMixin))
 
 
+#: The CLONE_NEW* flags (Python 3.11's os module has none of them).
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+MS_SLAVE = 1 << 19
+#: The errno of an injected fault: one that no namespace step of these
+#: tests fails with by itself.
+INJECTED = errno.EXDEV
+#: A time namespace's offsets that change nothing.
+NO_OFFSETS = b"monotonic 0 0\nboottime 0 0\n"
+
+_userNamespaces: list[str | None] = []
+
+
+def selfMap(flags: int = 0, **kwargs: Any) -> NamespacePlan:
+    """
+    A user namespace (plus C{flags}) whose root is our euid and egid, with
+    C{setgroups} denied: maps the child writes itself.
+    """
+    return NamespacePlan(
+        cloneFlags=CLONE_NEWUSER | flags,
+        uidMap=b"0 %d 1\n" % os.geteuid(),
+        gidMap=b"0 %d 1\n" % os.getegid(),
+        setgroups=b"deny",
+        mapsByChild=True,
+        **kwargs,
+    )
+
+
+def parentMap(flags: int = 0, **kwargs: Any) -> NamespacePlan:
+    """
+    A user namespace (plus C{flags}) whose maps the parent writes while the
+    child waits: as root, two ranges, one of ids that are not ours, and
+    C{setgroups} allowed (what only the parent may write); unprivileged,
+    the one line the kernel lets us write, written by the parent all the
+    same.
+    """
+    if os.geteuid() == 0:
+        return NamespacePlan(
+            cloneFlags=CLONE_NEWUSER | flags,
+            uidMap=b"0 0 1\n1 100000 10\n",
+            gidMap=b"0 0 1\n1 100000 10\n",
+            setgroups=b"allow",
+            mapsByChild=False,
+            **kwargs,
+        )
+    return attrs.evolve(selfMap(flags, **kwargs), mapsByChild=False)
+
+
+def userNamespaceProblem() -> str | None:
+    """
+    L{None} if this process can make a user namespace with a self-map (as
+    root, or unprivileged where the kernel allows it), else why not: the
+    C engine's own answer, asked once.
+    """
+    if not _userNamespaces:
+        null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        try:
+            child = CSpawner(slots=False).spawn(
+                makePlan(TRUE, argv=(b"true",), namespaces=selfMap()),
+                {0: null, 1: null, 2: null},
+                None,
+            )
+        except SpawnError as e:
+            _userNamespaces.append(f"no user namespace here: {e}")
+        else:
+            waitExit(child.pid)
+            child.closePidfd()
+            _userNamespaces.append(None)
+        finally:
+            os.close(null)
+    return _userNamespaces[0]
+
+
+def mapLines(text: bytes) -> list[list[int]]:
+    """
+    A map as the kernel shows it, or as written: C{[inside, outside,
+    count]} lines.
+    """
+    return [[int(f) for f in line.split()] for line in text.splitlines()]
+
+
+def rawArgs(**overrides: Any) -> dict[str, Any]:
+    """
+    The extension's C{spawn} arguments, by name, for C{/bin/true} with
+    nothing but a closed fd table: override any of them.
+    """
+    args: dict[str, Any] = dict(
+        candidates=(TRUE,),
+        argv=(b"true",),
+        envp=(),
+        cwd=None,
+        ops=((int(FdOpCode.CLOSE_RANGE), 0, CLOSE_RANGE_MAX),),
+        errFd=3,
+        slots=(),
+        filesBound=0,
+        reserved=None,
+        newSession=False,
+        ctty=False,
+        processGroup=-1,
+        umask=-1,
+        rlimits=(),
+        groups=None,
+        groupsImplicit=False,
+        gid=-1,
+        uid=-1,
+        deathSignal=0,
+        signalMask=(),
+        allow=_cspawn.ALLOW_ALL,
+        namespaces=None,
+        init=None,
+        fault=None,
+    )
+    args.update(overrides)
+    return args
+
+
+def namespaceArgs(ns: NamespacePlan) -> tuple[Any, ...]:
+    """
+    C{ns} (but its init) as the extension takes it.
+    """
+    return (
+        ns.cloneFlags,
+        ns.uidMap,
+        ns.gidMap,
+        ns.setgroups,
+        ns.mapsByChild,
+        ns.earlyIds,
+        ns.hostname,
+        ns.loopback,
+        ns.propagation or 0,
+        ns.mountProc,
+        ns.timeOffsets,
+    )
+
+
+#: A stand-in for txspawn's init, to test what the engine does around it.
+#: It reports how it was started on its stdout (argv, its blocked signals,
+#: whether both pipes are open and inheritable), then writes 4 bytes on the
+#: status pipe and exits 5; with the command "fail", it reports a failure
+#: as init does ({EXEC, ENOENT, 0} on the error pipe) and waits until it is
+#: killed (an engine that did not kill it would hang the test: every signal
+#: is blocked).
+_FAKE_INIT = """\
+import json, os, signal, struct, sys
+err, status = int(sys.argv[1]), int(sys.argv[2])
+with open("/proc/self/status") as f:
+    fields = dict(line.split(":", 1) for line in f)
+report = {
+    "argv": sys.argv[1:],
+    "blocked": int(fields["SigBlk"], 16),
+    "pid": os.getpid(),
+    "inheritable": [os.get_inheritable(err), os.get_inheritable(status)],
+}
+os.write(1, json.dumps(report).encode())
+if sys.argv[-1] == "fail":
+    os.write(err, b"TXSP" + struct.pack("=Iii", 15, 2, 0))
+    while True:
+        signal.pause()
+os.write(status, b"ABCD")
+sys.exit(5)
+"""
+
+#: Run in a fresh interpreter without capabilities (a root without its
+#: bounding set): for each mode, the pid namespace the kernel refuses and
+#: what is left after.
+_REFUSED_SCRIPT = """
+import json, os, sys
+from tests.engineutil import makePlan
+from tests.hygiene import childrenOf, openFDs
+from txspawn._engine.cengine import CSpawner
+from txspawn._plan.namespaceplan import NamespacePlan
+from txspawn.errors import SpawnError
+
+null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+plan = makePlan(b"/bin/true", argv=(b"true",),
+                namespaces=NamespacePlan(cloneFlags=0x20000000))
+report = {}
+spawners = {"clone3": CSpawner(slots=False),
+            "clone": CSpawner(clone3=False, slots=False),
+            "fork-like": CSpawner(vfork=False, slots=False)}
+for mode, spawner in spawners.items():
+    before = openFDs()
+    try:
+        spawner.spawn(plan, {0: null, 1: null, 2: null}, None)
+    except SpawnError as e:
+        report[mode] = [e.stage.name, e.errno, e.detail]
+    report[mode + " left"] = [sorted(openFDs() - before), childrenOf(os.getpid())]
+json.dump(report, sys.stdout)
+"""
+
+
+class NamespaceTests(CTestCase):
+    """
+    The C engine's side of namespaces (issue 13): the clone flags, the map
+    handoff (self-maps in vfork mode; parent-written maps with C{CLONE_VM}
+    but not C{CLONE_VFORK}), its failures, fault injection at each step,
+    and the exec of txspawn's init with its status pipe.  (What the child's
+    world looks like, on both engines, is C{tests/test_namespaces*.py}'s.)
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        problem = userNamespaceProblem()
+        if problem is not None:
+            raise SkipTest(problem)
+
+    def modeSpawners(self) -> dict[str, Any]:
+        """
+        One spawner per mode (slot mode never takes a namespace spawn).
+        """
+        return {
+            "clone3": CSpawner(slots=False),
+            "clone": CSpawner(clone3=False, slots=False),
+            "fork-like": CSpawner(vfork=False, slots=False),
+        }
+
+    def runIn(self, spawner: Any, ns: NamespacePlan, script: str, **plan: Any) -> bytes:
+        """
+        Run C{sh -c script} in C{ns}, wait for it to exit 0, and return its
+        output.
+        """
+        r, w = os.pipe2(os.O_CLOEXEC)
+        null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        try:
+            try:
+                child = spawner.spawn(
+                    makePlan(
+                        b"/bin/sh",
+                        argv=(b"sh", b"-c", script.encode()),
+                        namespaces=ns,
+                        **plan,
+                    ),
+                    {0: null, 1: w, 2: w},
+                    None,
+                )
+            finally:
+                os.close(w)
+                os.close(null)
+            output = b""
+            while chunk := os.read(r, 65536):
+                output += chunk
+        finally:
+            os.close(r)
+        try:
+            self.assertEqual(waitExit(child.pid), 0, output)
+        finally:
+            child.closePidfd()
+        return output
+
+    def test_stagesOfTheContract(self) -> None:
+        """
+        The namespace stages and details have the contract's numbers, in C
+        and in Python.
+        """
+        stages = {
+            "SYNC": 16,
+            "NAMESPACES": 17,
+            "IDMAP": 18,
+            "HOSTNAME": 21,
+            "LOOPBACK": 22,
+            "MOUNT_PROPAGATION": 23,
+            "MOUNT_PROC": 24,
+            "TIME_OFFSETS": 25,
+            "INIT": 26,
+        }
+        for name, value in stages.items():
+            self.assertEqual(ChildSetupStage[name], value, name)
+            self.assertEqual(getattr(_cspawn, f"STAGE_{name}"), value, name)
+        self.assertEqual(
+            (_cspawn.IDMAP_SETGROUPS, _cspawn.IDMAP_GID_MAP, _cspawn.IDMAP_UID_MAP),
+            (1, 2, 3),
+        )
+        self.assertEqual((_cspawn.TIME_UNSHARE, _cspawn.TIME_WRITE), (1, 2))
+
+    def test_selfMapKeepsVforkMode(self) -> None:
+        """
+        A self-map is written by the child itself, in vfork mode
+        (C{CLONE_VM|CLONE_VFORK}, through clone3 or glibc C{clone()}): the
+        child sees exactly the planned maps and C{setgroups} denied, and is
+        root inside.
+        """
+        euid, egid = os.geteuid(), os.getegid()
+        script = "cat /proc/self/uid_map; echo; cat /proc/self/gid_map; echo; "
+        script += "cat /proc/self/setgroups; echo; id -u"
+        for mode, spawner in self.modeSpawners().items():
+            output = self.runIn(spawner, selfMap(), script)
+            uidMap, gidMap, setgroups, uid = output.split(b"\n\n")
+            self.assertEqual(mapLines(uidMap), [[0, euid, 1]], mode)
+            self.assertEqual(mapLines(gidMap), [[0, egid, 1]], mode)
+            self.assertEqual(setgroups.strip(), b"deny", mode)
+            self.assertEqual(uid.strip(), b"0", mode)
+            self.assertEqual(spawner.lastMode, mode)
+            self.assertEqual(spawner.lastUsedVfork, mode != "fork-like", mode)
+            self.assertEqual(spawner.lastSharedMemory, mode != "fork-like", mode)
+
+    def test_parentWrittenMapsShareMemoryWithoutVfork(self) -> None:
+        """
+        Maps the parent writes come with a child cloned with C{CLONE_VM}
+        but without C{CLONE_VFORK}.  The extension says so, and the spawn
+        proves it: with C{CLONE_VFORK} the parent would be suspended and
+        could not write the maps the child waits for, and without shared
+        memory the child would never see the futex word in the plan change.
+        (The fork-like mode shares nothing: its word is in a shared page.)
+        The child sees exactly the maps written.
+        """
+        ns = parentMap()
+        assert ns.uidMap is not None and ns.gidMap is not None
+        script = "cat /proc/self/uid_map; echo; cat /proc/self/gid_map; echo; "
+        script += "cat /proc/self/setgroups"
+        for mode, spawner in self.modeSpawners().items():
+            output = self.runIn(spawner, ns, script)
+            uidMap, gidMap, setgroups = output.split(b"\n\n")
+            self.assertEqual(mapLines(uidMap), mapLines(ns.uidMap), mode)
+            self.assertEqual(mapLines(gidMap), mapLines(ns.gidMap), mode)
+            self.assertEqual(setgroups.strip(), ns.setgroups, mode)
+            self.assertEqual(spawner.lastMode, mode)
+            self.assertFalse(spawner.lastUsedVfork, mode)
+            self.assertEqual(spawner.lastSharedMemory, mode != "fork-like", mode)
+
+    def test_namespacesNeverUseSlots(self) -> None:
+        """
+        A namespace spawn takes the error-pipe path even when slot mode is
+        available (a plain spawn right after uses it).
+        """
+        slots = FdSlots.reserve(4)
+        assert slots is not None
+        self.addCleanup(slots.close)
+        spawner = CSpawner(slots=slots)
+        self.runIn(spawner, selfMap(), "true")
+        self.assertFalse(spawner.lastUsedSlots)
+        self.spawnTrue(spawner)
+        self.assertTrue(spawner.lastUsedSlots)
+
+    def test_mapWriteFailure(self) -> None:
+        """
+        A map the kernel refuses (here a malformed one: C{EINVAL}) raises
+        L{SpawnError} with stage C{IDMAP} and the file as detail (1
+        C{setgroups}, 2 C{gid_map}, 3 C{uid_map}), whoever writes it: the
+        waiting child of parent-written maps is told to give up, killed and
+        reaped; a child writing its own maps fails by itself.  No child and
+        no fd is left.
+        """
+        overlapping = b"0 %d 1\n0 %d 1\n"
+        euid, egid = os.geteuid(), os.getegid()
+        for plan in (parentMap(), selfMap()):
+            cases = {
+                1: attrs.evolve(plan, setgroups=b"bogus"),
+                2: attrs.evolve(plan, gidMap=overlapping % (egid, egid)),
+                3: attrs.evolve(plan, uidMap=overlapping % (euid, euid)),
+            }
+            for mode, spawner in self.modeSpawners().items():
+                for detail, ns in cases.items():
+                    where = f"{mode}, detail {detail}, by child: {ns.mapsByChild}"
+                    before = openFDs()
+                    e = self.assertRaises(SpawnError, self.runIn, spawner, ns, "true")
+                    self.assertEqual(
+                        (e.stage, e.errno, e.detail),
+                        (ChildSetupStage.IDMAP, errno.EINVAL, detail),
+                        where,
+                    )
+                    self.assertNoNewChildren(where)
+                    self.assertEqual(openFDs(), before, where)
+
+    def test_refusedNamespaces(self) -> None:
+        """
+        A clone the kernel refuses for its namespaces (a pid namespace
+        without C{CAP_SYS_ADMIN} and without a user namespace: C{EPERM})
+        raises L{SpawnError} with stage C{NAMESPACES} and the kernel's
+        errno, in every mode, leaving no fd and no child.
+        """
+        command = [sys.executable, "-c", _REFUSED_SCRIPT]
+        if os.geteuid() == 0:
+            # Root without a bounding set has no capability after exec.
+            if shutil.which("setpriv") is None:
+                raise SkipTest("setpriv(1) is needed to drop root's capabilities")
+            command[:0] = ["setpriv", "--bounding-set=-all", "--inh-caps=-all"]
+        result = subprocess.run(
+            command,
+            capture_output=True,
+            check=True,
+            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        )
+        report = json.loads(result.stdout)
+        for mode in ("clone3", "clone", "fork-like"):
+            self.assertEqual(report[mode], ["NAMESPACES", errno.EPERM, 0], mode)
+            self.assertEqual(report[f"{mode} left"], [[], {}], mode)
+
+    def test_injectedFaults(self) -> None:
+        """
+        With a fault injected at a namespace step, the spawn fails there,
+        with that stage, the injected errno and the step's detail, in every
+        mode and for either kind of map, leaving no child and no fd; a
+        fault at a step the plan does not have changes nothing.
+        """
+        every = CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWUTS
+        every |= CLONE_NEWIPC | CLONE_NEWCGROUP
+        steps: dict[str, Any] = dict(
+            earlyIds=(0, 0),
+            hostname=b"txspawn",
+            loopback=True,
+            propagation=MS_SLAVE,
+            mountProc=True,
+        )
+        if os.path.exists("/proc/self/ns/time"):
+            steps["timeOffsets"] = NO_OFFSETS
+        # In the child's order.
+        faults = [
+            (ChildSetupStage.NAMESPACES, 0),
+            (ChildSetupStage.IDMAP, _cspawn.IDMAP_SETGROUPS),
+            (ChildSetupStage.SETGID, 0),
+            (ChildSetupStage.SETUID, 0),
+            (ChildSetupStage.HOSTNAME, 0),
+            (ChildSetupStage.LOOPBACK, 0),
+            (ChildSetupStage.MOUNT_PROPAGATION, 0),
+            (ChildSetupStage.MOUNT_PROC, 0),
+        ]
+        if "timeOffsets" in steps:
+            faults.append((ChildSetupStage.TIME_OFFSETS, _cspawn.TIME_UNSHARE))
+        for mode, spawner in self.modeSpawners().items():
+            for makeNamespaces in (selfMap, parentMap):
+                ns = makeNamespaces(every, **steps)
+                expected = list(faults)
+                if not ns.mapsByChild:
+                    expected.insert(2, (ChildSetupStage.SYNC, 0))
+                self.runIn(spawner, ns, "true")  # every step works
+                for stage, detail in expected:
+                    where = f"{mode}, {stage.name}, by child: {ns.mapsByChild}"
+                    before = openFDs()
+                    e = self.assertRaises(
+                        SpawnError,
+                        self.runIn,
+                        spawner,
+                        ns,
+                        "true",
+                        injectedFault=(int(stage), INJECTED),
+                    )
+                    self.assertEqual(
+                        (e.stage, e.errno, e.detail), (stage, INJECTED, detail), where
+                    )
+                    self.assertNoNewChildren(where)
+                    self.assertEqual(openFDs(), before, where)
+                bare = makeNamespaces()
+                for stage, _ in expected[3:]:
+                    self.runIn(
+                        spawner, bare, "true", injectedFault=(int(stage), INJECTED)
+                    )
+            # Self-maps have no SYNC step.
+            self.runIn(
+                spawner,
+                selfMap(),
+                "true",
+                injectedFault=(int(ChildSetupStage.SYNC), INJECTED),
+            )
+
+    def fakeInit(self) -> bytes:
+        """
+        L{_FAKE_INIT} as an executable file.
+        """
+        path = os.path.join(self.tmp, "fake-init")
+        with open(path, "w") as f:
+            f.write(f"#!{sys.executable}\n{_FAKE_INIT}")
+        os.chmod(path, 0o755)
+        return path.encode()
+
+    def spawnInit(
+        self, argv: tuple[bytes, ...], allow: int, **overrides: Any
+    ) -> tuple[dict[str, Any], tuple[Any, ...], bytes]:
+        """
+        Spawn L{_FAKE_INIT} as init of a new pid namespace (through the
+        extension, as L{CSpawner} does), its stdout a pipe; return its
+        report, what the extension returned, and what init was given.
+        """
+        init = self.fakeInit()
+        r, w = os.pipe2(os.O_CLOEXEC)
+        program = (
+            (int(FdOpCode.DUP2), w, 1),
+            (int(FdOpCode.DUP2), w, 2),
+        )
+        errFd = w + 1
+        statusFd = errFd + 1
+        program += ((int(FdOpCode.CLOSE_RANGE), 0, 0),)
+        program += ((int(FdOpCode.CLOSE_RANGE), 3, errFd - 1),)
+        program += ((int(FdOpCode.CLOSE_RANGE), statusFd + 1, CLOSE_RANGE_MAX),)
+        initArgv = (b"txspawn-init", b"%d" % errFd, b"%d" % statusFd, b"4100")
+        initArgv += (b"2", b"/nonexistent/true", b"/bin/true", *argv)
+        try:
+            outcome = _cspawn.spawn(
+                *rawArgs(
+                    ops=program,
+                    errFd=errFd,
+                    allow=allow,
+                    namespaces=namespaceArgs(selfMap(CLONE_NEWPID)),
+                    init=(init, initArgv, statusFd),
+                    **overrides,
+                ).values()
+            )
+        finally:
+            os.close(w)
+        output = b""
+        while chunk := os.read(r, 65536):
+            output += chunk
+        os.close(r)
+        return json.loads(output), outcome, initArgv
+
+    def test_initExec(self) -> None:
+        """
+        With txspawn's init, the child execs the init program with the
+        given argv instead of the command, with every signal still blocked
+        (init sets the command's mask, given in its argv, itself), and the
+        error pipe and the status pipe open and inheritable at the numbers
+        in that argv.  The status pipe's read end comes back, close-on-exec
+        and non-blocking, and carries what init wrote on it; nothing else
+        is left open.
+        """
+        allModes = {
+            "clone3": _cspawn.ALLOW_ALL,
+            "clone": _cspawn.ALLOW_ALL & ~_cspawn.ALLOW_CLONE3,
+            "fork-like": _cspawn.ALLOW_ALL & ~_cspawn.ALLOW_VFORK,
+        }
+        for mode, allow in allModes.items():
+            before = openFDs()
+            report, outcome, initArgv = self.spawnInit((b"true", b"x"), allow)
+            pid, pidfd, record, _, statusRead = outcome
+            try:
+                self.assertIsNone(record, mode)
+                self.assertEqual(report["argv"], [a.decode() for a in initArgv[1:]])
+                self.assertEqual(report["pid"], 1, mode)
+                # Every signal the kernel lets a process block.
+                unblockable = sigbits(signal.SIGKILL, signal.SIGSTOP)
+                self.assertEqual(report["blocked"], 2**64 - 1 - unblockable, mode)
+                self.assertEqual(report["inheritable"], [True, True], mode)
+                self.assertFalse(os.get_inheritable(statusRead), mode)
+                self.assertTrue(os.get_blocking(statusRead) is False, mode)
+                _, status = os.waitpid(pid, 0)
+                self.assertEqual(os.waitstatus_to_exitcode(status), 5, mode)
+                self.assertEqual(os.read(statusRead, 16), b"ABCD", mode)
+            finally:
+                os.close(statusRead)
+                os.close(pidfd)
+            self.assertEqual(openFDs(), before, mode)
+
+    def test_initFailureKillsInit(self) -> None:
+        """
+        When a failure record comes while init is alive (its pid 2 could not
+        exec), the extension kills init (C{SIGKILL}: it would wait forever
+        here) before reaping it, closes the status pipe and returns the
+        record: no child, zombie or fd is left.
+        """
+        for allow in (_cspawn.ALLOW_ALL, _cspawn.ALLOW_ALL & ~_cspawn.ALLOW_VFORK):
+            before = openFDs()
+            report, outcome, _ = self.spawnInit((b"fail",), allow)
+            _, pidfd, record, _, statusRead = outcome
+            self.assertEqual(report["pid"], 1)
+            self.assertEqual(
+                _wire.decodeFailure(record),
+                _wire.ChildFailure(ChildSetupStage.EXEC, errno.ENOENT, 0),
+            )
+            self.assertEqual((pidfd, statusRead), (-1, -1))
+            self.assertNoNewChildren()
+            self.assertEqual(openFDs(), before)
+
+    def test_initExecFailure(self) -> None:
+        """
+        A fault injected at C{INIT} fails the exec of init, and so does an
+        init program that is not there (C{ENOENT}): stage C{INIT}, no child
+        and no fd left (the status pipe closed).
+        """
+        fakeInit = self.fakeInit()
+        for fault, init, err in (
+            ((int(ChildSetupStage.INIT), INJECTED), fakeInit, INJECTED),
+            (None, b"/nonexistent/txspawn-init", errno.ENOENT),
+        ):
+            before = openFDs()
+            _, pidfd, record, _, statusRead = _cspawn.spawn(
+                *rawArgs(
+                    namespaces=namespaceArgs(selfMap(CLONE_NEWPID)),
+                    ops=(
+                        (int(FdOpCode.CLOSE_RANGE), 0, 2),
+                        (int(FdOpCode.CLOSE_RANGE), 5, CLOSE_RANGE_MAX),
+                    ),
+                    init=(init, (b"txspawn-init",), 4),
+                    fault=fault,
+                ).values()
+            )
+            self.assertEqual(
+                _wire.decodeFailure(record),
+                _wire.ChildFailure(ChildSetupStage.INIT, err, 0),
+            )
+            self.assertEqual((pidfd, statusRead), (-1, -1))
+            self.assertNoNewChildren()
+            self.assertEqual(openFDs(), before)
+
+
 class ArgumentTests(CTestCase):
     """
     The extension checks its arguments before doing anything.
     """
 
     def call(self, **overrides: Any) -> Any:
-        args: dict[str, Any] = dict(
-            candidates=(TRUE,),
-            argv=(b"true",),
-            envp=(),
-            cwd=None,
-            ops=((int(FdOpCode.CLOSE_RANGE), 0, CLOSE_RANGE_MAX),),
-            errFd=3,
-            slots=(),
-            filesBound=0,
-            reserved=None,
-            newSession=False,
-            ctty=False,
-            processGroup=-1,
-            umask=-1,
-            rlimits=(),
-            groups=None,
-            groupsImplicit=False,
-            gid=-1,
-            uid=-1,
-            deathSignal=0,
-            signalMask=(),
-            allow=_cspawn.ALLOW_ALL,
-            namespaces=None,
-            init=None,
-            fault=None,
-        )
-        args.update(overrides)
-        return _cspawn.spawn(*args.values())
+        return _cspawn.spawn(*rawArgs(**overrides).values())
 
     def test_valid(self) -> None:
         """

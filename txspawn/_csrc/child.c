@@ -42,10 +42,11 @@
  * While we wait for the parent's maps the parent is not suspended: we share
  * its memory (CLONE_VM without CLONE_VFORK) and run at the same time as the
  * thread that cloned us.  That thread's errno is ours too (we run on its
- * TLS), so neither side may fail a call while the other could be reading
- * errno: until the futex word changes we make only calls that cannot fail
- * (prctl, getppid, the futex wait itself), and once the parent has stored
- * the word it makes none that can fail until the error pipe's end of file
+ * TLS), so neither side may write errno while the other could be reading
+ * it: until the futex word changes we make only calls that cannot fail
+ * (prctl, getppid) or that leave errno alone (txs_raw6: the futex wait, the
+ * poll); the parent's map writes are raw too, and once it has stored the
+ * word it makes no call that can fail until the error pipe's end of file
  * (spawn.c).
  *
  * PR_SET_PDEATHSIG comes after the credential changes because the kernel
@@ -57,6 +58,7 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <net/if.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -68,6 +70,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "plan.h"
@@ -403,12 +406,35 @@ txs_write_own_map(const struct txs_child *c, const char *path,
 }
 
 /*
+ * Whether the parent is gone, so that nobody will write our maps or read
+ * our record.  Outside a new pid namespace, we were reparented.  In one,
+ * getppid() is always 0 (the parent is outside), but the error pipe tells:
+ * its write end polls POLLERR once no reader is left (the parent died or,
+ * by an exec in another of its threads, closed it; a process that inherited
+ * the read end from a concurrent fork delays this until it execs).
+ */
+static int
+txs_parent_gone(const struct txs_child *c)
+{
+    const struct txs_plan *plan = c->plan;
+    if (!(plan->ns.clone_flags & CLONE_NEWPID)) {
+        return getppid() != plan->parent_pid;
+    }
+    struct pollfd pfd = {c->err_fd, POLLOUT, 0};
+    struct timespec now = {0, 0};
+    long n = txs_raw6(SYS_ppoll, (long)&pfd, 1, (long)&now, 0, 0, 0);
+    return n == 1 && (pfd.revents & POLLERR);
+}
+
+/*
  * Parent-written maps: wait until the parent has written them (the futex
  * word turns TXS_SYNC_GO) or gave up (TXS_SYNC_ABORT: it reports the
  * failure itself, so we just go).  We run beside the parent (no vfork), so
- * first make sure that we do not outlive it: SIGKILL when the thread that
- * cloned us dies, and if it died before the prctl, nobody is left to write
- * the maps or read our record.
+ * we must not outlive it: SIGKILL when the thread that cloned us dies, and
+ * if it died before the prctl, nobody will ever change the word: looked at
+ * before each wait, and again every second.  Until the word changes, the
+ * calls here cannot fail or are raw (txs_raw6): the parent thread may be
+ * reading the errno we share.
  */
 static void
 txs_wait_for_maps(const struct txs_child *c)
@@ -419,21 +445,21 @@ txs_wait_for_maps(const struct txs_child *c)
     if (prctl(PR_SET_PDEATHSIG, (unsigned long)SIGKILL, 0, 0, 0) < 0) {
         txs_child_fail(c, TXS_STAGE_SYNC, 0);
     }
-    if (getppid() != plan->parent_pid) {
-        _exit(127);
-    }
     for (;;) {
         uint32_t state = __atomic_load_n(word, __ATOMIC_ACQUIRE);
         if (state == TXS_SYNC_GO) {
             break;
         }
-        if (state != TXS_SYNC_WAIT) {
-            _exit(127);  /* the parent gave up and reports why */
+        if (state != TXS_SYNC_WAIT || txs_parent_gone(c)) {
+            _exit(127);  /* the parent gave up and reports why, or died */
         }
         /* Returns at once if the word is no longer TXS_SYNC_WAIT (EAGAIN);
-           a spurious wake-up just loops. */
-        if (syscall(SYS_futex, word, op, TXS_SYNC_WAIT, NULL, NULL, 0) < 0 &&
-                errno != EAGAIN && errno != EINTR) {
+           a spurious wake-up or the timeout just loops. */
+        struct timespec recheck = {1, 0};
+        long r = txs_raw6(SYS_futex, (long)word, op, TXS_SYNC_WAIT,
+                          (long)&recheck, 0, 0);
+        if (r < 0 && r != -EAGAIN && r != -EINTR && r != -ETIMEDOUT) {
+            errno = (int)-r;
             txs_child_fail(c, TXS_STAGE_SYNC, 0);
         }
     }
@@ -603,6 +629,7 @@ _Noreturn static void
 txs_exec_init(const struct txs_child *c)
 {
     const struct txs_plan *plan = c->plan;
+    txs_fault(c, TXS_STAGE_INIT, 0);
     if (fcntl(c->err_fd, F_SETFD, 0) < 0 ||
             fcntl(c->status_fd, F_SETFD, 0) < 0) {
         txs_child_fail(c, TXS_STAGE_FDS, 0);

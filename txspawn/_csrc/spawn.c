@@ -670,7 +670,8 @@ txs_proc_path(char *buf, pid_t pid, const char *name)
  * The map handoff, parent side: write /proc/<pid>/setgroups, gid_map and
  * uid_map, in that order, each in one write() (the kernel takes a map only
  * whole, once, and from outside the namespace unless it is a self-map).
- * 0, or -1 with errno and *detail naming the file (enum txs_idmap_file).
+ * 0, or -errno with *detail naming the file (enum txs_idmap_file); errno
+ * itself is never touched (the child shares it, see txs_raw6).
  */
 static int
 txs_write_maps(const struct txs_plan *plan, pid_t pid, int *detail)
@@ -692,15 +693,15 @@ txs_write_maps(const struct txs_plan *plan, pid_t pid, int *detail)
         }
         *detail = files[i].detail;
         if (first && plan->fault_stage == TXS_STAGE_IDMAP) {
-            errno = plan->fault_errno;  /* tests: as if this write failed */
-            return -1;
+            return -plan->fault_errno;  /* tests: as if this write failed */
         }
         first = 0;
         char path[64];
         txs_proc_path(path, pid, files[i].name);
-        if (txs_write_file(path, files[i].data->data,
-                           files[i].data->len) < 0) {
-            return -1;
+        int r = txs_write_file_raw(path, files[i].data->data,
+                                   files[i].data->len);
+        if (r < 0) {
+            return r;
         }
     }
     return 0;
@@ -711,9 +712,9 @@ static void
 txs_release_child(struct txs_plan *plan, uint32_t state)
 {
     __atomic_store_n(plan->map_sync, state, __ATOMIC_RELEASE);
-    (void)syscall(SYS_futex, plan->map_sync,
-                  plan->map_sync_shared ? FUTEX_WAKE : FUTEX_WAKE_PRIVATE, 1,
-                  NULL, NULL, 0);
+    (void)txs_raw6(SYS_futex, (long)plan->map_sync,
+                   plan->map_sync_shared ? FUTEX_WAKE : FUTEX_WAKE_PRIVATE, 1,
+                   0, 0, 0);
 }
 
 /* SIGKILL our unreaped child, through its pidfd when there is one (the pid
@@ -905,10 +906,8 @@ txs_spawn(struct txs_plan *plan, const struct txs_slots *slots,
 
     if (handoff) {
         int detail = 0;
-        int failed = txs_write_maps(plan, pid, &detail) < 0;
-        /* Read before anything else: the child makes no call that can
-           fail until it sees the word change. */
-        int map_errno = errno;
+        int map_errno = -txs_write_maps(plan, pid, &detail);
+        int failed = map_errno > 0;
         txs_release_child(plan, failed ? TXS_SYNC_ABORT : TXS_SYNC_GO);
         if (failed) {
             /* The child _exits on TXS_SYNC_ABORT; SIGKILL makes sure. */

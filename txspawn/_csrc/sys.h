@@ -160,25 +160,70 @@ txs_getdents64(int fd, void *buf, size_t len)
 }
 
 /*
+ * A system call that returns -errno and never touches errno: the map
+ * handoff's child runs beside the parent thread whose errno it shares (it
+ * runs on that thread's TLS), so during the handoff neither side may write
+ * errno while the other could be reading it.  x86_64 (the only architecture
+ * with the clone3 trampoline too): the syscall instruction, rax the number,
+ * then rdi, rsi, rdx, r10, r8, r9; rcx and r11 clobbered.  Elsewhere
+ * glibc's syscall() stands in, and a failure of one side's call could, in
+ * theory, be seen with the other side's errno.
+ */
+#if defined(__x86_64__)
+static inline long
+txs_raw6(long nr, long a, long b, long c, long d, long e, long f)
+{
+    register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
+    register long r9 __asm__("r9") = f;
+    long ret;
+    __asm__ __volatile__("syscall"
+                         : "=a"(ret)
+                         : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10),
+                           "r"(r8), "r"(r9)
+                         : "rcx", "r11", "memory");
+    return ret;
+}
+#else
+static inline long
+txs_raw6(long nr, long a, long b, long c, long d, long e, long f)
+{
+    long ret = syscall(nr, a, b, c, d, e, f);
+    return ret < 0 ? -errno : ret;
+}
+#endif
+
+/*
  * Write len bytes to path in one write(), as the kernel wants a uid/gid map
  * or time offsets (a short write is EIO): open, write, close, nothing
- * else.  0, or -1 and errno.  Through syscall(): glibc's open, write and
- * close are cancellation points, which mark the calling thread's struct
- * pthread -- in a CLONE_VM child, the parent thread's, which may be
+ * else; 0 or -errno.  Raw (see txs_raw6), and not glibc's open, write and
+ * close, which are cancellation points that mark the calling thread's
+ * struct pthread -- in a CLONE_VM child, the parent thread's, which may be
  * running.  Used by the child and by the parent (its /proc/<pid> maps).
  */
 static inline int
+txs_write_file_raw(const char *path, const char *data, size_t len)
+{
+    long fd = txs_raw6(SYS_openat, AT_FDCWD, (long)path, O_WRONLY | O_CLOEXEC,
+                       0, 0, 0);
+    if (fd < 0) {
+        return (int)fd;
+    }
+    long n = txs_raw6(SYS_write, fd, (long)data, (long)len, 0, 0, 0);
+    (void)txs_raw6(SYS_close, fd, 0, 0, 0, 0, 0);
+    if (n < 0) {
+        return (int)n;
+    }
+    return (size_t)n == len ? 0 : -EIO;
+}
+
+/* txs_write_file_raw with the errno convention: 0, or -1 and errno. */
+static inline int
 txs_write_file(const char *path, const char *data, size_t len)
 {
-    int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return -1;
-    }
-    ssize_t n = (ssize_t)syscall(SYS_write, fd, data, len);
-    int err = n < 0 ? errno : EIO;
-    (void)syscall(SYS_close, fd);
-    if (n < 0 || (size_t)n != len) {
-        errno = err;
+    int r = txs_write_file_raw(path, data, len);
+    if (r < 0) {
+        errno = -r;
         return -1;
     }
     return 0;
