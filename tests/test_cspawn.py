@@ -1664,8 +1664,8 @@ class NamespaceTests(CTestCase):
         return path.encode()
 
     def spawnInit(
-        self, argv: tuple[bytes, ...], allow: int, **overrides: Any
-    ) -> tuple[dict[str, Any], tuple[Any, ...], bytes]:
+        self, argv: tuple[bytes, ...], allow: int
+    ) -> tuple[dict[str, Any], tuple[Any, ...], tuple[bytes, ...]]:
         """
         Spawn L{_FAKE_INIT} as init of a new pid namespace (through the
         extension, as L{CSpawner} does), its stdout a pipe; return its
@@ -1673,17 +1673,20 @@ class NamespaceTests(CTestCase):
         """
         init = self.fakeInit()
         r, w = os.pipe2(os.O_CLOEXEC)
-        program = (
-            (int(FdOpCode.DUP2), w, 1),
-            (int(FdOpCode.DUP2), w, 2),
-        )
         errFd = w + 1
         statusFd = errFd + 1
-        program += ((int(FdOpCode.CLOSE_RANGE), 0, 0),)
-        program += ((int(FdOpCode.CLOSE_RANGE), 3, errFd - 1),)
-        program += ((int(FdOpCode.CLOSE_RANGE), statusFd + 1, CLOSE_RANGE_MAX),)
-        initArgv = (b"txspawn-init", b"%d" % errFd, b"%d" % statusFd, b"4100")
-        initArgv += (b"2", b"/nonexistent/true", b"/bin/true", *argv)
+        program: tuple[tuple[int, int, int], ...] = (
+            (int(FdOpCode.DUP2), w, 1),
+            (int(FdOpCode.DUP2), w, 2),
+            (int(FdOpCode.CLOSE_RANGE), 0, 0),
+            (int(FdOpCode.CLOSE_RANGE), 3, errFd - 1),
+            (int(FdOpCode.CLOSE_RANGE), statusFd + 1, CLOSE_RANGE_MAX),
+        )
+        mask = b"%x" % sigbits(signal.SIGUSR1, signal.SIGTERM)
+        initArgv = (
+            *(b"txspawn-init", b"%d" % errFd, b"%d" % statusFd, mask, b"2"),
+            *(b"/nonexistent/true", b"/bin/true", *argv),
+        )
         try:
             outcome = _cspawn.spawn(
                 *rawArgs(
@@ -1692,7 +1695,6 @@ class NamespaceTests(CTestCase):
                     allow=allow,
                     namespaces=namespaceArgs(selfMap(CLONE_NEWPID)),
                     init=(init, initArgv, statusFd),
-                    **overrides,
                 ).values()
             )
         finally:
@@ -1752,6 +1754,7 @@ class NamespaceTests(CTestCase):
             report, outcome, _ = self.spawnInit((b"fail",), allow)
             _, pidfd, record, _, statusRead = outcome
             self.assertEqual(report["pid"], 1)
+            assert record is not None
             self.assertEqual(
                 _wire.decodeFailure(record),
                 _wire.ChildFailure(ChildSetupStage.EXEC, errno.ENOENT, 0),
@@ -1783,6 +1786,7 @@ class NamespaceTests(CTestCase):
                     fault=fault,
                 ).values()
             )
+            assert record is not None
             self.assertEqual(
                 _wire.decodeFailure(record),
                 _wire.ChildFailure(ChildSetupStage.INIT, err, 0),
