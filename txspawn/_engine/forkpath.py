@@ -190,8 +190,8 @@ def spawnInNamespaces(
                     syscalls.pipe(statusPipe)
                     os.set_blocking(statusPipe[0], False)
             except OSError as e:
-                raise SpawnError.fromErrno(
-                    e.errno or errno.EINVAL, ChildSetupStage.SPAWN
+                raise plan.failureError(
+                    ChildSetupStage.SPAWN, e.errno or errno.EINVAL
                 ) from None
             steps = childSteps(
                 features,
@@ -211,8 +211,8 @@ def spawnInNamespaces(
                 except OSError as e:
                     # Stage NAMESPACES, as the C engine reports any failure
                     # of its clone with CLONE_NEW* flags.
-                    raise SpawnError.fromErrno(
-                        e.errno or errno.EINVAL, ChildSetupStage.NAMESPACES
+                    raise plan.failureError(
+                        ChildSetupStage.NAMESPACES, e.errno or errno.EINVAL
                     ) from None
                 if pid == 0:
                     execChild(steps)
@@ -244,10 +244,10 @@ def spawnInNamespaces(
         completeCleanup(_closeAll, fds)
     if failure is not None:
         # PythonSpawner.spawn kills and reaps the failed child.
-        raise failure.toError(plan.failureFilename(failure.stage))
+        raise plan.failureError(failure.stage, failure.errno, failure.detail)
     if not started:
         # The fork child died without a word (killed), before pid 1.
-        raise SpawnError.fromErrno(errno.ECHILD, ChildSetupStage.NAMESPACES)
+        raise plan.failureError(ChildSetupStage.NAMESPACES, errno.ECHILD)
     return started[0]
 
 
@@ -304,12 +304,12 @@ def _writeMaps(plan: SpawnPlan, ns: NamespacePlan, pid: int, fds: list[int]) -> 
         if data is None:
             continue
         if fault is not None and fault[0] == ChildSetupStage.IDMAP:
-            raise SpawnError.fromErrno(fault[1], ChildSetupStage.IDMAP, detail=detail)
+            raise plan.failureError(ChildSetupStage.IDMAP, fault[1], detail)
         try:
             _writeProcFile(b"/proc/%d/%s" % (pid, name), data, fds)
         except OSError as e:
-            raise SpawnError.fromErrno(
-                e.errno or errno.EINVAL, ChildSetupStage.IDMAP, detail=detail
+            raise plan.failureError(
+                ChildSetupStage.IDMAP, e.errno or errno.EINVAL, detail
             ) from None
     try:
         os.write(fds[5], b"G")

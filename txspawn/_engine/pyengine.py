@@ -16,7 +16,9 @@ not built, and the differential oracle the C engine is tested against.
     L{txspawn._engine.forkchild}) handles what C{posix_spawn} cannot
     express: C{path} (cwd), C{uid}/C{gid}/C{groups}, C{umask}, rlimits and
     the parent-death signal (L{txspawn._engine.posixspawnpath.forkReason}
-    says which a plan needs).
+    says which a plan needs), and namespaces
+    (L{txspawn._engine.forkpath.spawnInNamespaces}: a plan with namespaces
+    always takes it).
 
 Both paths leave nothing behind on failure: the child is reaped, every fd the
 engine opened is closed, and L{SpawnError} is raised synchronously.  That
@@ -37,7 +39,7 @@ from typing import Literal
 
 from zope.interface import implementer
 
-from txspawn._engine.forkpath import spawnByFork
+from txspawn._engine.forkpath import spawnByFork, spawnInNamespaces
 from txspawn._engine.parentsyscalls import ParentSyscalls
 from txspawn._engine.posixspawn import defaultPosixSpawn
 from txspawn._engine.posixspawnpath import (
@@ -65,7 +67,7 @@ __all__ = ["PythonSpawner", "SpawnMethod"]
 SpawnMethod = Literal["auto", "posix_spawn", "fork"]
 
 
-def _goneChild(pid: int) -> ChildProcess:
+def _goneChild(pid: int, statusFd: int | None = None) -> ChildProcess:
     """
     A child the kernel reaped before the engine could open its pidfd
     (C{SIGCHLD} ignored): already marked reaped, with its status unknown
@@ -73,7 +75,7 @@ def _goneChild(pid: int) -> ChildProcess:
     The spawner reports its exit from the reactor's next iteration, as the
     monitors do for any child reaped by someone else.
     """
-    child = ChildProcess(pid, None)
+    child = ChildProcess(pid, None, statusFd=statusFd)
     child.reapUnknown()
     return child
 
@@ -137,12 +139,17 @@ class PythonSpawner:
         # Children started and not handed over, and their pidfds.
         started: list[int] = []
         pidfds: list[int] = []
+        # The status pipe of a child under txspawn's init (read end, write
+        # end), whose read end goes to the child handle.
+        statusPipe: list[int] = []
         try:
-            return self._spawnRecorded(plan, fdMap, ttyName, started, pidfds)
+            return self._spawnRecorded(
+                plan, fdMap, ttyName, started, pidfds, statusPipe
+            )
         except BaseException:
             # Resumable: a second interrupt inside the clean-up makes
             # completeCleanup run it again from where it stopped.
-            completeCleanup(_discardStarted, started, pidfds, [])
+            completeCleanup(_discardStarted, started, pidfds, [], statusPipe)
             raise
 
     def _spawnRecorded(
@@ -152,12 +159,26 @@ class PythonSpawner:
         ttyName: bytes | None,
         started: list[int],
         pidfds: list[int],
+        statusPipe: list[int],
     ) -> ChildProcess:
         """
         L{spawn}, recording into C{started} the child it starts (one at
-        most) and into C{pidfds} its pidfd; a child that is gone for good
+        most) and into C{pidfds} its pidfd, and into C{statusPipe} the
+        status pipe of txspawn's init; a child that is gone for good
         (reaped by the kernel) is taken out of C{started} again.
         """
+        if plan.namespaces is not None:
+            if self._method == "posix_spawn":
+                raise UnsupportedFeature(
+                    "namespaces",
+                    "posix_spawn cannot create them and the fork path is disabled",
+                )
+            pid = spawnInNamespaces(
+                self._sys, self._features, plan, fdMap, started, statusPipe
+            )
+            return self._withPidfd(
+                pid, started, pidfds, statusPipe[0] if statusPipe else None
+            )
         reason = forkReason(plan, ttyName, fdMap)
         if self._method == "fork" or (self._method == "auto" and reason):
             return self._spawnByFork(plan, fdMap, started, pidfds)
@@ -213,7 +234,11 @@ class PythonSpawner:
     # -- pidfd ------------------------------------------------------------
 
     def _withPidfd(
-        self, pid: int, started: list[int], pidfds: list[int]
+        self,
+        pid: int,
+        started: list[int],
+        pidfds: list[int],
+        statusFd: int | None = None,
     ) -> ChildProcess:
         """
         Open the new child's pidfd.
@@ -229,22 +254,25 @@ class PythonSpawner:
         C{None} (see L{_goneChild}), and its bare pid is never used again.
         The C engine gets its pidfd atomically from C{clone3}.
 
+        C{statusFd}, the read end of the status pipe of txspawn's init,
+        goes to the child handle (which reads pid 2's status from it).
+
         @raise SpawnError: (stage C{SPAWN}) if the pidfd cannot be opened
             for a reason other than missing kernel support (L{spawn} then
             kills and reaps the child).
         """
         if not self._features.enabled(_features.PIDFD_OPEN):
-            return ChildProcess(pid, None)
+            return ChildProcess(pid, None, statusFd=statusFd)
         try:
             pidfd = self._sys.pidfdOpen(pid, pidfds)
         except OSError as e:
             if e.errno == errno.ENOSYS:
-                return ChildProcess(pid, None)
+                return ChildProcess(pid, None, statusFd=statusFd)
             if e.errno == errno.ESRCH:
                 # SIGCHLD is ignored: the kernel already reaped the child,
                 # whose pid must never be acted on again.
                 started.remove(pid)
-                return _goneChild(pid)
+                return _goneChild(pid, statusFd)
             raise SpawnError.fromErrno(
                 e.errno or errno.EINVAL, ChildSetupStage.SPAWN
             ) from None
@@ -256,25 +284,30 @@ class PythonSpawner:
             started.remove(pid)
             del pidfds[-1]
             os.close(pidfd)
-            return _goneChild(pid)
+            return _goneChild(pid, statusFd)
         except OSError:  # pragma: no cover - EINVAL: Linux 5.3, no P_PIDFD
             pass
-        return ChildProcess(pid, pidfd)
+        return ChildProcess(pid, pidfd, statusFd=statusFd)
 
 
 def _discardStarted(
-    started: list[int], pidfds: list[int], discarded: list[None]
+    started: list[int],
+    pidfds: list[int],
+    discarded: list[None],
+    statusPipe: list[int],
 ) -> None:
     """
-    Kill and reap the children of a failed spawn and close their pidfds,
-    each step done once however often this is run again (by
-    L{completeCleanup}, after an interrupt): C{discarded} counts the
-    children already discarded, and a closed pidfd is marked C{-1}.
+    Kill and reap the children of a failed spawn and close their pidfds
+    and the status pipe, each step done once however often this is run
+    again (by L{completeCleanup}, after an interrupt): C{discarded} counts
+    the children already discarded, and a closed fd is marked C{-1}.
     """
     pidfd = pidfds[-1] if pidfds and pidfds[-1] != -1 else None
     for index in range(len(discarded), len(started)):
         recordCall(discarded, discardChild, started[index], pidfd)
-    for index, fd in enumerate(pidfds):
-        if fd != -1:
-            pidfds[index] = -1
+    for fds in (pidfds, statusPipe):
+        for index, fd in enumerate(fds):
+            if fd == -1:
+                continue
+            fds[index] = -1
             os.close(fd)
