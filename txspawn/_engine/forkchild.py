@@ -208,8 +208,11 @@ def execChild(s: ChildSteps) -> NoReturn:
             signal.signal(signum, signal.SIG_DFL)
         if _rawSigDefault is not None:
             for signum in _INTERNAL_SIGNALS:
-                if _rawSigDefault(signum) != 0:
-                    raise OSError(ctypes.get_errno(), "rt_sigaction")
+                # Spelled so that CPython 3.13 keeps the backward jump
+                # inside the try (tests/test_exceptiontable.py).
+                if _rawSigDefault(signum) == 0:
+                    continue
+                raise OSError(ctypes.get_errno(), "rt_sigaction")
         if s.namespaces is not None:
             # With a pid namespace this returns in pid 1 only (the fork
             # child exits once pid 1 exists).
@@ -317,6 +320,8 @@ def execChild(s: ChildSteps) -> NoReturn:
                     seenEacces = True
                 elif code not in (errno.ENOENT, errno.ENOTDIR):
                     break
+                else:
+                    continue
         else:
             if seenEacces:
                 code = errno.EACCES
@@ -332,7 +337,9 @@ def execChild(s: ChildSteps) -> NoReturn:
         code = errno.EINVAL
     try:
         record = encodeFailure(stage, code, detail)
-        while record:
+        while True:
+            if not record:
+                break
             record = record[os.write(errFd, record) :]
     finally:
         os._exit(127)
