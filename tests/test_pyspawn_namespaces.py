@@ -278,6 +278,22 @@ class HandoffTests(NamespaceSpawnMixin, SynchronousTestCase):
         self.assertTrue(os.WIFSIGNALED(result))
         self.assertEqual(os.WTERMSIG(result), signal.SIGTERM)
 
+    def test_sigchldIgnored(self) -> None:
+        """
+        With C{SIGCHLD} ignored, the kernel reaps every child itself: the
+        fork child leaves nothing, and pid 1 is still returned, with its
+        pidfd, until it exits and is gone.
+        """
+        self.ignoreSignal(signal.SIGCHLD)
+        child, stdinWrite = self.spawn(selfMap(PID, parentMaps=True))
+        self.assertEqual(self.newChildren(), {child.pid})
+        os.close(stdinWrite)
+        assert child.pidfd is not None
+        with self.assertRaises(ChildProcessError):
+            os.waitid(os.P_PIDFD, child.pidfd, os.WEXITED)
+        child.closePidfd()
+        self.assertEqual(self.newChildren(), set())
+
     def test_parentWrittenMaps(self) -> None:
         """
         The parent writes the maps while the child waits: when the spawn
