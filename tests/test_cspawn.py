@@ -38,6 +38,7 @@ from tests.engineutil import makePlan, sigbits, waitExit
 from tests.hygiene import HygieneMixin, openFDs
 from tests.test_engines import C_UNAVAILABLE, REQUIRE_C
 from txspawn._engine import selection as _engines
+from txspawn._kernel.initprogram import initProgram, initProgramProblem
 from txspawn._plan import failurerecord as _wire
 from txspawn._plan.fdops import CLOSE_RANGE_MAX, FdOpCode
 from txspawn._plan.namespaceplan import NamespacePlan
@@ -1100,7 +1101,14 @@ class PostSpawnFailureTests(CTestCase):
             "slots": CSpawner(slots=slots),
         }
 
-    def spawnAt(self, spawner: Any, outcome: str, step: int, mode: str) -> None:
+    def spawnAt(
+        self,
+        spawner: Any,
+        outcome: str,
+        step: int,
+        mode: str,
+        namespaces: NamespacePlan | None = None,
+    ) -> None:
         """
         Spawn, with post-clone step C{step} made to fail, a child that
         blocks until the test ends (C{cat} reading a pipe the test holds:
@@ -1113,7 +1121,7 @@ class PostSpawnFailureTests(CTestCase):
         stdin, _ = self.pipe()
         null = self.devnull()
         program = b"/bin/cat" if outcome == "running" else b"/nonexistent/cat"
-        plan = makePlan(program, argv=(b"cat",))
+        plan = makePlan(program, argv=(b"cat",), namespaces=namespaces)
         _cspawn._failAfterSpawn(step)
         fdMap = {0: stdin, 1: null, 2: null}
         if outcome in STEP_REACHED_BY[step]:
@@ -1123,8 +1131,7 @@ class PostSpawnFailureTests(CTestCase):
             # record is built at STEP_RECORD), and the hook stays armed.
             self.assertEqual(outcome, "running")
             child = spawner.spawn(plan, fdMap, None)
-            child.sendSignal(signal.SIGKILL)
-            os.waitpid(child.pid, 0)
+            child.killAndReap()
             child.closePidfd()
             _cspawn._failAfterSpawn(0)
         where = f"{mode} mode, step {step}, {outcome} child"
@@ -1146,6 +1153,23 @@ class PostSpawnFailureTests(CTestCase):
             for step in STEP_REACHED_BY:
                 for outcome in ("running", "failed"):
                     self.spawnAt(spawner, outcome, step, mode)
+
+    def test_everyStepWithInit(self) -> None:
+        """
+        Every post-clone step fails in turn for a spawn with txspawn's init
+        (the child is init, with its status pipe): for a running command
+        and for one whose exec fails, the extension kills init, reaps it
+        and closes its pidfd and status pipe.
+        """
+        problem = userNamespaceProblem() or initProgramProblem()
+        if problem is not None:
+            raise SkipTest(problem)
+        ns = selfMap(CLONE_NEWPID, init=initProgram())
+        for mode, spawner in self.spawners().items():
+            if mode != "slots":
+                for step in STEP_REACHED_BY:
+                    for outcome in ("running", "failed"):
+                        self.spawnAt(spawner, outcome, step, mode, ns)
 
     def test_hookArguments(self) -> None:
         """
@@ -1762,6 +1786,48 @@ class NamespaceTests(CTestCase):
             self.assertEqual((pidfd, statusRead), (-1, -1))
             self.assertNoNewChildren()
             self.assertEqual(openFDs(), before)
+
+    def test_initThroughSpawner(self) -> None:
+        """
+        L{CSpawner} execs txspawn's init for a plan that has it, and hands
+        the status pipe's read end (non-blocking, close-on-exec) to the
+        L{ChildProcess}, which takes the command's exact status from it
+        once reaped, in every mode and for either kind of map.
+        """
+        problem = initProgramProblem()
+        if problem is not None:
+            raise SkipTest(problem)
+        for mode, spawner in self.modeSpawners().items():
+            for makeNamespaces in (selfMap, parentMap):
+                before = openFDs()
+                null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+                try:
+                    child = spawner.spawn(
+                        makePlan(
+                            b"/bin/sh",
+                            argv=(b"sh", b"-c", b"kill -SEGV $$"),
+                            namespaces=makeNamespaces(CLONE_NEWPID, init=initProgram()),
+                        ),
+                        {0: null, 1: null, 2: null},
+                        None,
+                    )
+                finally:
+                    os.close(null)
+                where = f"{mode}, by child: {makeNamespaces is selfMap}"
+                try:
+                    statusFd = child.statusFd
+                    assert statusFd is not None, where
+                    self.assertFalse(os.get_inheritable(statusFd), where)
+                    self.assertFalse(os.get_blocking(statusFd), where)
+                    os.waitid(os.P_PID, child.pid, os.WEXITED | os.WNOWAIT)
+                    self.assertTrue(child.tryReap(), where)
+                    assert child.status is not None, where
+                    self.assertTrue(os.WIFSIGNALED(child.status), where)
+                    self.assertEqual(os.WTERMSIG(child.status), signal.SIGSEGV, where)
+                    self.assertIsNone(child.statusFd, where)
+                finally:
+                    child.closePidfd()
+                self.assertEqual(openFDs(), before, where)
 
     def test_initExecFailure(self) -> None:
         """

@@ -186,8 +186,9 @@ class CSpawner:
         a signal handler raises right after the extension returned -- leaves
         no child behind: what the extension returns is recorded before any
         bytecode runs (L{recordCall}), and a child it started is killed,
-        reaped and its pidfd closed unless it is returned.  (The extension
-        itself does the same for a child whose result it could not build.)
+        reaped and its pidfd (and init's status pipe) closed unless it is
+        returned.  (The extension itself does the same for a child whose
+        result it could not build.)
         """
         started: list[_Outcome] = []
         try:
@@ -293,11 +294,13 @@ class CSpawner:
             self.lastMode = "clone3"
         else:
             self.lastMode = "clone" if shared else "fork-like"
-        if statusFd >= 0:  # TEMPORARY until ChildProcess(statusFd=) lands
-            import os
-
-            os.close(statusFd)
-        return ChildProcess(pid, pidfd if pidfd >= 0 else None)
+        # From here the child owns the status pipe (it reads and closes it
+        # once reaped); until then the outcome in started does (discard).
+        return ChildProcess(
+            pid,
+            pidfd if pidfd >= 0 else None,
+            statusFd=statusFd if statusFd >= 0 else None,
+        )
 
     def _call(
         self,
