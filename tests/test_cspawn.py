@@ -11,6 +11,7 @@ Behaviour shared with the Python engine is in C{tests/test_engines.py}.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import importlib.machinery
 import json
@@ -34,7 +35,7 @@ from tests.builders import (
     makeTestCaseClasses,
     spawnAndRun,
 )
-from tests.engineutil import makePlan, sigbits, waitExit
+from tests.engineutil import NOBODY, makePlan, sigbits, waitExit
 from tests.hygiene import HygieneMixin, openFDs
 from tests.test_engines import C_UNAVAILABLE, REQUIRE_C
 from txspawn._engine import selection as _engines
@@ -50,6 +51,7 @@ if C_UNAVAILABLE is None:
     from txspawn._engine.fdslots import FdSlots, defaultSlots
 
 TRUE = b"/bin/true"
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
 class ExtensionBuiltTests(SynchronousTestCase):
@@ -141,6 +143,21 @@ class ConstantsTests(CTestCase):
         self.assertEqual(_cspawn.RECORD_SIZE, _wire.RECORD.size)
 
 
+def getDumpable() -> int:
+    """
+    This process's dumpable flag (C{prctl(PR_GET_DUMPABLE)}).
+    """
+    return int(_libc.prctl(3, 0, 0, 0, 0))
+
+
+def setDumpable(flag: int) -> None:
+    """
+    Set this process's dumpable flag (C{prctl(PR_SET_DUMPABLE)}).
+    """
+    if _libc.prctl(4, flag, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE)")
+
+
 class ModeTests(CTestCase):
     """
     vfork vs fork-like mode, and pidfds.
@@ -224,6 +241,25 @@ class ModeTests(CTestCase):
                 self.assertTrue(reason, name)
             else:
                 self.assertIsNone(reason, name)
+
+    def test_parentStaysDumpable(self) -> None:
+        """
+        A child that changes its uid and gid while it shares our memory
+        (vfork mode) does not change our dumpable flag, which the kernel
+        resets for the memory of a process whose credentials change: the
+        flag, 1 or 0, is the same after the spawn as before, in every mode.
+        """
+        if os.geteuid() != 0:
+            raise SkipTest("changing uid in the child needs root")
+        self.addCleanup(setDumpable, getDumpable())
+        plan = makePlan(TRUE, argv=(b"true",), uid=NOBODY, gid=NOBODY)
+        for spawner in (CSpawner(), CSpawner(clone3=False), CSpawner(vfork=False)):
+            for flag in (1, 0):
+                setDumpable(flag)
+                child = spawner.spawn(plan, self.nullMap(), None)
+                self.assertEqual(waitExit(child.pid), 0)
+                child.closePidfd()
+                self.assertEqual(getDumpable(), flag, spawner.mode())
 
     def test_signalMaskRestored(self) -> None:
         """
@@ -1541,6 +1577,43 @@ class NamespaceTests(CTestCase):
             self.assertEqual(spawner.lastMode, mode)
             self.assertFalse(spawner.lastUsedVfork, mode)
             self.assertEqual(spawner.lastSharedMemory, mode != "fork-like", mode)
+
+    def test_earlyIdsChangingOurUid(self) -> None:
+        """
+        With a map whose root is not our uid (root's privilege), the early
+        ids change the child's uid, which makes the kernel reset the
+        dumpable flag of its memory: the time offsets are still written
+        (the file was opened before), and ours, shared in vfork mode and in
+        the handoff, is still what it was.
+        """
+        if os.geteuid() != 0:
+            raise SkipTest("a map of ids that are not ours needs root")
+        if not os.path.exists("/proc/self/ns/time"):
+            raise SkipTest("no time namespaces here")
+        self.addCleanup(setDumpable, getDumpable())
+        # The parent writes it: only root may map ids that are not its own.
+        ns = NamespacePlan(
+            cloneFlags=CLONE_NEWUSER,
+            uidMap=b"0 100000 10\n",
+            gidMap=b"0 100000 10\n",
+            setgroups=b"allow",
+            mapsByChild=False,
+            earlyIds=(0, 0),
+            timeOffsets=b"monotonic 7 0\nboottime 0 0\n",
+        )
+        for mode, spawner in self.modeSpawners().items():
+            for flag in (1, 0):
+                where = f"{mode}, dumpable {flag}"
+                setDumpable(flag)
+                output = self.runIn(spawner, ns, "cat /proc/self/timens_offsets; id -u")
+                *written, uid = output.splitlines()
+                self.assertEqual(
+                    [line.split() for line in written],
+                    [[b"monotonic", b"7", b"0"], [b"boottime", b"0", b"0"]],
+                    where,
+                )
+                self.assertEqual(uid, b"0", where)
+                self.assertEqual(getDumpable(), flag, where)
 
     def test_namespacesNeverUseSlots(self) -> None:
         """

@@ -37,7 +37,9 @@
  *   the early ids inside (setresgid [SETGID], setresuid [SETUID]) ->
  *   sethostname [HOSTNAME] -> lo up [LOOPBACK] -> mount propagation
  *   [MOUNT_PROPAGATION] -> a fresh /proc [MOUNT_PROC] ->
- *   unshare(CLONE_NEWTIME) and its offsets [TIME_OFFSETS 1/2].
+ *   unshare(CLONE_NEWTIME) and its offsets [TIME_OFFSETS 1/2] (the offsets
+ *   file is opened right after the maps, before the early ids: a failure
+ *   to open it is TIME_OFFSETS 2 at that point).
  *
  * While we wait for the parent's maps the parent is not suspended: we share
  * its memory (CLONE_VM without CLONE_VFORK) and run at the same time as the
@@ -521,22 +523,29 @@ txs_loopback(const struct txs_child *c)
     close(s);
 }
 
-/* Step 8: a time namespace with its offsets.  unshare() does not move us
-   into it, only our future children and ourselves at execve (Linux 6.0,
-   "fs/exec: switch timens when a task gets a new mm"), so its offsets can
-   still be written: the kernel takes them only while nobody is in it. */
+/*
+ * Step 8: a time namespace with its offsets.  unshare() does not move us
+ * into it, only our future children and ourselves at execve (Linux 6.0,
+ * "fs/exec: switch timens when a task gets a new mm"), so its offsets can
+ * still be written: the kernel takes them only while nobody is in it.
+ * offsets_fd is /proc/self/timens_offsets, opened before the early ids
+ * (txs_namespaces): the write is checked against the opener's credentials.
+ */
 static void
-txs_time_offsets(const struct txs_child *c)
+txs_time_offsets(const struct txs_child *c, int offsets_fd)
 {
     const struct txs_bytes *offsets = &c->plan->ns.time_offsets;
     txs_fault(c, TXS_STAGE_TIME_OFFSETS, TXS_TIME_UNSHARE);
     if (unshare(TXS_CLONE_NEWTIME) < 0) {
         txs_child_fail(c, TXS_STAGE_TIME_OFFSETS, TXS_TIME_UNSHARE);
     }
-    if (txs_write_file("/proc/self/timens_offsets", offsets->data,
-                       offsets->len) < 0) {
+    long n = txs_raw6(SYS_write, offsets_fd, (long)offsets->data,
+                      (long)offsets->len, 0, 0, 0);
+    if (n < 0 || (size_t)n != offsets->len) {
+        errno = n < 0 ? (int)-n : EIO;
         txs_child_fail(c, TXS_STAGE_TIME_OFFSETS, TXS_TIME_WRITE);
     }
+    (void)txs_raw6(SYS_close, offsets_fd, 0, 0, 0, 0, 0);
 }
 
 /* Steps 2 to 8, in the contract's order (the Python engine's too). */
@@ -544,7 +553,21 @@ static void
 txs_namespaces(const struct txs_child *c)
 {
     const struct txs_namespaces *ns = &c->plan->ns;
+    int offsets_fd = -1;
     txs_maps(c);
+    if (ns->time_offsets.data != NULL) {
+        /* Opened now, written at step 8: once the early ids have changed
+           our uid (a map whose root is not our euid), the kernel makes us
+           non-dumpable and /proc/self/'s files become the host root's,
+           which it would no longer let us open for writing. */
+        offsets_fd = (int)txs_raw6(SYS_openat, AT_FDCWD,
+                                   (long)"/proc/self/timens_offsets",
+                                   O_WRONLY | O_CLOEXEC, 0, 0, 0);
+        if (offsets_fd < 0) {
+            errno = -offsets_fd;
+            txs_child_fail(c, TXS_STAGE_TIME_OFFSETS, TXS_TIME_WRITE);
+        }
+    }
     if (ns->early_ids) {
         /* The ids inside, before anything that needs the capabilities
            they keep (a uid changing to the namespace's root keeps them). */
@@ -579,8 +602,8 @@ txs_namespaces(const struct txs_child *c)
             txs_child_fail(c, TXS_STAGE_MOUNT_PROC, 0);
         }
     }
-    if (ns->time_offsets.data != NULL) {
-        txs_time_offsets(c);
+    if (offsets_fd >= 0) {
+        txs_time_offsets(c, offsets_fd);
     }
 }
 

@@ -36,6 +36,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -769,6 +770,35 @@ txs_prepare_handoff(struct txs_plan *plan, unsigned allow, size_t page,
     return 0;
 }
 
+/*
+ * A child that changes its uid or gid while it runs in our memory
+ * (CLONE_VM) has the kernel reset the dumpable flag of that memory --
+ * ours, for the rest of our life: commit_creds() sets mm->flags to
+ * fs.suid_dumpable (0 by default), and with it our /proc/<pid> files
+ * become root's and we can no longer be ptraced or dump core.  So the
+ * flag is read before such a clone (txs_dumpable) and put back once the
+ * child is out of our memory (txs_restore_dumpable).  -1: nothing to do.
+ */
+static int
+txs_dumpable(const struct txs_plan *plan)
+{
+    if (plan->uid == (uid_t)-1 && plan->gid == (gid_t)-1 &&
+            !plan->ns.early_ids) {
+        return -1;
+    }
+    return prctl(PR_GET_DUMPABLE, 0UL, 0UL, 0UL, 0UL);
+}
+
+static void
+txs_restore_dumpable(int dumpable)
+{
+    /* PR_SET_DUMPABLE takes 0 and 1 only (not SUID_DUMP_ROOT, 2). */
+    if ((dumpable == 0 || dumpable == 1) &&
+            prctl(PR_GET_DUMPABLE, 0UL, 0UL, 0UL, 0UL) != dumpable) {
+        (void)prctl(PR_SET_DUMPABLE, (unsigned long)dumpable, 0UL, 0UL, 0UL);
+    }
+}
+
 static void
 txs_close_pair(int fds[2])
 {
@@ -838,6 +868,7 @@ txs_spawn(struct txs_plan *plan, const struct txs_slots *slots,
         return -1;
     }
     plan->parent_pid = getpid();
+    int dumpable = txs_dumpable(plan);
 
     size_t map_size = TXS_STACK_SIZE + (size_t)page;
     char *stack = txs_take_stack(map_size, (size_t)page, out);
@@ -870,6 +901,9 @@ txs_spawn(struct txs_plan *plan, const struct txs_slots *slots,
         /* vfork mode: the child has exec'd or exited.  Fork-like mode: the
            child runs on its own copy of these pages. */
         txs_give_stack(stack, map_size);
+        if (used_vm) {
+            txs_restore_dumpable(dumpable);
+        }
     }
     if (slots != NULL) {
         /* Slot mode is vfork mode only: the child has exec'd or exited. */
@@ -916,6 +950,7 @@ txs_spawn(struct txs_plan *plan, const struct txs_slots *slots,
             if (concurrent) {
                 txs_sigmask(SIG_SETMASK, &old, NULL);
                 txs_give_stack(stack, map_size);  /* reaped: not in use */
+                txs_restore_dumpable(dumpable);
             }
             if (pidfd >= 0) {
                 close(pidfd);
@@ -977,6 +1012,7 @@ txs_spawn(struct txs_plan *plan, const struct txs_slots *slots,
         txs_reap(pid);
         txs_sigmask(SIG_SETMASK, &old, NULL);
         txs_give_stack(stack, map_size);
+        txs_restore_dumpable(dumpable);
         if (pidfd >= 0) {
             close(pidfd);
         }
@@ -1004,6 +1040,7 @@ txs_spawn(struct txs_plan *plan, const struct txs_slots *slots,
         /* Exec'd (end of file) or reaped: the stack is free again. */
         txs_sigmask(SIG_SETMASK, &old, NULL);
         txs_give_stack(stack, map_size);
+        txs_restore_dumpable(dumpable);
     }
     if (got == 0 && pidfd < 0 && (allow & TXS_ALLOW_PIDFD_OPEN) &&
             txs_usable(TXS_FEAT_PIDFD_OPEN)) {

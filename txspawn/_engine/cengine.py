@@ -47,7 +47,7 @@ from txspawn._engine.fdslots import SLOTS_ENV, FdSlots, defaultSlots, reservedFd
 from txspawn._kernel.childhandle import ChildProcess, recordCall
 from txspawn._plan.failurerecord import decodeFailure
 from txspawn._plan.plan import SpawnPlan
-from txspawn.errors import ChildSetupStage, SpawnError
+from txspawn.errors import ChildSetupStage
 from txspawn.interfaces import ISpawner
 
 __all__ = ["MODES", "CSpawner"]
@@ -287,7 +287,9 @@ class CSpawner:
             if failure.stage is ChildSetupStage.RESERVED_FD and slots is not None:
                 # The number holds someone else's file (ESTALE).
                 slots.stolen(failure.detail)
-            raise failure.toError(plan.failureFilename(failure.stage))
+            # The same error on every engine, with the likely cause of a
+            # namespace failure when it is known.
+            raise plan.failureError(failure.stage, failure.errno, failure.detail)
         self.lastUsedVfork = bool(flags & _cspawn.FLAG_VFORK)
         self.lastSharedMemory = shared = bool(flags & _cspawn.FLAG_SHARED_VM)
         if flags & _cspawn.FLAG_CLONE3:
@@ -349,8 +351,8 @@ class CSpawner:
                 plan.injectedFault,
             )
         except OSError as e:
-            raise SpawnError.fromErrno(
-                e.errno or errno.EINVAL, ChildSetupStage.SPAWN
+            raise plan.failureError(
+                ChildSetupStage.SPAWN, e.errno or errno.EINVAL
             ) from None
 
 
