@@ -25,6 +25,7 @@ from txspawn._bench._driver import (
     BenchRun,
     ImplRun,
     ScenarioRun,
+    WorkerError,
     runBench,
 )
 from txspawn._bench._namespaces import NAMESPACE_SCENARIOS, SUITE
@@ -800,6 +801,24 @@ class EndToEndTests(SynchronousTestCase):
         self.assertEqual(len(run.impls["twisted"].values), 1)
         self.assertIn("no C compiler", run.impls["c"].error or "")
         self.assertIn("no C compiler", formatReport(bench))
+
+    def test_workerCannotStart(self) -> None:
+        """
+        A worker whose program cannot be executed is a L{WorkerError}
+        naming the column, and leaves no fd behind.
+        """
+        from txspawn._bench._creference import CReference
+        from txspawn._bench._driver import _startWorker
+
+        scratch = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, scratch)
+        fds = set(os.listdir("/proc/self/fd"))
+        options = BenchOptions(TINY, [scenarioNamed("spawn")])
+        missing = CReference(os.path.join(scratch, "no-such-reference"), "cc -O2")
+        with self.assertRaises(WorkerError) as raised:
+            _startWorker("c", Setup(), options, missing, scratch, 8)
+        self.assertIn("c worker could not start", str(raised.exception))
+        self.assertEqual(set(os.listdir("/proc/self/fd")), fds)
 
     def test_brokenImplementation(self) -> None:
         """

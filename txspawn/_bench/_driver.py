@@ -164,13 +164,19 @@ class _Worker:
         self._stderrPath = os.path.join(scratch, f"{name}-{id(self)}.stderr")
         self._stderr: IO[bytes] = open(self._stderrPath, "wb")
         self._buffer = b""
-        self.process = subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            bufsize=0,
-        )
+        try:
+            self.process = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self._stderr,
+                bufsize=0,
+            )
+        except OSError as e:
+            # A column that cannot start (say, an interpreter this user may
+            # not run) is reported in the table, like one that fails later.
+            self._stderr.close()
+            raise WorkerError(f"{name} worker could not start: {e}") from None
 
     def _stderrTail(self) -> str:
         with open(self._stderrPath, "rb") as f:
