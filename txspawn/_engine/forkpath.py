@@ -11,8 +11,9 @@ it with every signal blocked and reads its failure record.  The child
 (no planning, no formatting), reports any failure as one
 L{txspawn._plan.failurerecord} record over a close-on-exec pipe, and never
 returns into the caller's code.  Under Python 3.12+ C{os.fork()} emits a
-C{DeprecationWarning} in a process with threads (gh-100228); txspawn
-targets 3.11 here and prefers C{posix_spawn} for that reason too.
+C{DeprecationWarning} in a process with threads (gh-100228): on 3.13 a
+threaded program that takes this path sees it, one more reason the engine
+prefers C{posix_spawn} and the C engine never forks.
 
 A plan with namespaces always takes this path (L{spawnInNamespaces}): the
 child enters them with C{unshare} (L{txspawn._engine.forknamespaces}), and
