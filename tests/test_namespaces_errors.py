@@ -187,6 +187,50 @@ class InjectedFaultMixin(WorldMixin):
 globals().update(makeTestCaseClasses(InjectedFaultMixin))
 
 
+class ExecFailureMixin(WorldMixin):
+    """
+    A command that cannot be executed fails the spawn the same way with a
+    pid namespace (its exec happens in init's child) as without one.
+    """
+
+    if _NOT_ROOT or _NO_USERNS:
+        skip = _NOT_ROOT or _NO_USERNS
+
+    def execFailure(self, namespaces: Namespaces | None) -> tuple[object, ...]:
+        """
+        What spawning a file without execute permission (for anyone, root
+        included) raises.
+        """
+        fd, path = tempfile.mkstemp(prefix="txspawn-noexec-")
+        os.close(fd)
+        self.addCleanup(os.unlink, path)
+        reactor = self.buildReactor()
+        proto = RecordingProtocol()
+        with self.assertRaises(SpawnError) as caught:
+            reactor.spawnProcess(proto, path, [path], namespaces=namespaces)
+        self.assertEqual(proto.events, [], "the protocol was connected")
+        e = caught.exception
+        named = e.filename == path
+        return (type(e).__name__, e.stage, e.errno, e.detail, named)
+
+    def test_execFailure(self) -> None:
+        """
+        C{EXEC}, C{EACCES}, the file named: the same under txspawn's init
+        (with and without a user namespace) and with the command as pid 1.
+        """
+        expected = self.execFailure(None)
+        self.assertEqual(expected[1:], (ChildSetupStage.EXEC, errno.EACCES, 0, True))
+        for namespaces in [
+            Namespaces(pid=True),
+            Namespaces(user=True, pid=True, mount=True, mountProc=True),
+            Namespaces(user=True, pid=True, pidInit=False),
+        ]:
+            self.assertEqual(self.execFailure(namespaces), expected, namespaces)
+
+
+globals().update(makeTestCaseClasses(ExecFailureMixin))
+
+
 def runDriver(
     test: SynchronousTestCase,
     job: dict[str, Any],
