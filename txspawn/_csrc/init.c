@@ -33,7 +33,8 @@
  *   N         how many exec candidates follow (at least 1), tried with
  *             execvp's error semantics exactly as txspawn's engines try
  *             them (child.c txs_exec).
- *   ARGV...   the command's argv (at least argv[0]).
+ *   ARGV...   the command's argv (empty, as spawnProcess(args=()) allows,
+ *             is passed on as empty).
  *
  * Then this program exits with pid 2's exit code, or 128 + the signal that
  * killed it; as pid 1, its exit makes the kernel kill whatever is left in
@@ -412,8 +413,8 @@ report(int err_fd, uint32_t stage, int err)
 }
 
 static const char usage_text[] =
-    "usage: txspawn-init ERRFD STATUSFD MASKHEX N CANDIDATE... ARGV0 "
-    "[ARG...]\n"
+    "usage: txspawn-init ERRFD STATUSFD MASKHEX N CANDIDATE... "
+    "[ARGV0 ARG...]\n"
     "  Run a command as pid 2 under this init (pid 1 of a pid namespace,\n"
     "  as txspawn runs it): forward signals to it, reap every orphan,\n"
     "  write its raw wait status (4 bytes) to STATUSFD, exit as it did.\n"
@@ -441,7 +442,7 @@ parse_args(int argc, char **argv, struct init_args *a)
         write_str(1, usage_text);
         sys_exit(0);
     }
-    if (argc < INIT_FIXED_ARGS + 2) {
+    if (argc < INIT_FIXED_ARGS + 1) {
         usage(-1, EINVAL, "too few arguments");
     }
     int err_fd = parse_fd(argv[1]);
@@ -467,9 +468,8 @@ parse_args(int argc, char **argv, struct init_args *a)
         usage(err_fd, EINVAL, "MASKHEX is not 1 to 16 hex digits");
     }
     int n = parse_fd(argv[4]);
-    if (n < 1 || n > argc - INIT_FIXED_ARGS - 1) {
-        usage(err_fd, EINVAL,
-              "N must be at least 1 and leave room for the command's argv");
+    if (n < 1 || n > argc - INIT_FIXED_ARGS) {
+        usage(err_fd, EINVAL, "N must be at least 1 and at most the paths given");
     }
     a->n_candidates = n;
     a->candidates = argv + INIT_FIXED_ARGS;

@@ -20,7 +20,14 @@ import stat
 
 from txspawn.errors import UnsupportedFeature
 
-__all__ = ["INIT_STATUS_SIZE", "initProgram", "initProgramProblem"]
+__all__ = [
+    "FAILURE_FILE",
+    "INIT_STATUS_SIZE",
+    "PROGRAM",
+    "checkedProgram",
+    "initProgram",
+    "initProgramProblem",
+]
 
 #: The size of what the init program writes on its status pipe: pid 2's raw
 #: wait status, a native C{int}.
@@ -28,14 +35,14 @@ INIT_STATUS_SIZE = 4
 
 #: The program, in the installed package (or in the checkout, after
 #: C{pip install -e .}).
-_PROGRAM = os.path.join(
+PROGRAM = os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
     "_libexec",
     "txspawn-init",
 )
 
 #: Why C{setup.py} could not build it, when it could not.
-_FAILURE_FILE = os.path.join(os.path.dirname(_PROGRAM), "build-failure.txt")
+FAILURE_FILE = os.path.join(os.path.dirname(PROGRAM), "build-failure.txt")
 
 #: The path, once found usable: it is looked up for every spawn into a pid
 #: namespace, and an installed package does not change under a running
@@ -43,51 +50,63 @@ _FAILURE_FILE = os.path.join(os.path.dirname(_PROGRAM), "build-failure.txt")
 _found: list[bytes] = []
 
 
-def initProgramProblem() -> str | None:
+def initProgramProblem(
+    program: str = PROGRAM, failureFile: str = FAILURE_FILE
+) -> str | None:
     """
     Why the init program cannot be used here, or L{None} when it can.
 
+    @param program: Where it should be.
+    @param failureFile: Where C{setup.py} says why it could not build it.
     @return: The reason: the build failure C{setup.py} recorded, or what is
         wrong with the file.
     """
     try:
-        info = os.stat(_PROGRAM)
+        info = os.stat(program)
     except OSError as e:
         try:
-            with open(_FAILURE_FILE, encoding="utf-8", errors="replace") as f:
+            with open(failureFile, encoding="utf-8", errors="replace") as f:
                 recorded = f.read().strip()
         except OSError:
             recorded = ""
         if recorded:
             return recorded
         return (
-            f"txspawn's init program ({_PROGRAM}) is missing ({e.strerror}): "
+            f"txspawn's init program ({program}) is missing ({e.strerror}): "
             "this txspawn was installed without building it; reinstall it "
             "with a C compiler available"
         )
-    if not stat.S_ISREG(info.st_mode) or not os.access(_PROGRAM, os.X_OK):
-        return f"txspawn's init program ({_PROGRAM}) is not an executable file"
+    if not stat.S_ISREG(info.st_mode) or not os.access(program, os.X_OK):
+        return f"txspawn's init program ({program}) is not an executable file"
     return None
 
 
-def initProgram() -> bytes:
+def checkedProgram(program: str = PROGRAM, failureFile: str = FAILURE_FILE) -> bytes:
     """
-    The absolute path of txspawn's init program, checked to be an
-    executable file.
+    C{program}, checked to be an executable file (L{initProgramProblem}).
 
-    @raise UnsupportedFeature: (naming C{"pidInit"}) if it was not built or
-        is not executable; the reason says which, and how to do without it
+    @raise UnsupportedFeature: (naming C{"pidInit"}) if it is not; the
+        reason says why, and how to do without it
         (C{Namespaces(pidInit=False)}: the command is then pid 1 itself).
     """
-    if _found:
-        return _found[0]
-    problem = initProgramProblem()
+    problem = initProgramProblem(program, failureFile)
     if problem is not None:
         raise UnsupportedFeature(
             "pidInit",
             f"{problem} (Namespaces(pidInit=False) runs the command itself as "
             "pid 1 of its pid namespace)",
         )
-    path = os.fsencode(_PROGRAM)
-    _found.append(path)
-    return path
+    return os.fsencode(program)
+
+
+def initProgram() -> bytes:
+    """
+    The absolute path of txspawn's init program, checked to be an
+    executable file (once: then remembered).
+
+    @raise UnsupportedFeature: (naming C{"pidInit"}) if it was not built or
+        is not executable (see L{checkedProgram}).
+    """
+    if not _found:
+        _found.append(checkedProgram())
+    return _found[0]
