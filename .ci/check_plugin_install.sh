@@ -3,7 +3,10 @@
 # after `pip install -e .`: each in its own fresh venv, it must be listed by
 # `twistd --help-reactors`, run a .tac file under `twistd --reactor=txspawn`,
 # and run a trial test under `trial --reactor=txspawn` that asserts the
-# global reactor is txspawn's.  Everything runs from a directory outside the
+# global reactor is txspawn's.  Each install must also have txspawn's init
+# program (pid 1 of a pid namespace), built by setup.py: found where the
+# install puts it (in the venv; in the source tree for -e), executable,
+# and working.  Everything runs from a directory outside the
 # checkout, so the checkout is never found through the current directory.
 # Each venv first upgrades to the current pip; the build gets the current
 # setuptools (build isolation).  Both installs must be quiet: any warning
@@ -133,6 +136,22 @@ check() {
     cd "$root"
 }
 
+# check_init VENV DIR: txspawn's init program is found under DIR, is an
+# executable file, and runs a command, exiting as it did.
+check_init() {
+    local venv="$1" dir="$2" init rc=0
+    echo "--- $venv: txspawn's init program"
+    init="$(cd "$work/run" && "$venv/bin/python" -c 'import os; from txspawn._kernel.initprogram import initProgram; print(os.fsdecode(initProgram()))')"
+    echo "$init"
+    case "$init" in
+        "$dir"/*) ;;
+        *) echo "FAIL: the init program is not under $dir" >&2; return 1 ;;
+    esac
+    test -f "$init" && test -x "$init"
+    "$init" -1 -1 0 1 /bin/sh sh -c 'exit 3' || rc=$?
+    test "$rc" -eq 3
+}
+
 # Both installs are made from copies of the checkout (tracked and
 # untracked-but-not-ignored files): a build writes into its source tree
 # (build/, egg-info; for -e the in-place C extension and dropin.cache), which
@@ -147,14 +166,18 @@ echo "=== pip install ."
 copy "$work/src-wheel"
 install "$work/v1" "$work/src-wheel"
 check "$work/v1"
+check_init "$work/v1" "$work/v1"
 
 echo "=== pip install -e ."
 copy "$work/src"
 install "$work/v2" -e "$work/src"
 check "$work/v2"
+check_init "$work/v2" "$work/src"
 # The editable install found the dropin in the source tree itself.
 test -f "$work/src/twisted/plugins/dropin.cache"
-# The dropin cache written into the checkout must stay out of git.
+# The dropin cache written into the checkout must stay out of git, and so
+# must the init program built into it.
 git -C "$root" check-ignore -q twisted/plugins/dropin.cache
+git -C "$root" check-ignore -q txspawn/_libexec/txspawn-init
 
 echo "plugin install check: OK"
