@@ -1373,13 +1373,6 @@ class PidOneTimeoutMixin(MixinBase):
         self.assertTrue(transport.timedOut)
         self.assertEqual(proto.endedReason.value.signal, signal.SIGKILL)
 
-    # Remove once ProcessLifecycle.terminate (txspawn/_transport/lifecycle.py)
-    # asks terminationGrace for its grace period (until then the SIGKILL
-    # comes after killAfter, and this fails after the reactor's 60 seconds).
-    test_timeoutKillsPid1.skip = (  # type: ignore[attr-defined]
-        "ProcessLifecycle.terminate does not ask timelimits.terminationGrace yet"
-    )
-
     def test_terminateHandlingPid1(self) -> None:
         """
         A command that is pid 1 itself and handles C{SIGTERM} gets it, and

@@ -39,7 +39,11 @@ from txspawn._transport.groupkill import (
     checkSeconds,
     signalNumber,
 )
-from txspawn._transport.timelimits import DEFAULT_KILL_AFTER, LifetimeOptions
+from txspawn._transport.timelimits import (
+    DEFAULT_KILL_AFTER,
+    LifetimeOptions,
+    terminationGrace,
+)
 from txspawn.interfaces import IProcessStateObserver
 
 if TYPE_CHECKING:
@@ -205,6 +209,11 @@ class ProcessLifecycle:
         be signalled safely.  A second call while a termination is in
         progress does nothing.
 
+        A command that is pid 1 of its own pid namespace (C{Namespaces(pid=True,
+        pidInit=False)}) and has no C{SIGTERM} handler at that moment would
+        drop the C{SIGTERM} (the kernel protects a namespace's init from
+        signals it does not handle): it gets the C{SIGKILL} at once.
+
         @param killAfter: Seconds between C{SIGTERM} and C{SIGKILL}.
         @raise TypeError: C{killAfter} is not a number.
         @raise ValueError: C{killAfter} is negative, infinite or NaN.
@@ -216,6 +225,9 @@ class ProcessLifecycle:
             raise ProcessExitedAlready()
         if self._termination is not None and self._termination.inProgress:
             return
+        # A command that is pid 1 of its own pid namespace drops a SIGTERM
+        # it has no handler for: no grace period can help it then.
+        grace = terminationGrace(child, grace)
         self._termination = Termination(
             self._clock, child, self.processGroup is not None, grace
         )
