@@ -42,6 +42,7 @@ the sweeps are skipped (a failure with C{TXSPAWN_REQUIRE_C=1}).
 
 from __future__ import annotations
 
+import gc
 import os
 import select
 import sys
@@ -210,6 +211,20 @@ def _inTxspawn(frame: FrameType | None) -> bool:
     return frame is not None and frame.f_code.co_filename.startswith(_TXSPAWN)
 
 
+def _isGcCallback(frame: FrameType) -> bool:
+    """
+    Whether C{frame} is a C{gc.callbacks} function that the collector
+    called (in whatever code happened to allocate).  Not a point: an
+    exception raised in a garbage-collection callback never reaches the
+    code that was running, Python reports it as unraisable and drops it
+    (Hypothesis installs such a callback, so whether one runs depends on
+    which tests ran before).
+    """
+    return any(
+        getattr(callback, "__code__", None) is frame.f_code for callback in gc.callbacks
+    )
+
+
 def txspawnPoints(frame: FrameType, event: str, arg: object) -> bool:
     """
     For L{Interrupter}: count only the points in txspawn's own code -- a
@@ -225,6 +240,8 @@ def txspawnPoints(frame: FrameType, event: str, arg: object) -> bool:
     C{threading.enumerate()}) -- its hazards, not txspawn's.
     """
     if event == "call":
+        if _isGcCallback(frame):
+            return False
         return _inTxspawn(frame) or _inTxspawn(frame.f_back)
     return _inTxspawn(frame) or arg is _START_THREAD
 
@@ -281,6 +298,8 @@ def machineryPoints(frame: FrameType, event: str, arg: object) -> bool:
     to it; not while a module of L{_NOT_COUNTED} runs.
     """
     if event == "call":
+        if _isGcCallback(frame):
+            return False
         return (
             _inMachinery(frame) or _inMachinery(frame.f_back)
         ) and not _underUncounted(frame.f_back)
