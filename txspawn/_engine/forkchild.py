@@ -32,9 +32,8 @@ from attrs import frozen
 from txspawn._engine.forknamespaces import (
     NamespaceStepFailed,
     NamespaceSteps,
-    enterNamespaces,
     injectedFault,
-    setUpNamespaces,
+    runNamespaceSteps,
 )
 from txspawn._plan.failurerecord import encodeFailure
 from txspawn._plan.fdops import FdOpCode
@@ -216,8 +215,7 @@ def execChild(s: ChildSteps) -> NoReturn:
         if s.namespaces is not None:
             # With a pid namespace this returns in pid 1 only (the fork
             # child exits once pid 1 exists).
-            enterNamespaces(s.namespaces)
-            setUpNamespaces(s.namespaces)
+            runNamespaceSteps(s.namespaces)
         if s.newSession:
             stage = ChildSetupStage.SETSID
             os.setsid()

@@ -6,7 +6,7 @@ loaded in the parent first by L{loadNamespaceCalls}.
 
 The C engine creates every namespace with the clone itself.  A C{fork}
 cannot, so the fork child enters them with C{unshare(2)}: all but the pid
-namespace at once (L{enterNamespaces}), then the maps, then the early ids.
+namespace at once, then the maps (L{_enterNamespaces}).
 C{unshare(CLONE_NEWPID)} does not move the caller, only its future
 children, so with a pid namespace the fork child then makes the process
 that is pid 1 with a raw C{clone(CLONE_PARENT)}: its parent is the fork
@@ -20,8 +20,15 @@ interrupted spawn's clean-up kills it), which a pid sent over a pipe
 would not survive.
 
 Then the process that goes on (pid 1, or the fork child without a pid
-namespace) runs L{setUpNamespaces}: hostname, C{lo}, mount propagation,
-C{/proc}, time offsets.
+namespace), as the C engine's child (itself pid 1) does after the maps:
+opens C{/proc/self/timens_offsets} (with a time namespace), sets the early
+ids, and runs the rest (L{_setUpNamespaces}): hostname, C{lo}, mount
+propagation, C{/proc}, and the time namespace, whose offsets go through
+the file opened before the ids changed (see L{_openOffsets}).  Pid 1 is
+made before the early ids, not after them, because that file must be pid
+1's own (it belongs to the process that makes the time namespace) and pid
+1 could no longer open it once they changed its uid.
+L{runNamespaceSteps} runs it all.
 
 A step that fails raises L{NamespaceStepFailed} with the stage, errno and
 detail the C engine reports for it (the differential tests compare them);
@@ -47,11 +54,10 @@ __all__ = [
     "CLONE_NEWPID",
     "NamespaceStepFailed",
     "NamespaceSteps",
-    "enterNamespaces",
     "failStep",
     "injectedFault",
     "loadNamespaceCalls",
-    "setUpNamespaces",
+    "runNamespaceSteps",
 ]
 
 #: C{<linux/sched.h>}.
@@ -277,12 +283,35 @@ def _clonePidOne(pidCell: int) -> int:
     return pid
 
 
-def enterNamespaces(ns: NamespaceSteps) -> None:
+def runNamespaceSteps(ns: NamespaceSteps) -> None:
     """
-    Steps 1 to 3 in the fork child: enter the namespaces, write the maps
-    (or wait for the parent's), set the early ids; then, with a pid
-    namespace, clone pid 1 and exit: this returns only in the process that
-    goes on with the setup (pid 1, or the fork child itself).
+    Steps 1 to 8 in the fork child, in the C engine's order (C{child.c}'s
+    C{txs_namespaces}): this returns only in the process that goes on with
+    the usual steps, pid 1 with a pid namespace (the fork child exits once
+    pid 1 exists), else the fork child itself.
+
+    The offsets file, opened between the maps and the early ids, is closed
+    here on every path: once written, or when a step fails.  It is
+    close-on-exec anyway, and no signal handler can interrupt its way out
+    of this: every signal is blocked in the child, and every disposition
+    is C{SIG_DFL} by now.
+
+    @raise NamespaceStepFailed: if a step failed.
+    """
+    _enterNamespaces(ns)
+    offsetsFd = _openOffsets(ns)
+    try:
+        _setEarlyIds(ns)
+        _setUpNamespaces(ns, offsetsFd)
+    finally:
+        if offsetsFd != -1:
+            _closeQuietly(offsetsFd)
+
+
+def _enterNamespaces(ns: NamespaceSteps) -> None:
+    """
+    Steps 1 and 2: enter the namespaces, write the maps (or wait for the
+    parent's); then, with a pid namespace, clone pid 1 and exit.
 
     @raise NamespaceStepFailed: if a step failed.
     """
@@ -299,21 +328,13 @@ def enterNamespaces(ns: NamespaceSteps) -> None:
             _writeOwnMaps(ns)
         else:
             _awaitParentMaps(ns)
-    # 3. The ids inside, while we still have every capability there.
-    if ns.earlyIds is not None:
-        uid, gid = ns.earlyIds
-        injectedFault(ns, ChildSetupStage.SETGID)
-        try:
-            os.setresgid(gid, gid, gid)
-        except OSError as e:
-            failStep(ChildSetupStage.SETGID, e)
-        injectedFault(ns, ChildSetupStage.SETUID)
-        try:
-            os.setresuid(uid, uid, uid)
-        except OSError as e:
-            failStep(ChildSetupStage.SETUID, e)
     if not ns.newPid:
         return
+    # Pid 1 now, as the C engine's child is from the start: the process
+    # that makes the time namespace must open its own offsets file while
+    # its uid is still the one it was forked with (see _openOffsets).
+    # unshare(CLONE_NEWPID) needs CAP_SYS_ADMIN in the new user namespace,
+    # which we have had since entering it, maps or not.
     try:
         _unshareNow(CLONE_NEWPID)
         pid = _clonePidOne(ns.pidCell)
@@ -324,6 +345,60 @@ def enterNamespaces(ns: NamespaceSteps) -> None:
     # The fork child's work is done: pid 1 inherited the error pipe, and
     # the parent reaps us.
     os._exit(0)
+
+
+def _openOffsets(ns: NamespaceSteps) -> int:
+    """
+    With a time namespace, open C{/proc/self/timens_offsets} for step 8,
+    now, before the early ids: once they change our uid (a map whose root
+    is not our euid), the kernel makes us non-dumpable and our
+    C{/proc/self} files the host root's, which it would no longer let us
+    open for writing; the write is checked against the opener's
+    credentials.  As in the C engine, failing to open it is C{TIME_OFFSETS}
+    2, reported here, and no fault is injected at the open.
+
+    @return: The file (close-on-exec), or -1 without a time namespace.
+    @raise NamespaceStepFailed: if it could not be opened.
+    """
+    if ns.timeOffsets is None:
+        return -1
+    try:
+        return os.open(b"/proc/self/timens_offsets", _O_WRITE)
+    except OSError as e:
+        failStep(ChildSetupStage.TIME_OFFSETS, e, TIME_WRITE)
+
+
+def _setEarlyIds(ns: NamespaceSteps) -> None:
+    """
+    Step 3: the ids inside, while we still have every capability there (a
+    uid changing to the namespace's root keeps them).
+
+    @raise NamespaceStepFailed: if a step failed.
+    """
+    if ns.earlyIds is None:
+        return
+    uid, gid = ns.earlyIds
+    injectedFault(ns, ChildSetupStage.SETGID)
+    try:
+        os.setresgid(gid, gid, gid)
+    except OSError as e:
+        failStep(ChildSetupStage.SETGID, e)
+    injectedFault(ns, ChildSetupStage.SETUID)
+    try:
+        os.setresuid(uid, uid, uid)
+    except OSError as e:
+        failStep(ChildSetupStage.SETUID, e)
+
+
+def _closeQuietly(fd: int) -> None:
+    """
+    Close C{fd}, ignoring an error, as the C engine does (a close of a
+    C{/proc} file has nothing to report, and the step is done).
+    """
+    try:
+        os.close(fd)
+    except OSError:
+        pass
 
 
 def _writeOwnMaps(ns: NamespaceSteps) -> None:
@@ -366,12 +441,14 @@ def _awaitParentMaps(ns: NamespaceSteps) -> None:
     injectedFault(ns, ChildSetupStage.SYNC)
 
 
-def setUpNamespaces(ns: NamespaceSteps) -> None:
+def _setUpNamespaces(ns: NamespaceSteps, offsetsFd: int) -> None:
     """
     Steps 4 to 8, in pid 1 (or in the fork child without a pid namespace):
     hostname, C{lo} up, mount propagation, a fresh C{/proc}, the time
     namespace and its offsets.
 
+    @param offsetsFd: Our C{/proc/self/timens_offsets}, opened by
+        L{_openOffsets} (the caller closes it), or -1.
     @raise NamespaceStepFailed: if a step failed.
     """
     if ns.hostname is not None:
@@ -410,9 +487,14 @@ def setUpNamespaces(ns: NamespaceSteps) -> None:
         except OSError as e:
             failStep(ChildSetupStage.TIME_OFFSETS, e, TIME_UNSHARE)
         try:
-            _writeFile(b"/proc/self/timens_offsets", ns.timeOffsets)
+            written = os.write(offsetsFd, ns.timeOffsets)
         except OSError as e:
             failStep(ChildSetupStage.TIME_OFFSETS, e, TIME_WRITE)
+        if written != len(ns.timeOffsets):
+            # As the C engine: a short write is EIO.
+            raise NamespaceStepFailed(
+                ChildSetupStage.TIME_OFFSETS, errno.EIO, TIME_WRITE
+            )
 
 
 def _loopbackUp() -> None:
