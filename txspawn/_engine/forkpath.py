@@ -80,7 +80,6 @@ def spawnByFork(
     # The error pipe, recorded as it is opened; an fd is set to -1
     # before it is closed, so that the finally clause closes each once.
     pipe: list[int] = []
-    masks: list[set[int | signal.Signals]] = []
     try:
         try:
             syscalls.pipe(pipe)
@@ -93,10 +92,16 @@ def spawnByFork(
         # Block every signal around the fork: the child must not run a
         # handler before it has reset the dispositions (it sets the
         # plan's mask just before exec); the parent restores its mask
-        # right after (recorded, like every result here, before a
-        # handler can raise: see ParentSyscalls).
+        # right after.  The mask to restore is read apart, before the try,
+        # so that an exception anywhere after it (a signal handler's
+        # KeyboardInterrupt: a signal delivered to another thread still
+        # runs its Python handler in this one), even inside the blocking
+        # call (a Python function: a handler may raise after the mask
+        # changed), leaves the finally that mask to put back, which
+        # completeCleanup does to the end even if interrupted itself.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())
         try:
-            recordCall(masks, signal.pthread_sigmask, signal.SIG_BLOCK, _ALL_SIGNALS)
+            signal.pthread_sigmask(signal.SIG_BLOCK, _ALL_SIGNALS)
             try:
                 pid = syscalls.fork(started)
             except OSError as e:
@@ -106,8 +111,7 @@ def spawnByFork(
             if pid == 0:
                 execChild(steps)
         finally:
-            if masks:
-                signal.pthread_sigmask(signal.SIG_SETMASK, masks[0])
+            completeCleanup(signal.pthread_sigmask, signal.SIG_SETMASK, mask)
         pipe[1] = -1
         os.close(errWrite)
         failure = syscalls.readFailure(errRead)
@@ -173,7 +177,6 @@ def spawnInNamespaces(
     # map file being written.  Each recorded as it is opened and set to -1
     # just before it is closed.
     fds: list[int] = []
-    masks: list[set[int | signal.Signals]] = []
     # The fork child, once reaped (with a pid namespace).
     reaped: list[object] = []
     # With a pid namespace, the kernel stores pid 1's pid here
@@ -203,10 +206,9 @@ def spawnInNamespaces(
                 _namespaceSteps(plan, ns, newPid, fds, ctypes.addressof(cell)),
             )
             # As in spawnByFork.
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())
             try:
-                recordCall(
-                    masks, signal.pthread_sigmask, signal.SIG_BLOCK, _ALL_SIGNALS
-                )
+                signal.pthread_sigmask(signal.SIG_BLOCK, _ALL_SIGNALS)
                 try:
                     pid = syscalls.fork(started)
                 except OSError as e:
@@ -218,8 +220,7 @@ def spawnInNamespaces(
                 if pid == 0:
                     execChild(steps)
             finally:
-                if masks:
-                    signal.pthread_sigmask(signal.SIG_SETMASK, masks[0])
+                completeCleanup(signal.pthread_sigmask, signal.SIG_SETMASK, mask)
             # Our copies of the child's ends: its death is end of file.
             _closeAt(fds, 1)
             if parentMaps:
