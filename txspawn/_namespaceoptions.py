@@ -370,8 +370,11 @@ def effectiveCapabilities() -> int | None:
     try:
         with open("/proc/self/status", "rb") as status:
             for line in status:
-                if line.startswith(b"CapEff:"):
-                    return int(line.split()[1], 16)
+                # continue, not "if ...: return" last in the loop: see
+                # tests/test_exceptiontable.py.
+                if not line.startswith(b"CapEff:"):
+                    continue
+                return int(line.split()[1], 16)
     except (OSError, ValueError, IndexError):
         pass
     return None

@@ -165,8 +165,11 @@ def _hasSysAdmin() -> bool:
     try:
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith("CapEff:"):
-                    return bool(int(line.split()[1], 16) >> _CAP_SYS_ADMIN & 1)
+                # continue, not "if ...: return" last in the loop: see
+                # tests/test_exceptiontable.py.
+                if not line.startswith("CapEff:"):
+                    continue
+                return bool(int(line.split()[1], 16) >> _CAP_SYS_ADMIN & 1)
     except (OSError, ValueError):
         pass
     return os.geteuid() == 0
