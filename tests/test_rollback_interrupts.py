@@ -211,15 +211,26 @@ def _inTxspawn(frame: FrameType | None) -> bool:
     return frame is not None and frame.f_code.co_filename.startswith(_TXSPAWN)
 
 
-def _isGcCallback(frame: FrameType) -> bool:
+#: The code of L{recordCall}, whose only call is into a C function.
+_RECORD_CALL = recordCall.__code__
+
+
+def _isCallback(frame: FrameType) -> bool:
     """
-    Whether C{frame} is a C{gc.callbacks} function that the collector
-    called (in whatever code happened to allocate).  Not a point: an
-    exception raised in a garbage-collection callback never reaches the
-    code that was running, Python reports it as unraisable and drops it
-    (Hypothesis installs such a callback, so whether one runs depends on
-    which tests ran before).
+    Whether C{frame} is a Python function that the interpreter called on
+    its own account rather than txspawn's code: a C{gc.callbacks} function
+    (run in whatever code happened to allocate; Hypothesis installs one, so
+    whether one runs depends on which tests ran before), or anything called
+    from inside the C function that L{recordCall} calls (C{os.fork}'s
+    C{register_at_fork} hooks: the C{logging} module's take and release its
+    lock there).  Not points: Python reports an exception raised in such a
+    callback as unraisable and drops it, so it never reaches the clean-up
+    under test, and one raised in a standard-library hook breaks the
+    standard library instead (an interrupted C{logging} hook leaves its
+    lock held, and every later fork from another thread hangs).
     """
+    if frame.f_back is not None and frame.f_back.f_code is _RECORD_CALL:
+        return not _inTxspawn(frame)
     return any(
         getattr(callback, "__code__", None) is frame.f_code for callback in gc.callbacks
     )
@@ -240,7 +251,7 @@ def txspawnPoints(frame: FrameType, event: str, arg: object) -> bool:
     C{threading.enumerate()}) -- its hazards, not txspawn's.
     """
     if event == "call":
-        if _isGcCallback(frame):
+        if _isCallback(frame):
             return False
         return _inTxspawn(frame) or _inTxspawn(frame.f_back)
     return _inTxspawn(frame) or arg is _START_THREAD
@@ -298,7 +309,7 @@ def machineryPoints(frame: FrameType, event: str, arg: object) -> bool:
     to it; not while a module of L{_NOT_COUNTED} runs.
     """
     if event == "call":
-        if _isGcCallback(frame):
+        if _isCallback(frame):
             return False
         return (
             _inMachinery(frame) or _inMachinery(frame.f_back)
