@@ -1108,8 +1108,16 @@ class StatusPipeTests(HygieneMixin, SynchronousTestCase):
         child = ChildProcess(pid, os.pidfd_open(pid), statusFd=statusRead)
         self.addCleanup(child.closePidfd)
         self.addCleanup(child.killAndReap)
-        _guard(stdoutRead, pid)
-        self.assertEqual(os.read(stdoutRead, 100), b"ready\n")
+        # A line, whatever the writes (with PYTHONUNBUFFERED print writes
+        # "ready" and "\n" separately).
+        line = b""
+        while not line.endswith(b"\n"):
+            _guard(stdoutRead, pid)
+            chunk = os.read(stdoutRead, 100)
+            if not chunk:
+                break
+            line += chunk
+        self.assertEqual(line, b"ready\n")
         child.sendSignal(signal.SIGTERM)
         _waitExited(child)
         self.assertTrue(child.tryReap())
