@@ -47,7 +47,7 @@ from txspawn.errors import ChildSetupStage, ReservedFdError, SpawnError
 
 if C_UNAVAILABLE is None:
     from txspawn import _cspawn
-    from txspawn._engine.cengine import CSpawner
+    from txspawn._engine.cengine import CSpawner, namespaceArgs
     from txspawn._engine.fdslots import FdSlots, defaultSlots
 
 TRUE = b"/bin/true"
@@ -1373,25 +1373,6 @@ def rawArgs(**overrides: Any) -> dict[str, Any]:
     )
     args.update(overrides)
     return args
-
-
-def namespaceArgs(ns: NamespacePlan) -> tuple[Any, ...]:
-    """
-    C{ns} (but its init) as the extension takes it.
-    """
-    return (
-        ns.cloneFlags,
-        ns.uidMap,
-        ns.gidMap,
-        ns.setgroups,
-        ns.mapsByChild,
-        ns.earlyIds,
-        ns.hostname,
-        ns.loopback,
-        ns.propagation or 0,
-        ns.mountProc,
-        ns.timeOffsets,
-    )
 
 
 #: A stand-in for txspawn's init, to test what the engine does around it.

@@ -46,6 +46,7 @@ from txspawn._engine.cfdprogram import EncodedOp, encodedProgram
 from txspawn._engine.fdslots import SLOTS_ENV, FdSlots, defaultSlots, reservedFdClosed
 from txspawn._kernel.childhandle import ChildProcess, recordCall
 from txspawn._plan.failurerecord import decodeFailure
+from txspawn._plan.namespaceplan import NamespacePlan
 from txspawn._plan.plan import SpawnPlan
 from txspawn.errors import ChildSetupStage
 from txspawn.interfaces import ISpawner
@@ -364,6 +365,14 @@ def _namespaceArgs(plan: SpawnPlan) -> _NamespaceArgs | None:
     ns = plan.namespaces
     if ns is None:
         return None
+    return namespaceArgs(ns)
+
+
+def namespaceArgs(ns: NamespacePlan) -> _NamespaceArgs:
+    """
+    A L{NamespacePlan} (all of it but C{init}) as the extension's C{spawn}
+    takes it.
+    """
     return (
         ns.cloneFlags,
         ns.uidMap,
