@@ -187,7 +187,27 @@ def resultDeferred(value: object) -> Deferred[Any]:
     """
     if isinstance(value, Deferred):
         return value
+    _drain(value)
     return value.result  # type: ignore[attr-defined,no-any-return]
+
+
+def _drain(outputStream: Any) -> None:
+    """
+    Take every chunk of L{stream}'s output as it comes, as a consumer does:
+    the stream pauses the child's pipes once more than C{highWater} bytes
+    wait, and it cannot see the pipes' end of file (so cannot end) until its
+    output is taken.
+    """
+
+    def take(chunk: object) -> None:
+        if chunk is not None:
+            outputStream.nextChunk().addCallbacks(take, lambda failure: None)
+
+    try:
+        first = outputStream.nextChunk()
+    except RuntimeError:
+        return  # the call gave onOutput: that consumer takes the output
+    first.addCallbacks(take, lambda failure: None)
 
 
 def record(d: Deferred[Any]) -> list[object]:
