@@ -321,6 +321,9 @@ class InitProgramMixin(MixinBase):
         started = self.start([sys.executable], [sys.executable, "-c", WAITING])
         self.assertEqual(started.line(), b"ready")
         started.process.send_signal(signal.SIGTERM)
+        # finish() closes the command's stdin, which would end it too: not
+        # before init has reported how it ended (the status pipe readable).
+        started.waitReadable(started.statusRead)
         outcome = started.finish()
         self.assertIsNone(outcome.record)
         self.assertEqual(outcome.status, signal.SIGTERM)
