@@ -101,10 +101,13 @@ PUBLIC_NAMES: dict[str, list[str]] = {
         "IChildMonitor",
         "IManagedProcessTransport",
         "IProcessStateObserver",
+        "IProcessTreeObserver",
         "IReactorSpawn",
         "ISpawner",
     ],
     "txspawn.options": [
+        "Cgroup",
+        "CgroupStats",
         "ID_MAX",
         "IdMapRange",
         "NGROUPS_MAX",

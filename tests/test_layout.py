@@ -37,11 +37,15 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "txspawn.errors",
             "txspawn.options",
             "txspawn._namespaceoptions",
+            "txspawn._cgroupoptions",
             "txspawn.interfaces",
             "txspawn._cspawn",
         ),
     ),
     ("kernel", ("txspawn._kernel",)),
+    # The cgroup v2 leaves of children, from the parent's side: it imports
+    # the vocabulary and the kernel layer, never a plan or an engine.
+    ("cgroup", ("txspawn._cgroup",)),
     ("plan", ("txspawn._plan",)),
     ("engine", ("txspawn._engine",)),
     ("monitor", ("txspawn._monitor",)),

@@ -9,6 +9,8 @@ Interfaces for txspawn's plug points.
     ships a pidfd monitor and a SIGCHLD fallback.
   - L{IProcessStateObserver}: a process protocol that also wants to hear
     when its child is stopped or continued.
+  - L{IProcessTreeObserver}: a process protocol that also wants to hear
+    when every process of its child's cgroup has exited.
   - L{IManagedProcessTransport}: what txspawn's process transports add to
     Twisted's C{IProcessTransport} (process groups, termination, exit
     listeners).
@@ -28,10 +30,13 @@ from twisted.internet.error import ProcessDone, ProcessTerminated
 from twisted.internet.interfaces import IProcessTransport
 from zope.interface import Attribute, Interface
 
+from txspawn.options import CgroupStats
+
 __all__ = [
     "IChildMonitor",
     "IManagedProcessTransport",
     "IProcessStateObserver",
+    "IProcessTreeObserver",
     "IReactorSpawn",
     "ISpawner",
 ]
@@ -172,6 +177,34 @@ class IProcessStateObserver(Interface):
         """
 
 
+class IProcessTreeObserver(Interface):
+    """
+    A process protocol that wants to know when every process of its
+    child's cgroup has exited: the child I{and} everything it started,
+    daemons that called C{setsid} or were orphaned included (the cgroup's
+    C{populated} turned 0).
+
+    Declare it on the protocol (C{@implementer(IProcessTreeObserver)}) and
+    spawn the child with C{cgroup=} (L{txspawn.options.Cgroup}).  The
+    method is called once, from the reactor thread, after C{processEnded}
+    (right after it when the tree was already empty then; later when
+    descendants outlive the child, as they do with C{killOnExit=False}).
+    It is never called for a child that has no cgroup (spawned without
+    C{cgroup=}, or with C{required=False} when none could be had).
+
+    @since: txspawn 0.1
+    """
+
+    def processTreeEnded(stats: CgroupStats) -> None:
+        """
+        Every process of the child's cgroup has exited.
+
+        @param stats: The cgroup's statistics read then: a
+            L{txspawn.options.CgroupStats} covering the whole tree (its
+            final CPU time; its C{path} is about to be removed).
+        """
+
+
 class IManagedProcessTransport(IProcessTransport):
     """
     A process transport with txspawn's additions for managing the child's
@@ -272,10 +305,10 @@ class IReactorSpawn(Interface):
     L{twisted.internet.interfaces.IReactorProcess}) also takes txspawn's
     keyword-only spawn options: those of L{txspawn.options.SpawnOptions}
     (C{umask}, C{groups}, C{newSession}, C{processGroup}, C{rlimits},
-    C{deathSignal}) and the lifetime options C{timeout}, C{killAfter} and
-    C{closePipesAfterExit}; it checks them as txspawn's reactors do, before
-    anything is started.  (It declares no method of its own: it says how
-    the reactor's L{IReactorProcess
+    C{deathSignal}, C{namespaces}, C{cgroup}) and the lifetime options
+    C{timeout}, C{killAfter} and C{closePipesAfterExit}; it checks them as
+    txspawn's reactors do, before anything is started.  (It declares no
+    method of its own: it says how the reactor's L{IReactorProcess
     <twisted.internet.interfaces.IReactorProcess>} behaves.)
 
     txspawn's reactor classes (L{txspawn.reactor}) and

@@ -1,9 +1,10 @@
 # -*- test-case-name: tests.test_options -*-
 """
 Public value types for the spawn options that Twisted's C{spawnProcess} does
-not have: L{SpawnOptions}, and the namespaces a child is created in,
-L{Namespaces} with its maps' L{IdMapRange} (defined in a private module of
-their own, and public here).
+not have: L{SpawnOptions}; the namespaces a child is created in,
+L{Namespaces} with its maps' L{IdMapRange}; and the cgroup it is placed in,
+L{Cgroup}, with what is read from it when the child ends, L{CgroupStats}
+(each defined in a private module of its own, and public here).
 
 A L{SpawnOptions} is validated when it is built, so a mistake is reported
 where it is made, with the option's name, and never half-way through a
@@ -23,11 +24,14 @@ from typing import Any, Union
 
 from attrs import field, frozen
 
+from txspawn._cgroupoptions import Cgroup, CgroupStats, checkCgroup
 from txspawn._namespaceoptions import IdMapRange, Namespaces, checkNamespaces
 
 __all__ = [
     "ID_MAX",
     "NGROUPS_MAX",
+    "Cgroup",
+    "CgroupStats",
     "IdMapRange",
     "Namespaces",
     "SpawnOptions",
@@ -251,6 +255,16 @@ def _checkNamespaces(
     return checkNamespaces(value, name)
 
 
+def _checkCgroup(
+    value: Cgroup | None, name: str = "SpawnOptions.cgroup"
+) -> Cgroup | None:
+    """
+    Validate L{SpawnOptions.cgroup} (a L{Cgroup} checks itself when it is
+    built).
+    """
+    return checkCgroup(value, name)
+
+
 def _checkCombination(
     newSession: bool,
     processGroup: int | None,
@@ -318,6 +332,9 @@ class SpawnOptions:
         (L{Namespaces}), or C{None}.  With a user namespace, the C{uid},
         C{gid} and C{groups} of the spawn are ids inside it; C{groups} then
         needs C{setgroups="allow"}.
+    @ivar cgroup: The cgroup v2 the child gets, a fresh one of its own
+        (L{Cgroup}: where, which limits, whether it is required), or
+        C{None} to leave the child in this process's cgroup.
 
     @since: txspawn 0.1
     """
@@ -331,6 +348,7 @@ class SpawnOptions:
     )
     deathSignal: int | None = field(default=None, converter=_checkDeathSignal)
     namespaces: Namespaces | None = field(default=None, converter=_checkNamespaces)
+    cgroup: Cgroup | None = field(default=None, converter=_checkCgroup)
 
     def __attrs_post_init__(self) -> None:
         """
@@ -395,6 +413,7 @@ _CHECKS: dict[str, Callable[[Any, str], object]] = {
     "rlimits": _checkRlimits,
     "deathSignal": _checkDeathSignal,
     "namespaces": _checkNamespaces,
+    "cgroup": _checkCgroup,
 }
 
 #: The keyword arguments that are L{SpawnOptions} fields.

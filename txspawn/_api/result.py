@@ -15,6 +15,8 @@ from collections.abc import Sequence
 
 from attrs import field, frozen
 
+from txspawn.options import CgroupStats
+
 __all__ = [
     "ProcessFailed",
     "ProcessResult",
@@ -74,6 +76,14 @@ class ProcessResult:
     @ivar logError: When the output was teed to a log file and writing it
         failed: the first error (the log is incomplete; the output here is
         not).  Else C{None}.
+    @ivar cgroup: What the child's own cgroup said when the child ended
+        (L{txspawn.options.CgroupStats}: CPU time, peak memory, whether the
+        kernel killed it for memory, ...), when it was spawned with
+        C{cgroup=}; else C{None}.
+    @ivar cgroupUnavailable: When the child was spawned with
+        C{cgroup=Cgroup(required=False)} and ran without a cgroup: why
+        (the same text the transport's C{cgroupUnavailable} has).  Else
+        C{None}.
 
     @since: txspawn 0.1
     """
@@ -88,6 +98,8 @@ class ProcessResult:
     rusage: resource.struct_rusage | None = field(repr=False)
     duration: float
     logError: BaseException | None = None
+    cgroup: CgroupStats | None = None
+    cgroupUnavailable: str | None = None
 
     @property
     def succeeded(self) -> bool:

@@ -28,6 +28,7 @@ from typing import Union
 
 from attrs import frozen
 
+from txspawn._cgroupoptions import Cgroup
 from txspawn._plan.namespaceplan import NamespacePlan, failureHint
 from txspawn.errors import ChildSetupStage, SpawnError
 
@@ -119,6 +120,11 @@ class SpawnPlan:
     @ivar namespaces: The namespaces the child is created in, and their
         setup (L{NamespacePlan}), or C{None}.  With a user namespace, C{uid},
         C{gid} and C{groups} are ids inside it.
+    @ivar cgroup: The cgroup v2 options of the child's own leaf
+        (L{txspawn.options.Cgroup}, as given), or C{None}.  The plan only
+        carries them: the leaf is found, created and opened by the
+        transport when it spawns (L{txspawn._cgroup}), and handed to the
+        engine with the plan.
     @ivar injectedFault: Tests only: C{(stage, errno)}, the
         L{ChildSetupStage} value at which the engine fails as if that step
         had failed with C{errno}, after every earlier step ran (see
@@ -142,6 +148,7 @@ class SpawnPlan:
     deathSignal: int | None = None
     signalMask: tuple[int, ...] = ()
     namespaces: NamespacePlan | None = None
+    cgroup: Cgroup | None = None
     injectedFault: tuple[int, int] | None = None
 
     def failureFilename(self, stage: ChildSetupStage) -> str | None:

@@ -166,6 +166,10 @@ def planSpawn(
     L{txspawn._plan.faultinjection.injectChildFault} is copied into the
     plan's C{injectedFault}.
 
+    B{Cgroup.}  C{options.cgroup} (a L{txspawn.options.Cgroup}, validated
+    when it was built) is copied into the plan as it is: the cgroup
+    filesystem is not looked at here (the transport creates the leaf).
+
     This function is pure apart from C{stat} calls (C{path}, C{PATH}), group
     name lookups and C{isOpenFD}: it opens no fd and reads no global state.
 
@@ -267,5 +271,6 @@ def planSpawn(
         rlimits=options.rlimits,
         deathSignal=options.deathSignal,
         namespaces=namespaces,
+        cgroup=options.cgroup,
         injectedFault=currentFault(),
     )
