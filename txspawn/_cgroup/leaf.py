@@ -1,0 +1,270 @@
+# -*- test-case-name: tests.test_cgroup_leaf -*-
+"""
+A child's own cgroup: a fresh leaf per spawn, never reused.
+
+L{createLeaf} finds the parent (L{findParent}), enables what the limits
+need (L{enableControllers}), sweeps the parent's stale leaves once per
+process, makes a leaf named for this process
+(C{txspawn-<pid>-<starttime>-<n>}, C{n} counting up for good), writes the
+limits into it, and opens it as a directory: that fd is what C{clone3}'s
+C{CLONE_INTO_CGROUP} takes.  If any step fails, nothing is left: the leaf
+is removed and the fd closed before the error is raised.
+
+The leaf then belongs to the caller (the transport), who reads its
+statistics (L{CgroupLeaf.readStats}), kills what the child left
+(L{CgroupLeaf.kill}) and removes it once empty
+(L{txspawn._cgroup.removal.LeafRemover}, or L{CgroupLeaf.discard} after
+a failed spawn).
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import os
+
+from txspawn._cgroup.hierarchy import (
+    killCgroup,
+    processStartTime,
+    readText,
+    removeCgroup,
+    writeText,
+)
+from txspawn._cgroup.parent import CgroupParent, enableControllers, findParent
+from txspawn._cgroup.stale import sweepStale
+from txspawn._cgroup.stats import parsePopulated, readLeafStats
+from txspawn._cgroupoptions import Cgroup, CgroupStats
+from txspawn.errors import ChildSetupStage, SpawnError
+
+__all__ = ["DISCARD_ATTEMPTS", "CgroupLeaf", "createLeaf", "leafLimits"]
+
+#: How many times L{CgroupLeaf.discard} tries C{rmdir} while the kernel
+#: still counts a killed process in the leaf.
+DISCARD_ATTEMPTS = 1000
+
+#: Numbers the leaves of this process (never reused).
+_SEQUENCE = itertools.count()
+#: This process's start time, by pid (a forked child has its own).
+_START: dict[int, int] = {}
+
+
+def _leafPrefix() -> str:
+    pid = os.getpid()
+    start = _START.get(pid)
+    if start is None:
+        start = processStartTime()
+        assert start is not None
+        _START.clear()
+        _START[pid] = start
+    return f"txspawn-{pid}-{start}-"
+
+
+def leafLimits(options: Cgroup) -> list[tuple[str, str]]:
+    """
+    The files of a leaf to write, and what, for the limits of C{options}.
+    """
+    limits = []
+    if options.memoryMax is not None:
+        limits.append(("memory.max", str(options.memoryMax)))
+    if options.memoryHigh is not None:
+        limits.append(("memory.high", str(options.memoryHigh)))
+    if options.pidsMax is not None:
+        limits.append(("pids.max", str(options.pidsMax)))
+    if options.cpuMax is not None:
+        quota, period = options.cpuMax
+        limits.append(("cpu.max", f"{'max' if quota is None else quota} {period}"))
+    if options.ioWeight is not None:
+        limits.append(("io.weight", f"default {options.ioWeight}"))
+    return limits
+
+
+class CgroupLeaf:
+    """
+    One child's cgroup.
+
+    @ivar parent: The parent it was made in.
+    @ivar path: Its path.
+    @ivar name: Its name (the last part of C{path}).
+    @ivar dirFd: Its directory, opened C{O_RDONLY | O_DIRECTORY |
+        O_CLOEXEC} (for C{clone3}'s C{cgroup} field); C{-1} once closed.
+    @ivar controllers: The controllers enabled for it.
+    @ivar placement: How the child was placed in it (C{"clone"} or
+        C{"procs"}), set by the engine through L{placed}; L{None} before.
+    @ivar placementNote: Why the placement is not C{"clone"}, else L{None}.
+    """
+
+    def __init__(
+        self,
+        parent: CgroupParent,
+        path: str,
+        dirFd: int,
+        controllers: frozenset[str],
+    ) -> None:
+        self.parent = parent
+        self.path = path
+        self.name = os.path.basename(path)
+        self.dirFd = dirFd
+        self.controllers = controllers
+        self.placement: str | None = None
+        self.placementNote: str | None = None
+
+    def __repr__(self) -> str:
+        return f"<CgroupLeaf {self.path} fd={self.dirFd} {self.placement}>"
+
+    def placed(self, placement: str, note: str | None) -> None:
+        """
+        Record how the child was placed in the leaf.
+        """
+        self.placement = placement
+        self.placementNote = note
+
+    def openProcs(self) -> int:
+        """
+        A new fd on the leaf's C{cgroup.procs}, for writing (the caller
+        closes it): a child writes C{"0"} to it to move itself in.
+        """
+        return os.open(
+            os.path.join(self.path, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC
+        )
+
+    def kill(self) -> None:
+        """
+        Kill every process in the leaf (C{cgroup.kill}); nothing if it is
+        gone.
+        """
+        killCgroup(self.path)
+
+    def populated(self) -> bool:
+        """
+        Whether any process is still in the leaf (C{cgroup.events}); a
+        removed leaf is not.
+        """
+        try:
+            return parsePopulated(readText(os.path.join(self.path, "cgroup.events")))
+        except FileNotFoundError:
+            return False
+
+    def readStats(self) -> CgroupStats:
+        """
+        The leaf's statistics now.
+
+        @raise OSError: The leaf is gone.
+        """
+        placement = self.placement if self.placement is not None else "unplaced"
+        if self.dirFd >= 0:
+            return readLeafStats(
+                self.path, self.dirFd, self.controllers, placement, self.placementNote
+            )
+        fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            return readLeafStats(
+                self.path, fd, self.controllers, placement, self.placementNote
+            )
+        finally:
+            os.close(fd)
+
+    def closeFd(self) -> None:
+        """
+        Close L{dirFd} (once; again does nothing).
+        """
+        fd, self.dirFd = self.dirFd, -1
+        if fd >= 0:
+            os.close(fd)
+
+    def tryRemove(self) -> bool:
+        """
+        Close L{dirFd} and remove the leaf.
+
+        @return: C{True} when it is gone, C{False} while the kernel still
+            counts a process in it (C{EBUSY}: try again later).
+        """
+        self.closeFd()
+        return removeCgroup(self.path)
+
+    def discard(self) -> None:
+        """
+        Undo L{createLeaf} after a failed spawn: kill what is in the leaf,
+        close its fd and remove it, trying a bounded number of times while
+        it is busy.  Never raises: a leaf that cannot be removed is left
+        for the stale sweep of a later txspawn process.
+        """
+        try:
+            self.kill()
+        except OSError:
+            pass
+        self.closeFd()
+        for _ in range(DISCARD_ATTEMPTS):
+            try:
+                if removeCgroup(self.path):
+                    return
+            except OSError:
+                return
+            os.sched_yield()
+
+
+def createLeaf(options: Cgroup) -> CgroupLeaf:
+    """
+    Make a fresh leaf for one child, with the limits of C{options}.
+
+    @raise txspawn._cgroup.parent.CgroupUnavailable: No parent can be had
+        (the caller decides whether that fails the spawn).
+    @raise txspawn.errors.UnsupportedFeature: A limit needs a controller the
+        parent does not offer (always raised).
+    @raise SpawnError: A syscall failed (stage L{ChildSetupStage.CGROUP});
+        nothing is left behind.
+    """
+    parent = findParent(options.parent)
+    needed = options.controllersNeeded()
+    if needed:
+        enableControllers(
+            parent,
+            needed,
+            [name for name, value in _limitOptions(options) if value is not None],
+        )
+    if not parent.swept:
+        parent.swept = True
+        sweepStale(parent)
+    prefix = os.path.join(parent.path, _leafPrefix())
+    while True:
+        path = prefix + str(next(_SEQUENCE))
+        try:
+            os.mkdir(path)
+            break
+        except FileExistsError:
+            # Left by an earlier process that had our pid and start time
+            # (another pid namespace); never reuse it.
+            continue
+        except OSError as e:
+            raise _cgroupError(e, path) from None
+    try:
+        for name, value in leafLimits(options):
+            filename = os.path.join(path, name)
+            try:
+                writeText(filename, value)
+            except OSError as e:
+                raise _cgroupError(e, filename) from None
+        try:
+            dirFd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError as e:
+            raise _cgroupError(e, path) from None
+    except BaseException:
+        try:
+            removeCgroup(path)
+        except OSError:
+            pass
+        raise
+    return CgroupLeaf(parent, path, dirFd, parent.enabled)
+
+
+def _limitOptions(options: Cgroup) -> list[tuple[str, object]]:
+    return [
+        ("memoryMax", options.memoryMax),
+        ("memoryHigh", options.memoryHigh),
+        ("pidsMax", options.pidsMax),
+        ("cpuMax", options.cpuMax),
+        ("ioWeight", options.ioWeight),
+    ]
+
+
+def _cgroupError(e: OSError, filename: str) -> SpawnError:
+    return SpawnError.fromErrno(e.errno or errno.EIO, ChildSetupStage.CGROUP, filename)
