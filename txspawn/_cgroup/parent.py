@@ -50,8 +50,10 @@ from txspawn.errors import ChildSetupStage, SpawnError, UnsupportedFeature
 
 __all__ = [
     "DELEGATE_HINT",
+    "SUBTREE",
     "CgroupParent",
     "CgroupUnavailable",
+    "boundToV1",
     "enableControllers",
     "findParent",
     "selfLeafName",
@@ -62,6 +64,9 @@ DELEGATE_HINT = (
     "run under a systemd unit or scope with Delegate=yes "
     "(systemd-run --user --scope -p Delegate=yes ...)"
 )
+
+#: How a parent made by root at the top of the hierarchy was found.
+SUBTREE = "txspawn subtree (root)"
 
 #: The extended attributes systemd sets on a delegated cgroup.
 _DELEGATE_XATTRS = ("user.delegate", "trusted.delegate")
@@ -101,7 +106,7 @@ class CgroupParent:
     @ivar path: Its absolute path.
     @ivar how: How it was found: C{"given"}, C{"delegated (writable)"},
         C{"delegated (xattr user.delegate)"} (or C{trusted.delegate}), or
-        C{"txspawn subtree (root)"}.
+        C{"txspawn subtree (root)"} (L{SUBTREE}).
     @ivar controllers: Its C{cgroup.controllers}: what it may enable for
         its children.
     @ivar enabled: Its C{cgroup.subtree_control}: what it has enabled.
@@ -181,7 +186,7 @@ def _locateParent(given: str | None) -> CgroupParent:
             raise SpawnError.fromErrno(
                 e.errno or errno.EIO, ChildSetupStage.CGROUP, subtree
             ) from None
-        return _parentAt(subtree, "txspawn subtree (root)", isRoot=False)
+        return _parentAt(subtree, SUBTREE, isRoot=False)
     where = "the root cgroup" if ownPath == mount.path else f"cgroup {own}"
     raise CgroupUnavailable(
         f"this process's cgroup v2 ({where}) is not delegated to it, and only "
@@ -260,12 +265,16 @@ def _missingReason(
         f"hierarchy does not offer at {parent.path} (cgroup.controllers: "
         f"{offered})"
     )
-    if _boundToV1(controller):
+    if boundToV1(controller):
         reason += "; on a hybrid host it is bound to cgroup v1"
     return reason
 
 
-def _boundToV1(controller: str) -> bool:
+def boundToV1(controller: str) -> bool:
+    """
+    Whether C{controller} is bound to a cgroup v1 hierarchy (a hybrid
+    host), by this process's C{/proc/self/cgroup}.
+    """
     try:
         with open("/proc/self/cgroup") as f:
             for line in f:
@@ -300,7 +309,7 @@ def enableControllers(
         if not missing <= parent.controllers:
             parent.controllers = readControllers(parent.path)
         absent = missing - parent.controllers
-        if absent and parent.how == "txspawn subtree (root)":
+        if absent and parent.how == SUBTREE:
             _enableAtRoot(parent, absent)
             absent = missing - parent.controllers
         for controller in sorted(absent):
