@@ -18,7 +18,7 @@ import txspawn.interfaces
 import txspawn.options
 import txspawn.reactor
 import txspawn.testing
-from txspawn import errors
+from txspawn import _cgroupoptions, _namespaceoptions, errors
 from txspawn._api import result as _result
 from txspawn._api import run as _run
 from txspawn._api import stream as _stream
@@ -60,6 +60,17 @@ TESTING_HOMES: dict[str, tuple[ModuleType, str]] = {
     "FakeProcessTransport": (_faketransport, "FakeProcessTransport"),
     "MemoryProcessReactor": (_fakereactor, "MemoryProcessReactor"),
     "SpawnedProcess": (_fakereactor, "SpawnedProcess"),
+}
+
+#: Public name in C{txspawn.options} -> (defining module, name there).
+OPTIONS_HOMES: dict[str, tuple[ModuleType, str]] = {
+    "Cgroup": (_cgroupoptions, "Cgroup"),
+    "CgroupStats": (_cgroupoptions, "CgroupStats"),
+    "ID_MAX": (txspawn.options, "ID_MAX"),
+    "IdMapRange": (_namespaceoptions, "IdMapRange"),
+    "NGROUPS_MAX": (txspawn.options, "NGROUPS_MAX"),
+    "Namespaces": (_namespaceoptions, "Namespaces"),
+    "SpawnOptions": (txspawn.options, "SpawnOptions"),
 }
 
 #: Public name in C{txspawn.reactor} -> (defining module, name there).
@@ -173,12 +184,20 @@ class PublicNamesTests(SynchronousTestCase):
         """
         self.assertReExports(txspawn.reactor, REACTOR_HOMES)
 
+    def test_options(self) -> None:
+        """
+        Every name in C{txspawn.options.__all__} is the object of its
+        implementation module: the namespace and cgroup options are those
+        of their private vocabulary modules.
+        """
+        self.assertReExports(txspawn.options, OPTIONS_HOMES)
+
     def test_allNamesExist(self) -> None:
         """
         The C{__all__} lists have no duplicates, and every name in them
         exists.
         """
-        for public in (txspawn, txspawn.reactor, txspawn.testing):
+        for public in (txspawn, txspawn.reactor, txspawn.testing, txspawn.options):
             self.assertEqual(len(public.__all__), len(set(public.__all__)))
             for name in public.__all__:
                 self.assertTrue(hasattr(public, name), f"{public.__name__}.{name}")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from attrs import Attribute, field, frozen
 
@@ -180,7 +180,7 @@ def _cpus(value: float, name: str) -> tuple[int, int]:
 
 
 def _cpuMax(
-    value: tuple[int | str | None, int] | float | str | None,
+    value: Sequence[int | str | None] | float | None,
 ) -> tuple[int | None, int] | None:
     """
     Validate and normalise L{Cgroup.cpuMax}: C{None} (or C{"max"}) for no
