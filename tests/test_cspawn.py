@@ -1091,6 +1091,7 @@ class GILTests(CTestCase):
                 None,
                 None,
                 None,
+                None,
             )
             ranDuringSpawn.append(bool(ran))  # read before any GIL release
             sys.setswitchinterval(old)
@@ -1370,6 +1371,7 @@ def rawArgs(**overrides: Any) -> dict[str, Any]:
         namespaces=None,
         init=None,
         fault=None,
+        cgroup=None,
     )
     args.update(overrides)
     return args

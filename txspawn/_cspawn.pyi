@@ -25,6 +25,11 @@ MAX_SLOT_FDS: int
 POST_SPAWN_STEPS: int
 FLAG_CLONE3: int
 FLAG_SHARED_VM: int
+FLAG_CGROUP_CLONE: int
+FLAG_CGROUP_PROCS: int
+FLAG_CGROUP_KILLED: int
+FLAG_CGROUP_NO_CLONE3: int
+CGROUP_ERRNO_SHIFT: int
 FDOP_DUP2: int
 FDOP_DUP2_CLOEXEC: int
 FDOP_CLEAR_CLOEXEC: int
@@ -100,8 +105,10 @@ def spawn(
     | None,
     init: tuple[bytes, tuple[bytes, ...], int] | None,
     fault: tuple[int, int] | None,
+    cgroup: tuple[int, int, bool] | None,
     /,
 ) -> tuple[int, int, bytes | None, int, int]: ...
+def probeCloneIntoCgroup(dirFd: int, /) -> int: ...
 def wait4(pid: int, options: int, /) -> tuple[int, int, resource.struct_rusage]: ...
 def openpty() -> tuple[int, int, bytes]: ...
 def features() -> dict[str, tuple[bool | None, str | None]]: ...

@@ -61,7 +61,7 @@ class ISpawner(Interface):
 
     name = Attribute("A short name for the engine: C{'python'} or C{'c'}.")
 
-    def spawn(plan, fdMap, ttyName):  # type: ignore[no-untyped-def]
+    def spawn(plan, fdMap, ttyName, cgroupLeaf=None):  # type: ignore[no-untyped-def]
         """
         Start one child.
 
@@ -78,6 +78,18 @@ class ISpawner(Interface):
             changes nothing, as with Twisted.  Only whether it is given
             matters: the Python engine takes a pty plan without a name
             (C{None}) to its fork path.
+        @param cgroupLeaf: A L{txspawn._cgroup.leaf.CgroupLeaf} the child is
+            placed in before it runs any step of the plan, or C{None}.  The
+            C engine clones it there (C{clone3(CLONE_INTO_CGROUP)}); where
+            that is refused, or the kernel kills the child before it runs
+            (then C{cgroupLeaf.parent.cloneInto} says why, and later spawns
+            skip it), and on the Python engine, the child writes itself
+            into the leaf's C{cgroup.procs} as its first step.  Either way
+            the engine tells the leaf how (C{cgroupLeaf.placed(placement,
+            note)}, C{"clone"} or C{"procs"}, the note saying why not by
+            the clone).  A failure to place it is a
+            L{txspawn.errors.SpawnError} of stage C{CGROUP}, with the child
+            reaped and the leaf left as it was: the caller discards it.
         @return: a L{txspawn._kernel.childhandle.ChildProcess}.
         @raise txspawn.errors.SpawnError: on any failure.
         """

@@ -18,11 +18,13 @@
  *     detail is 0 except for RLIMIT (the resource), PDEATHSIG (the
  *     signal), as in the Python engine, and RESERVED_FD (the fd; C only).
  *   - Writes to the parent's memory: only the struct txs_shared of slot
- *     mode, which the parent reads once we have exec'd or exited.
+ *     mode and the started word of a spawn into a cgroup (txs_cgroup),
+ *     which the parent reads once we have exec'd or exited.
  *
  * Stage order (the Python engine's fork path follows the same order, so
  * both engines report the same stage for the same input):
  *
+ *   the cgroup (writing cgroup.procs, when the clone did not place us) ->
  *   fd table unshare and the fds taken from the reserved socket (slot mode
  *   only) -> signal dispositions -> the namespace steps (below) -> setsid ->
  *   setpgid -> fd program -> TIOCSCTTY -> chdir -> umask -> rlimits ->
@@ -661,6 +663,36 @@ txs_exec_init(const struct txs_child *c)
     txs_child_fail(c, TXS_STAGE_INIT, 0);
 }
 
+/*
+ * Step 0, the cgroup (issue 14; see txs_spawn in spawn.c): tell the parent
+ * that we run (the kernel kills a child it cloned into a cgroup with
+ * another cgroup.kill history before its first instruction), then, when
+ * the clone did not place us, move ourselves into the leaf by writing "0"
+ * to its cgroup.procs [CGROUP], before anything else: every later step,
+ * and whatever it starts, happens inside.  Raw calls: in the map handoff
+ * the parent runs beside us on our errno.
+ */
+static void
+txs_cgroup(const struct txs_child *c)
+{
+    const struct txs_plan *plan = c->plan;
+    if (plan->started != NULL) {
+        *plan->started = 1;
+    }
+    if (!plan->has_cgroup) {
+        return;
+    }
+    txs_fault(c, TXS_STAGE_CGROUP, 0);
+    if (plan->cgroup_procs_fd >= 0) {
+        long n = txs_raw6(SYS_write, plan->cgroup_procs_fd, (long)"0", 1, 0,
+                          0, 0);
+        if (n != 1) {
+            errno = n < 0 ? (int)-n : EIO;
+            txs_child_fail(c, TXS_STAGE_CGROUP, 0);
+        }
+    }
+}
+
 int
 txs_child_main(void *arg)
 {
@@ -668,6 +700,7 @@ txs_child_main(void *arg)
     struct txs_child c = {plan, plan->err_fd,
                           plan->init_path != NULL ? plan->status_fd : -1};
 
+    txs_cgroup(&c);
     if (plan->files_bound > 0) {
         txs_unshare_fds(&c, plan->files_bound);
         txs_take_fds(&c);

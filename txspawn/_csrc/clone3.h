@@ -20,9 +20,16 @@
 #ifndef CLONE_CLEAR_SIGHAND
 #define CLONE_CLEAR_SIGHAND 0x100000000ULL
 #endif
+/* CLONE_INTO_CGROUP: Linux 5.7 (struct clone_args VER2). */
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
 
-/* The kernel's struct clone_args up to CLONE_ARGS_SIZE_VER0 (64 bytes);
-   our own name, so that <linux/sched.h> and <sched.h> never clash. */
+/* The kernel's struct clone_args up to CLONE_ARGS_SIZE_VER2 (88 bytes);
+   our own name, so that <linux/sched.h> and <sched.h> never clash.  A
+   spawn passes TXS_CLONE_ARGS_VER0 (64 bytes) unless it uses the cgroup
+   field: a kernel older than 5.7 refuses a larger size whose extra bytes
+   are not zero (E2BIG), and needs nothing past VER0 otherwise. */
 struct txs_clone_args {
     uint64_t flags;
     uint64_t pidfd;
@@ -32,7 +39,15 @@ struct txs_clone_args {
     uint64_t stack;
     uint64_t stack_size;
     uint64_t tls;
+    uint64_t set_tid;        /* VER1 (Linux 5.5) */
+    uint64_t set_tid_size;
+    uint64_t cgroup;         /* VER2 (Linux 5.7): with CLONE_INTO_CGROUP */
 };
+
+#define TXS_CLONE_ARGS_VER0 64
+#define TXS_CLONE_ARGS_VER2 88
+_Static_assert(sizeof(struct txs_clone_args) == TXS_CLONE_ARGS_VER2,
+               "struct clone_args VER2 is 88 bytes");
 
 /* 1 when this architecture has the trampoline. */
 extern const int txs_clone3_available;

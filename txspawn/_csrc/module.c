@@ -30,7 +30,7 @@
 #include "plan.h"
 #include "spawn.h"
 
-#define TXS_NARGS 24
+#define TXS_NARGS 25
 
 /* The flags of spawn()'s result. */
 enum {
@@ -39,7 +39,17 @@ enum {
     TXS_FLAG_CLONE3 = 8,
     TXS_FLAG_SLOTS_UNUSABLE = 16,
     TXS_FLAG_SHARED_VM = 32,       /* CLONE_VM, with or without CLONE_VFORK */
+    /* The cgroup (issue 14): how the child was placed ... */
+    TXS_FLAG_CGROUP_CLONE = 64,    /* clone3(CLONE_INTO_CGROUP) */
+    TXS_FLAG_CGROUP_PROCS = 128,   /* the child wrote cgroup.procs */
+    /* ... and why not by the clone (either outcome, also on a failure) */
+    TXS_FLAG_CGROUP_KILLED = 256,  /* the cloned child was killed by the
+                                      kernel before it ran */
+    TXS_FLAG_CGROUP_NO_CLONE3 = 512, /* this spawn does not use clone3 */
 };
+
+/* The errno clone3(CLONE_INTO_CGROUP) was refused with, in the flags. */
+#define TXS_CGROUP_ERRNO_SHIFT 16
 
 /* Everything allocated for one spawn; freed by txs_plan_free(). */
 struct txs_alloc {
@@ -543,6 +553,38 @@ txs_convert_init(PyObject *obj, struct txs_plan *plan, struct txs_alloc *a)
     return 0;
 }
 
+/* None, or (dirFd, procsFd, useClone): the cgroup to place the child in
+   (see txs_spawn in spawn.c); procsFd -1: opened under dirFd if needed. */
+static int
+txs_convert_cgroup(PyObject *obj, struct txs_cgroup *cgroup, int *given)
+{
+    *given = 0;
+    if (obj == Py_None) {
+        return 0;
+    }
+    if (!PyTuple_Check(obj) || PyTuple_GET_SIZE(obj) != 3) {
+        PyErr_SetString(PyExc_TypeError,
+                        "cgroup must be None or (dirFd, procsFd, useClone)");
+        return -1;
+    }
+    long long dir_fd, procs_fd;
+    if (txs_int(PyTuple_GET_ITEM(obj, 0), "cgroup dirFd", 0, INT_MAX,
+                &dir_fd) < 0 ||
+            txs_int(PyTuple_GET_ITEM(obj, 1), "cgroup procsFd", -1, INT_MAX,
+                    &procs_fd) < 0) {
+        return -1;
+    }
+    int use_clone = PyObject_IsTrue(PyTuple_GET_ITEM(obj, 2));
+    if (use_clone < 0) {
+        return -1;
+    }
+    cgroup->dir_fd = (int)dir_fd;
+    cgroup->procs_fd = (int)procs_fd;
+    cgroup->use_clone = use_clone;
+    *given = 1;
+    return 0;
+}
+
 /* None, or (stage, errno): tests' fault injection. */
 static int
 txs_convert_fault(PyObject *obj, struct txs_plan *plan)
@@ -612,11 +654,31 @@ txs_discard_outcome(struct txs_outcome *out)
     }
 }
 
+/* The cgroup part of spawn()'s flags. */
+static long
+txs_cgroup_flags(const struct txs_outcome *out)
+{
+    long flags = (long)out->cgroup_refused << TXS_CGROUP_ERRNO_SHIFT;
+    if (out->cgroup_placement == TXS_PLACED_CLONE) {
+        flags |= TXS_FLAG_CGROUP_CLONE;
+    }
+    else if (out->cgroup_placement == TXS_PLACED_PROCS) {
+        flags |= TXS_FLAG_CGROUP_PROCS;
+    }
+    if (out->cgroup_killed) {
+        flags |= TXS_FLAG_CGROUP_KILLED;
+    }
+    if (out->cgroup_no_clone3) {
+        flags |= TXS_FLAG_CGROUP_NO_CLONE3;
+    }
+    return flags;
+}
+
 PyDoc_STRVAR(txs_spawn_doc,
 "spawn(candidates, argv, envp, cwd, ops, errFd, slots, filesBound,\n"
 "      reserved, newSession, ctty, processGroup, umask, rlimits,\n"
 "      groups, groupsImplicit, gid, uid, deathSignal, signalMask,\n"
-"      allow, namespaces, init, fault)\n"
+"      allow, namespaces, init, fault, cgroup)\n"
 "    -> (pid, pidfd, record, flags, statusFd)\n"
 "\n"
 "Spawn one child; see txspawn/_cspawn.pyi.  record is None when the exec\n"
@@ -636,6 +698,8 @@ txs_py_spawn(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     struct txs_alloc a;
     struct txs_slots slots;
     struct txs_outcome out;
+    struct txs_cgroup cgroup;
+    int has_cgroup = 0;
     long long v;
     memset(&plan, 0, sizeof(plan));
     memset(&a, 0, sizeof(a));
@@ -731,7 +795,8 @@ txs_py_spawn(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     unsigned allow = (unsigned)v;
     if (txs_convert_namespaces(args[21], &plan) < 0 ||
             txs_convert_init(args[22], &plan, &a) < 0 ||
-            txs_convert_fault(args[23], &plan) < 0) {
+            txs_convert_fault(args[23], &plan) < 0 ||
+            txs_convert_cgroup(args[24], &cgroup, &has_cgroup) < 0) {
         goto done;
     }
     if ((args[21] != Py_None || plan.init_path != NULL) &&
@@ -754,15 +819,25 @@ txs_py_spawn(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     /* From here to the end of the exec (or the failure record) no Python
        object is touched: other threads run while the child is set up. */
     Py_BEGIN_ALLOW_THREADS
-    rc = txs_spawn(&plan, plan.files_bound > 0 ? &slots : NULL, allow, &out);
+    rc = txs_spawn(&plan, plan.files_bound > 0 ? &slots : NULL, allow,
+                   has_cgroup ? &cgroup : NULL, &out);
     Py_END_ALLOW_THREADS
 
     if (rc < 0) {
         /* No child was created (txs_spawn fails only before the clone or
-           at it). */
+           at it).  With a cgroup, the exception carries the flags (why
+           the clone did not place the child) as its cgroupFlags. */
         PyObject *exc = PyObject_CallFunction(
             PyExc_OSError, "is", out.err,
             out.what != NULL ? out.what : "spawn");
+        if (exc != NULL && has_cgroup) {
+            PyObject *flags = PyLong_FromLong(txs_cgroup_flags(&out));
+            if (flags == NULL ||
+                    PyObject_SetAttrString(exc, "cgroupFlags", flags) < 0) {
+                Py_CLEAR(exc);
+            }
+            Py_XDECREF(flags);
+        }
         if (exc != NULL) {
             PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
             Py_DECREF(exc);
@@ -795,7 +870,8 @@ txs_py_spawn(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                            (out.slots_foreign ? TXS_FLAG_SLOTS_FOREIGN : 0) |
                            (out.used_clone3 ? TXS_FLAG_CLONE3 : 0) |
                            (out.slots_unusable ? TXS_FLAG_SLOTS_UNUSABLE : 0) |
-                           (out.used_vm ? TXS_FLAG_SHARED_VM : 0),
+                           (out.used_vm ? TXS_FLAG_SHARED_VM : 0) |
+                           txs_cgroup_flags(&out),
                            out.status_fd);
     if (result != NULL) {
         goto done;
@@ -864,6 +940,30 @@ txs_py_selftest(PyObject *module, PyObject *unused)
     }
     return Py_BuildValue("(iNN)", status, PyBool_FromLong(ran),
                          PyBool_FromLong(on_stack));
+}
+
+PyDoc_STRVAR(txs_probecgroup_doc,
+"probeCloneIntoCgroup(dirFd, /) -> int\n"
+"\n"
+"clone3(CLONE_VM|CLONE_VFORK|CLONE_INTO_CGROUP) of a child that _exits(0)\n"
+"at once, into the cgroup v2 directory open on dirFd: the child's raw wait\n"
+"status (0: it ran; SIGKILL: the kernel killed it before it ran), or\n"
+"-errno when clone3 refused (-ENOSYS without the clone3 trampoline).\n"
+"The child is reaped.  For `python -m txspawn info`.");
+
+static PyObject *
+txs_py_probecgroup(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    long long fd;
+    if (txs_int(arg, "dirFd", 0, INT_MAX, &fd) < 0) {
+        return NULL;
+    }
+    int r;
+    Py_BEGIN_ALLOW_THREADS
+    r = txs_probe_clone_into_cgroup((int)fd);
+    Py_END_ALLOW_THREADS
+    return PyLong_FromLong(r);
 }
 
 PyDoc_STRVAR(txs_wait4_doc,
@@ -1269,6 +1369,8 @@ static PyMethodDef txs_methods[] = {
     {"completeCleanup", (PyCFunction)(void (*)(void))txs_py_complete,
      METH_FASTCALL, txs_complete_doc},
     {"_failAfterSpawn", txs_py_failafter, METH_O, txs_failafter_doc},
+    {"probeCloneIntoCgroup", txs_py_probecgroup, METH_O,
+     txs_probecgroup_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1300,6 +1402,11 @@ txs_exec_module(PyObject *m)
         {"FLAG_CLONE3", TXS_FLAG_CLONE3},
         {"FLAG_SLOTS_UNUSABLE", TXS_FLAG_SLOTS_UNUSABLE},
         {"FLAG_SHARED_VM", TXS_FLAG_SHARED_VM},
+        {"FLAG_CGROUP_CLONE", TXS_FLAG_CGROUP_CLONE},
+        {"FLAG_CGROUP_PROCS", TXS_FLAG_CGROUP_PROCS},
+        {"FLAG_CGROUP_KILLED", TXS_FLAG_CGROUP_KILLED},
+        {"FLAG_CGROUP_NO_CLONE3", TXS_FLAG_CGROUP_NO_CLONE3},
+        {"CGROUP_ERRNO_SHIFT", TXS_CGROUP_ERRNO_SHIFT},
         {"MAX_SLOT_FDS", TXS_MAX_RECV},
         {"POST_SPAWN_STEPS", TXS_NSTEPS},
         {"FDOP_DUP2", TXS_FDOP_DUP2},

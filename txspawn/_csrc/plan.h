@@ -246,9 +246,21 @@ struct txs_plan {
                                     fd the program mentions, like
                                     err_target) */
 
-    /* Tests only (txspawn._plan.faultinjection): the namespace step of
-       stage fault_stage (0: none) fails with fault_errno instead of
-       running. */
+    /* The cgroup (issue 14; spawn.c's txs_spawn sets these).  has_cgroup:
+       the child is placed in a leaf, by the clone (CLONE_INTO_CGROUP) or
+       by itself: with cgroup_procs_fd >= 0 its first step writes "0" to
+       that fd, the leaf's cgroup.procs [CGROUP].  started: NULL, or, when
+       the clone places the child and the child shares our memory, a word
+       of the parent's that the child sets to 1 before anything else: still
+       0 once the child has exec'd or exited means the kernel killed it
+       before its first instruction (see spawn.c). */
+    int has_cgroup;
+    int cgroup_procs_fd;
+    volatile int *started;
+
+    /* Tests only (txspawn._plan.faultinjection): the step of stage
+       fault_stage (0: none; a namespace step, or CGROUP) fails with
+       fault_errno instead of running. */
     int fault_stage;
     int fault_errno;
 };

@@ -99,7 +99,7 @@ txs_clone3_probe_once(char *stack_lo, size_t stack_size, uint64_t flags)
     ca.exit_signal = SIGCHLD;
     ca.stack = (uint64_t)(uintptr_t)stack_lo;
     ca.stack_size = stack_size;
-    long r = txs_clone3_vm(&ca, sizeof(ca), txs_probe_child, NULL);
+    long r = txs_clone3_vm(&ca, TXS_CLONE_ARGS_VER0, txs_probe_child, NULL);
     if (r > 0) {
         int status;
         /* ECHILD when SIGCHLD is SIG_IGN: already reaped by the kernel. */
@@ -234,7 +234,7 @@ txs_clone3_selftest(int *status, int *ran, int *on_stack)
     ca.stack_size = size;
     uint64_t all = ~(uint64_t)0, old;
     txs_sigmask(SIG_SETMASK, &all, &old);
-    long r = txs_clone3_vm(&ca, sizeof(ca), txs_selftest_child, &t);
+    long r = txs_clone3_vm(&ca, TXS_CLONE_ARGS_VER0, txs_selftest_child, &t);
     txs_sigmask(SIG_SETMASK, &old, NULL);
     munmap(stack, size + page);
     if (r < 0) {
@@ -286,6 +286,36 @@ txs_usable(int feature)
     return txs_features[feature].state != TXS_OFF;
 }
 
+/* Whether a spawn with these mechanisms takes the clone3 path (the
+   trampoline, CLONE_VM): the only one that can use CLONE_INTO_CGROUP. */
+static int
+txs_clone3_path(unsigned allow)
+{
+    return (allow & TXS_ALLOW_VFORK) && (allow & TXS_ALLOW_CLONE3) &&
+           txs_features[TXS_FEAT_CLONE3].state == TXS_ON;
+}
+
+/*
+ * Whether clone3(CLONE_INTO_CGROUP) failing with err means "not into this
+ * cgroup, not this way": the child is then placed through cgroup.procs.
+ * EBADF: not a cgroup2 directory (or not an fd); EBUSY: the target has
+ * controllers enabled for children (the "no internal processes" rule);
+ * EACCES/EPERM: no write access to the target or the common ancestor's
+ * cgroup.procs, or a seccomp filter; EINVAL/ENOSYS/E2BIG: a kernel
+ * without CLONE_INTO_CGROUP (Linux 5.7; E2BIG is an older kernel's answer
+ * to the larger struct clone_args); EOPNOTSUPP: a domain-invalid or
+ * threaded target; ENODEV: the cgroup was removed (cgroup.procs then
+ * fails too, and says so as stage CGROUP).  Anything else (EAGAIN,
+ * ENOMEM) is the clone's own failure.
+ */
+static int
+txs_cgroup_refusal(int err)
+{
+    return err == EBADF || err == EBUSY || err == EACCES || err == EPERM ||
+           err == EINVAL || err == ENOSYS || err == E2BIG ||
+           err == EOPNOTSUPP || err == ENODEV;
+}
+
 static pid_t
 txs_clone_once(struct txs_plan *plan, void *stack_top, int vm, int vfork,
                int pidfd, int share_files, int *pidfd_out)
@@ -319,8 +349,9 @@ txs_clone_once(struct txs_plan *plan, void *stack_top, int vm, int vfork,
  */
 static pid_t
 txs_clone(struct txs_plan *plan, char *stack_lo, size_t stack_size,
-          unsigned allow, int share_files, int handoff, int *pidfd_out,
-          int *used_vm, int *used_vfork, int *used_clone3)
+          unsigned allow, int share_files, int handoff, int cgroup_fd,
+          int *pidfd_out, int *used_vm, int *used_vfork, int *used_clone3,
+          int *cgroup_refused)
 {
     void *stack_top = stack_lo + stack_size;
     int vm = (allow & TXS_ALLOW_VFORK) && txs_usable(TXS_FEAT_VFORK);
@@ -329,11 +360,18 @@ txs_clone(struct txs_plan *plan, char *stack_lo, size_t stack_size,
               txs_usable(TXS_FEAT_CLONE_PIDFD);
     *used_clone3 = 0;
     *used_vfork = 0;
-    if ((allow & TXS_ALLOW_VFORK) && (allow & TXS_ALLOW_CLONE3) &&
-            txs_features[TXS_FEAT_CLONE3].state == TXS_ON) {
+    *cgroup_refused = 0;
+    if (txs_clone3_path(allow)) {
         /* The primary path, settled by the probe at load time. */
         struct txs_clone_args ca = {0};
+        size_t size = TXS_CLONE_ARGS_VER0;
         ca.flags = CLONE_VM | (vfork ? CLONE_VFORK : 0) | plan->ns.clone_flags;
+        if (cgroup_fd >= 0) {
+            /* In the leaf from the child's first instruction. */
+            ca.flags |= CLONE_INTO_CGROUP;
+            ca.cgroup = (uint64_t)cgroup_fd;
+            size = TXS_CLONE_ARGS_VER2;
+        }
         if (share_files) {
             ca.flags |= CLONE_FILES;
         }
@@ -350,7 +388,7 @@ txs_clone(struct txs_plan *plan, char *stack_lo, size_t stack_size,
         ca.exit_signal = SIGCHLD;
         ca.stack = (uint64_t)(uintptr_t)stack_lo;
         ca.stack_size = stack_size;
-        long r = txs_clone3_vm(&ca, sizeof(ca), txs_child_main, plan);
+        long r = txs_clone3_vm(&ca, size, txs_child_main, plan);
         if (r > 0) {
             /* clone3 accepting these flags implies clone() would too. */
             if (vfork) {
@@ -363,6 +401,14 @@ txs_clone(struct txs_plan *plan, char *stack_lo, size_t stack_size,
             *used_vfork = vfork;
             *used_clone3 = 1;
             return (pid_t)r;
+        }
+        if (cgroup_fd >= 0 && txs_cgroup_refusal((int)-r)) {
+            /* Never glibc clone() here: its child would start outside
+               the leaf.  txs_spawn places it through cgroup.procs. */
+            *cgroup_refused = (int)-r;
+            errno = (int)-r;
+            *used_vm = 0;
+            return -1;
         }
         if (r != -EINVAL && r != -ENOSYS && r != -EPERM) {
             errno = (int)-r;  /* transient (EAGAIN, ENOMEM): no fallback */
@@ -799,6 +845,22 @@ txs_restore_dumpable(int dumpable)
     }
 }
 
+/*
+ * Whether our child pid has already been killed by SIGKILL, without
+ * reaping it.  Raw, without errno: a child cloned for the map handoff may
+ * still run beside us on our errno (see child.c).
+ */
+static int
+txs_killed_already(pid_t pid)
+{
+    siginfo_t info;
+    memset(&info, 0, sizeof(info));
+    long r = txs_raw6(SYS_waitid, P_PID, (long)pid, (long)&info,
+                      WEXITED | WNOHANG | WNOWAIT, 0, 0);
+    return r == 0 && info.si_pid == pid && info.si_code == CLD_KILLED &&
+           info.si_status == SIGKILL;
+}
+
 static void
 txs_close_pair(int fds[2])
 {
@@ -810,9 +872,14 @@ txs_close_pair(int fds[2])
     }
 }
 
-int
-txs_spawn(struct txs_plan *plan, const struct txs_slots *slots,
-          unsigned allow, struct txs_outcome *out)
+/*
+ * One attempt of txs_spawn: the child cloned into the cgroup of cgroup_fd
+ * (clone3(CLONE_INTO_CGROUP)) when cgroup_fd >= 0; out->cgroup_refused
+ * says whether that flag was refused.
+ */
+static int
+txs_spawn_once(struct txs_plan *plan, const struct txs_slots *slots,
+               unsigned allow, int cgroup_fd, struct txs_outcome *out)
 {
     static long page = 0;
     int errpipe[2] = {-1, -1};
@@ -874,7 +941,7 @@ txs_spawn(struct txs_plan *plan, const struct txs_slots *slots,
     char *stack = txs_take_stack(map_size, (size_t)page, out);
     pid_t pid = -1;
     int pidfd = -1, used_vm = 0, used_vfork = 0, used_clone3 = 0;
-    int clone_errno = 0;
+    int clone_errno = 0, cgroup_refused = 0;
     /* The child runs on our stack mapping and in our memory while we go
        on (the handoff without CLONE_VFORK): until it has exec'd or exited
        the stack stays ours, and every signal stays blocked (so that no
@@ -885,8 +952,8 @@ txs_spawn(struct txs_plan *plan, const struct txs_slots *slots,
     if (stack != NULL) {
         txs_sigmask(SIG_SETMASK, &all, &old);
         pid = txs_clone(plan, stack + page, TXS_STACK_SIZE, allow,
-                        slots != NULL, handoff, &pidfd, &used_vm,
-                        &used_vfork, &used_clone3);
+                        slots != NULL, handoff, cgroup_fd, &pidfd, &used_vm,
+                        &used_vfork, &used_clone3, &cgroup_refused);
         clone_errno = errno;
         concurrent = pid > 0 && used_vm && !used_vfork;
         if (!concurrent) {
@@ -932,9 +999,11 @@ txs_spawn(struct txs_plan *plan, const struct txs_slots *slots,
             out->pid = -1;
             out->pidfd = -1;
             out->status_fd = -1;
+            out->cgroup_refused = cgroup_refused;
             txs_parent_record(out, TXS_STAGE_NAMESPACES, clone_errno, 0);
             return 0;
         }
+        out->cgroup_refused = cgroup_refused;
         return -1;
     }
 
@@ -944,6 +1013,12 @@ txs_spawn(struct txs_plan *plan, const struct txs_slots *slots,
         int failed = map_errno > 0;
         txs_release_child(plan, failed ? TXS_SYNC_ABORT : TXS_SYNC_GO);
         if (failed) {
+            if (plan->started != NULL && !*plan->started &&
+                    txs_killed_already(pid)) {
+                /* Not the maps' fault: the kernel killed the child it
+                   cloned into the cgroup before it ran (txs_spawn). */
+                out->cgroup_killed = 1;
+            }
             /* The child _exits on TXS_SYNC_ABORT; SIGKILL makes sure. */
             txs_kill(pid, pidfd);
             txs_reap(pid);
@@ -1096,4 +1171,167 @@ txs_discard(pid_t pid, int pidfd, int close_pidfd)
     (void)kill(pid, SIGKILL);
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
+}
+
+/* ---- the cgroup (issue 14) ---- */
+
+/*
+ * Get rid of the child of an attempt that placed it by the clone and that
+ * the kernel killed before it ran: reap it (it is dead or dying), close
+ * its pidfd and init's status pipe.
+ */
+static void
+txs_drop_attempt(struct txs_outcome *out)
+{
+    if (out->pid > 0) {
+        txs_discard(out->pid, out->pidfd, 1);
+    }
+    if (out->status_fd >= 0) {
+        close(out->status_fd);
+    }
+}
+
+/*
+ * The spawn, with the child placed in cgroup (if not NULL) before it runs
+ * any of the plan:
+ *
+ *   1. by the clone, when cgroup->use_clone and this spawn takes the clone3
+ *      path: clone3(CLONE_INTO_CGROUP) with .cgroup = dir_fd, the child
+ *      still in vfork mode (or the map handoff).  Two outcomes send the
+ *      spawn to step 2 instead, and are reported: the kernel refusing the
+ *      flag for this target (txs_cgroup_refusal), and a child the kernel
+ *      SIGKILLed before its first instruction.  The kernel does that when
+ *      the target's cgroup.kill count differs from our cgroup's (it
+ *      compares kill_seq at fork: a fresh leaf has 0, every cgroup.kill
+ *      write adds one in the cgroup and all its descendants), so a spawner
+ *      whose cgroup was ever killed cannot clone into a fresh leaf.  The
+ *      child sets plan->started (our memory: CLONE_VM) first thing; once
+ *      it has exec'd or exited, a word still 0 means it never ran.
+ *   2. by the child itself: it writes "0" to the leaf's cgroup.procs as
+ *      its first step (stage CGROUP), before the signals, the fds and the
+ *      namespace steps; procs_fd, or cgroup.procs opened under dir_fd here
+ *      and closed after (opening it fails as stage CGROUP too).
+ *
+ * Placing it by the clone costs no syscall of its own; step 2 costs the
+ * open, the write (a cgroup migration) and the close.
+ */
+int
+txs_spawn(struct txs_plan *plan, const struct txs_slots *slots,
+          unsigned allow, const struct txs_cgroup *cgroup,
+          struct txs_outcome *out)
+{
+    plan->has_cgroup = cgroup != NULL;
+    plan->cgroup_procs_fd = -1;
+    plan->started = NULL;
+    if (cgroup == NULL) {
+        return txs_spawn_once(plan, slots, allow, -1, out);
+    }
+    int refused = 0, killed = 0, no_clone3 = 0;
+    if (cgroup->use_clone && txs_clone3_path(allow)) {
+        volatile int started = 0;
+        plan->started = &started;
+        int rc = txs_spawn_once(plan, slots, allow, cgroup->dir_fd, out);
+        plan->started = NULL;
+        refused = out->cgroup_refused;
+        killed = out->cgroup_killed;
+        if (!refused && !killed) {
+            if (rc == 0 && out->pid > 0 && out->record_len == 0 &&
+                    !started) {
+                /* Exec'd or exited, yet it never ran.  (A record comes
+                   from a child that ran, or from a failed map write: its
+                   child is reaped, and txs_spawn_once told above.) */
+                killed = 1;
+                txs_drop_attempt(out);
+            }
+            else {
+                if (rc == 0 && out->pid > 0) {
+                    out->cgroup_placement = TXS_PLACED_CLONE;
+                }
+                return rc;
+            }
+        }
+    }
+    else if (cgroup->use_clone) {
+        no_clone3 = 1;
+    }
+    int procs_fd = cgroup->procs_fd, opened = -1;
+    if (procs_fd < 0) {
+        procs_fd = opened = openat(cgroup->dir_fd, "cgroup.procs",
+                                   O_WRONLY | O_CLOEXEC);
+    }
+    int rc;
+    if (procs_fd < 0) {
+        int err = errno;
+        memset(out, 0, sizeof(*out));
+        out->pid = -1;
+        out->pidfd = -1;
+        out->status_fd = -1;
+        txs_parent_record(out, TXS_STAGE_CGROUP, err, 0);
+        rc = 0;
+    }
+    else {
+        plan->cgroup_procs_fd = procs_fd;
+        rc = txs_spawn_once(plan, slots, allow, -1, out);
+        plan->cgroup_procs_fd = -1;
+        if (rc == 0 && out->pid > 0 && out->record_len == 0) {
+            out->cgroup_placement = TXS_PLACED_PROCS;
+        }
+    }
+    if (opened >= 0) {
+        close(opened);
+    }
+    out->cgroup_refused = refused;
+    out->cgroup_killed = killed;
+    out->cgroup_no_clone3 = no_clone3;
+    return rc;
+}
+
+/* The probe's child: exits 0 at once, if it runs at all. */
+static int
+txs_cgroup_probe_child(void *arg)
+{
+    (void)arg;
+    return 0;
+}
+
+int
+txs_probe_clone_into_cgroup(int dir_fd)
+{
+    if (!txs_clone3_available) {
+        return -ENOSYS;
+    }
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t size = 4 * page;
+    char *stack = mmap(NULL, size + page, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) {
+        return -errno;
+    }
+    if (mprotect(stack, page, PROT_NONE) < 0) {
+        int err = errno;
+        munmap(stack, size + page);
+        return -err;
+    }
+    struct txs_clone_args ca = {0};
+    ca.flags = CLONE_VM | CLONE_VFORK | CLONE_INTO_CGROUP;
+    ca.exit_signal = SIGCHLD;
+    ca.stack = (uint64_t)(uintptr_t)(stack + page);
+    ca.stack_size = size;
+    ca.cgroup = (uint64_t)dir_fd;
+    uint64_t all = ~(uint64_t)0, old;
+    txs_sigmask(SIG_SETMASK, &all, &old);
+    long r = txs_clone3_vm(&ca, TXS_CLONE_ARGS_VER2, txs_cgroup_probe_child,
+                           NULL);
+    txs_sigmask(SIG_SETMASK, &old, NULL);
+    munmap(stack, size + page);
+    if (r < 0) {
+        return (int)r;
+    }
+    int status = 0;
+    while (waitpid((pid_t)r, &status, 0) < 0) {
+        if (errno != EINTR) {
+            return -errno;
+        }
+    }
+    return status;
 }

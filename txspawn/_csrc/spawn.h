@@ -80,16 +80,53 @@ struct txs_outcome {
                                (O_CLOEXEC|O_NONBLOCK); -1: none */
     int err;                /* parent-side failure: errno ... */
     const char *what;       /* ... and the call that failed */
+    /* With a cgroup (txs_spawn's cgroup argument): */
+    int cgroup_placement;   /* TXS_PLACED_*: how the child got there */
+    int cgroup_refused;     /* errno of a clone3(CLONE_INTO_CGROUP) that
+                               failed (then placed by cgroup.procs); 0 */
+    int cgroup_killed;      /* the child cloned into the leaf was killed
+                               by the kernel before its first instruction
+                               (then placed by cgroup.procs) */
+    int cgroup_no_clone3;   /* placing by the clone was asked for, but
+                               this spawn does not use clone3 */
+};
+
+/* How a child was placed in its cgroup (struct txs_outcome). */
+enum {
+    TXS_PLACED_NONE = 0,    /* no cgroup, or the spawn failed first */
+    TXS_PLACED_CLONE = 1,   /* clone3(CLONE_INTO_CGROUP) */
+    TXS_PLACED_PROCS = 2,   /* the child wrote its pid to cgroup.procs */
 };
 
 /*
- * Spawn one child.  Returns 0 when a child was created (record_len > 0:
- * it failed and has been reaped) or a record was synthesised, -1 on a
- * parent-side failure (out->err, out->what), with no child left.  Call
- * without the GIL.
+ * The cgroup a child is placed in (txs_spawn): the leaf's directory
+ * (O_RDONLY|O_DIRECTORY), an fd on its cgroup.procs or -1 (then opened
+ * under dir_fd when needed, and closed again), and whether to try
+ * clone3(CLONE_INTO_CGROUP) first.
+ */
+struct txs_cgroup {
+    int dir_fd;
+    int procs_fd;
+    int use_clone;
+};
+
+/*
+ * Spawn one child, in the cgroup cgroup (NULL: none).  Returns 0 when a
+ * child was created (record_len > 0: it failed and has been reaped) or a
+ * record was synthesised, -1 on a parent-side failure (out->err,
+ * out->what), with no child left.  Call without the GIL.
  */
 int txs_spawn(struct txs_plan *plan, const struct txs_slots *slots,
-              unsigned allow, struct txs_outcome *out);
+              unsigned allow, const struct txs_cgroup *cgroup,
+              struct txs_outcome *out);
+
+/*
+ * clone3(CLONE_VM|CLONE_VFORK|CLONE_INTO_CGROUP) into the cgroup of
+ * dir_fd, of a child that exits 0 at once: its raw wait status, or -errno
+ * (-ENOSYS without the clone3 trampoline).  A child the kernel killed
+ * before it ran reports SIGKILL.  For `python -m txspawn info`.
+ */
+int txs_probe_clone_into_cgroup(int dir_fd);
 
 /*
  * Kill (SIGKILL) and reap a child that nobody else knows of, and close its

@@ -32,12 +32,25 @@ C{_csrc/spawn.c}).  Namespace spawns never use slot mode.  With txspawn's
 init as pid 1, the extension also makes the status pipe on which init
 reports the command's wait status, and its read end goes to the
 L{ChildProcess}.
+
+B{A cgroup} (issue 14; L{CSpawner.spawn}'s C{cgroupLeaf}): the child is
+cloned into the leaf with C{clone3(CLONE_INTO_CGROUP)} (the leaf's
+directory fd as C{clone_args.cgroup}), still in vfork mode, so it is in
+its cgroup from its first instruction.  Where the kernel refuses that
+(L{CGROUP_REFUSALS}), or kills the child before it runs (a spawner whose
+cgroup has another C{cgroup.kill} history than the leaf: then
+C{leaf.parent.cloneInto} says so, and later spawns into that parent skip
+the clone), or the spawn does not use C{clone3}, the extension retries once
+with the child writing C{"0"} to the leaf's C{cgroup.procs} as its first
+step (stage C{CGROUP}).  Either way C{leaf.placed(placement, note)} is told
+how, and why not by the clone.
 """
 
 from __future__ import annotations
 
 import errno
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from zope.interface import implementer
 
@@ -51,7 +64,36 @@ from txspawn._plan.plan import SpawnPlan
 from txspawn.errors import ChildSetupStage
 from txspawn.interfaces import ISpawner
 
-__all__ = ["MODES", "CSpawner"]
+if TYPE_CHECKING:
+    from txspawn._cgroup.leaf import CgroupLeaf
+
+__all__ = ["CGROUP_KILLED_NOTE", "CGROUP_REFUSALS", "MODES", "CSpawner"]
+
+#: The errnos of C{clone3(CLONE_INTO_CGROUP)} after which the child is
+#: placed through C{cgroup.procs} instead (see C{txs_cgroup_refusal} in
+#: C{_csrc/spawn.c} for what each means).
+CGROUP_REFUSALS = frozenset(
+    {
+        errno.EBADF,
+        errno.EBUSY,
+        errno.EACCES,
+        errno.EPERM,
+        errno.EINVAL,
+        errno.ENOSYS,
+        errno.E2BIG,
+        errno.EOPNOTSUPP,
+        errno.ENODEV,
+    }
+)
+#: The refusals that hold for every leaf on this kernel (no
+#: C{CLONE_INTO_CGROUP} before Linux 5.7): they stick, as a kill does.
+_KERNEL_REFUSALS = frozenset({errno.ENOSYS, errno.E2BIG})
+#: Why a child was not placed by the clone when the kernel killed it
+#: before it ran (also C{leaf.parent.cloneInto} from then on).
+CGROUP_KILLED_NOTE = (
+    "the kernel killed the child placed by CLONE_INTO_CGROUP before it ran: "
+    "the spawner's cgroup and the leaf have a different cgroup.kill history"
+)
 
 #: The spawn modes, best first (see the module docstring).
 MODES = ("clone3", "clone", "fork-like")
@@ -89,6 +131,10 @@ class CSpawner:
     @ivar lastMode: The mode (one of L{MODES}) of the last successful
         spawn, or L{None} before the first.
     @ivar lastUsedSlots: Whether the last spawn used slot mode.
+    @ivar lastClonedIntoCgroup: Whether the last spawn with a cgroup leaf
+        asked the kernel to clone the child into it (C{CLONE_INTO_CGROUP}),
+        whatever came of it; C{False} when it went straight to
+        C{cgroup.procs} (C{leaf.parent.cloneInto} set, or no clone3).
     """
 
     name = "c"
@@ -131,6 +177,7 @@ class CSpawner:
         self.lastSharedMemory = False
         self.lastMode: str | None = None
         self.lastUsedSlots = False
+        self.lastClonedIntoCgroup = False
 
     @staticmethod
     def features() -> dict[str, tuple[bool | None, str | None]]:
@@ -178,10 +225,19 @@ class CSpawner:
         return self._slots.broken
 
     def spawn(
-        self, plan: SpawnPlan, fdMap: Mapping[int, int], ttyName: bytes | None
+        self,
+        plan: SpawnPlan,
+        fdMap: Mapping[int, int],
+        ttyName: bytes | None,
+        cgroupLeaf: CgroupLeaf | None = None,
     ) -> ChildProcess:
         """
         See L{ISpawner.spawn}.
+
+        With C{cgroupLeaf}, the child is placed in it before it runs any
+        step of the plan (see the module docstring), and C{cgroupLeaf.placed}
+        says how; a failure to place it is a L{SpawnError} of stage
+        C{CGROUP}, with the child reaped and the leaf left as it was.
 
         An exception escaping from here -- including the C{KeyboardInterrupt}
         a signal handler raises right after the extension returned -- leaves
@@ -193,7 +249,7 @@ class CSpawner:
         """
         started: list[_Outcome] = []
         try:
-            return self._spawnRecorded(plan, fdMap, started)
+            return self._spawnRecorded(plan, fdMap, started, cgroupLeaf)
         except BaseException:
             # One call to C, which kills, reaps and closes everything
             # started holds (a record means a failed child, reaped by the
@@ -204,11 +260,21 @@ class CSpawner:
             raise
 
     def _spawnRecorded(
-        self, plan: SpawnPlan, fdMap: Mapping[int, int], started: list[_Outcome]
+        self,
+        plan: SpawnPlan,
+        fdMap: Mapping[int, int],
+        started: list[_Outcome],
+        leaf: CgroupLeaf | None,
     ) -> ChildProcess:
         """
         L{spawn}, each outcome of the extension appended to C{started}.
         """
+        # The extension opens the leaf's cgroup.procs itself (-1), and only
+        # when the clone does not place the child: no fd of ours to lose
+        # to an interrupt, and no open and close in the usual spawn.
+        cgroup = (
+            None if leaf is None else (leaf.dirFd, -1, leaf.parent.cloneInto is None)
+        )
         slots = self._slots
         if plan.namespaces is not None:
             # The namespace steps report through the error pipe, and the
@@ -232,6 +298,8 @@ class CSpawner:
                         slots.bound,
                         slots.reservedArg,
                         None,
+                        leaf,
+                        cgroup,
                     )
             finally:
                 if held and held[0]:
@@ -245,7 +313,9 @@ class CSpawner:
                 elif not flags & _cspawn.FLAG_SLOTS_UNUSABLE:
                     if record is None or not reservedFdClosed(record, slots):
                         self.lastUsedSlots = True
-                        return self._started(plan, pid, pidfd, record, flags, slots)
+                        return self._started(
+                            plan, pid, pidfd, record, flags, leaf, slots
+                        )
         self.lastUsedSlots = False
         # The child moves the error pipe (and init's status pipe) above
         # every fd the program mentions before running it.
@@ -264,8 +334,10 @@ class CSpawner:
             0,
             None,
             init,
+            leaf,
+            cgroup,
         )
-        return self._started(plan, pid, pidfd, record, flags, statusFd=statusRead)
+        return self._started(plan, pid, pidfd, record, flags, leaf, statusFd=statusRead)
 
     def _started(
         self,
@@ -274,14 +346,19 @@ class CSpawner:
         pidfd: int,
         record: bytes | None,
         flags: int,
+        leaf: CgroupLeaf | None,
         slots: FdSlots | None = None,
         statusFd: int = -1,
     ) -> ChildProcess:
         """
         The child the extension reported, or the L{SpawnError} it failed
         with (it has been reaped by the extension, and its status pipe
-        closed).
+        closed).  With a leaf, the leaf is told how the child was placed
+        in it (on success only: a failed spawn's leaf is discarded).
         """
+        note = None
+        if leaf is not None:
+            note = self._cgroupNote(leaf, flags)
         if record is not None:
             # A malformed record raises MalformedRecord naming the bytes.
             failure = decodeFailure(record)
@@ -297,6 +374,13 @@ class CSpawner:
             self.lastMode = "clone3"
         else:
             self.lastMode = "clone" if shared else "fork-like"
+        if leaf is not None:
+            if flags & _cspawn.FLAG_CGROUP_CLONE:
+                leaf.placed("clone", None)
+            elif flags & _cspawn.FLAG_CGROUP_PROCS:
+                leaf.placed("procs", note)
+            else:  # pragma: no cover - the extension always says which
+                raise AssertionError(f"no cgroup placement in flags {flags:#x}")
         # From here the child owns the status pipe (it reads and closes it
         # once reaped); until then the outcome in started does (discard).
         return ChildProcess(
@@ -304,6 +388,34 @@ class CSpawner:
             pidfd if pidfd >= 0 else None,
             statusFd=statusFd if statusFd >= 0 else None,
         )
+
+    def _cgroupNote(self, leaf: CgroupLeaf, flags: int) -> str | None:
+        """
+        Why the extension did not place the child by the clone, from the
+        cgroup part of its C{flags} (L{None}: it did, or nothing was
+        tried); a reason that holds for later spawns into the same parent
+        is made C{leaf.parent.cloneInto}.
+        """
+        refused = flags >> _cspawn.CGROUP_ERRNO_SHIFT
+        self.lastClonedIntoCgroup = bool(
+            refused or flags & (_cspawn.FLAG_CGROUP_KILLED | _cspawn.FLAG_CGROUP_CLONE)
+        )
+        if flags & _cspawn.FLAG_CGROUP_KILLED:
+            leaf.parent.cloneInto = CGROUP_KILLED_NOTE
+            return CGROUP_KILLED_NOTE
+        if refused:
+            name = errno.errorcode.get(refused, str(refused))
+            note = f"clone3(CLONE_INTO_CGROUP) failed with {name}"
+            if refused in _KERNEL_REFUSALS:
+                note += " (it needs Linux 5.7)"
+                leaf.parent.cloneInto = note
+            return note
+        if flags & _cspawn.FLAG_CGROUP_NO_CLONE3:
+            mode, why = self.mode()
+            return (
+                f"CLONE_INTO_CGROUP needs the clone3 mode; this spawn is {mode}: {why}"
+            )
+        return leaf.parent.cloneInto
 
     def _call(
         self,
@@ -315,6 +427,8 @@ class CSpawner:
         bound: int,
         reserved: tuple[int, int, int, int, int, int, int, int] | None,
         init: tuple[bytes, tuple[bytes, ...], int] | None,
+        leaf: CgroupLeaf | None,
+        cgroup: tuple[int, int, bool] | None,
     ) -> _Outcome:
         groups = plan.groups
         implicitGroups = groups is None and plan.uid is not None
@@ -350,8 +464,13 @@ class CSpawner:
                 _namespaceArgs(plan),
                 init,
                 plan.injectedFault,
+                cgroup,
             )
         except OSError as e:
+            if leaf is not None:
+                # A clone that failed after a fallback still tells why the
+                # first attempt did not place the child (a kill sticks).
+                self._cgroupNote(leaf, getattr(e, "cgroupFlags", 0))
             raise plan.failureError(
                 ChildSetupStage.SPAWN, e.errno or errno.EINVAL
             ) from None

@@ -112,6 +112,10 @@ class ChildSteps:
     child only makes syscalls.
 
     @ivar errWrite: The write end of the close-on-exec error pipe.
+    @ivar cgroupProcsFd: The cgroup leaf's C{cgroup.procs}, to which the
+        child writes C{"0"} (itself) as its first step, if any.
+    @ivar cgroupFault: Tests only: the errno that step fails with instead
+        (L{txspawn._plan.faultinjection}); L{None} normally.
     @ivar newSession: Whether to call C{setsid}.
     @ivar processGroup: The C{setpgid} target (C{0}: a new group), if any.
     @ivar ops: The fd program, as C{(FdOpCode, fd, target)} tuples.
@@ -145,6 +149,8 @@ class ChildSteps:
     """
 
     errWrite: int
+    cgroupProcsFd: int | None
+    cgroupFault: int | None
     newSession: bool
     processGroup: int | None
     ops: tuple[tuple[int, int, int], ...]
@@ -203,6 +209,13 @@ def execChild(s: ChildSteps) -> NoReturn:
     code = 0
     detail = 0
     try:
+        if s.cgroupProcsFd is not None:
+            # First: every later step, and all it starts, runs in the leaf.
+            stage = ChildSetupStage.CGROUP
+            if s.cgroupFault is not None:
+                raise OSError(s.cgroupFault, "injected")
+            os.write(s.cgroupProcsFd, b"0")
+            stage = ChildSetupStage.SIGNALS
         for signum in CATCHABLE_SIGNALS:
             signal.signal(signum, signal.SIG_DFL)
         if _rawSigDefault is not None:

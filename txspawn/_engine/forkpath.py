@@ -20,12 +20,18 @@ child enters them with C{unshare} (L{txspawn._engine.forknamespaces}), and
 the parent's part is the maps the child cannot write itself, and, with a
 pid namespace, taking over pid 1, which the fork child makes a child of
 ours and then exits.
+
+A spawn into a cgroup (issue 14) takes this path too: the parent opens the
+leaf's C{cgroup.procs} (L{openCgroupProcs}) and the child's first step
+writes C{"0"} to it (stage C{CGROUP}), before the signals, the fds and the
+namespace steps.
 """
 
 from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import mmap
 import os
 import signal
@@ -49,9 +55,30 @@ from txspawn._plan.namespaceplan import NamespacePlan
 from txspawn._plan.plan import SpawnPlan
 from txspawn.errors import ChildSetupStage, SpawnError
 
-__all__ = ["childSteps", "spawnByFork", "spawnInNamespaces"]
+__all__ = ["childSteps", "openCgroupProcs", "spawnByFork", "spawnInNamespaces"]
 
 _ALL_SIGNALS = frozenset(signal.valid_signals())
+
+
+def openCgroupProcs(dirFd: int, into: list[int]) -> None:
+    """
+    Open C{cgroup.procs} of the leaf whose directory is C{dirFd}, for the
+    child to write itself into, recorded in C{into} before any bytecode
+    runs (see L{recordCall}).
+
+    @raise SpawnError: (stage C{CGROUP}) if it cannot be opened.
+    """
+    try:
+        recordCall(
+            into,
+            functools.partial(os.open, dir_fd=dirFd),
+            "cgroup.procs",
+            os.O_WRONLY | os.O_CLOEXEC,
+        )
+    except OSError as e:
+        raise SpawnError.fromErrno(
+            e.errno or errno.EINVAL, ChildSetupStage.CGROUP
+        ) from None
 
 
 def spawnByFork(
@@ -60,6 +87,7 @@ def spawnByFork(
     plan: SpawnPlan,
     fdMap: Mapping[int, int],
     started: list[int],
+    cgroupDirFd: int | None = None,
 ) -> int:
     """
     Start the child of C{plan} with C{fork}.
@@ -70,6 +98,8 @@ def spawnByFork(
     @param fdMap: Child fd to parent fd.
     @param started: Gets the child's pid before any bytecode runs (see
         L{ParentSyscalls}).
+    @param cgroupDirFd: The directory of the cgroup leaf the child moves
+        itself into first thing, if any.
     @return: The child's pid.
     @raise SpawnError: if the pipe or the fork failed, or the child
         reported a failure (then the failed child is left in C{started},
@@ -80,7 +110,11 @@ def spawnByFork(
     # The error pipe, recorded as it is opened; an fd is set to -1
     # before it is closed, so that the finally clause closes each once.
     pipe: list[int] = []
+    # The leaf's cgroup.procs, the same way.
+    procs: list[int] = []
     try:
+        if cgroupDirFd is not None:
+            openCgroupProcs(cgroupDirFd, procs)
         try:
             syscalls.pipe(pipe)
         except OSError as e:
@@ -88,7 +122,9 @@ def spawnByFork(
                 e.errno or errno.EINVAL, ChildSetupStage.SPAWN
             ) from None
         errRead, errWrite = pipe
-        steps = childSteps(features, plan, fdMap, errWrite)
+        steps = childSteps(
+            features, plan, fdMap, errWrite, cgroupProcsFd=procs[0] if procs else None
+        )
         # Block every signal around the fork: the child must not run a
         # handler before it has reset the dispositions (it sets the
         # plan's mask just before exec); the parent restores its mask
@@ -119,6 +155,7 @@ def spawnByFork(
         for fd in pipe:
             if fd != -1:
                 os.close(fd)
+        completeCleanup(_closeAll, procs)
     if failure is not None:
         # PythonSpawner.spawn reaps the failed child (it is exiting).
         raise failure.toError(plan.failureFilename(failure.stage))
@@ -132,6 +169,7 @@ def spawnInNamespaces(
     fdMap: Mapping[int, int],
     started: list[int],
     statusPipe: list[int],
+    cgroupDirFd: int | None = None,
 ) -> int:
     """
     Start the child of C{plan}, which has namespaces, with C{fork}.
@@ -161,6 +199,9 @@ def spawnInNamespaces(
         then write end; an fd is set to -1 before it is closed): the
         caller hands the read end, non-blocking, to the child handle, and
         closes what it holds if an exception escapes.
+    @param cgroupDirFd: As for L{spawnByFork}: the fork child writes
+        itself into the leaf before it enters any namespace, so pid 1 and
+        everything after it starts there.
     @return: The child's pid (pid 1's with a pid namespace).
     @raise SpawnError: as L{spawnByFork}, and with stage C{IDMAP} (the
         detail says which file) if the parent could not write a map.
@@ -177,6 +218,8 @@ def spawnInNamespaces(
     # map file being written.  Each recorded as it is opened and set to -1
     # just before it is closed.
     fds: list[int] = []
+    # The leaf's cgroup.procs, the same way.
+    procs: list[int] = []
     # The fork child, once reaped (with a pid namespace).
     reaped: list[object] = []
     # With a pid namespace, the kernel stores pid 1's pid here
@@ -185,6 +228,8 @@ def spawnInNamespaces(
     cell = ctypes.c_int.from_buffer(page) if page is not None else ctypes.c_int()
     try:
         try:
+            if cgroupDirFd is not None:
+                openCgroupProcs(cgroupDirFd, procs)
             try:
                 syscalls.pipe(fds)
                 if parentMaps:
@@ -204,6 +249,7 @@ def spawnInNamespaces(
                 fds[1],
                 statusPipe[1] if ns.init is not None else None,
                 _namespaceSteps(plan, ns, newPid, fds, ctypes.addressof(cell)),
+                procs[0] if procs else None,
             )
             # As in spawnByFork.
             mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())
@@ -244,6 +290,7 @@ def spawnInNamespaces(
             raise
     finally:
         completeCleanup(_closeAll, fds)
+        completeCleanup(_closeAll, procs)
     if failure is not None:
         # PythonSpawner.spawn kills and reaps the failed child.
         raise plan.failureError(failure.stage, failure.errno, failure.detail)
@@ -370,6 +417,7 @@ def childSteps(
     errWrite: int,
     statusWrite: int | None = None,
     namespaces: NamespaceSteps | None = None,
+    cgroupProcsFd: int | None = None,
 ) -> ChildSteps:
     """
     Everything the forked child of C{plan} does, computed in the parent.
@@ -381,6 +429,8 @@ def childSteps(
     @param statusWrite: With txspawn's init, the status pipe's write end,
         which the child keeps too.
     @param namespaces: The namespace steps, if any.
+    @param cgroupProcsFd: The leaf's C{cgroup.procs}, which the child
+        writes itself into first, if any.
     """
     keep = (errWrite,) if statusWrite is None else (errWrite, statusWrite)
     program = planFdOps(fdMap, keep=keep)
@@ -403,8 +453,18 @@ def childSteps(
         signalMask = None
         execInherits = (errFd, statusFd)
         execStage = ChildSetupStage.INIT
+    fault = plan.injectedFault
+    cgroupFault = (
+        fault[1]
+        if fault is not None
+        and fault[0] == ChildSetupStage.CGROUP
+        and cgroupProcsFd is not None
+        else None
+    )
     return ChildSteps(
         errWrite=errWrite,
+        cgroupProcsFd=cgroupProcsFd,
+        cgroupFault=cgroupFault,
         newSession=plan.newSession or plan.pty is not None,
         processGroup=plan.processGroup,
         ops=tuple((int(op.op), op.fd, op.target) for op in program.ops),

@@ -18,7 +18,9 @@ not built, and the differential oracle the C engine is tested against.
     the parent-death signal (L{txspawn._engine.posixspawnpath.forkReason}
     says which a plan needs), and namespaces
     (L{txspawn._engine.forkpath.spawnInNamespaces}: a plan with namespaces
-    always takes it).
+    always takes it), and a spawn into a cgroup leaf: the child writes
+    itself into the leaf's C{cgroup.procs} first thing (this engine has no
+    C{CLONE_INTO_CGROUP}).
 
 Both paths leave nothing behind on failure: the child is reaped, every fd the
 engine opened is closed, and L{SpawnError} is raised synchronously.  That
@@ -35,7 +37,7 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Mapping
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from zope.interface import implementer
 
@@ -60,7 +62,13 @@ from txspawn._plan.plan import SpawnPlan
 from txspawn.errors import ChildSetupStage, SpawnError, UnsupportedFeature
 from txspawn.interfaces import ISpawner
 
-__all__ = ["PythonSpawner", "SpawnMethod"]
+if TYPE_CHECKING:
+    from txspawn._cgroup.leaf import CgroupLeaf
+
+__all__ = ["PYTHON_PLACEMENT_NOTE", "PythonSpawner", "SpawnMethod"]
+
+#: Why this engine's children are placed in their cgroup by C{cgroup.procs}.
+PYTHON_PLACEMENT_NOTE = "the Python engine has no CLONE_INTO_CGROUP"
 
 #: How L{PythonSpawner} starts children: C{"auto"} uses C{posix_spawn}
 #: whenever the plan fits; the other two force one path (tests use them).
@@ -122,10 +130,19 @@ class PythonSpawner:
         self._sys = syscalls if syscalls is not None else ParentSyscalls()
 
     def spawn(
-        self, plan: SpawnPlan, fdMap: Mapping[int, int], ttyName: bytes | None
+        self,
+        plan: SpawnPlan,
+        fdMap: Mapping[int, int],
+        ttyName: bytes | None,
+        cgroupLeaf: CgroupLeaf | None = None,
     ) -> ChildProcess:
         """
         See L{ISpawner.spawn}.
+
+        With C{cgroupLeaf}, the spawn takes the fork path, whose child
+        writes itself into the leaf's C{cgroup.procs} before any other
+        step (a failure there is a L{SpawnError} of stage C{CGROUP}), and
+        the leaf is told so (C{placed("procs", PYTHON_PLACEMENT_NOTE)}).
 
         An exception escaping from here (a signal handler's
         C{KeyboardInterrupt} included) leaves no child and no fd: every pid
@@ -134,7 +151,7 @@ class PythonSpawner:
         closed.
 
         @raise UnsupportedFeature: if C{method="posix_spawn"} was forced and
-            the plan needs the fork path.
+            the plan (or the cgroup) needs the fork path.
         """
         # Children started and not handed over, and their pidfds.
         started: list[int] = []
@@ -143,9 +160,12 @@ class PythonSpawner:
         # end), whose read end goes to the child handle.
         statusPipe: list[int] = []
         try:
-            return self._spawnRecorded(
-                plan, fdMap, ttyName, started, pidfds, statusPipe
+            child = self._spawnRecorded(
+                plan, fdMap, ttyName, started, pidfds, statusPipe, cgroupLeaf
             )
+            if cgroupLeaf is not None:
+                cgroupLeaf.placed("procs", PYTHON_PLACEMENT_NOTE)
+            return child
         except BaseException:
             # Resumable: a second interrupt inside the clean-up makes
             # completeCleanup run it again from where it stopped.
@@ -160,6 +180,7 @@ class PythonSpawner:
         started: list[int],
         pidfds: list[int],
         statusPipe: list[int],
+        leaf: CgroupLeaf | None,
     ) -> ChildProcess:
         """
         L{spawn}, recording into C{started} the child it starts (one at
@@ -167,6 +188,7 @@ class PythonSpawner:
         status pipe of txspawn's init; a child that is gone for good
         (reaped by the kernel) is taken out of C{started} again.
         """
+        dirFd = None if leaf is None else leaf.dirFd
         if plan.namespaces is not None:
             if self._method == "posix_spawn":
                 raise UnsupportedFeature(
@@ -174,11 +196,19 @@ class PythonSpawner:
                     "posix_spawn cannot create them and the fork path is disabled",
                 )
             pid = spawnInNamespaces(
-                self._sys, self._features, plan, fdMap, started, statusPipe
+                self._sys, self._features, plan, fdMap, started, statusPipe, dirFd
             )
             return self._withPidfd(
                 pid, started, pidfds, statusPipe[0] if statusPipe else None
             )
+        if dirFd is not None:
+            if self._method == "posix_spawn":
+                raise UnsupportedFeature(
+                    "cgroup",
+                    "posix_spawn cannot place the child in a cgroup and the "
+                    "fork path is disabled",
+                )
+            return self._spawnByFork(plan, fdMap, started, pidfds, dirFd)
         reason = forkReason(plan, ttyName, fdMap)
         if self._method == "fork" or (self._method == "auto" and reason):
             return self._spawnByFork(plan, fdMap, started, pidfds)
@@ -224,11 +254,13 @@ class PythonSpawner:
         fdMap: Mapping[int, int],
         started: list[int],
         pidfds: list[int],
+        cgroupDirFd: int | None = None,
     ) -> ChildProcess:
         """
-        Start the child on the fork path, and open its pidfd.
+        Start the child on the fork path (in the cgroup leaf of
+        C{cgroupDirFd}, if given), and open its pidfd.
         """
-        pid = spawnByFork(self._sys, self._features, plan, fdMap, started)
+        pid = spawnByFork(self._sys, self._features, plan, fdMap, started, cgroupDirFd)
         return self._withPidfd(pid, started, pidfds)
 
     # -- pidfd ------------------------------------------------------------
