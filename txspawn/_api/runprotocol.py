@@ -87,6 +87,18 @@ class OutputSink(Protocol):
         """
 
 
+def _treeKiller(transport: IProcessTransport | None) -> Any:
+    """
+    The transport's C{killTree} method when the child has a cgroup of its
+    own that still exists (a txspawn transport spawned with C{cgroup=}:
+    its C{cgroupPath} is set), else C{None}.  Looked up by name, as
+    L{_groupSignaller} is.
+    """
+    if transport is None or getattr(transport, "cgroupPath", None) is None:
+        return None
+    return getattr(transport, "killTree", None)
+
+
 def _groupSignaller(transport: IProcessTransport) -> Any:
     """
     The transport's C{signalProcessGroup} method when the child leads a
@@ -113,6 +125,13 @@ class ChildRun(ProcessProtocol):
     timeout (C{SIGTERM}, then C{SIGKILL}), cancellation (C{SIGKILL}, then
     fail with L{CancelledError} once the child is reaped), closing the pipes
     after exit on request, and building the L{ProcessResult}.
+
+    A child spawned with C{cgroup=} has its whole tree killed: the timeout
+    is the transport's C{terminate}, whose C{SIGKILL} step is
+    C{cgroup.kill} (and which kills what is left at once when the child
+    exits during the grace period); a timeout that expires after the child
+    exited while its descendants still hold the pipes, a cancellation and
+    L{kill} call the transport's C{killTree}.
 
     @ivar deferred: Fires with the L{ProcessResult}, or fails.
     @ivar tee: The L{TeeProtocol} in front of this protocol, with a log.
@@ -326,15 +345,34 @@ class ChildRun(ProcessProtocol):
             self._cancelCall(name)
         self._sink.abandon()
         self.signal("KILL")
+        # Every process of its cgroup too, even once the child is reaped
+        # (descendants a killOnExit=False cgroup kept alive).
+        self._killTree()
         if self.exited:
             self._closePipes()
+
+    def _killTree(self) -> None:
+        """
+        C{cgroup.kill} the child's cgroup, if it has one that still exists.
+        """
+        killTree = _treeKiller(self.transport)
+        if killTree is None:
+            return
+        try:
+            killTree()
+        except Exception:
+            _log.failure(
+                "Could not kill the cgroup of {argv}", argv=describeArgv(self._argv)
+            )
 
     def _timeoutExpired(self) -> None:
         self._timeoutCall = None
         self.timedOut = True
         if self.exited:
             # The child is gone but something (a grandchild) holds the
-            # pipes: stop waiting for them.
+            # pipes: stop waiting for them, and end that something when
+            # it is in the child's cgroup.
+            self._killTree()
             self._closePipes()
             return
         transport = self.transport
@@ -405,6 +443,8 @@ class ChildRun(ProcessProtocol):
         if rusage is None:
             rusage = getattr(self.transport, "rusage", None)
         exitedAt = self._clock.seconds() if self._exitedAt is None else self._exitedAt
+        # txspawn's reasons carry the cgroup's statistics read at the reaping.
+        cgroup = getattr(value, "cgroup", None)
         return ProcessResult(
             argv=self._argv,
             pid=self.pid,
@@ -416,6 +456,8 @@ class ChildRun(ProcessProtocol):
             rusage=rusage,
             duration=max(0.0, exitedAt - self._started),
             logError=None if self.tee is None else self.tee.error,
+            cgroup=cgroup,
+            cgroupUnavailable=getattr(self.transport, "cgroupUnavailable", None),
         )
 
 

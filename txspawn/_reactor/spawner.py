@@ -46,6 +46,7 @@ from twisted.internet.interfaces import (
 from zope.interface import alsoProvides, implementer, noLongerProvides
 
 from txspawn._api.arguments import callError, checkProtocol, splitSpawnOptions
+from txspawn._cgroup.removal import LeafRemover
 from txspawn._kernel.childhandle import completeCleanup
 from txspawn._monitor.orphans import reapPendingOrphans
 from txspawn._monitor.statewatch import StateChangeWatcher
@@ -137,6 +138,18 @@ class ProcessSpawner:
         self._shutdownTrigger: _SystemEventID | None = None
         self._startupTrigger: _SystemEventID | None = None
         self._stateWatcher: StateChangeWatcher | None = None
+        self._leafRemover: LeafRemover | None = None
+
+    def leafRemover(self) -> LeafRemover:
+        """
+        The remover of this reactor's cgroup leaves (made on first use,
+        when the first child spawned with C{cgroup=} is reaped: one
+        C{inotify} instance per reactor, none for a reactor that never
+        uses cgroups).
+        """
+        if self._leafRemover is None:
+            self._leafRemover = LeafRemover(self.reactor)
+        return self._leafRemover
 
     def stateWatcher(self) -> StateChangeWatcher:
         """
@@ -333,10 +346,22 @@ class ProcessSpawner:
         transport: Process | PTYProcess
         if plan.pty is not None:
             transport = PTYProcess(
-                self.reactor, plan, processProtocol, self.spawner, made
+                self.reactor,
+                plan,
+                processProtocol,
+                self.spawner,
+                made,
+                self.leafRemover,
             )
         else:
-            transport = Process(self.reactor, plan, processProtocol, self.spawner, made)
+            transport = Process(
+                self.reactor,
+                plan,
+                processProtocol,
+                self.spawner,
+                made,
+                self.leafRemover,
+            )
         transport._connect()
         child = transport._child
         assert child is not None

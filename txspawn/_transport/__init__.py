@@ -17,11 +17,14 @@ What it owns:
   - L{txspawn._transport.groupkill}: signalling a child's process group,
     and the C{SIGTERM}-then-C{SIGKILL} escalation;
   - L{txspawn._transport.timelimits}: the lifetime options (C{timeout},
-    C{killAfter}, C{closePipesAfterExit}).
+    C{killAfter}, C{closePipesAfterExit});
+  - L{txspawn._transport.cgroupend}: the child's cgroup leaf, made first
+    in a spawn, and its end (statistics, C{cgroup.kill}, removal, the end
+    of the whole tree).
 
 A new behaviour of a running child's transport goes here.  What it may
-import: L{txspawn._monitor}, L{txspawn._plan}, L{txspawn._kernel}, the C
-core and the public vocabulary; not the engines (a transport is handed a
-started child).  What imports it: the result API, the reactor layer and the
-fakes.
+import: L{txspawn._monitor}, L{txspawn._plan}, L{txspawn._cgroup},
+L{txspawn._kernel}, the C core and the public vocabulary; not the engines
+(a transport is handed a started child).  What imports it: the result
+API, the reactor layer and the fakes.
 """

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from twisted.internet.error import ProcessDone, ProcessTerminated
 
 if TYPE_CHECKING:
+    from txspawn._cgroupoptions import CgroupStats
     from txspawn._kernel.childhandle import ChildProcess
 
 __all__ = [
@@ -89,7 +90,9 @@ def statusFromSiginfo(code: int, status: int) -> int:
 
 
 def reasonFromStatus(
-    status: int | None, rusage: resource.struct_rusage | None = None
+    status: int | None,
+    rusage: resource.struct_rusage | None = None,
+    cgroup: CgroupStats | None = None,
 ) -> ProcessDone | ProcessTerminated:
     """
     Convert a classic wait status into a process exit reason.
@@ -109,7 +112,11 @@ def reasonFromStatus(
         L{IManagedProcessTransport.rusage
         <txspawn.interfaces.IManagedProcessTransport.rusage>}), or C{None}
         when unknown.
-    @return: The reason, with C{rusage} set as an attribute on it.  For an
+    @param cgroup: The statistics of the child's cgroup, read when it was
+        reaped (L{txspawn.options.CgroupStats}), or C{None} for a child
+        without a cgroup of its own.
+    @return: The reason, with C{rusage} and C{cgroup} set as attributes on
+        it.  For an
         unknown status it is C{ProcessTerminated(exitCode=None, signal=None,
         status=None)}: callers recognise "status unknown" by C{status is
         None}.
@@ -127,6 +134,7 @@ def reasonFromStatus(
     # An attribute on the instance (not a subclass) keeps type(reason) and
     # every isinstance/Failure.check test exactly as stock Twisted's.
     reason.rusage = rusage  # type: ignore[union-attr]
+    reason.cgroup = cgroup  # type: ignore[union-attr]
     return reason
 
 

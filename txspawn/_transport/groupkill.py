@@ -134,6 +134,16 @@ class Termination:
     the group gets C{SIGKILL} before the leader is reaped -- the last
     moment the pgid can be addressed safely.
 
+    A child in a cgroup of its own (C{killTree} given) has its whole tree
+    killed instead of only its group: the C{SIGKILL} step also writes the
+    leaf's C{cgroup.kill}, which reaches every descendant (those that
+    called C{setsid}, and the daemons of daemons, included), and so does
+    the before-reap hook when the child exits during the grace period:
+    whatever is still in its cgroup then is killed at once.  A cgroup
+    cannot be reused behind our back as a pgid can, so that needs no
+    unreaped leader; it is done from the same hook only to do it as early
+    as the exit is seen.
+
     @ivar inProgress: Whether the termination has started and the child is
         not reaped yet.
     """
@@ -144,6 +154,7 @@ class Termination:
         child: ChildProcess,
         leadsGroup: bool,
         killAfter: float,
+        killTree: Callable[[], None] | None = None,
     ) -> None:
         """
         @param clock: Schedules the C{SIGKILL}.
@@ -152,11 +163,14 @@ class Termination:
             child's pid rather than the child alone.
         @param killAfter: Seconds between C{SIGTERM} and C{SIGKILL}
             (validated by the caller).
+        @param killTree: For a child in a cgroup of its own: kill every
+            process in it (C{cgroup.kill}); C{None} otherwise.
         """
         self._clock = clock
         self._child = child
         self._leadsGroup = leadsGroup
         self._killAfter = killAfter
+        self._killTree = killTree
         self._killCall: IDelayedCall | None = None
         self.inProgress = False
 
@@ -169,7 +183,7 @@ class Termination:
         if self._child.reaped:
             raise ProcessExitedAlready()
         self.inProgress = True
-        if self._leadsGroup:
+        if self._leadsGroup or self._killTree is not None:
             self._child.beforeReap = self._leaderExiting
         self._send(signal.SIGTERM)
         self._killCall = self._clock.callLater(self._killAfter, self._escalate)
@@ -189,6 +203,18 @@ class Termination:
         self._killCall = None
         if self.inProgress:
             self._send(signal.SIGKILL)
+            self._killWholeTree()
+
+    def _killWholeTree(self) -> None:
+        killTree = self._killTree
+        if killTree is None:
+            return
+        try:
+            killTree()
+        except OSError:
+            _log.failure(
+                "txspawn: could not kill the cgroup of pid {pid}", pid=self._child.pid
+            )
 
     def _send(self, signum: int) -> None:
         send: Callable[[int], None] = (
@@ -204,6 +230,10 @@ class Termination:
     def _leaderExiting(self, child: ChildProcess) -> None:
         # The leader is a zombie: the pgid is still ours.  Whatever is left
         # of the group would otherwise outlive our last safe chance to
-        # address it.
+        # address it.  What is left of its cgroup is killed now too: the
+        # termination ends with the leader's reaping, and nothing must be
+        # left of the tree it was asked to end.
         if self.inProgress:
-            self._send(signal.SIGKILL)
+            if self._leadsGroup:
+                self._send(signal.SIGKILL)
+            self._killWholeTree()

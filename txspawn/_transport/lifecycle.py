@@ -13,7 +13,8 @@ group the child leads (safely: see L{txspawn._transport.groupkill}),
 L{ProcessLifecycle.terminate} and the C{timeout} option, closing the pipes
 some time after the child exited, exit listeners and
 L{ProcessLifecycle.whenEnded}, and stop/continue notifications for
-protocols that provide L{txspawn.interfaces.IProcessStateObserver}.
+protocols that provide L{txspawn.interfaces.IProcessStateObserver}; and the
+end of the child's cgroup (L{txspawn._transport.cgroupend}).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from twisted.python.failure import Failure
 
 from txspawn._kernel.childhandle import ChildProcess
 from txspawn._plan.plan import SpawnPlan
+from txspawn._transport.cgroupend import CgroupMembers
 from txspawn._transport.exitlisteners import ExitListener, ExitNotifier
 from txspawn._transport.exitstatus import reasonFromStatus
 from txspawn._transport.groupkill import (
@@ -47,6 +49,7 @@ from txspawn._transport.timelimits import (
 from txspawn.interfaces import IProcessStateObserver
 
 if TYPE_CHECKING:
+    from txspawn._cgroupoptions import CgroupStats
     from txspawn._monitor.statewatch import StateChangeWatcher
     from txspawn.interfaces import IChildMonitor
 
@@ -85,7 +88,7 @@ def leadsGroup(plan: SpawnPlan) -> bool:
     return plan.newSession or plan.pty is not None or plan.processGroup == 0
 
 
-class ProcessLifecycle:
+class ProcessLifecycle(CgroupMembers):
     """
     The child-process half of a process transport.
 
@@ -206,8 +209,10 @@ class ProcessLifecycle:
         some of its group remain (say, grandchildren that ignore
         C{SIGTERM}), those get C{SIGKILL} as soon as the exit is seen,
         before the leader is reaped: after that the group could no longer
-        be signalled safely.  A second call while a termination is in
-        progress does nothing.
+        be signalled safely.  With a cgroup (C{cgroup=}) the C{SIGKILL}
+        is C{cgroup.kill} (the whole tree), also at once when the child
+        exits before it with anything left in its cgroup.  A second call
+        while a termination is in progress does nothing.
 
         A command that is pid 1 of its own pid namespace (C{Namespaces(pid=True,
         pidInit=False)}) and has no C{SIGTERM} handler at that moment would
@@ -228,8 +233,13 @@ class ProcessLifecycle:
         # A command that is pid 1 of its own pid namespace drops a SIGTERM
         # it has no handler for: no grace period can help it then.
         grace = terminationGrace(child, grace)
+        cgroup = self._cgroup
         self._termination = Termination(
-            self._clock, child, self.processGroup is not None, grace
+            self._clock,
+            child,
+            self.processGroup is not None,
+            grace,
+            None if cgroup is None else cgroup.leaf.kill,
         )
         self._termination.start()
 
@@ -359,10 +369,16 @@ class ProcessLifecycle:
             self.rusage = child.rusage
             self.pid = None
             self.lostProcess += 1
+        cgroup = self._cgroup
         if self._timeoutCall is not None:
             self._cancelCall("_timeoutCall")
         if self._termination is not None:
+            if cgroup is not None and self._termination.inProgress:
+                cgroup.killDue = True
             self._termination.stop()
+        if cgroup is not None:
+            # Stats first, then kill, then the leaf's removal.
+            cgroup.reaped()
         unwatch = self._stateUnwatch
         if unwatch is not None:
             # Forgotten only once done (unwatching is idempotent).
@@ -379,7 +395,7 @@ class ProcessLifecycle:
                 # reasonForChild() and failure() wrappers here).  The reason
                 # is made before the mark.
                 reason = Failure(  # type: ignore[no-untyped-call]
-                    reasonFromStatus(child.status, child.rusage)
+                    reasonFromStatus(child.status, child.rusage, self._reapStats())
                 )
                 self._exitReported = True
                 try:
@@ -430,7 +446,7 @@ class ProcessLifecycle:
             return
         if self._closeCall is not None:
             self._cancelCall("_closeCall")
-        reason = reasonFromStatus(child.status, child.rusage)
+        reason = reasonFromStatus(child.status, child.rusage, self._reapStats())
         proto = self.proto
         if proto is None:
             self._ended = True
@@ -443,9 +459,14 @@ class ProcessLifecycle:
                 proto.processEnded(failed)
             except BaseException:
                 _log.failure("while calling processEnded:", level=LogLevel.critical)
+        if self._cgroup is not None:
+            self._cgroup.treeEnd.processEnded()
         self._endReason = reason
         if self._notifier is not None:
             self._notifier.fire(self, reason)
+
+    def _reapStats(self) -> CgroupStats | None:
+        return None if self._cgroup is None else self._cgroup.reapStats
 
     def _connect(self) -> None:
         """
@@ -453,6 +474,8 @@ class ProcessLifecycle:
         Twisted's C{Process.__init__} does), never raised.
         """
         proto = self.proto
+        if self._cgroup is not None:
+            self._cgroup.connect(proto)
         if proto is not None:
             self._protocolConnected = True
             try:
@@ -487,6 +510,9 @@ class ProcessLifecycle:
         assert child is not None
         if not self._protocolConnected:
             self.proto = None
+        if self._cgroup is not None:
+            # Nothing the child started may outlive an undone spawn.
+            self._cgroup.killDue = True
         child.killAndReap()
         monitor = self._monitor
         if monitor is not None:

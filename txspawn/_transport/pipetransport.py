@@ -28,7 +28,7 @@ L{txspawn._transport.lifecycle.ProcessLifecycle}, re-exported here.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, cast
 
 from twisted.internet.interfaces import (
@@ -46,6 +46,7 @@ from zope.interface import implementer
 
 from txspawn._kernel.childhandle import ChildProcess, completeCleanup
 from txspawn._plan.plan import InheritFD, PipeFromParent, PipeToParent, SpawnPlan
+from txspawn._transport.cgroupend import ChildCgroup, openLeaf
 from txspawn._transport.lifecycle import (
     ProcessLifecycle,
     failure,
@@ -56,6 +57,8 @@ from txspawn._transport.pipes import PipeReader, PipeWriter, openParentPipe
 from txspawn.interfaces import IManagedProcessTransport
 
 if TYPE_CHECKING:
+    from txspawn._cgroup.leaf import CgroupLeaf
+    from txspawn._cgroup.removal import LeafRemover
     from txspawn.interfaces import ISpawner
 
 __all__ = ["Process", "ProcessLifecycle", "killAndReap", "leadsGroup"]
@@ -80,9 +83,11 @@ class Process(ProcessLifecycle):
         proto: IProcessProtocol | None,
         spawner: ISpawner,
         owner: list[ProcessLifecycle] | None = None,
+        leafRemover: Callable[[], LeafRemover] | None = None,
     ) -> None:
         """
-        Open the pipes, start the child, close the child's pipe ends.
+        Make the child's cgroup leaf (with C{plan.cgroup}), open the pipes,
+        start the child, close the child's pipe ends.
 
         Nothing is left behind if this raises, whatever it raises and
         wherever (a signal handler's C{KeyboardInterrupt} included): every
@@ -103,7 +108,13 @@ class Process(ProcessLifecycle):
             once it is complete, as its very last step: the caller's clean-up
             then finds it even if an exception is raised right after the
             constructor returned (see L{ProcessLifecycle._abandon}).
+        @param leafRemover: Gives the reactor's
+            L{txspawn._cgroup.removal.LeafRemover}, which removes the
+            child's leaf once it is empty; C{None}: the leaf is removed
+            when the child is reaped, waiting a bounded time.
         @raise txspawn.errors.SpawnError: The child could not be started.
+        @raise txspawn.errors.UnsupportedFeature: A required cgroup cannot
+            be had here (nothing was opened).
         """
         self._reactor = reactor
         self._clock = cast(IReactorTime, reactor)
@@ -112,8 +123,12 @@ class Process(ProcessLifecycle):
         parentEnds: dict[int, int] = {}
         kinds: dict[int, str] = {}
         opened: list[int] = []
+        leaves: list[CgroupLeaf] = []
         child: ChildProcess | None = None
         try:
+            # The leaf first: a spawn that cannot have its cgroup fails
+            # before anything else is opened.
+            self.cgroupUnavailable = openLeaf(plan.cgroup, leaves)
             for spec in plan.childFDs:
                 if isinstance(spec, InheritFD):
                     fdMap[spec.childFD] = spec.parentFD
@@ -124,9 +139,14 @@ class Process(ProcessLifecycle):
                 parentEnd, childEnd = openParentPipe(toParent, opened)
                 fdMap[spec.childFD], parentEnds[spec.childFD] = childEnd, parentEnd
                 kinds[spec.childFD] = "r" if toParent else "w"
-            child = spawner.spawn(  # type: ignore[no-untyped-call]
-                plan, fdMap, None
-            )
+            if leaves:
+                child = spawner.spawn(  # type: ignore[no-untyped-call]
+                    plan, fdMap, None, leaves[0]
+                )
+            else:
+                child = spawner.spawn(  # type: ignore[no-untyped-call]
+                    plan, fdMap, None
+                )
             # The child has its own copies now; ours would keep the pipes
             # from ever reporting end-of-file.
             # Spelled with continue: CPython 3.13 compiles "if ...: body" at
@@ -139,6 +159,9 @@ class Process(ProcessLifecycle):
                 opened[index] = -1
                 os.close(fd)
             self._child = child
+            if leaves:
+                assert plan.cgroup is not None
+                self._cgroup = ChildCgroup(leaves[0], plan.cgroup, leafRemover)
             self.pid = child.pid
             self.processGroup = child.pid if leadsGroup(plan) else None
             self.proto = proto
@@ -153,15 +176,21 @@ class Process(ProcessLifecycle):
         except BaseException:
             # Run to its end even if interrupted again (a C function, called
             # first thing: nothing before it where a handler could raise).
-            completeCleanup(self._rollBack, child, opened)
+            completeCleanup(self._rollBack, child, opened, leaves)
             raise
         if owner is not None:
             owner.append(self)
 
-    def _rollBack(self, child: ChildProcess | None, opened: list[int]) -> None:
+    def _rollBack(
+        self,
+        child: ChildProcess | None,
+        opened: list[int],
+        leaves: list[CgroupLeaf],
+    ) -> None:
         """
         Undo a constructor that raised: kill and reap the child, unregister
-        the pipes, close every fd opened.
+        the pipes, close every fd opened, discard the cgroup leaf (killing
+        anything the child started in it).
 
         Resumable (see L{txspawn._kernel.childhandle.completeCleanup}), each
         step done once whichever run gets to it: the child's reap is
@@ -171,6 +200,8 @@ class Process(ProcessLifecycle):
 
         @param child: The child, if the engine started it.
         @param opened: The fds opened, C{-1} for those closed.
+        @param leaves: The leaf made for the child, if any (discarding is
+            idempotent; the list is emptied once it is done).
         """
         if child is not None:
             killAndReap(child)
@@ -182,6 +213,9 @@ class Process(ProcessLifecycle):
             if fd != -1:
                 opened[index] = -1
                 os.close(fd)
+        for leaf in leaves:
+            leaf.discard()
+        leaves.clear()
 
     # -- pipe events ------------------------------------------------------
 

@@ -50,12 +50,15 @@ from txspawn._kernel.childhandle import (
     recordItems,
 )
 from txspawn._plan.plan import SpawnPlan
+from txspawn._transport.cgroupend import ChildCgroup, openLeaf
 from txspawn._transport.lifecycle import ProcessLifecycle, killAndReap, leadsGroup
 from txspawn._transport.pipes import DONE_FAILURE, SMALL_READ
 from txspawn.errors import ChildSetupStage, SpawnError
 from txspawn.interfaces import IManagedProcessTransport
 
 if TYPE_CHECKING:
+    from txspawn._cgroup.leaf import CgroupLeaf
+    from txspawn._cgroup.removal import LeafRemover
     from txspawn.interfaces import ISpawner
 
 __all__ = ["PTYProcess", "extensionOpenPTY", "openPTY", "openPTYWithOS"]
@@ -130,9 +133,11 @@ class PTYProcess(abstract.FileDescriptor, ProcessLifecycle):
         proto: IProcessProtocol | None,
         spawner: ISpawner,
         owner: list[ProcessLifecycle] | None = None,
+        leafRemover: Callable[[], LeafRemover] | None = None,
     ) -> None:
         """
-        Open the pty (unless given), start the child on it, close the slave.
+        Make the child's cgroup leaf (with C{plan.cgroup}), open the pty
+        (unless given), start the child on it, close the slave.
 
         Nothing is left behind if this raises, whatever it raises and
         wherever (a signal handler's C{KeyboardInterrupt} included): a pty
@@ -146,8 +151,11 @@ class PTYProcess(abstract.FileDescriptor, ProcessLifecycle):
         @param spawner: The engine that starts the child.
         @param owner: If given, the new transport appends itself to it
             once it is complete (see L{txspawn._transport.pipetransport.Process}).
+        @param leafRemover: See L{txspawn._transport.pipetransport.Process}.
         @raise txspawn.errors.SpawnError: The child could not be started
             (the pty could not be opened included: stage C{SPAWN}).
+        @raise txspawn.errors.UnsupportedFeature: A required cgroup cannot
+            be had here (nothing was opened).
         """
         abstract.FileDescriptor.__init__(self, reactor)
         self._clock = cast(IReactorTime, reactor)
@@ -155,11 +163,14 @@ class PTYProcess(abstract.FileDescriptor, ProcessLifecycle):
         given = plan.pty.given
         # The pty opened here, recorded before a signal handler can raise.
         opened: list[tuple[int, int, bytes]] = []
+        leaves: list[CgroupLeaf] = []
         child: ChildProcess | None = None
         # Whether the master and the slave are closed, each set just before
         # its close: the clean-up closes each exactly once.
         closed = [False, False]
         try:
+            # The leaf first, as for a pipe transport.
+            self.cgroupUnavailable = openLeaf(plan.cgroup, leaves)
             if given is not None:
                 masterfd, slavefd, ttyName = given
             else:
@@ -172,9 +183,15 @@ class PTYProcess(abstract.FileDescriptor, ProcessLifecycle):
                     raise SpawnError.fromErrno(
                         e.errno or errno.EIO, ChildSetupStage.SPAWN
                     ) from None
-            child = spawner.spawn(  # type: ignore[no-untyped-call]
-                plan, {0: slavefd, 1: slavefd, 2: slavefd}, ttyName
-            )
+            fdMap = {0: slavefd, 1: slavefd, 2: slavefd}
+            if leaves:
+                child = spawner.spawn(  # type: ignore[no-untyped-call]
+                    plan, fdMap, ttyName, leaves[0]
+                )
+            else:
+                child = spawner.spawn(  # type: ignore[no-untyped-call]
+                    plan, fdMap, ttyName
+                )
             # As Twisted: the slave is the child's now, even a caller's one;
             # keeping it open would hide the child's exit (no EIO).
             closed[1] = True
@@ -183,6 +200,9 @@ class PTYProcess(abstract.FileDescriptor, ProcessLifecycle):
                 fdesc.setNonBlocking(masterfd)  # type: ignore[no-untyped-call]
             self.fd = masterfd
             self._child = child
+            if leaves:
+                assert plan.cgroup is not None
+                self._cgroup = ChildCgroup(leaves[0], plan.cgroup, leafRemover)
             self.pid = child.pid
             # A pty child always starts a new session, so it leads a group.
             self.processGroup = child.pid if leadsGroup(plan) else None
@@ -192,7 +212,7 @@ class PTYProcess(abstract.FileDescriptor, ProcessLifecycle):
         except BaseException:
             # Run to its end even if interrupted again (a C function, called
             # first thing: nothing before it where a handler could raise).
-            completeCleanup(self._rollBack, child, opened, given, closed)
+            completeCleanup(self._rollBack, child, opened, given, closed, leaves)
             raise
         if owner is not None:
             owner.append(self)
@@ -203,11 +223,12 @@ class PTYProcess(abstract.FileDescriptor, ProcessLifecycle):
         opened: list[tuple[int, int, bytes]],
         given: tuple[int, int, bytes] | None,
         closed: list[bool],
+        leaves: list[CgroupLeaf],
     ) -> None:
         """
         Undo a constructor that raised: kill and reap the child, stop
         reading the master, close the pty if it was opened here or the
-        child was started on it.
+        child was started on it, discard the cgroup leaf.
 
         Resumable (see L{txspawn._kernel.childhandle.completeCleanup}), each
         step done once whichever run gets to it: the child's reap is
@@ -219,6 +240,8 @@ class PTYProcess(abstract.FileDescriptor, ProcessLifecycle):
         @param opened: The pty opened here, if any.
         @param given: The caller's pty, if any.
         @param closed: Whether the master and the slave are closed.
+        @param leaves: The leaf made for the child, if any (discarded after
+            the child is reaped; emptied once done).
         """
         if child is not None:
             killAndReap(child)
@@ -230,6 +253,9 @@ class PTYProcess(abstract.FileDescriptor, ProcessLifecycle):
                 if not closed[index]:
                     closed[index] = True
                     os.close(fd)
+        for leaf in leaves:
+            leaf.discard()
+        leaves.clear()
 
     def fileno(self) -> int:
         """
