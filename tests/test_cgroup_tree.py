@@ -253,3 +253,4 @@ for _name, _case in makeTestCaseClasses(CgroupTreeMixin).items():
     if _SKIP is not None:
         _case.skip = _SKIP
     globals()[_name] = _case
+del _name, _case

@@ -106,7 +106,9 @@ def run(
     @param timeout: Seconds the child may run (a finite number above 0).
         Then it is sent C{SIGTERM} (its process group, when it leads one and
         the reactor can signal groups safely), and C{SIGKILL} C{killAfter}
-        seconds later; the Deferred fails with L{txspawn.ProcessTimedOut}
+        seconds later (with C{cgroup=}: C{cgroup.kill}, to everything in
+        its cgroup, at once if the child exits before with anything left
+        there); the Deferred fails with L{txspawn.ProcessTimedOut}
         carrying the partial result.  C{None}: no limit.
     @param killAfter: The grace period between C{SIGTERM} and C{SIGKILL},
         in seconds (default 5); C{None} never escalates to C{SIGKILL}.  Only
@@ -139,7 +141,9 @@ def run(
         L{txspawn.ProcessTimedOut}, or the spawn error (e.g.
         L{txspawn.errors.SpawnError}, a L{FileNotFoundError} when the
         program does not exist).  Cancelling it kills the child with
-        C{SIGKILL} (its group when it leads one) and fails it with
+        C{SIGKILL} (its group when it leads one, and with C{cgroup=}
+        everything in its cgroup, even once the child itself has exited)
+        and fails it with
         L{twisted.internet.defer.CancelledError} once the child has been
         reaped: no zombie, and nothing left writing to pipes nobody reads.
         (Cancelling again while it waits for the reaping stops the

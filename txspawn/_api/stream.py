@@ -117,8 +117,10 @@ class OutputStream:
 
     def kill(self) -> None:
         """
-        Kill the child now (C{SIGKILL}, to its group when it leads one) and
-        drop the output not yet delivered; L{result} fires with the
+        Kill the child now (C{SIGKILL}, to its group when it leads one, and
+        with C{cgroup=} to everything in its cgroup, even once the child
+        itself has exited) and drop the output not yet delivered; L{result}
+        fires with the
         L{ProcessResult} saying how the child ended (C{check} does not
         apply to a child you killed).  Does nothing once the child ended.
         """
@@ -134,8 +136,9 @@ class OutputStream:
 
     def cancel(self) -> None:
         """
-        Kill the child (C{SIGKILL}, to its group when it leads one) and drop
-        the output not yet delivered; L{result} fails with
+        Kill the child (C{SIGKILL}, to its group when it leads one, and with
+        C{cgroup=} to everything in its cgroup) and drop the output not yet
+        delivered; L{result} fails with
         L{CancelledError} once the child is reaped.
         """
         self.result.cancel()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import resource
 import signal as _signal
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from twisted.internet.error import (
     ProcessDone,
@@ -33,7 +34,10 @@ from twisted.python.failure import Failure
 from txspawn._testing.fakestate import FakeProcessState
 from txspawn._transport.exitlisteners import ExitNotifier
 from txspawn._transport.exitstatus import reasonFromStatus
-from txspawn.interfaces import IProcessStateObserver
+from txspawn.interfaces import IProcessStateObserver, IProcessTreeObserver
+
+if TYPE_CHECKING:
+    from txspawn._cgroupoptions import Cgroup, CgroupStats
 
 __all__ = ["FakeChild"]
 
@@ -72,7 +76,18 @@ class FakeChild:
         was spawned with C{processGroup=0}, C{newSession=True} or
         C{usePTY}, else C{None}.
     @ivar state: The L{FakeProcessState} recording what was done.
+    @ivar cgroupUnavailable: For a child spawned with a best-effort
+        C{cgroup=Cgroup(required=False)} on a fake reactor told that no
+        cgroup can be had (L{txspawn.testing.MemoryProcessReactor.cgroupUnavailable}),
+        that reason; else C{None}.
+    @ivar cgroupStats: The statistics given to L{exit<FakeChild.exit>},
+        L{kill<FakeChild.kill>} or L{reap<FakeChild.reap>} (the exit
+        reason's C{cgroup}), replaced by those given to L{treeEnded};
+        C{None} until then (the fake reads no real cgroup).
     """
+
+    cgroupUnavailable: str | None = None
+    cgroupStats: CgroupStats | None = None
 
     def __init__(
         self,
@@ -83,6 +98,7 @@ class FakeChild:
         leadsGroup: bool = False,
         state: FakeProcessState | None = None,
         clock: IReactorTime | None = None,
+        cgroup: Cgroup | None = None,
     ) -> None:
         """
         @param proto: The protocol to drive.
@@ -99,7 +115,13 @@ class FakeChild:
         @param clock: Schedules the C{SIGKILL} of C{terminate} and the
             lifetime timers; without one, C{terminate} raises
             L{RuntimeError}.
+        @param cgroup: The C{cgroup=} option when the child is to have a
+            (fake) cgroup of its own, else C{None}.
         """
+        self._cgroup = cgroup
+        self._treeEndedStats: CgroupStats | None = None
+        if cgroup is not None and IProcessTreeObserver.providedBy(proto):
+            self._treeObserver = proto
         self.proto: IProcessProtocol | None = proto
         self.pid: int | None = pid
         self.spawnedPid: int = pid
@@ -158,12 +180,59 @@ class FakeChild:
             raise ValueError(f"childFD {childFD} is not an open pipe")
         self._pipeClosed(childFD)
 
+    @property
+    def cgroupPath(self) -> str | None:
+        """
+        For a child with a (fake) cgroup, a made-up path naming it (never
+        created), until the test plays the tree's end (L{treeEnded});
+        C{None} for a child without one, as on a real transport.
+        """
+        if self._cgroup is None or self.state.treeEnded:
+            return None
+        return f"/txspawn-fake-cgroup/txspawn-{self.spawnedPid}"
+
+    def treeEnded(self, stats: CgroupStats) -> None:
+        """
+        Every process of the child's cgroup has exited, and its final
+        statistics are C{stats}: a protocol providing
+        L{IProcessTreeObserver} gets C{processTreeEnded(stats)} after
+        C{processEnded} (now if that was delivered, else right after it),
+        once, as on a real transport.
+
+        @raise ValueError: The child has no cgroup, has not exited yet (its
+            cgroup holds it until then), or its tree has already ended.
+        """
+        if self._cgroup is None:
+            raise ValueError("the child was not spawned with cgroup=")
+        if not self.state.reaped:
+            raise ValueError("the child has not exited: its cgroup holds it")
+        if self.state.treeEnded:
+            raise ValueError("the tree has already ended")
+        self.state.treeEnded = True
+        self._treeEndedStats = self.cgroupStats = stats
+        if self.state.ended:
+            self._tellTreeEnded()
+
+    def _tellTreeEnded(self) -> None:
+        stats, self._treeEndedStats = self._treeEndedStats, None
+        observer = self._treeObserver
+        self._treeObserver = None
+        if stats is not None and observer is not None:
+            self._callProtocol(
+                "while calling processTreeEnded:", observer.processTreeEnded, stats
+            )
+
+    #: The protocol, when it provides IProcessTreeObserver and the child
+    #: has a cgroup.
+    _treeObserver: IProcessTreeObserver | None = None
+
     def exit(
         self,
         code: int = 0,
         *,
         rusage: resource.struct_rusage | None = None,
         closePipes: bool = True,
+        cgroupStats: CgroupStats | None = None,
     ) -> None:
         """
         The child calls C{_exit(code)}.
@@ -174,11 +243,16 @@ class FakeChild:
         @param closePipes: Whether the child's pipes close too (the usual
             case).  C{False} models a grandchild that still holds them: the
             test calls L{closeFromChild} later, and C{processEnded} waits.
+        @param cgroupStats: For a child with a cgroup, the statistics read
+            at its reaping: the exit reason's C{cgroup} and the transport's
+            C{cgroupStats}.
         @raise ValueError: if C{code} is out of range.
         """
         if not 0 <= code <= 255:
             raise ValueError(f"code must be between 0 and 255, not {code!r}")
-        self.reap(code << 8, rusage=rusage, closePipes=closePipes)
+        self.reap(
+            code << 8, rusage=rusage, closePipes=closePipes, cgroupStats=cgroupStats
+        )
 
     def kill(
         self,
@@ -187,6 +261,7 @@ class FakeChild:
         coreDumped: bool = False,
         rusage: resource.struct_rusage | None = None,
         closePipes: bool = True,
+        cgroupStats: CgroupStats | None = None,
     ) -> None:
         """
         The child dies of C{signalNumber}.
@@ -195,6 +270,7 @@ class FakeChild:
         @param coreDumped: Whether it dumped core (C{os.WCOREDUMP}).
         @param rusage: See L{exit}.
         @param closePipes: See L{exit}.
+        @param cgroupStats: See L{exit}.
         @raise ValueError: if C{signalNumber} is out of range.
         """
         if not 0 < signalNumber < 0x7F:
@@ -202,7 +278,7 @@ class FakeChild:
                 f"signalNumber must be between 1 and 126, not {signalNumber!r}"
             )
         status = signalNumber | (_CORE_FLAG if coreDumped else 0)
-        self.reap(status, rusage=rusage, closePipes=closePipes)
+        self.reap(status, rusage=rusage, closePipes=closePipes, cgroupStats=cgroupStats)
 
     def reap(
         self,
@@ -210,17 +286,25 @@ class FakeChild:
         *,
         rusage: resource.struct_rusage | None = None,
         closePipes: bool = True,
+        cgroupStats: CgroupStats | None = None,
     ) -> None:
         """
         The child was reaped with the classic wait status C{status}: call
         C{processExited}, close the pipes (unless told not to), and call
-        C{processEnded} once no pipe is left open.
+        C{processEnded} once no pipe is left open.  A child with a cgroup
+        whose C{Cgroup} says C{killOnExit} has its cgroup killed then
+        (recorded as C{"exit"} in C{state.treeKills}).
 
+        @param cgroupStats: See L{exit}.
         @raise ProcessExitedAlready: if the child was already reaped.
         """
         if self.state.reaped:
             raise ProcessExitedAlready()
         self._beforeReap()
+        if self._cgroup is not None:
+            self.cgroupStats = self._reapCgroupStats = cgroupStats
+            if self._cgroup.killOnExit and not self.state.treeEnded:
+                self.state.treeKills.append("exit")
         self.state.reaped = True
         self.state.stopped = False
         self.state.status = self.status = status
@@ -291,7 +375,11 @@ class FakeChild:
         The exit reason for L{status}, built as txspawn's transports build
         it (Twisted's C{Process._getReason} mapping, C{rusage} attached).
         """
-        return reasonFromStatus(self.status, self.rusage)
+        # The stats of the reaping, even once treeEnded replaced
+        # cgroupStats (as a real transport's reasons keep them).
+        return reasonFromStatus(self.status, self.rusage, self._reapCgroupStats)
+
+    _reapCgroupStats: CgroupStats | None = None
 
     def _callProtocol(
         self, description: str, callback: Callable[..., object], *args: object
@@ -335,6 +423,8 @@ class FakeChild:
                 self._callProtocol(
                     "while calling processEnded:", proto.processEnded, _failure(reason)
                 )
+            if self.state.treeEnded:
+                self._tellTreeEnded()
             self._notifier.fire(self, reason)
 
     def _closeAllPipes(self) -> None:

@@ -25,7 +25,7 @@ from txspawn._api.arguments import checkProtocol, namingCaller, splitSpawnOption
 from txspawn._plan.planner import planSpawn
 from txspawn._testing.faketransport import FakeProcessTransport
 from txspawn._transport.timelimits import NO_LIFETIME
-from txspawn.errors import SpawnError
+from txspawn.errors import SpawnError, UnsupportedFeature
 from txspawn.interfaces import IReactorSpawn
 from txspawn.options import SpawnOptions
 
@@ -76,6 +76,14 @@ class MemoryProcessReactor(MemoryReactorClock):
         (e.g. a L{txspawn.errors.SpawnError}) without connecting the
         protocol, as a real failed spawn does.
     @ivar nextPid: The pid the next fake child gets.
+    @ivar cgroupUnavailable: C{None} (the default): a spawn with C{cgroup=}
+        gets a fake cgroup (see L{FakeProcessTransport}).  A reason: this
+        reactor plays a machine where no cgroup can be had, as a real one
+        does: a required C{Cgroup} raises
+        L{txspawn.errors.UnsupportedFeature} (C{feature="cgroup"}, with
+        this reason) without connecting the protocol, and a best-effort one
+        (C{required=False}) gives a transport without a cgroup whose
+        C{cgroupUnavailable} is this reason.
     """
 
     def __init__(self) -> None:
@@ -84,6 +92,7 @@ class MemoryProcessReactor(MemoryReactorClock):
         self.spawned: list[SpawnedProcess] = []
         self.spawnError: BaseException | None = None
         self.nextPid = 1000
+        self.cgroupUnavailable: str | None = None
 
     @property
     def transports(self) -> list[FakeProcessTransport]:
@@ -117,7 +126,8 @@ class MemoryProcessReactor(MemoryReactorClock):
         directory, whether the parent fds of C{childFDs} or C{usePTY} are
         open, whether the group names of C{groups} exist, whether
         txspawn's init is built for C{namespaces} (set L{spawnError} to
-        have a spawn fail).  The lifetime options
+        have a spawn fail), whether a cgroup can be had for C{cgroup}
+        (see L{cgroupUnavailable}).  The lifetime options
         (C{timeout}, C{killAfter}, C{closePipesAfterExit}) are then armed
         on the transport with this reactor's clock, and the other options
         only recorded.  As on a real reactor, an exception raised by the
@@ -141,6 +151,12 @@ class MemoryProcessReactor(MemoryReactorClock):
             )
         if self.spawnError is not None:
             raise self.spawnError
+        cgroup = None if spawnOptions is None else spawnOptions.cgroup
+        unavailable = None
+        if cgroup is not None and self.cgroupUnavailable is not None:
+            if cgroup.required:
+                raise UnsupportedFeature("cgroup", self.cgroupUnavailable)
+            cgroup, unavailable = None, self.cgroupUnavailable
         fds: Mapping[int, int | str] = (
             {0: "w", 1: "r", 2: "r"} if childFDs is None else childFDs
         )
@@ -159,7 +175,9 @@ class MemoryProcessReactor(MemoryReactorClock):
                 )
             ),
             clock=self,
+            cgroup=cgroup,
         )
+        transport.cgroupUnavailable = unavailable
         self.nextPid += 1
         self.spawned.append(
             SpawnedProcess(

@@ -46,6 +46,15 @@ class FakeProcessState:
         in progress: C{SIGTERM} sent, C{SIGKILL} scheduled.
     @ivar stopped: Whether the fake child is stopped
         (L{txspawn.testing.FakeProcessTransport.stopChild}).
+    @ivar treeKills: For a child spawned with C{cgroup=}, each
+        C{cgroup.kill} the transport made, in order, by why:
+        C{"killTree"} (L{txspawn.testing.FakeProcessTransport.killTree}),
+        C{"terminate"} (the C{SIGKILL} step of C{terminate()} or of the
+        C{timeout} option, or the child exiting while a termination was in
+        progress) or C{"exit"} (the child was reaped and its C{Cgroup}
+        says C{killOnExit}).
+    @ivar treeEnded: Whether every process of the child's cgroup has
+        exited (L{txspawn.testing.FakeProcessTransport.treeEnded}).
     """
 
     written: dict[int, list[bytes]] = Factory(dict)
@@ -63,6 +72,8 @@ class FakeProcessState:
     openPipes: set[int] = Factory(set)
     terminating: bool = False
     stopped: bool = False
+    treeKills: list[str] = Factory(list)
+    treeEnded: bool = False
 
     def writtenTo(self, childFD: int = 0) -> bytes:
         """

@@ -93,6 +93,13 @@ class FakeProcessTransport(FakeChild):
     a group leader exits sends C{SIGKILL} to the group before the leader is
     reaped, for members that may remain.
 
+    A child spawned with C{cgroup=} has a fake cgroup: C{cgroupPath} is a
+    made-up path (nothing is created), L{killTree} and the C{cgroup.kill}
+    steps of a termination are recorded in C{state.treeKills}, the
+    statistics are what the test gives L{exit<FakeChild.exit>} (C{None}
+    by default), and the test plays the end of the tree
+    (L{treeEnded<FakeChild.treeEnded>}).
+
     @ivar timedOut: Whether the C{timeout} option expired.
     """
 
@@ -222,6 +229,29 @@ class FakeProcessTransport(FakeChild):
         self._killCall = None
         self.state.terminating = False
         self._signalTarget(int(_signal.SIGKILL))
+        if self.cgroupPath is not None:
+            self.state.treeKills.append("terminate")
+
+    def killTree(self) -> None:
+        """
+        Record a C{cgroup.kill} of the child's (fake) cgroup in
+        C{state.treeKills}, as C{"killTree"}; nothing once its tree ended.
+        As on a real transport, it works after the child exited.
+
+        @raise ValueError: The child has no cgroup (spawned without
+            C{cgroup=}, or a best-effort one was unavailable).
+        """
+        if self._cgroup is None:
+            why = (
+                f" ({self.cgroupUnavailable})"
+                if self.cgroupUnavailable is not None
+                else ": spawn it with cgroup=Cgroup(...)"
+            )
+            raise ValueError(
+                f"the child (pid {self.spawnedPid}) has no cgroup of its own{why}"
+            )
+        if self.cgroupPath is not None:
+            self.state.treeKills.append("killTree")
 
     def _signalTarget(self, number: int) -> None:
         if self.processGroup is not None:
@@ -259,6 +289,9 @@ class FakeProcessTransport(FakeChild):
                 # What txspawn does before reaping a leader that exited
                 # during a termination: kill what may remain of its group.
                 self.state.groupSignals.append(int(_signal.SIGKILL))
+            if self.cgroupPath is not None:
+                # ... and of its cgroup.
+                self.state.treeKills.append("terminate")
 
     # -- exit listeners and addresses ------------------------------------------
 
