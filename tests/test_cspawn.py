@@ -20,6 +20,7 @@ import resource
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -35,6 +36,7 @@ from tests.builders import (
     makeTestCaseClasses,
     spawnAndRun,
 )
+from tests.cgrouputil import enableHugetlbAtRoot, makeScratchCgroup, mountOrSkip
 from tests.engineutil import NOBODY, makePlan, sigbits, waitExit
 from tests.hygiene import HygieneMixin, openFDs
 from tests.test_engines import C_UNAVAILABLE, REQUIRE_C
@@ -2100,3 +2102,269 @@ class Wait4Tests(CTestCase):
         self.assertRaises(TypeError, _cspawn.wait4, 1, 0, 0)
         self.assertRaises(TypeError, _cspawn.wait4, "1", 0)
         self.assertRaises(OverflowError, _cspawn.wait4, 2**40, 0)
+
+
+#: Run as root from the checkout: open the leaf argv[1] and its
+#: cgroup.procs, drop to nobody, then spawn `cat /proc/self/cgroup` into it
+#: through the extension, with the procs fd opened as root and without
+#: (-1: the extension opens it, as nobody).
+_NOBODY_SCRIPT = """
+import json, os, sys
+from tests.test_cspawn import CAT_CGROUP_OPS, rawArgs
+from txspawn import _cspawn
+leaf = sys.argv[1]
+d = os.open(leaf, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+p = os.open(leaf + "/cgroup.procs", os.O_WRONLY | os.O_CLOEXEC)
+os.setgroups([])
+os.setresgid(65534, 65534, 65534)
+os.setresuid(65534, 65534, 65534)
+report = []
+for procs in (p, -1):
+    r, w = os.pipe2(os.O_CLOEXEC)
+    pid, pidfd, record, flags, _ = _cspawn.spawn(*rawArgs(
+        candidates=(b"/bin/cat",), argv=(b"cat", b"/proc/self/cgroup"),
+        ops=CAT_CGROUP_OPS(w), errFd=w + 1, cgroup=(d, procs, True)).values())
+    os.close(w)
+    out = os.read(r, 65536).decode()
+    os.close(r)
+    if record is None:
+        os.waitpid(pid, 0)
+        os.close(pidfd)
+    report.append([record is None and record or record and list(record[4:8]),
+                   flags, out])
+print(json.dumps(report))
+"""
+
+
+def CAT_CGROUP_OPS(w: int) -> tuple[tuple[int, int, int], ...]:
+    """
+    The fd program of a child whose stdout is C{w} and that has nothing
+    else open.
+    """
+    return (
+        (int(FdOpCode.DUP2), w, 1),
+        (int(FdOpCode.CLOSE_RANGE), 0, 0),
+        (int(FdOpCode.CLOSE_RANGE), 2, CLOSE_RANGE_MAX),
+    )
+
+
+def cgroupFlags(flags: int) -> int:
+    """
+    The cgroup part of the flags of the extension's C{spawn}: how the
+    child was placed, why not by the clone, and the refusal's errno.
+    """
+    return flags & (
+        _cspawn.FLAG_CGROUP_CLONE
+        | _cspawn.FLAG_CGROUP_PROCS
+        | _cspawn.FLAG_CGROUP_KILLED
+        | _cspawn.FLAG_CGROUP_NO_CLONE3
+        | -(1 << _cspawn.CGROUP_ERRNO_SHIFT)
+    )
+
+
+class CgroupTests(CTestCase):
+    """
+    The extension's cgroup argument (issue 14): C{(dirFd, procsFd,
+    useClone)}.  With C{useClone}, in the clone3 modes, the child is cloned
+    into the cgroup of C{dirFd}; each refusal the kernel can be made to
+    give here sends it through C{procsFd} instead, and the flags say how it
+    was placed and why not by the clone.  (Both engines' behaviour, and the
+    C{cgroup.kill} history, are in C{tests/test_cgroup_engines.py}.)
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.mount = mountOrSkip()
+        self.scratch = makeScratchCgroup(self, "cspawn-")
+
+    def cgroup(self, name: str) -> str:
+        path = os.path.join(self.scratch, name)
+        os.mkdir(path)
+        return path
+
+    def dirFd(self, path: str) -> int:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        self.addCleanup(os.close, fd)
+        return fd
+
+    def procsFd(self, path: str) -> int:
+        fd = os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
+        self.addCleanup(os.close, fd)
+        return fd
+
+    def spawnCat(self, cgroup: Any, allow: int = -1) -> tuple[int, str]:
+        """
+        C{cat /proc/self/cgroup} through the extension with C{cgroup}:
+        the flags, and the child's C{0::} line.
+        """
+        r, w = os.pipe2(os.O_CLOEXEC)
+        try:
+            pid, pidfd, record, flags, _ = _cspawn.spawn(
+                *rawArgs(
+                    candidates=(b"/bin/cat",),
+                    argv=(b"cat", b"/proc/self/cgroup"),
+                    ops=CAT_CGROUP_OPS(w),
+                    errFd=w + 1,
+                    cgroup=cgroup,
+                    allow=_cspawn.ALLOW_ALL if allow < 0 else allow,
+                ).values()
+            )
+        finally:
+            os.close(w)
+        try:
+            out = b""
+            while chunk := os.read(r, 65536):
+                out += chunk
+        finally:
+            os.close(r)
+        self.assertIsNone(record)
+        if pidfd >= 0:
+            os.close(pidfd)
+        self.assertEqual(waitExit(pid), 0)
+        line = next(x for x in out.decode().splitlines() if x.startswith("0::"))
+        return flags, line
+
+    def line(self, path: str) -> str:
+        return "0::/" + os.path.relpath(path, self.mount)
+
+    def test_placedByTheClone(self) -> None:
+        """
+        In the clone3 mode the child is cloned into the cgroup: the flags
+        say so, with no refusal, and the extension never opened
+        C{cgroup.procs} (C{procsFd} -1 is enough).
+        """
+        leaf = self.cgroup("leaf")
+        flags, line = self.spawnCat((self.dirFd(leaf), -1, True))
+        self.assertEqual(line, self.line(leaf))
+        self.assertEqual(cgroupFlags(flags), _cspawn.FLAG_CGROUP_CLONE)
+        self.assertTrue(flags & _cspawn.FLAG_CLONE3)
+
+    def test_placedByProcs(self) -> None:
+        """
+        Without C{useClone}, or in a mode without clone3 (then flagged),
+        the child writes C{procsFd}, or the leaf's C{cgroup.procs} the
+        extension opened under C{dirFd}.
+        """
+        leaf = self.cgroup("leaf")
+        dirFd = self.dirFd(leaf)
+        for cgroup, allow, noClone3 in [
+            ((dirFd, -1, False), -1, 0),
+            ((dirFd, self.procsFd(leaf), False), -1, 0),
+            ((dirFd, -1, True), _cspawn.ALLOW_ALL & ~_cspawn.ALLOW_CLONE3, 1),
+            ((dirFd, -1, True), 0, 1),
+        ]:
+            flags, line = self.spawnCat(cgroup, allow)
+            self.assertEqual(line, self.line(leaf), cgroup)
+            self.assertEqual(
+                cgroupFlags(flags),
+                _cspawn.FLAG_CGROUP_PROCS
+                | (_cspawn.FLAG_CGROUP_NO_CLONE3 if noClone3 else 0),
+                (cgroup, allow),
+            )
+
+    def test_refusals(self) -> None:
+        """
+        Each refusal of C{CLONE_INTO_CGROUP} that can be provoked here
+        sends the child through C{procsFd} (here the leaf's), and the
+        flags carry the errno: C{EBADF} for a closed fd and for a
+        directory that is no cgroup, C{EBUSY} for a cgroup with a
+        controller enabled for its children, C{EOPNOTSUPP} for a
+        domain-invalid one, C{ENOENT} for a removed one.
+        """
+        leaf = self.cgroup("leaf")
+        procs = self.procsFd(leaf)
+        enableHugetlbAtRoot(self)
+        busy = self.cgroup("busy")
+        self.cgroup("busy/child")
+        with open(os.path.join(self.scratch, "cgroup.subtree_control"), "w") as f:
+            f.write("+hugetlb")
+        with open(os.path.join(busy, "cgroup.subtree_control"), "w") as f:
+            f.write("+hugetlb")
+        # Beside a threaded sibling, in a parent that enables nothing.
+        self.cgroup("domain")
+        self.cgroup("domain/threaded")
+        with open(os.path.join(self.scratch, "domain/threaded/cgroup.type"), "w") as f:
+            f.write("threaded")
+        invalid = self.cgroup("domain/invalid")
+        removed = self.dirFd(self.cgroup("removed"))
+        os.rmdir(os.path.join(self.scratch, "removed"))
+        cases = [
+            (self.dirFd(self.tmp), errno.EBADF),
+            (self.dirFd(busy), errno.EBUSY),
+            (self.dirFd(invalid), errno.EOPNOTSUPP),
+            (removed, errno.ENOENT),
+        ]
+        # Far above every fd open (new ones take the lowest free numbers).
+        closed = max(openFDs()) + 64
+        for dirFd, expected in [(closed, errno.EBADF), *cases]:
+            flags, line = self.spawnCat((dirFd, procs, True))
+            self.assertEqual(line, self.line(leaf), expected)
+            self.assertEqual(
+                cgroupFlags(flags),
+                expected << _cspawn.CGROUP_ERRNO_SHIFT | _cspawn.FLAG_CGROUP_PROCS,
+            )
+
+    def test_refusedAsNobody(self) -> None:
+        """
+        C{EACCES}: a spawner without write access to the target (nobody,
+        with the leaf root's) is refused the clone; the child then moves
+        itself through a C{cgroup.procs} fd opened while root (the kernel
+        checks the opener's credentials), and without one the extension's
+        own open fails, as stage C{CGROUP}.
+        """
+        leaf = self.cgroup("leaf")
+        done = subprocess.run(
+            [sys.executable, "-c", _NOBODY_SCRIPT, leaf],
+            capture_output=True,
+            check=False,
+            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        )
+        self.assertEqual(done.returncode, 0, done.stderr.decode())
+        (okRecord, okFlags, okOut), (record, flags, out) = json.loads(done.stdout)
+        self.assertIsNone(okRecord)
+        self.assertIn(self.line(leaf), okOut.splitlines())
+        self.assertEqual(okFlags >> _cspawn.CGROUP_ERRNO_SHIFT, errno.EACCES)
+        self.assertTrue(okFlags & _cspawn.FLAG_CGROUP_PROCS)
+        stage = list(struct.pack("=I", _cspawn.STAGE_CGROUP))
+        self.assertEqual(record, stage)
+        self.assertEqual(flags >> _cspawn.CGROUP_ERRNO_SHIFT, errno.EACCES)
+        self.assertEqual(out, "")
+
+    def test_probe(self) -> None:
+        """
+        C{probeCloneIntoCgroup} clones a child that exits 0 into a cgroup:
+        0 for a fresh one; C{-errno} when clone3 refuses; the wait status
+        of a child the kernel killed (C{SIGKILL}) for a cgroup with another
+        C{cgroup.kill} history than ours.
+        """
+        self.assertEqual(_cspawn.probeCloneIntoCgroup(self.dirFd(self.cgroup("a"))), 0)
+        self.assertEqual(
+            _cspawn.probeCloneIntoCgroup(self.dirFd(self.tmp)), -errno.EBADF
+        )
+        killed = self.cgroup("killed")
+        with open(os.path.join(killed, "cgroup.kill"), "w") as f:
+            f.write("1")
+        status = _cspawn.probeCloneIntoCgroup(self.dirFd(killed))
+        self.assertTrue(os.WIFSIGNALED(status), status)
+        self.assertEqual(os.WTERMSIG(status), signal.SIGKILL)
+        self.assertRaises(ValueError, _cspawn.probeCloneIntoCgroup, -1)
+
+    def test_badArguments(self) -> None:
+        """
+        A malformed cgroup argument raises, naming it, before anything is
+        done.
+        """
+        before = openFDs()
+        for cgroup, exception, name in [
+            ((3, -1), TypeError, "cgroup"),
+            ([3, -1, True], TypeError, "cgroup"),
+            ((-1, -1, True), ValueError, "cgroup dirFd"),
+            ((3, -2, True), ValueError, "cgroup procsFd"),
+            (("3", -1, True), TypeError, "cgroup dirFd"),
+        ]:
+            e = self.assertRaises(
+                exception, _cspawn.spawn, *rawArgs(cgroup=cgroup).values()
+            )
+            self.assertIn(name, str(e))
+        self.assertEqual(openFDs(), before)
+        self.assertNoNewChildren()

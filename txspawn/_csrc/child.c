@@ -669,8 +669,10 @@ txs_exec_init(const struct txs_child *c)
  * another cgroup.kill history before its first instruction), then, when
  * the clone did not place us, move ourselves into the leaf by writing "0"
  * to its cgroup.procs [CGROUP], before anything else: every later step,
- * and whatever it starts, happens inside.  Raw calls: in the map handoff
- * the parent runs beside us on our errno.
+ * and whatever it starts, happens inside; and then enter the cgroup
+ * namespace the plan asked for [NAMESPACES], so that its root is the leaf
+ * (spawn.c left CLONE_NEWCGROUP out of the clone).  Raw calls: in the map
+ * handoff the parent runs beside us on our errno.
  */
 static void
 txs_cgroup(const struct txs_child *c)
@@ -689,6 +691,16 @@ txs_cgroup(const struct txs_child *c)
         if (n != 1) {
             errno = n < 0 ? (int)-n : EIO;
             txs_child_fail(c, TXS_STAGE_CGROUP, 0);
+        }
+    }
+    if (plan->cgroup_unshare) {
+        /* The cgroup namespace the plan asked the clone for, rooted at
+           the leaf we are in now. */
+        txs_fault(c, TXS_STAGE_NAMESPACES, 0);
+        long r = txs_raw6(SYS_unshare, CLONE_NEWCGROUP, 0, 0, 0, 0, 0);
+        if (r < 0) {
+            errno = (int)-r;
+            txs_child_fail(c, TXS_STAGE_NAMESPACES, 0);
         }
     }
 }

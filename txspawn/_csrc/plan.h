@@ -257,6 +257,10 @@ struct txs_plan {
     int has_cgroup;
     int cgroup_procs_fd;
     volatile int *started;
+    /* With cgroup_procs_fd: the plan's CLONE_NEWCGROUP, taken out of the
+       clone flags, is unshared right after the write instead, so that the
+       leaf is the namespace's root as when the clone places the child. */
+    int cgroup_unshare;
 
     /* Tests only (txspawn._plan.faultinjection): the step of stage
        fault_stage (0: none; a namespace step, or CGROUP) fails with

@@ -304,16 +304,17 @@ txs_clone3_path(unsigned allow)
  * cgroup.procs, or a seccomp filter; EINVAL/ENOSYS/E2BIG: a kernel
  * without CLONE_INTO_CGROUP (Linux 5.7; E2BIG is an older kernel's answer
  * to the larger struct clone_args); EOPNOTSUPP: a domain-invalid or
- * threaded target; ENODEV: the cgroup was removed (cgroup.procs then
- * fails too, and says so as stage CGROUP).  Anything else (EAGAIN,
- * ENOMEM) is the clone's own failure.
+ * threaded target; ENOENT, ENODEV: the cgroup was removed (cgroup.procs
+ * then fails too, and says so as stage CGROUP; a clone never fails with
+ * ENOENT otherwise).  Anything else (EAGAIN, ENOMEM) is the clone's own
+ * failure.
  */
 static int
 txs_cgroup_refusal(int err)
 {
     return err == EBADF || err == EBUSY || err == EACCES || err == EPERM ||
            err == EINVAL || err == ENOSYS || err == E2BIG ||
-           err == EOPNOTSUPP || err == ENODEV;
+           err == EOPNOTSUPP || err == ENODEV || err == ENOENT;
 }
 
 static pid_t
@@ -1222,6 +1223,7 @@ txs_spawn(struct txs_plan *plan, const struct txs_slots *slots,
 {
     plan->has_cgroup = cgroup != NULL;
     plan->cgroup_procs_fd = -1;
+    plan->cgroup_unshare = 0;
     plan->started = NULL;
     if (cgroup == NULL) {
         return txs_spawn_once(plan, slots, allow, -1, out);
@@ -1270,9 +1272,17 @@ txs_spawn(struct txs_plan *plan, const struct txs_slots *slots,
         rc = 0;
     }
     else {
+        /* A cgroup namespace is made by the child once in the leaf (see
+           txs_cgroup in child.c), as the clone would have made it there;
+           the Python engine's child does the same. */
+        uint64_t clone_flags = plan->ns.clone_flags;
+        plan->cgroup_unshare = (clone_flags & CLONE_NEWCGROUP) != 0;
+        plan->ns.clone_flags &= ~(uint64_t)CLONE_NEWCGROUP;
         plan->cgroup_procs_fd = procs_fd;
         rc = txs_spawn_once(plan, slots, allow, -1, out);
         plan->cgroup_procs_fd = -1;
+        plan->cgroup_unshare = 0;
+        plan->ns.clone_flags = clone_flags;
         if (rc == 0 && out->pid > 0 && out->record_len == 0) {
             out->cgroup_placement = TXS_PLACED_PROCS;
         }

@@ -83,6 +83,7 @@ CGROUP_REFUSALS = frozenset(
         errno.E2BIG,
         errno.EOPNOTSUPP,
         errno.ENODEV,
+        errno.ENOENT,
     }
 )
 #: The refusals that hold for every leaf on this kernel (no

@@ -9,8 +9,10 @@ clean-up paths must be tested.  Inside C{with injectChildFault(stage,
 err):}, L{txspawn._plan.planner.planSpawn} copies C{(stage, err)} into
 L{txspawn._plan.plan.SpawnPlan.injectedFault}, and the engine, at the step
 of that stage (the namespace stages and the C{SETGID}/C{SETUID} of the
-early ids), fails as if the step had failed with C{err}, after every
-earlier step ran.
+early ids, and C{CGROUP}: the child's placement in its cgroup leaf, on
+both engines and however it was placed), fails as if the step had failed
+with C{err}, after every earlier step ran.  A stage the spawn does not
+have (C{CGROUP} without a leaf) changes nothing.
 
 A L{ContextVar} holds it, so a fault set in one test (or one task) is not
 seen by another.
