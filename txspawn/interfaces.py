@@ -13,7 +13,7 @@ Interfaces for txspawn's plug points.
     when every process of its child's cgroup has exited.
   - L{IManagedProcessTransport}: what txspawn's process transports add to
     Twisted's C{IProcessTransport} (process groups, termination, exit
-    listeners).
+    listeners, the child's cgroup).
   - L{IReactorSpawn}: a reactor whose C{spawnProcess} takes txspawn's
     keyword options.
 
@@ -231,6 +231,27 @@ class IManagedProcessTransport(IProcessTransport):
         "C{None} if it does not lead one.  Still set after the child exited."
     )
 
+    cgroupPath = Attribute(
+        "The path of the child's own cgroup v2 leaf (C{str}), while the "
+        "leaf exists (spawned with C{cgroup=}); C{None} without a cgroup and "
+        "once the leaf was removed (after every process in it exited)."
+    )
+
+    cgroupUnavailable = Attribute(
+        "Why the child has no cgroup although it was spawned with "
+        "C{cgroup=Cgroup(required=False)} (C{str}: the reason and a hint), "
+        "else C{None}.  With C{required=True} the spawn raises "
+        "L{txspawn.errors.UnsupportedFeature} instead."
+    )
+
+    cgroupStats = Attribute(
+        "The statistics of the child's cgroup (L{txspawn.options.CgroupStats}): "
+        "those read when the child was reaped (its exit reason's C{cgroup}), "
+        "replaced by the final ones once every process of the cgroup has "
+        "exited (those given to L{IProcessTreeObserver.processTreeEnded}); "
+        "C{None} before the child is reaped, and without a cgroup."
+    )
+
     timedOut = Attribute(
         "Whether the C{timeout} spawn option expired and started the "
         "child's termination."
@@ -281,9 +302,27 @@ class IManagedProcessTransport(IProcessTransport):
         before the leader is reaped.  A second call while a termination is
         in progress does nothing.
 
+        With a cgroup (C{cgroup=}), the C{SIGKILL} step is L{killTree}: it
+        reaches every process of the cgroup, wherever it moved in the
+        process tree; and if the child exits during the grace period while
+        its cgroup still has processes, they are killed at once.
+
         @param killAfter: The grace period in seconds (C{>= 0}).
         @raise twisted.internet.error.ProcessExitedAlready: the child has
             been reaped.
+        """
+
+    def killTree() -> None:
+        """
+        Kill every process in the child's cgroup now (C{cgroup.kill}:
+        C{SIGKILL} to each, daemons that left the child's session or
+        process group included).  It works after the child itself was
+        reaped, for whatever it left behind, as long as the cgroup exists;
+        once the cgroup was removed (it was empty) it does nothing.
+
+        @raise ValueError: the child has no cgroup (it was spawned without
+            C{cgroup=}, or none could be had: see L{cgroupUnavailable}).
+        @raise OSError: C{cgroup.kill} could not be written.
         """
 
     def addExitListener(listener: Callable[[Any], object]) -> None:
