@@ -877,7 +877,7 @@ class _FailingSpawner:
         self.error = error
         self.calls: list[tuple[dict[int, int], bytes | None]] = []
 
-    def spawn(self, plan: Any, fdMap: Any, ttyName: Any) -> Any:
+    def spawn(self, plan: Any, fdMap: Any, ttyName: Any, cgroupLeaf: Any = None) -> Any:
         self.calls.append((dict(fdMap), ttyName))
         raise self.error
 
@@ -974,9 +974,11 @@ class ChildEndsMixin(MixinBase):
         class Recording:
             name = engine.name
 
-            def spawn(self, plan: Any, fdMap: Any, ttyName: Any) -> Any:
+            def spawn(
+                self, plan: Any, fdMap: Any, ttyName: Any, cgroupLeaf: Any = None
+            ) -> Any:
                 seen.append(dict(fdMap))
-                return engine.spawn(plan, fdMap, ttyName)
+                return engine.spawn(plan, fdMap, ttyName, cgroupLeaf)
 
         reactor = self.buildReactor()
         reactor.processSpawner.spawner = Recording()
