@@ -39,6 +39,13 @@ from tests.engineutil import makePlan, waitExit
 from tests.hygiene import HygieneMixin, openFDs
 from tests.test_cspawn import parentMap
 from tests.test_engines import C_UNAVAILABLE, REQUIRE_C
+from tests.test_rollback_interrupts import (
+    Interrupter,
+    requireCCleanup,
+    starting,
+    sweep,
+    txspawnPoints,
+)
 from txspawn._cgroup.leaf import CgroupLeaf, createLeaf
 from txspawn._cgroup.parent import CgroupParent
 from txspawn._cgroupoptions import Cgroup
@@ -446,6 +453,82 @@ class PythonEngineTests(PlacementMixin, SynchronousTestCase):
         self.assertIn("cgroup", str(e))
 
 
+class InterruptedPlacementTests(HygieneMixin, SynchronousTestCase):
+    """
+    A spawn with a leaf interrupted (a signal handler's
+    C{KeyboardInterrupt}) at any point leaves no child, no zombie and no
+    fd, on both engines: the C engine opens C{cgroup.procs} only inside the
+    extension, the Python engine records its fd as it opens it (see
+    C{docs/design/engines.rst}, "Interrupted spawns").
+    """
+
+    def setUp(self) -> None:
+        requireCCleanup(self)
+        self.setUpHygiene()
+        self.scratch = makeScratchCgroup(self, "interrupted-")
+
+    def sweepEngine(self, spawner: ISpawner, firstAt: str | None) -> int:
+        """
+        Interrupt a spawn of C{/bin/true} into a leaf at its 1st, 2nd, ...
+        point (after the first interrupt as C{firstAt} starts, if given),
+        until a run has fewer points; after each, check nothing is left.
+
+        @return: The number of points.
+        """
+        leaf = createLeaf(Cgroup(parent=self.scratch))
+        self.addCleanup(leaf.discard)
+        null = self.devnull()
+        plan = makePlan(b"/bin/true", argv=(b"true",))
+        before = openFDs()
+
+        def attempt(point: int) -> bool:
+            where = f"{spawner.name}: interrupted at {firstAt} then at {point}"
+            child = None
+            first = None if firstAt is None else starting(firstAt)
+            with Interrupter(first, point, txspawnPoints) as interrupter:
+                try:
+                    child = spawner.spawn(plan, {0: null, 1: null, 2: null}, None, leaf)
+                except KeyboardInterrupt:
+                    pass
+            if child is not None:
+                self.assertFalse(interrupter.firstFired and firstAt, where)
+                waitExit(child.pid)
+                child.closePidfd()
+            where += " " + interrupter.secondAt
+            self.assertNoNewChildren(where)
+            self.assertEqual(openFDs(), before, where)
+            return interrupter.secondFired
+
+        return sweep(attempt)
+
+    def test_cInterruptedAnywhere(self) -> None:
+        """
+        The C engine, interrupted once at any point of a spawn with a leaf.
+        """
+        if C_UNAVAILABLE is not None:
+            raise self.skipTest(C_UNAVAILABLE)
+        self.assertGreater(self.sweepEngine(CSpawner(), None), 0)
+
+    def test_pythonInterruptedAnywhere(self) -> None:
+        """
+        The Python engine, interrupted once at any point of a spawn with a
+        leaf (its fork path, with the leaf's C{cgroup.procs} open).
+        """
+        self.assertGreater(self.sweepEngine(PythonSpawner(), None), 0)
+
+    def test_interruptedAsPlacedThenInCleanUp(self) -> None:
+        """
+        Interrupted as the engine tells the leaf how it placed the child
+        (the child exists and is not returned yet), then again at every
+        point of the clean-up: still nothing left.
+        """
+        spawners: list[ISpawner] = [PythonSpawner()]
+        if C_UNAVAILABLE is None:
+            spawners.append(CSpawner())
+        for spawner in spawners:
+            self.assertGreater(self.sweepEngine(spawner, "placed"), 0)
+
+
 #: Run in a child placed in a cgroup whose cgroup.kill was written (empty):
 #: with each spawner, two spawns into fresh leaves of a parent of its own
 #: (argv[1]/<name>); for each, how the child was placed, the note, whether
@@ -620,6 +703,7 @@ __all__ = [
     "CEngineGlibcCloneTests",
     "CEngineTests",
     "CEngineWithoutSlotsTests",
+    "InterruptedPlacementTests",
     "KillSeqTests",
     "PythonEngineTests",
 ]

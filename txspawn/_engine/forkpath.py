@@ -152,10 +152,9 @@ def spawnByFork(
         os.close(errWrite)
         failure = syscalls.readFailure(errRead)
     finally:
-        for fd in pipe:
-            if fd != -1:
-                os.close(fd)
-        completeCleanup(_closeAll, procs)
+        # Resumable (completeCleanup), and in one call: an interrupt while
+        # one fd is closed must not leave the others open.
+        completeCleanup(_closeAll, [*pipe, *procs])
     if failure is not None:
         # PythonSpawner.spawn reaps the failed child (it is exiting).
         raise failure.toError(plan.failureFilename(failure.stage))
@@ -289,8 +288,7 @@ def spawnInNamespaces(
                 completeCleanup(_settlePidOne, started, reaped, cell)
             raise
     finally:
-        completeCleanup(_closeAll, fds)
-        completeCleanup(_closeAll, procs)
+        completeCleanup(_closeAll, [*fds, *procs])
     if failure is not None:
         # PythonSpawner.spawn kills and reaps the failed child.
         raise plan.failureError(failure.stage, failure.errno, failure.detail)
