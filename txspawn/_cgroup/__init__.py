@@ -36,19 +36,3 @@ engines, the transports and the result API, which place a child in its
 leaf, kill it and read it.
 """
 
-from txspawn._cgroup.leaf import CgroupLeaf, createLeaf
-from txspawn._cgroup.parent import (
-    CgroupParent,
-    CgroupUnavailable,
-    enableControllers,
-    findParent,
-)
-
-__all__ = [
-    "CgroupLeaf",
-    "CgroupParent",
-    "CgroupUnavailable",
-    "createLeaf",
-    "enableControllers",
-    "findParent",
-]

@@ -257,16 +257,16 @@ def removeCgroup(path: str) -> bool:
         process is still in it (C{EBUSY}).
     @raise OSError: Any other failure.
     """
-    try:
-        return _rmdir(path)
-    except OSError as e:
-        if e.errno != errno.ENOTEMPTY:
-            raise
+    if _rmdir(path):
+        return True
+    # EBUSY: a process is in it, or a cgroup was made inside it.
+    nested = False
     for root, dirs, _ in os.walk(path, topdown=False):
         for name in dirs:
+            nested = True
             if not _rmdir(os.path.join(root, name)):
                 return False
-    return _rmdir(path)
+    return nested and _rmdir(path)
 
 
 def _rmdir(path: str) -> bool:
@@ -275,7 +275,7 @@ def _rmdir(path: str) -> bool:
     except FileNotFoundError:
         return True
     except OSError as e:
-        if e.errno == errno.EBUSY:
+        if e.errno in (errno.EBUSY, errno.ENOTEMPTY):
             return False
         raise
     return True

@@ -66,8 +66,14 @@ class LeafRemover:
     @ivar reactor: The reactor.
     """
 
-    def __init__(self, reactor: Any) -> None:
+    def __init__(self, reactor: Any, clock: Any = None) -> None:
+        """
+        @param clock: What schedules the retries of a busy leaf
+            (C{callLater}); the reactor unless a test gives a
+            L{twisted.internet.task.Clock}.
+        """
         self.reactor = reactor
+        self._clock = reactor if clock is None else clock
         self._held: dict[str, _Held] = {}
         self._watcher = EventsWatcher(reactor, self._watchesLost)
         self._trigger: Any = reactor.addSystemEventTrigger(
@@ -133,6 +139,12 @@ class LeafRemover:
             self._watcher.unwatch(held.eventsPath)
         try:
             stats = held.leaf.readStats()
+        except FileNotFoundError:
+            # Removed by someone else: there is nothing to read or remove.
+            _log.warn(
+                "txspawn: cgroup {path} was removed by someone else",
+                path=held.leaf.path,
+            )
         except OSError:
             _log.failure(
                 "txspawn: could not read the final statistics of cgroup {path}",
@@ -152,7 +164,7 @@ class LeafRemover:
         if gone:
             self._held.pop(held.leaf.path, None)
             return
-        held.delayed = self.reactor.callLater(
+        held.delayed = self._clock.callLater(
             delay, self._tryRemove, held, min(delay * 2, LAST_RETRY)
         )
 
