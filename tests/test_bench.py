@@ -19,6 +19,13 @@ import attrs
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.test_engines import C_UNAVAILABLE
+from txspawn._bench._cgroups import (
+    CGROUP_SCENARIOS,
+    GOAL_US,
+    benchParent,
+    removeTree,
+)
+from txspawn._bench._cgroups import SUITE as CGROUP_SUITE
 from txspawn._bench._creference import buildReference, referenceSource
 from txspawn._bench._driver import (
     BenchOptions,
@@ -52,6 +59,7 @@ from txspawn._bench._scenarios import (
 
 __all__ = [
     "CReferenceTests",
+    "CgroupSuiteTests",
     "EndToEndTests",
     "NamespaceSuiteTests",
     "PairedRowsTests",
@@ -334,6 +342,184 @@ class NamespaceSuiteTests(SynchronousTestCase):
         self.assertEqual(anchor.args[:3], ("unshare", "-Urnpf", "--mount-proc"))
         if shutil.which("ip", path=f"{os.defpath}:/usr/sbin:/sbin"):
             self.assertIn("link set lo up; true", anchor.args[-1])
+
+
+def _cgroupMount() -> str | None:
+    """
+    @return: Where this process sees the cgroup v2 hierarchy, or C{None}.
+    """
+    from txspawn._cgroup.hierarchy import cgroupMount
+
+    return cgroupMount()
+
+
+def _benchParentUnavailable() -> str | None:
+    """
+    Why the bench cannot make its own parent cgroup here, or C{None}.
+    """
+    mount = _cgroupMount()
+    if mount is None:
+        return "no cgroup v2 hierarchy is mounted"
+    if not os.access(mount, os.W_OK):
+        return f"{mount} is not writable by this user"
+    return None
+
+
+class CgroupSuiteTests(SynchronousTestCase):
+    """
+    The cgroup rows: one suite, txspawn column only, each spawn with a leaf
+    of its own paired with a plain spawn on the same engine, and the parent
+    cgroup the bench makes for them.
+    """
+
+    def test_suite(self) -> None:
+        """
+        Every cgroup row is in the suite, runs in the txspawn column only,
+        is not in the default set, settles (its sample ends after the
+        spawn's last callback) and names its engine: a C and a Python
+        pair; C{--scenario cgroup} selects exactly them.
+        """
+        engines = []
+        for s in CGROUP_SCENARIOS:
+            self.assertEqual(
+                (s.suite, s.columns, s.default), (CGROUP_SUITE, ("txspawn",), False)
+            )
+            setup, task = s.plan(TINY)
+            self.assertTrue(task.settle)
+            self.assertEqual((task.kind, task.executable), ("spawn", "/bin/true"))
+            self.assertEqual((setup.idle, setup.ballastMiB), (0, 0))
+            engines.append(setup.engine)
+        self.assertEqual(engines, ["c", "c", "python", "python", "python"])
+        self.assertEqual(selectScenarios([CGROUP_SUITE]), list(CGROUP_SCENARIOS))
+        self.assertEqual(
+            [s.name for s in selectScenarios(["cg-leaf-py"])],
+            ["cg-plain-py", "cg-fork-py", "cg-leaf-py"],
+        )
+
+    def test_goals(self) -> None:
+        """
+        Each leaf row is compared with the plain row of its engine: at most
+        150 us more at the median, and a ratio without a goal; the Python
+        leaf row is also compared, without a goal, with a spawn that takes
+        the same fork path without a cgroup.
+        """
+        self.assertEqual(GOAL_US, 150.0)
+        goals = {
+            (s.name, p.over): (p.goal, p.differenceGoal)
+            for s in CGROUP_SCENARIOS
+            for p in s.pairs
+        }
+        self.assertEqual(
+            goals,
+            {
+                ("cg-leaf-c", "cg-plain-c"): (None, 150.0),
+                ("cg-leaf-py", "cg-plain-py"): (None, 150.0),
+                ("cg-leaf-py", "cg-fork-py"): (None, None),
+            },
+        )
+
+    def test_plans(self) -> None:
+        """
+        The leaf rows ask for a cgroup with the defaults of the public
+        L{Cgroup} (what the worker builds, with the bench's parent); the
+        plain rows ask for nothing; the engine travels in the setup, and
+        the workers of the two engines are told apart in the log.
+        """
+        from txspawn.options import Cgroup
+
+        for s in CGROUP_SCENARIOS:
+            _, task = s.plan(TINY)
+            if s.name.startswith("cg-leaf"):
+                options = task.options["cgroup"]
+                assert isinstance(options, dict)
+                self.assertEqual(Cgroup(**options), Cgroup())
+            elif s.name == "cg-fork-py":
+                self.assertEqual(dict(task.options), {"path": "/"})
+            else:
+                self.assertEqual(dict(task.options), {})
+            self.assertTrue(task.toJSON()["settle"])
+            self.assertTrue(task.warmup().settle)
+        self.assertEqual(Setup(engine="c").describe(), "empty parent, c engine")
+        self.assertNotEqual(Setup(engine="c"), Setup(engine="python"))
+
+    def test_benchParent(self) -> None:
+        """
+        L{benchParent} makes C{txspawn-bench-<pid>} at the top of the cgroup
+        v2 mount and removes it afterwards, with whatever was left in it:
+        a nested cgroup holding a live process is killed and removed too.
+        """
+        reason = _benchParentUnavailable()
+        if reason is not None:
+            raise self.skipTest(reason)
+        mount = _cgroupMount()
+        assert mount is not None
+        lines: list[str] = []
+        with benchParent(lines.append) as parent:
+            self.assertEqual(
+                parent, os.path.join(mount, f"txspawn-bench-{os.getpid()}")
+            )
+            assert parent is not None
+            self.assertTrue(os.path.isfile(os.path.join(parent, "cgroup.procs")))
+            leaf = os.path.join(parent, "left", "behind")
+            os.makedirs(leaf)
+            child = subprocess.Popen(["sleep", "60"])
+            self.addCleanup(child.wait)
+            with open(os.path.join(leaf, "cgroup.procs"), "w") as f:
+                f.write(str(child.pid))
+        self.assertFalse(os.path.exists(parent))
+        self.assertEqual(child.wait(), -9)
+        self.assertIn(f"leaves in {parent}", lines[0])
+        removeTree(parent)  # already gone: nothing to do
+
+    def test_staleParentRemoved(self) -> None:
+        """
+        A parent left by a run whose driver died is removed (with what is
+        in it) by the next run; one whose driver is alive is left alone.
+        """
+        reason = _benchParentUnavailable()
+        if reason is not None:
+            raise self.skipTest(reason)
+        mount = _cgroupMount()
+        assert mount is not None
+        dead = subprocess.Popen([sys.executable, "-c", ""])
+        dead.wait()
+        stale = os.path.join(mount, f"txspawn-bench-{dead.pid}")
+        alive = os.path.join(mount, f"txspawn-bench-{os.getppid()}")
+        os.makedirs(os.path.join(stale, "leaf"))
+        os.mkdir(alive)
+        self.addCleanup(removeTree, alive)
+        self.addCleanup(removeTree, stale)
+        lines: list[str] = []
+        with benchParent(lines.append):
+            pass
+        self.assertFalse(os.path.exists(stale))
+        self.assertTrue(os.path.isdir(alive))
+        self.assertIn(f"removed txspawn-bench-{dead.pid}", "\n".join(lines))
+
+    def test_noParent(self) -> None:
+        """
+        Where the parent cannot be made, L{benchParent} gives C{None} and
+        says why (the leaves then go where txspawn finds a parent itself).
+        """
+        mount = _cgroupMount()
+        if mount is None:
+            raise self.skipTest("no cgroup v2 hierarchy is mounted")
+        # An existing path: mkdir fails with EEXIST, as for any refusal.
+        path = os.path.join(mount, f"txspawn-bench-{os.getpid()}")
+        if _benchParentUnavailable() is not None:
+            lines: list[str] = []
+            with benchParent(lines.append) as parent:
+                self.assertIsNone(parent)
+            self.assertIn("txspawn finds a parent itself", lines[0])
+            return
+        os.mkdir(path)
+        self.addCleanup(os.rmdir, path)
+        lines = []
+        with benchParent(lines.append) as parent:
+            self.assertIsNone(parent)
+        self.assertIn(f"cannot make {path}", lines[0])
+        self.assertIn("txspawn finds a parent itself", lines[0])
+        self.assertTrue(os.path.isdir(path))  # not removed: it was not ours
 
 
 class CReferenceTests(SynchronousTestCase):
@@ -654,6 +840,64 @@ class PairedRowsTests(SynchronousTestCase):
         self.assertIn("is all beyond the goal", missed)
         self.assertNotIn("ns-user over", missed)
 
+    def test_difference(self) -> None:
+        """
+        A pair with a difference goal compares the rows' batch medians
+        repetition by repetition by subtraction too: the table shows the
+        median difference, its interval and the goal met or missed; a
+        missed one is explained under 'missed goals'.
+        """
+        bench = self._bench(
+            {
+                "cg-plain-c": [300, 320, 310],
+                "cg-leaf-c": [400, 520, 380],
+                "cg-plain-py": [500, 500],
+                "cg-leaf-py": [600, 610],
+            }
+        )
+        results = {r.run.scenario.name: r for r in pairResults(bench)}
+        c = results["cg-leaf-c"]
+        self.assertEqual(c.differences, (100, 200, 70))
+        self.assertEqual(c.difference, 100)
+        self.assertFalse(c.missed)
+        py = results["cg-leaf-py"]
+        self.assertEqual(py.difference, 105)
+        report = formatReport(bench)
+        table = report.split("\npaired rows:", 1)[1]
+        leaf = next(line for line in table.splitlines() if "cg-leaf-c " in line)
+        self.assertRegex(
+            leaf, r"cg-leaf-c +cg-plain-c +1\.\d\d .* - +\+100 us .* <=150 ok"
+        )
+        self.assertNotIn("\nmissed goals:", report)
+        missed = self._bench({"cg-plain-c": [300, 300], "cg-leaf-c": [500, 520]})
+        self.assertTrue(pairResults(missed)[0].differenceMissed)
+        self.assertFalse(pairResults(missed)[0].ratioMissed)
+        report = formatReport(missed)
+        self.assertIn("<=150 MISS", report)
+        explained = " ".join(report.split("\nmissed goals:\n", 1)[1].split())
+        self.assertIn("cg-leaf-c minus cg-plain-c: +210 us, goal <=150 us.", explained)
+        self.assertIn("per-repetition differences +200..+220", explained)
+        self.assertIn("is all beyond the goal", explained)
+        document = json.loads(json.dumps(toJSON(missed)))
+        (pair,) = document["scenarios"][1]["pairs"]
+        self.assertEqual(pair["differenceGoal"], 150.0)
+        self.assertEqual(pair["repetitionDifferences"], [200, 220])
+        self.assertEqual(pair["difference"], 210)
+        self.assertIs(pair["missed"], True)
+
+    def test_counts(self) -> None:
+        """
+        What a worker counted (how each child was placed in its cgroup) is
+        printed in the notes and kept in the JSON.
+        """
+        leaf = _fakeRun({"txspawn": [400]}, "cg-leaf-c")
+        leaf.impls["txspawn"].counts = {"placed by clone": 7}
+        bench = self._bench({"cg-plain-c": [300]}, leaf)
+        self.assertIn("cg-leaf-c / txspawn: 7 x placed by clone", formatReport(bench))
+        document = json.loads(json.dumps(toJSON(bench)))
+        counts = document["scenarios"][0]["implementations"]["txspawn"]["counts"]
+        self.assertEqual(counts, {"placed by clone": 7})
+
     def test_onlyColumnsRun(self) -> None:
         """
         A run of txspawn-only rows shows no Twisted or C column.
@@ -783,6 +1027,61 @@ class EndToEndTests(SynchronousTestCase):
         for paired in pairResults(bench):
             self.assertEqual(len(paired.ratios), 2)
         self.assertIn("\npaired rows:", formatReport(bench))
+
+    def test_cgroupSuite(self) -> None:
+        """
+        The cgroup rows run on one worker per engine, every repetition
+        timing each row once; each leaf row's children were placed in a
+        leaf of their own (by C{CLONE_INTO_CGROUP} on the C engine where
+        it works, by C{cgroup.procs} on the Python engine), and the parent
+        made for the run is gone afterwards, leaves and all.
+        """
+        reason = _benchParentUnavailable()
+        if reason is not None:
+            raise self.skipTest(reason)
+        if C_UNAVAILABLE is not None:
+            raise self.skipTest(C_UNAVAILABLE)
+        params = attrs.evolve(TINY, reps=2)
+        lines: list[str] = []
+        before = _children()
+        bench = runBench(BenchOptions(params, CGROUP_SCENARIOS), lines.append)
+        self.assertEqual(_children() - before, set(), "a worker was left behind")
+        mount = _cgroupMount()
+        assert mount is not None
+        self.assertFalse(
+            os.path.exists(os.path.join(mount, f"txspawn-bench-{os.getpid()}"))
+        )
+        for run in bench.scenarios:
+            result = run.impls["txspawn"]
+            self.assertIsNone(result.error, run.scenario.name)
+            self.assertEqual(len(result.values), 2, run.scenario.name)
+            self.assertIn(f"engine {run.setup.engine}", result.detail)
+        counts = {r.scenario.name: r.impls["txspawn"].counts for r in bench.scenarios}
+        self.assertEqual(counts["cg-plain-c"], {})
+        self.assertEqual(counts["cg-plain-py"], {})
+        self.assertEqual(counts["cg-fork-py"], {})
+        self.assertEqual(counts["cg-leaf-py"].get("placed by procs"), 4)
+        self.assertEqual(
+            counts["cg-leaf-py"].get(
+                "not by clone: the Python engine has no CLONE_INTO_CGROUP"
+            ),
+            4,
+        )
+        placed = counts["cg-leaf-c"]
+        self.assertEqual(
+            placed.get("placed by clone", 0) + placed.get("placed by procs", 0), 4
+        )
+        starts = [line for line in lines if "starting" in line]
+        self.assertEqual(
+            starts,
+            [
+                "[empty parent, c engine] starting txspawn worker",
+                "[empty parent, python engine] starting txspawn worker",
+            ],
+        )
+        for paired in pairResults(bench):
+            self.assertEqual(len(paired.differences), 2)
+        self.assertIn("<=150", formatReport(bench))
 
     def test_noCompiler(self) -> None:
         """

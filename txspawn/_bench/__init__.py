@@ -13,12 +13,16 @@ compiled with C{cc -O2} into a temporary directory when the benchmark runs.
     scenarios with their quick and full parameters).
   - L{txspawn._bench._namespaces}: the namespace suite (against a plain
     spawn and util-linux C{unshare}).
+  - L{txspawn._bench._cgroups}: the cgroup suite (a spawn with a leaf of
+    its own against a plain spawn, on each engine), and the parent cgroup
+    made for its run.
   - L{txspawn._bench._pyworker}: the worker process for the two Twisted
     columns (stock Twisted and txspawn), one reactor per process.
   - L{txspawn._bench._creference}: compiling and locating the C reference.
   - L{txspawn._bench._driver}: starting workers and interleaving batches.
   - L{txspawn._bench._report}: medians, ratios, the table and the JSON.
-  - L{txspawn._bench._pairs}: the paired ratios between rows of a suite.
+  - L{txspawn._bench._pairs}: the paired ratios and differences between
+    rows of a suite.
 
 Nothing here is public API.
 """

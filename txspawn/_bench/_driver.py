@@ -24,6 +24,7 @@ Isolation and interleaving, and why:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -37,6 +38,7 @@ from typing import IO, Any
 
 from attrs import define, field, frozen
 
+from txspawn._bench._cgroups import benchParent
 from txspawn._bench._creference import CReference, buildReference
 from txspawn._bench._scenarios import Params, Scenario, Setup, Task
 
@@ -110,6 +112,8 @@ class ImplRun:
     @ivar setupSeconds: The worker's setup time.
     @ivar detail: What the worker reported about itself (for txspawn: the
         engine and monitor in use).
+    @ivar counts: What the worker counted in the timed batches, by what
+        (e.g. how each child was placed in its cgroup), for the notes.
     """
 
     values: list[float] = field(factory=list)
@@ -119,6 +123,7 @@ class ImplRun:
     fds: int | None = None
     setupSeconds: float | None = None
     detail: str = ""
+    counts: dict[str, int] = field(factory=dict)
 
 
 @define
@@ -303,6 +308,7 @@ def _startWorker(
     reference: CReference,
     scratch: str,
     targetFds: int,
+    cgroupParent: str | None = None,
 ) -> tuple[_Worker, dict[str, Any]]:
     if impl == "c":
         if reference.binary is None:
@@ -326,12 +332,14 @@ def _startWorker(
         )
         config = {
             "impl": impl,
-            "engine": options.engine,
+            # A row that names its engine gets it whatever --engine says.
+            "engine": setup.engine or options.engine,
             "monitor": options.monitor,
             "idle": setup.idle,
             "ballastMiB": setup.ballastMiB,
             "scratch": scratch,
             "stamp": stamp,
+            "cgroupParent": cgroupParent,
         }
         argv = [sys.executable, "-m", "txspawn._bench._pyworker", json.dumps(config)]
         worker = _PyWorker(impl, argv, scratch, _encodePy)
@@ -356,6 +364,7 @@ def _startWorkers(
     reference: CReference,
     scratch: str,
     log: Callable[[str], None],
+    cgroupParent: str | None,
 ) -> tuple[dict[tuple[Setup, str], _Worker], dict[tuple[Setup, str], str]]:
     """
     Start one worker per setup and column the rows of a block need, and
@@ -385,7 +394,7 @@ def _startWorkers(
             log(f"[{setup.describe()}] starting {impl} worker")
             try:
                 workers[setup, impl], ready[setup, impl] = _startWorker(
-                    impl, setup, options, reference, scratch, target
+                    impl, setup, options, reference, scratch, target, cgroupParent
                 )
             except WorkerError as e:
                 errors[setup, impl] = str(e)
@@ -425,6 +434,10 @@ def _runBatch(
     finally:
         run.seconds += time.monotonic() - started
     run.impls[impl].late += answer.get("late", 0)
+    if task is run.task:  # not the warm-up batch
+        counts = run.impls[impl].counts
+        for what, n in answer.get("counts", {}).items():
+            counts[what] = counts.get(what, 0) + n
     samples: list[float] = answer["ok"]
     return samples
 
@@ -435,6 +448,7 @@ def _runBlock(
     reference: CReference,
     scratch: str,
     log: Callable[[str], None],
+    cgroupParent: str | None = None,
 ) -> list[ScenarioRun]:
     """
     Run the rows of one block: rows sharing a setup, or the rows of a
@@ -451,7 +465,7 @@ def _runBlock(
     ]
     workers: dict[tuple[Setup, str], _Worker] = {}
     try:
-        workers, _ = _startWorkers(runs, options, reference, scratch, log)
+        workers, _ = _startWorkers(runs, options, reference, scratch, log, cgroupParent)
 
         def live(run: ScenarioRun) -> list[str]:
             return [
@@ -517,7 +531,14 @@ def runBench(options: BenchOptions, log: Callable[[str], None]) -> BenchRun:
         setup, task = scenario.plan(options.params)
         key = ("suite", scenario.suite) if scenario.suite else ("setup", setup)
         blocks.setdefault(key, []).append((scenario, setup, task))
-    with tempfile.TemporaryDirectory(prefix="txspawn-bench-") as scratch:
+    # Rows with a cgroup of their own make their leaves in a parent made
+    # for this run (and removed after it).
+    cgroups = any("cgroup" in t.options for i in blocks.values() for _, _, t in i)
+    with contextlib.ExitStack() as stack:
+        scratch = stack.enter_context(
+            tempfile.TemporaryDirectory(prefix="txspawn-bench-")
+        )
+        cgroupParent = stack.enter_context(benchParent(log)) if cgroups else None
         if "c" in options.implementations:
             reference = buildReference(scratch, options.compiler)
             log(f"C reference: {reference.reason}")
@@ -525,7 +546,9 @@ def runBench(options: BenchOptions, log: Callable[[str], None]) -> BenchRun:
             reference = CReference(None, "C column not requested")
         runs: list[ScenarioRun] = []
         for items in blocks.values():
-            runs.extend(_runBlock(items, options, reference, scratch, log))
+            runs.extend(
+                _runBlock(items, options, reference, scratch, log, cgroupParent)
+            )
     order = {s.name: n for n, s in enumerate(options.scenarios)}
     runs.sort(key=lambda r: order[r.scenario.name])
     return BenchRun(

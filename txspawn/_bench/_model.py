@@ -6,7 +6,8 @@ batch (L{Task}), a row of the report (L{Scenario}) and a paired ratio
 between two rows (L{Pair}).
 
 The rows themselves are in L{txspawn._bench._scenarios} (and the namespace
-rows in L{txspawn._bench._namespaces}).
+rows in L{txspawn._bench._namespaces}, the cgroup rows in
+L{txspawn._bench._cgroups}).
 """
 
 from __future__ import annotations
@@ -85,10 +86,14 @@ class Setup:
         blocked reading their stdin (C{/bin/cat} with the default three
         pipes), so the parent holds their pipes (and pidfds).
     @ivar ballastMiB: Anonymous memory the parent allocates and touches.
+    @ivar engine: The txspawn engine this worker must use (C{"c"},
+        C{"python"}), overriding C{--engine}: rows that compare the engines
+        run on one worker per engine.  C{None}: the run's engine.
     """
 
     idle: int = 0
     ballastMiB: int = 0
+    engine: str | None = None
 
     def describe(self) -> str:
         """
@@ -99,7 +104,10 @@ class Setup:
             parts.append(f"{self.idle} idle children")
         if self.ballastMiB:
             parts.append(f"{self.ballastMiB} MiB parent")
-        return ", ".join(parts) or "empty parent"
+        described = ", ".join(parts) or "empty parent"
+        if self.engine is not None:
+            described += f", {self.engine} engine"
+        return described
 
 
 @frozen
@@ -120,6 +128,12 @@ class Task:
     @ivar delayUs: For C{"exit"}: the child's sleep before it exits.
     @ivar args: For C{"spawn"}: the child's argv, or C{None} for just the
         executable's base name.
+    @ivar settle: For C{"spawn"}: end each sample one reactor turn after
+        the spawn's last callback rather than in C{processEnded}, so that
+        work done right after it is counted: with a C{cgroup} option the
+        last callback is C{processTreeEnded}, and the sample ends once the
+        child's cgroup is removed too.  Rows compared with such a row
+        settle too, so both pay the same extra turn.
     """
 
     kind: TaskKind
@@ -128,6 +142,7 @@ class Task:
     options: Mapping[str, object] = field(factory=dict, converter=_options, hash=False)
     delayUs: int = 0
     args: tuple[str, ...] | None = field(default=None, converter=_strings)
+    settle: bool = False
 
     def warmup(self) -> Task:
         """
@@ -137,7 +152,13 @@ class Task:
         """
         small = max(1, min(self.count, 5 if self.kind != "pipe" else 16))
         return Task(
-            self.kind, small, self.executable, self.options, self.delayUs, self.args
+            self.kind,
+            small,
+            self.executable,
+            self.options,
+            self.delayUs,
+            self.args,
+            self.settle,
         )
 
     def toJSON(self) -> dict[str, object]:
@@ -151,6 +172,7 @@ class Task:
             "options": dict(self.options),
             "delayUs": self.delayUs,
             "args": None if self.args is None else list(self.args),
+            "settle": self.settle,
         }
 
 
@@ -209,15 +231,21 @@ class Scenario:
 @frozen
 class Pair:
     """
-    A paired ratio between two rows of a suite, in the txspawn column: the
-    row's batch median over row C{over}'s in each repetition (both timed
-    back to back), and the median of those.
+    A paired comparison between two rows of a suite, in the txspawn
+    column: the row's batch median over (and minus) row C{over}'s in each
+    repetition (both timed back to back), and the median of those.
 
     @ivar over: The other row's name.
     @ivar goal: The most the ratio may be, or C{None} for none.
-    @ivar why: Why that goal (or what the ratio shows), in a user's words.
+    @ivar why: Why that goal (or what the comparison shows), in a user's
+        words.
+    @ivar differenceGoal: The most the difference may be, in the rows'
+        unit (microseconds), or C{None} for none: for a cost that is a
+        fixed amount of work on top of the other row's, whatever that
+        row's own cost.
     """
 
     over: str
     goal: float | None
     why: str
+    differenceGoal: float | None = None

@@ -144,6 +144,64 @@ class _Measured(ProcessProtocol):
             self.done.errback(reason)
 
 
+class _Settled(_Measured):
+    """
+    A child whose sample ends one reactor turn after its last callback
+    (L{txspawn._bench._model.Task.settle}): C{processEnded}, or with a
+    cgroup C{processTreeEnded} and the removal of the child's leaf, which
+    txspawn does right after that callback returns.
+
+    @ivar counts: Where this batch's counts go: how each child was placed
+        in its cgroup (and why not by C{CLONE_INTO_CGROUP}), and the
+        children whose leaf was not yet removed one turn after
+        C{processTreeEnded} (txspawn retries C{rmdir} on C{EBUSY}).
+    """
+
+    def __init__(
+        self,
+        done: Deferred[_Measured],
+        reactor: Any,
+        cgroup: bool,
+        counts: dict[str, int],
+    ) -> None:
+        super().__init__(done)
+        self.reactor = reactor
+        self.cgroup = cgroup
+        self.counts = counts
+        self.reason: Failure | None = None
+        self.leaf: str | None = None
+        self.checks = 0
+
+    def _count(self, what: str) -> None:
+        self.counts[what] = self.counts.get(what, 0) + 1
+
+    def processEnded(self, reason: Failure) -> None:
+        self.reason = reason
+        if not self.cgroup:
+            self.reactor.callLater(0, self._settled)
+
+    def processTreeEnded(self, stats: Any) -> None:
+        self.leaf = stats.path
+        self._count(f"placed by {stats.placement}")
+        if stats.placementNote:
+            self._count(f"not by clone: {stats.placementNote}")
+        self.reactor.callLater(0, self._settled)
+
+    def _settled(self) -> None:
+        self.checks += 1
+        if self.leaf is not None and os.path.isdir(self.leaf):
+            if self.checks == 1:
+                self._count("leaf still there one turn after processTreeEnded")
+            self.reactor.callLater(0, self._settled)
+            return
+        self.endedAt = _now()
+        assert self.reason is not None
+        if self.reason.check(ProcessDone):  # type: ignore[no-untyped-call]
+            self.done.callback(self)
+        else:
+            self.done.errback(self.reason)
+
+
 class _Idle(ProcessProtocol):
     """
     An idle child: nothing to do until it ends.
@@ -226,7 +284,9 @@ class _Worker:
         self.reactor.callLater(0, step)
         return result
 
-    def spawnOnce(self, task: dict[str, Any]) -> Deferred[float]:
+    def spawnOnce(
+        self, task: dict[str, Any], counts: dict[str, int]
+    ) -> Deferred[float]:
         done: Deferred[_Measured] = Deferred()
         options = dict(task["options"])
         if "childFDs" in options:
@@ -235,10 +295,28 @@ class _Worker:
             from txspawn.options import Namespaces
 
             options["namespaces"] = Namespaces(**options["namespaces"])
+        cgroup = "cgroup" in options
+        if cgroup:
+            from txspawn.options import Cgroup
+
+            # The parent the driver made for the run (or None: found
+            # automatically, as for any user).
+            given = {"parent": self.config.get("cgroupParent"), **options["cgroup"]}
+            options["cgroup"] = Cgroup(**given)
         executable = task["executable"]
         # Everything but the spawnProcess call is built before the clock
         # starts: the C column times only posix_spawn too.
-        protocol = _Measured(done)
+        protocol: _Measured
+        if task.get("settle"):
+            protocol = _Settled(done, self.reactor, cgroup, counts)
+            if cgroup:
+                from zope.interface import alsoProvides
+
+                from txspawn.interfaces import IProcessTreeObserver
+
+                alsoProvides(protocol, IProcessTreeObserver)
+        else:
+            protocol = _Measured(done)
         args = task.get("args") or [os.path.basename(executable)]
         env: dict[str, str] = {}
         started = _now()
@@ -290,8 +368,9 @@ class _Worker:
     def run(self, task: dict[str, Any]) -> Deferred[dict[str, object]]:
         kind = task["kind"]
         if kind == "spawn":
-            d = self._sequential(task["count"], lambda: self.spawnOnce(task))
-            return d.addCallback(lambda s: {"ok": s})
+            counts: dict[str, int] = {}
+            d = self._sequential(task["count"], lambda: self.spawnOnce(task, counts))
+            return d.addCallback(lambda s: {"ok": s, "counts": counts})
         if kind == "exit":
             late: list[int] = []
             d = self._sequential(task["count"], lambda: self.exitOnce(task, late))
@@ -353,7 +432,8 @@ def main(argv: list[str]) -> int:
 
     @param argv: C{[CONFIG_JSON]}: C{impl}, C{engine}, C{monitor}, C{idle},
         C{ballastMiB}, C{scratch} (a directory), C{stamp} (the argv prefix
-        of the exit-latency child).
+        of the exit-latency child), C{cgroupParent} (the cgroup v2
+        directory the driver made for C{cgroup} spawns, or C{None}).
     @return: The exit code.
     """
     config = json.loads(argv[0])

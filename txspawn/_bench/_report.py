@@ -359,6 +359,9 @@ def formatReport(bench: BenchRun) -> str:
                     f"  {run.scenario.name} / {_LABELS[impl]}: {r.late} samples "
                     "where the child exited before spawnProcess returned"
                 )
+            if r.counts:
+                counted = ", ".join(f"{n} x {what}" for what, n in r.counts.items())
+                notes.append(f"  {run.scenario.name} / {_LABELS[impl]}: {counted}")
     if notes:
         out += ["", "notes:", *notes]
     return "\n".join(out) + "\n"
@@ -409,6 +412,7 @@ def toJSON(bench: BenchRun) -> dict[str, Any]:
                         "fds": r.fds,
                         "setupSeconds": r.setupSeconds,
                         "detail": r.detail,
+                        "counts": dict(r.counts),
                     }
                     for impl, r in run.impls.items()
                 },
@@ -427,6 +431,10 @@ def toJSON(bench: BenchRun) -> dict[str, Any]:
                         "ratio": r.value,
                         "repetitionRatios": list(r.ratios),
                         "interval90": r.interval,
+                        "differenceGoal": r.pair.differenceGoal,
+                        "difference": r.difference,
+                        "repetitionDifferences": list(r.differences),
+                        "differenceInterval90": r.differenceInterval,
                         "missed": r.missed,
                     }
                     for r in pairResults(bench)

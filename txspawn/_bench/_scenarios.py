@@ -11,12 +11,14 @@ implementation.
 
 Adding a scenario is adding one entry to L{SCENARIOS}: the workers already
 understand every C{spawnProcess} keyword (C{path}, C{uid}, C{gid},
-C{usePTY}, C{childFDs}, C{namespaces}) and the C{ballastMiB} setup; the C
+C{usePTY}, C{childFDs}, C{namespaces}, C{cgroup}) and the C{ballastMiB}
+and C{engine} setups; the C
 column always runs the plain reference task for that kind (the practical
 limit every variant is compared against).  A row may be limited to some
 columns, and belong to a suite whose rows are timed back to back in each
 repetition so that rows can be compared with each other (L{Pair}): the
-namespace rows (L{txspawn._bench._namespaces}) are such a suite.
+namespace rows (L{txspawn._bench._namespaces}) and the cgroup rows
+(L{txspawn._bench._cgroups}) are such suites.
 
 The value types (L{Params}, L{Setup}, L{Task}, L{Scenario}, L{Pair}) are
 in L{txspawn._bench._model}, re-exported here.
@@ -27,6 +29,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 
+from txspawn._bench._cgroups import CGROUP_SCENARIOS
 from txspawn._bench._model import Pair, Params, Scenario, Setup, Task, TaskKind
 from txspawn._bench._namespaces import NAMESPACE_SCENARIOS
 
@@ -237,6 +240,9 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     # Namespaces: their own suite, paired row against row.
     *NAMESPACE_SCENARIOS,
+    # A cgroup per child: its own suite, each leaf row against a plain row
+    # on the same engine.
+    *CGROUP_SCENARIOS,
 )
 
 #: The suites: a C{--scenario} name that selects every row of one.
