@@ -32,6 +32,18 @@ def _runModule(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _leaves(mount: str) -> set[str]:
+    """
+    @return: Every cgroup under C{mount} named like a txspawn leaf.
+    """
+    return {
+        os.path.join(top, name)
+        for top, dirs, _ in os.walk(mount)
+        for name in dirs
+        if name.startswith("txspawn-")
+    }
+
+
 def assertNoInternalLabels(test: SynchronousTestCase, text: str) -> None:
     """
     Assert that C{text}, which users read, names no issue or issue item: no
@@ -53,7 +65,13 @@ class InfoTests(SynchronousTestCase):
         """
         result = _runModule("info")
         self.assertEqual(result.returncode, 0, result.stderr)
-        for section in ("engine:", "monitor:", "features:", "namespaces:"):
+        for section in (
+            "engine:",
+            "monitor:",
+            "features:",
+            "namespaces:",
+            "cgroups:",
+        ):
             self.assertIn(f"\n{section}\n", result.stdout)
 
     def test_everyFeature(self) -> None:
@@ -163,6 +181,85 @@ class InfoTests(SynchronousTestCase):
         self.assertIn("    use: Namespaces(pid=True)", text)
         self.assertIn("    use: uidMap= or gidMap=", text)
         self.assertEqual(text.count("    why: unshare failed with EPERM"), len(names))
+        assertNoInternalLabels(self, text)
+
+    def test_cgroups(self) -> None:
+        """
+        C{info} has a cgroups section listing every part of cgroup support
+        the probes report, once each, C{on} exactly when they say so, each
+        one that is on with what was found and each one that is off with
+        why and what needs it on the next lines; the probe leaves no leaf
+        behind.
+        """
+        from txspawn._cgroup.hierarchy import cgroupMount
+        from txspawn._cgroup.support import cgroupSupport
+
+        mount = cgroupMount()
+        rows = cgroupSupport()
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("TXSPAWN_ENGINE", "TXSPAWN_MONITOR")
+        }
+        info = subprocess.Popen(
+            [sys.executable, "-m", "txspawn", "info"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        stdout, stderr = info.communicate(timeout=120)
+        self.assertEqual(info.returncode, 0, stderr)
+        result = subprocess.CompletedProcess(info.args, 0, stdout, stderr)
+        section = result.stdout.split("\ncgroups:\n", 1)[1].split("\n\n", 1)[0]
+        lines = section.splitlines()
+        self.assertIn("from real probes", lines[0])
+        self.assertGreaterEqual(len(rows), 2)
+        for name, state, reason in rows:
+            at = [n for n, line in enumerate(lines) if line[2:].startswith(name + "  ")]
+            self.assertEqual(len(at), 1, f"{name} not listed once")
+            line = lines[at[0]]
+            self.assertEqual(line[2:].split()[len(name.split())], state, name)
+            if state == "on":
+                self.assertIn(reason.split()[0], line)
+            else:
+                self.assertRegex(lines[at[0] + 1], r"^      why: \S", name)
+                self.assertIn("      use: ", "\n".join(lines[at[0] + 2 : at[0] + 8]))
+        if mount is not None:
+            # Leaves are named for the process that made them.
+            mine = f"txspawn-{info.pid}-"
+            self.assertEqual(
+                {p for p in _leaves(mount) if os.path.basename(p).startswith(mine)},
+                set(),
+            )
+
+    def test_cgroupsOffExplained(self) -> None:
+        """
+        With every part of cgroup support off, each is listed with its
+        reason (wrapped to 79 columns) and what needs it; every part the
+        probes can report has a plain description.
+        """
+        from txspawn._cli.main import CGROUP_USES, describeCgroups
+
+        names = [
+            "cgroup v2",
+            "cgroup (own)",
+            "cgroup parent",
+            "cgroup controllers",
+            "CLONE_INTO_CGROUP",
+            "cgroup.kill",
+        ]
+        self.assertEqual(set(CGROUP_USES), set(names))
+        offAll = [(name, "off", f"no {name} here, for a long reason") for name in names]
+        lines = describeCgroups(offAll)
+        self.assertTrue(all(len(line) <= 77 for line in lines), lines)
+        text = "\n".join(lines)
+        for name in names:
+            self.assertEqual(text.count(f"\n{name}"), 1, name)
+            self.assertIn(f"\n    why: no {name} here", text)
+            use = " ".join(CGROUP_USES[name].split()[:3])
+            self.assertIn(f"    use: {use}", text)
+        self.assertIn("Delegate=yes", " ".join(text.split()))
         assertNoInternalLabels(self, text)
 
     def test_readsAsPlainWords(self) -> None:

@@ -4,8 +4,10 @@ The command line: C{python -m txspawn info} and C{python -m txspawn bench}.
 
 C{info} says which engine and monitor txspawn would use here, and why,
 lists every kernel and libc feature probed, with the reason for each one
-that is off, and which namespaces a child can get here (from a real probe,
-L{txspawn._kernel.nsprobe}), with the reason for each one it cannot.
+that is off, which namespaces a child can get here (from a real probe,
+L{txspawn._kernel.nsprobe}), with the reason for each one it cannot, and
+what a cgroup of its own per child can have here (from real probes too,
+L{txspawn._cgroup.support}), with the reason for each part that is off.
 C{bench} runs the side-by-side benchmark (txspawn, stock Twisted, a C
 C{posix_spawn} loop) and prints medians and ratios.
 """
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "buildParser",
+    "describeCgroups",
     "describeFeatures",
     "describeNamespaces",
     "effectiveFeatures",
@@ -270,6 +273,66 @@ def _namespaceLines() -> list[str]:
     return describeNamespaces(probe)
 
 
+#: What each part of cgroup support gives, in a user's words.
+CGROUP_USES = {
+    "cgroup v2": "cgroup=Cgroup(...): a cgroup of its own for each child, "
+    "placed at spawn, measured, and killed as a whole tree",
+    "cgroup (own)": "finding a parent: this process's own cgroup, when it is "
+    "delegated to us",
+    "cgroup parent": "Cgroup() without parent=: where the children's cgroups "
+    "are made.  Give Cgroup(parent=...) a cgroup v2 directory you may write "
+    "to, or run under a systemd unit or scope with Delegate=yes",
+    "cgroup controllers": "the limits: memoryMax and memoryHigh need the "
+    "memory controller, pidsMax pids, cpuMax cpu, ioWeight io.  Placement, "
+    "tree kill, the end of the tree and cpu.stat work without any",
+    "CLONE_INTO_CGROUP": "the C engine clones the child straight into its "
+    "cgroup, so it is there from its first instruction, at the cost of a "
+    "plain spawn; without it the child moves itself (cgroup.procs) before "
+    "it runs the command",
+    "cgroup.kill": "killTree(), and timeouts and terminate() with a cgroup, "
+    "kill the whole tree at once, daemons that left the session included",
+}
+
+
+def describeCgroups(rows: Sequence[tuple[str, str, str]]) -> list[str]:
+    """
+    The cgroups section of C{info}: one line per part of cgroup support
+    that is on (what was found); for each one that is off, why (C{why:})
+    and what needs it (C{use:}).
+
+    @param rows: L{txspawn._cgroup.support.cgroupSupport}'s verdicts:
+        C{(name, "on" or "off", reason)}.
+    @return: The lines, without the section's indent.
+    """
+    lines = _wrapped(
+        "from real probes: a leaf made and removed, and a child cloned into it",
+        "",
+        "",
+    )
+    width = max((len(name) for name, _, _ in rows), default=0)
+    for name, state, reason in rows:
+        if state == "on":
+            lines += _wrapped(reason, f"{name:<{width}}  on  ", " " * (width + 6))
+            continue
+        lines.append(f"{name:<{width}}  off")
+        lines += _wrapped(reason, "    why: ", " " * 9)
+        if name in CGROUP_USES:
+            lines += _wrapped(CGROUP_USES[name], "    use: ", " " * 9)
+    return lines
+
+
+def _cgroupLines() -> list[str]:
+    try:
+        from txspawn._cgroup.support import cgroupSupport
+    except ImportError as e:
+        return [f"cgroup probe {_failure(e)}"]
+    try:
+        rows = cgroupSupport()
+    except Exception as e:
+        return [f"cgroup probe {_failure(e)}"]
+    return describeCgroups(rows)
+
+
 def infoReport() -> str:
     """
     @return: The text C{python -m txspawn info} prints.
@@ -288,6 +351,7 @@ def infoReport() -> str:
     out += _section("monitor:", _monitorLines())
     out += _section("features:", _featureLines())
     out += _section("namespaces:", _namespaceLines())
+    out += _section("cgroups:", _cgroupLines())
     return "\n".join(out)
 
 
@@ -308,12 +372,16 @@ def buildParser() -> argparse.ArgumentParser:
     commands.add_parser(
         "info",
         help="show which engine and monitor txspawn uses here, and why, what "
-        "this kernel and libc offer, and which namespaces work here",
+        "this kernel and libc offer, and which namespaces and cgroup features "
+        "work here",
         description="Show which engine (what starts children) and monitor "
         "(what notices their exits) txspawn uses on this machine, and why, and "
         "every kernel and libc feature it looks for: why each one that is off "
         "is off, and what it would give; and which namespaces a child can "
-        "get here, from a real probe, and why any cannot.",
+        "get here, from a real probe, and why any cannot; and what a cgroup "
+        "of its own per child can have here (the cgroup v2 mount, a parent, "
+        "its controllers, CLONE_INTO_CGROUP, cgroup.kill), from real probes, "
+        "and why any part is off.",
     )
     bench = commands.add_parser(
         "bench",
@@ -347,7 +415,8 @@ def buildParser() -> argparse.ArgumentParser:
         action="append",
         metavar="NAME",
         help="run only this scenario (repeatable; 'all' for every scenario, "
-        "'namespaces' for the namespace suite; a row compared with other rows "
+        "'namespaces' for the namespace suite, 'cgroup' for the cgroup "
+        "suite; a row compared with other rows "
         "brings them along)",
     )
     bench.add_argument("--reps", type=int, help="timed repetitions per scenario")
