@@ -15,7 +15,6 @@ import time
 from typing import Any
 
 from twisted.internet.defer import CancelledError
-from twisted.python.failure import Failure
 
 from tests.builders import PYTHON, MixinBase, makeTestCaseClasses, python
 from tests.cgrouptransportutil import (
@@ -69,6 +68,11 @@ def treeArgv(leader: str) -> list[bytes]:
 class CgroupRunMixin(MixinBase):
     """
     C{run()} and C{stream()} of children with cgroups of their own.
+
+    The daemons are checked dead while the reactor still runs: at its
+    shutdown the reactor's leaf remover kills whatever is left in the
+    leaves it holds (those of children with C{killOnExit=False}), which
+    would hide a run that did not kill the tree.
     """
 
     def _pids(self, output: bytes) -> tuple[list[int], list[int | None]]:
@@ -142,23 +146,23 @@ class CgroupRunMixin(MixinBase):
         parent = makeTestParent(self)
         reactor = self.buildReactor()
 
-        async def main() -> ProcessResult:
-            return await run(
-                treeArgv("sigwait"),
-                reactor=reactor,
-                timeout=0.5,
-                killAfter=NEVER,
-                cgroup=Cgroup(parent=parent, killOnExit=False),
-            )
+        async def main() -> tuple[Any, list[bool], list[int]]:
+            try:
+                await run(
+                    treeArgv("sigwait"),
+                    reactor=reactor,
+                    timeout=0.5,
+                    killAfter=NEVER,
+                    cgroup=Cgroup(parent=parent, killOnExit=False),
+                )
+            except ProcessTimedOut as e:
+                pids, pidfds = self._pids(e.result.stdout)
+                return e.result, waitDead(pidfds), aliveByKill(pids)
+            raise AssertionError("run() did not time out")
 
-        outcome = runInReactor(self, reactor, main)
-        self.assertIsInstance(outcome, Failure)
-        self.assertIsInstance(outcome.value, ProcessTimedOut)
-        result = outcome.value.result
-        pids, pidfds = self._pids(result.stdout)
-        self.assertEqual(len(pids), DAEMONS)
-        self.assertEqual(waitDead(pidfds), [True] * DAEMONS)
-        self.assertEqual(aliveByKill(pids), [])
+        result, dead, alive = succeeded(runInReactor(self, reactor, main))
+        self.assertEqual(dead, [True] * DAEMONS)
+        self.assertEqual(alive, [])
         self.assertEqual(result.exitCode, 0)
         self.assertIsNotNone(result.cgroup)
 
@@ -172,32 +176,33 @@ class CgroupRunMixin(MixinBase):
         parent = makeTestParent(self)
         reactor = self.buildReactor()
 
-        async def main() -> ProcessResult:
-            return await run(
-                treeArgv("exit"),
-                reactor=reactor,
-                timeout=1.0,
-                killAfter=NEVER,
-                cgroup=Cgroup(parent=parent, killOnExit=False),
-            )
+        async def main() -> tuple[list[bool], list[int]]:
+            try:
+                await run(
+                    treeArgv("exit"),
+                    reactor=reactor,
+                    timeout=1.0,
+                    killAfter=NEVER,
+                    cgroup=Cgroup(parent=parent, killOnExit=False),
+                )
+            except ProcessTimedOut as e:
+                pids, pidfds = self._pids(e.result.stdout)
+                return waitDead(pidfds), aliveByKill(pids)
+            raise AssertionError("run() did not time out")
 
-        outcome = runInReactor(self, reactor, main)
-        self.assertIsInstance(outcome, Failure)
-        self.assertIsInstance(outcome.value, ProcessTimedOut)
-        pids, pidfds = self._pids(outcome.value.result.stdout)
-        self.assertEqual(waitDead(pidfds), [True] * len(pids))
-        self.assertEqual(aliveByKill(pids), [])
+        dead, alive = succeeded(runInReactor(self, reactor, main))
+        self.assertEqual(dead, [True] * DAEMONS)
+        self.assertEqual(alive, [])
 
-    def _streamTree(
-        self, leader: str, end: str
-    ) -> tuple[Any, list[int], list[int | None]]:
+    def _streamTree(self, leader: str, end: str) -> tuple[Any, list[bool], list[int]]:
         """
         Stream the lines of the tree with C{leader} until every daemon
         reported, check they all run, then end the stream with C{end}
         (C{"cancel"} or C{"kill"}).
 
-        @return: The outcome of C{outputStream.result}, the pids, their
-            pidfds.
+        @return: The outcome of C{outputStream.result}, whether each
+            daemon is dead then (waiting for the kernel to finish killing
+            them: L{waitDead}), and the pids L{aliveByKill} finds then.
         """
         parent = makeTestParent(self)
         reactor = self.buildReactor()
@@ -222,13 +227,14 @@ class CgroupRunMixin(MixinBase):
             else:
                 outputStream.kill()
             try:
-                return await outputStream.result
+                outcome: Any = await outputStream.result
             except CancelledError as e:
-                return e
+                outcome = e
+            return outcome, waitDead(seen["pidfds"]), aliveByKill(seen["pids"])
 
-        outcome = succeeded(runInReactor(self, reactor, main))
+        outcome, dead, alive = succeeded(runInReactor(self, reactor, main))
         self.assertEqual(seen["aliveBefore"], DAEMONS)
-        return outcome, seen["pids"], seen["pidfds"]
+        return outcome, dead, alive
 
     def test_streamCancelKillsTree(self) -> None:
         """
@@ -237,10 +243,10 @@ class CgroupRunMixin(MixinBase):
         is closed, which C{stream()} does at once) and only its daemons
         are left.
         """
-        outcome, pids, pidfds = self._streamTree("wait", "cancel")
+        outcome, dead, alive = self._streamTree("wait", "cancel")
         self.assertIsInstance(outcome, CancelledError)
-        self.assertEqual(waitDead(pidfds), [True] * DAEMONS)
-        self.assertEqual(aliveByKill(pids), [])
+        self.assertEqual(dead, [True] * DAEMONS)
+        self.assertEqual(alive, [])
 
     def test_streamKillKillsTree(self) -> None:
         """
@@ -248,10 +254,10 @@ class CgroupRunMixin(MixinBase):
         says the child (still running: it waits for a C{SIGTERM}) was
         killed by C{SIGKILL}.
         """
-        outcome, pids, pidfds = self._streamTree("sigwait", "kill")
+        outcome, dead, alive = self._streamTree("sigwait", "kill")
         self.assertEqual(outcome.signal, 9, outcome)
-        self.assertEqual(waitDead(pidfds), [True] * DAEMONS)
-        self.assertEqual(aliveByKill(pids), [])
+        self.assertEqual(dead, [True] * DAEMONS)
+        self.assertEqual(alive, [])
 
 
 _SKIP = cgroupSkipReason()
