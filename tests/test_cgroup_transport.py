@@ -19,6 +19,7 @@ from typing import Any
 from twisted.internet.defer import Deferred
 from twisted.logger import ILogObserver, LogEvent, formatEvent, globalLogPublisher
 from twisted.python.failure import Failure
+from twisted.trial.unittest import SkipTest
 from zope.interface import implementer
 
 from tests.builders import PYTHON, MixinBase, makeTestCaseClasses, python
@@ -254,6 +255,30 @@ class CgroupTransportMixin(MixinBase):
         error = self.assertRaises(ValueError, transport.killTree)
         self.assertIn(why, str(error))
         self.assertNotIn("treeEnded", proto.names())
+
+    def test_limitWithoutController(self) -> None:
+        """
+        A limit whose controller the hierarchy does not offer is an
+        L{UnsupportedFeature} naming it even for a best-effort cgroup (a
+        limit asked for is never dropped), and nothing is left.
+        """
+        parent = makeTestParent(self)
+        with open(os.path.join(parent, "cgroup.controllers")) as f:
+            if "memory" in f.read().split():
+                raise SkipTest("this cgroup v2 hierarchy offers memory")
+        reactor = self.buildReactor()
+        proto = TreeProtocol()
+        error = self.assertRaises(
+            UnsupportedFeature,
+            reactor.spawnProcess,
+            proto,
+            PYTHON,
+            python("pass"),
+            cgroup=Cgroup(parent=parent, memoryMax="64M", required=False),
+        )
+        self.assertIn("memory", str(error))
+        self.assertEqual(proto.names(), [])
+        self.assertEqual(leavesIn(parent), [])
 
     def test_failedSpawnDiscardsLeaf(self) -> None:
         """
