@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_cgroup_transport -*-
+# -*- test-case-name: tests.test_cgroup_transport,tests.test_cgroup_tree -*-
 """
 A child's cgroup as its transport sees it: the leaf made first thing in a
 spawn, and its end.
