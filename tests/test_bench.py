@@ -1032,9 +1032,10 @@ class EndToEndTests(SynchronousTestCase):
         """
         The cgroup rows run on one worker per engine, every repetition
         timing each row once; each leaf row's children were placed in a
-        leaf of their own (by C{CLONE_INTO_CGROUP} on the C engine where
-        it works, by C{cgroup.procs} on the Python engine), and the parent
-        made for the run is gone afterwards, leaves and all.
+        leaf of their own, in the parent made for the run (by
+        C{CLONE_INTO_CGROUP} on the C engine where it works, by
+        C{cgroup.procs} on the Python engine), and that parent is gone
+        afterwards, leaves and all.
         """
         reason = _benchParentUnavailable()
         if reason is not None:
@@ -1067,6 +1068,8 @@ class EndToEndTests(SynchronousTestCase):
             ),
             4,
         )
+        for leafRow in ("cg-leaf-c", "cg-leaf-py"):
+            self.assertEqual(counts[leafRow].get("leaf in the run's parent"), 4)
         placed = counts["cg-leaf-c"]
         self.assertEqual(
             placed.get("placed by clone", 0) + placed.get("placed by procs", 0), 4

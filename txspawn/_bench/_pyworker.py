@@ -151,8 +151,10 @@ class _Settled(_Measured):
     cgroup C{processTreeEnded} and the removal of the child's leaf, which
     txspawn does right after that callback returns.
 
-    @ivar counts: Where this batch's counts go: how each child was placed
-        in its cgroup (and why not by C{CLONE_INTO_CGROUP}), and the
+    @ivar counts: Where this batch's counts go: where each child's leaf
+        was (in the parent made for the run, or where txspawn found one),
+        how the child was placed in it (and why not by
+        C{CLONE_INTO_CGROUP}), and the
         children whose leaf was not yet removed one turn after
         C{processTreeEnded} (txspawn retries C{rmdir} on C{EBUSY}).
     """
@@ -163,13 +165,16 @@ class _Settled(_Measured):
         reactor: Any,
         cgroup: bool,
         counts: dict[str, int],
+        parent: str | None = None,
     ) -> None:
         super().__init__(done)
         self.reactor = reactor
         self.cgroup = cgroup
+        self.parent = parent
         self.counts = counts
         self.reason: Failure | None = None
         self.leaf: str | None = None
+        self.stats: Any = None
         self.checks = 0
 
     def _count(self, what: str) -> None:
@@ -181,11 +186,20 @@ class _Settled(_Measured):
             self.reactor.callLater(0, self._settled)
 
     def processTreeEnded(self, stats: Any) -> None:
+        self.stats = stats
         self.leaf = stats.path
+        self.reactor.callLater(0, self._settled)
+
+    def _countLeaf(self) -> None:
+        # Once the sample is taken: counting is not what is measured.
+        stats = self.stats
+        where = os.path.dirname(stats.path)
+        self._count(
+            "leaf in the run's parent" if where == self.parent else f"leaf in {where}"
+        )
         self._count(f"placed by {stats.placement}")
         if stats.placementNote:
             self._count(f"not by clone: {stats.placementNote}")
-        self.reactor.callLater(0, self._settled)
 
     def _settled(self) -> None:
         self.checks += 1
@@ -195,6 +209,8 @@ class _Settled(_Measured):
             self.reactor.callLater(0, self._settled)
             return
         self.endedAt = _now()
+        if self.stats is not None:
+            self._countLeaf()
         assert self.reason is not None
         if self.reason.check(ProcessDone):  # type: ignore[no-untyped-call]
             self.done.callback(self)
@@ -308,7 +324,9 @@ class _Worker:
         # starts: the C column times only posix_spawn too.
         protocol: _Measured
         if task.get("settle"):
-            protocol = _Settled(done, self.reactor, cgroup, counts)
+            protocol = _Settled(
+                done, self.reactor, cgroup, counts, self.config.get("cgroupParent")
+            )
             if cgroup:
                 from zope.interface import alsoProvides
 
