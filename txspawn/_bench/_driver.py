@@ -434,10 +434,9 @@ def _runBatch(
     finally:
         run.seconds += time.monotonic() - started
     run.impls[impl].late += answer.get("late", 0)
-    if task is run.task:  # not the warm-up batch
-        counts = run.impls[impl].counts
-        for what, n in answer.get("counts", {}).items():
-            counts[what] = counts.get(what, 0) + n
+    counts = run.impls[impl].counts
+    for what, n in answer.get("counts", {}).items() if task is run.task else ():
+        counts[what] = counts.get(what, 0) + n  # (the warm-up's are not kept)
     samples: list[float] = answer["ok"]
     return samples
 
@@ -534,11 +533,8 @@ def runBench(options: BenchOptions, log: Callable[[str], None]) -> BenchRun:
     # Rows with a cgroup of their own make their leaves in a parent made
     # for this run (and removed after it).
     cgroups = any("cgroup" in t.options for i in blocks.values() for _, _, t in i)
-    with contextlib.ExitStack() as stack:
-        scratch = stack.enter_context(
-            tempfile.TemporaryDirectory(prefix="txspawn-bench-")
-        )
-        cgroupParent = stack.enter_context(benchParent(log)) if cgroups else None
+    parent = benchParent(log) if cgroups else contextlib.nullcontext()
+    with tempfile.TemporaryDirectory(prefix="txspawn-bench-") as scratch, parent as cg:
         if "c" in options.implementations:
             reference = buildReference(scratch, options.compiler)
             log(f"C reference: {reference.reason}")
@@ -546,9 +542,7 @@ def runBench(options: BenchOptions, log: Callable[[str], None]) -> BenchRun:
             reference = CReference(None, "C column not requested")
         runs: list[ScenarioRun] = []
         for items in blocks.values():
-            runs.extend(
-                _runBlock(items, options, reference, scratch, log, cgroupParent)
-            )
+            runs.extend(_runBlock(items, options, reference, scratch, log, cg))
     order = {s.name: n for n, s in enumerate(options.scenarios)}
     runs.sort(key=lambda r: order[r.scenario.name])
     return BenchRun(
