@@ -92,9 +92,10 @@ kernel() {
     echo "$k"
 }
 
-# vng ARGS...: virtme-ng, with its own tools (virtme-run) on PATH.
+# vng ARGS...: virtme-ng, with its own tools (virtme-run) on PATH, as root
+# in the guest.
 vng() {
-    PATH="$venv/bin:$PATH" "$venv/bin/vng" --run "$(kernel)" \
+    PATH="$venv/bin:$PATH" "$venv/bin/vng" --run "$(kernel)" --user root \
         --memory "${TXSPAWN_VM_MEMORY:-1G}" --cpus "${TXSPAWN_VM_CPUS:-2}" "$@" </dev/null
 }
 
@@ -120,28 +121,30 @@ accel() {
 # guestScript CMD: the shell script run inside: the bundle laid over the
 # host's paths (when there is one), then CMD.
 guestScript() {
-    local cmd="$1" bundle="${TXSPAWN_VM_BUNDLE:-}"
-    if [ -n "$bundle" ]; then
+    local cmd="$1"
+    if [ -n "$tarball" ]; then
         # The tar is read from the host in one stream (9p is fast for large
         # sequential reads, slow for lookups), unpacked into a tmpfs, and
         # each top directory it holds is laid over the host's with overlayfs
         # (tmpfs first): a lookup the bundle answers never leaves the guest.
         cat <<EOF
+awk '{print "vm: guest up after " \$1 " s"}' /proc/uptime >&2
 set -e
 mkdir -p /run/txspawn-bundle
 mount -t tmpfs -o mode=0755 tmpfs /run/txspawn-bundle
-tar -C /run/txspawn-bundle -xf '$cache/bundle.tar'
+tar -C /run/txspawn-bundle -xf '$tarball'
 for top in \$(cat /run/txspawn-bundle/.tops); do
     mount -t overlay overlay -o "lowerdir=/run/txspawn-bundle\$top:\$top" "\$top"
 done
 set +e
+awk '{print "vm: bundle laid over the host paths at " \$1 " s"}' /proc/uptime >&2
 EOF
     fi
     echo "$cmd"
 }
 
-# makeBundle: $cache/bundle.tar from TXSPAWN_VM_BUNDLE's list, with .tops
-# naming the directories to lay it over.
+# makeBundle: $tarball from TXSPAWN_VM_BUNDLE's list, with .tops naming the
+# directories to lay it over.
 makeBundle() {
     local list="$TXSPAWN_VM_BUNDLE" tops
     tops=$(mktemp -d)
@@ -157,8 +160,10 @@ for p in paths:
 with open(sys.argv[2], "w") as f:
     f.write("\n".join(sorted(tops)) + "\n")
 EOF
-    tar -cf "$cache/bundle.tar" -C "$tops" .tops
-    tar -rf "$cache/bundle.tar" -P --transform 's,^/,,' -T "$list" 2>/dev/null
+    tar -cf "$tarball" -C "$tops" .tops
+    # A file that is gone is only left out: the guest reads it from the host.
+    tar -rf "$tarball" -P --transform 's,^/,,' -T "$list" ||
+        echo "warning: some of the bundle's files are missing" >&2
     rm -rf "$tops"
 }
 
@@ -172,7 +177,11 @@ run() {
     mode=$(accel)
     local args=()
     [ "$mode" = kvm ] || args+=(--disable-kvm)
+    tarball=
     if [ -n "${TXSPAWN_VM_BUNDLE:-}" ]; then
+        # One per run: runs may overlap.
+        tarball=$(mktemp "$cache/bundle-XXXXXX.tar")
+        trap 'rm -f "$tarball"' EXIT
         makeBundle
         # The guest mounts a tmpfs on /var/cache: share the cache directory
         # (read-only) at its own path.
