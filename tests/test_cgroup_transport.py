@@ -165,6 +165,25 @@ class CgroupTransportMixin(MixinBase):
         self.assertFalse(os.path.exists(path))
         self.assertIsNone(transport.cgroupUnavailable)
 
+    def test_aloneRemovedAtReap(self) -> None:
+        """
+        A child that leaves nothing behind has its leaf removed as it is
+        reaped, before C{processExited}: the statistics read then are the
+        final ones, and the very same are given to C{processTreeEnded}.
+        """
+        parent = makeTestParent(self)
+        seen: dict[str, Any] = {}
+
+        class AtExit(TreeProtocol):
+            def processExited(self, reason: Failure) -> None:
+                seen["existsAtExit"] = os.path.exists(reason.value.cgroup.path)
+                super().processExited(reason)
+
+        proto = AtExit()
+        self._spawn(proto, python("pass"), cgroup=Cgroup(parent=parent))
+        self.assertEqual(seen, {"existsAtExit": False})
+        self.assertIs(proto.treeStats, proto.exitedReason.value.cgroup)
+
     def test_pty(self) -> None:
         """
         A child on a pty is in its cgroup too, with the same end.
@@ -318,11 +337,14 @@ class ThousandSpawnsMixin(MixinBase):
         """
         A thousand children, each in a fresh leaf of the same parent, a few
         at a time: every one is told C{processTreeEnded}, every leaf was a
-        different one, and none is left once they all ended.
+        different one, and none is left once they all ended -- but the one
+        spare leaf made ahead for the next spawn, which no child was in, and
+        which is gone once the reactor stopped.
         """
         parent = makeTestParent(self)
         reactor = self.buildReactor()
         paths: set[str] = set()
+        atLastEnd: list[str] = []
         counts = {"started": 0, "treeEnded": 0}
         failures: list[Failure] = []
 
@@ -348,6 +370,7 @@ class ThousandSpawnsMixin(MixinBase):
         def treeEnded(stats: CgroupStats) -> None:
             counts["treeEnded"] += 1
             if counts["treeEnded"] == self.SPAWNS:
+                atLastEnd.extend(leavesIn(parent))
                 reactor.callLater(0, reactor.stop)
             else:
                 spawnOne()
@@ -362,6 +385,8 @@ class ThousandSpawnsMixin(MixinBase):
             failures[0].raiseException()
         self.assertEqual(counts, {"started": self.SPAWNS, "treeEnded": self.SPAWNS})
         self.assertEqual(len(paths), self.SPAWNS)
+        self.assertLessEqual(len(atLastEnd), 1, atLastEnd)
+        self.assertFalse(paths & {os.path.join(parent, name) for name in atLastEnd})
         self.assertEqual(leavesIn(parent), [])
 
 

@@ -118,6 +118,9 @@ class CgroupParent:
     @ivar selfLeaf: The leaf this process was moved into to obey the "no
         internal processes" rule, if it was.
     @ivar swept: Whether this process has swept its stale leaves.
+    @ivar spare: A fresh, empty leaf made ahead of the next spawn (its path,
+        directory fd and C{cpu.stat} fd), or L{None}: see
+        L{txspawn._cgroup.leaf.prepareSpare}.
     """
 
     path: str
@@ -128,6 +131,7 @@ class CgroupParent:
     isRoot: bool = False
     selfLeaf: str | None = None
     swept: bool = False
+    spare: tuple[str, int, int] | None = None
 
 
 #: The parents found, by (pid, effective uid, given path): a forked child

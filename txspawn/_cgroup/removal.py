@@ -17,6 +17,12 @@ reactor, 1 ms later, doubling to at most 100 ms between tries.
 When the reactor shuts down, what the remover still holds is killed and
 removed there and then, each leaf with a bounded number of tries: a
 reactor leaves no cgroup behind.
+
+The remover also keeps each parent's spare leaf (L{LeafRemover.spareLater}:
+the next leaf, made in the reactor turn after a spawn, while the reactor
+would wait anyway; see L{txspawn._cgroup.leaf.prepareSpare}), and removes
+the spares once no spawn has used them for L{SPARE_IDLE} seconds, and at
+shutdown.
 """
 
 from __future__ import annotations
@@ -29,15 +35,23 @@ from twisted.logger import Logger
 
 from txspawn._cgroup.events import EventsWatcher
 from txspawn._cgroup.hierarchy import removeCgroup
-from txspawn._cgroup.leaf import DISCARD_ATTEMPTS, CgroupLeaf
+from txspawn._cgroup.leaf import (
+    DISCARD_ATTEMPTS,
+    CgroupLeaf,
+    discardSpare,
+    prepareSpare,
+)
+from txspawn._cgroup.parent import CgroupParent
 from txspawn._cgroupoptions import CgroupStats
 
-__all__ = ["FIRST_RETRY", "LAST_RETRY", "LeafRemover"]
+__all__ = ["FIRST_RETRY", "LAST_RETRY", "SPARE_IDLE", "LeafRemover"]
 
 #: The first wait before another C{rmdir} of a busy leaf, in seconds.
 FIRST_RETRY = 0.001
 #: The longest wait between two tries.
 LAST_RETRY = 0.1
+#: Seconds without a spawn after which the spare leaves are removed.
+SPARE_IDLE = 1.0
 
 _log = Logger()
 
@@ -79,6 +93,49 @@ class LeafRemover:
         self._trigger: Any = reactor.addSystemEventTrigger(
             "before", "shutdown", self.stop
         )
+        #: The parents whose spare leaf is due (made next turn) or made.
+        self._spareParents: set[CgroupParent] = set()
+        self._spareCall: Any = None
+        self._spareExpiry: Any = None
+
+    def spareLater(self, parent: CgroupParent) -> None:
+        """
+        Have C{parent}'s next leaf made in the reactor's next turn (off
+        the path of the spawn that just took the last one), and arrange
+        for the spares to be removed after L{SPARE_IDLE} seconds without
+        a spawn.
+        """
+        self._spareParents.add(parent)
+        if self._spareCall is None:
+            self._spareCall = self._clock.callLater(0, self._makeSpares)
+        expiry = self._spareExpiry
+        if expiry is not None and expiry.active():
+            expiry.reset(SPARE_IDLE)
+        else:
+            self._spareExpiry = self._clock.callLater(SPARE_IDLE, self.dropSpares)
+
+    def _makeSpares(self) -> None:
+        self._spareCall = None
+        for parent in list(self._spareParents):
+            try:
+                prepareSpare(parent)
+            except OSError:
+                # The next spawn makes its own leaf, and says why if it
+                # cannot.
+                pass
+
+    def dropSpares(self) -> None:
+        """
+        Remove every spare leaf made for this reactor's spawns.
+        """
+        self._spareExpiry = None
+        call, self._spareCall = self._spareCall, None
+        if call is not None and call.active():
+            call.cancel()
+        parents = list(self._spareParents)
+        self._spareParents.clear()
+        for parent in parents:
+            discardSpare(parent)
 
     def held(self) -> list[str]:
         """
@@ -174,6 +231,10 @@ class LeafRemover:
         number of tries), and close the inotify watcher.  Called when the
         reactor shuts down.
         """
+        expiry = self._spareExpiry
+        if expiry is not None and expiry.active():
+            expiry.cancel()
+        self.dropSpares()
         held = list(self._held.values())
         self._held.clear()
         for entry in held:

@@ -103,6 +103,7 @@ def readLeafStats(
     controllers: Collection[str],
     placement: str,
     placementNote: str | None,
+    cpuStatFd: int = -1,
 ) -> CgroupStats:
     """
     Read a leaf's statistics.
@@ -111,9 +112,17 @@ def readLeafStats(
         none any more (the files are opened relative to it).
     @param controllers: The controllers enabled for the leaf: only their
         files are read.
+    @param cpuStatFd: The leaf's C{cpu.stat}, kept open, or C{-1}: a
+        cgroup file is generated anew by each read from its start, so one
+        C{pread} gives the counters of now without an C{open} and a
+        C{close} on a child's exit path.
     @raise OSError: C{cpu.stat} cannot be read (the leaf is gone).
     """
-    cpuText = _read(dirFd, "cpu.stat")
+    cpuText = (
+        _read(dirFd, "cpu.stat")
+        if cpuStatFd < 0
+        else os.pread(cpuStatFd, 65536, 0).decode()
+    )
     if cpuText is None:
         raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
     cpu = parseFlatKeyed(cpuText)

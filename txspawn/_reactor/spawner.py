@@ -390,6 +390,11 @@ class ProcessSpawner:
             transport._monitor = self.monitor
             self.monitor.watch(child, transport._childExited)
         transport._armLifetime(lifetime)
+        childCgroup = transport._cgroup
+        if childCgroup is not None:
+            # This spawn took its parent's spare leaf, or made its own: have
+            # the next one made while the reactor would wait anyway.
+            self.leafRemover().spareLater(childCgroup.leaf.parent)
         return transport
 
     def _installMonitor(self) -> None:

@@ -319,6 +319,8 @@ class ChildCgroup:
         if self._handedOver:
             return
         leaf = self.leaf
+        if self.reapStats is not None and self._removedAtOnce(leaf):
+            return
         if self.killDue or self.options.killOnExit:
             try:
                 leaf.kill()
@@ -338,3 +340,29 @@ class ChildCgroup:
                 self.treeEnd.emptied(self.reapStats)
             return
         getRemover().removeWhenEmpty(leaf, self.treeEnd.emptied)
+
+    def _removedAtOnce(self, leaf: CgroupLeaf) -> bool:
+        """
+        The common end, made cheap: the child left nothing behind, so its
+        leaf is removed here, with no kill, no watch and no second read of
+        the statistics.
+
+        No C{cgroup.events} read is needed to know that: the kernel refuses
+        to remove a cgroup while any process is in it (C{EBUSY}), and a
+        removed cgroup cannot gain one, so a successful C{rmdir} proves the
+        tree had ended, and the statistics just read are its final ones.
+
+        @return: Whether the leaf is gone (C{False}: something is still in
+            it, or it could not be removed; the usual way takes over).
+        """
+        try:
+            gone = leaf.tryRemove()
+        except OSError:
+            return False
+        if gone:
+            # Marked before the call, as the usual hand-over is.
+            self._handedOver = True
+            stats = self.reapStats
+            assert stats is not None
+            self.treeEnd.emptied(stats)
+        return gone
