@@ -35,4 +35,3 @@ C core C{txspawn._cspawn}) and the kernel layer.  What imports it: the
 engines, the transports and the result API, which place a child in its
 leaf, kill it and read it.
 """
-
