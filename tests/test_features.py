@@ -76,12 +76,13 @@ class ProbeTests(SynchronousTestCase):
         """
         The clone3 flags only a real clone3 can probe are off at the Python
         level, with their minimum kernel and why: C{CLONE_CLEAR_SIGHAND} is
-        left to the C engine, C{CLONE_INTO_CGROUP} is not needed yet.
+        left to the C engine, C{CLONE_INTO_CGROUP} to the cgroups probe
+        (L{txspawn._cgroup.support}), which clones into a real leaf.
         """
         features = probeFeatures()
         for name, minimum, why in [
             (_features.CLONE_CLEAR_SIGHAND, "5.5", "probed by the C engine"),
-            (_features.CLONE_INTO_CGROUP, "5.7", "nothing in txspawn needs it yet"),
+            (_features.CLONE_INTO_CGROUP, "5.7", "the cgroups section probes it"),
         ]:
             self.assertFalse(features.enabled(name))
             self.assertIn("only starting a real child tells", features.reason(name))

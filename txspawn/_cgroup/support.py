@@ -122,18 +122,32 @@ def _controllersLine(parent: CgroupParent) -> tuple[str, str, str]:
         if atRoot:
             offered |= atRoot
             note = f" ({', '.join(sorted(atRoot))} enabled at the root when needed)"
-    if offered:
+    limits = [c for c in _LIMIT_CONTROLLERS if c in offered]
+    missing = [c for c in _LIMIT_CONTROLLERS if c not in offered]
+    bound = [c for c in missing if boundToV1(c)]
+    where = f" ({', '.join(bound)} bound to cgroup v1 on this hybrid host)"
+    if limits:
         enabled = ", ".join(sorted(parent.enabled)) or "none yet"
-        return (
-            "cgroup controllers",
-            ON,
-            f"offered: {', '.join(sorted(offered))}{note}; enabled: {enabled}",
-        )
-    reason = f"{parent.path} offers none: no limits"
-    bound = [c for c in ("memory", "pids", "cpu", "io") if boundToV1(c)]
+        reason = f"offered: {', '.join(sorted(offered))}{note}; enabled: {enabled}"
+        if missing:
+            reason += f"; no {', '.join(missing)} limits here"
+            if bound:
+                reason += where
+        return ("cgroup controllers", ON, reason)
+    # Nothing a limit option needs: no Cgroup limit can be honoured here
+    # (grouping, kill, events and cpu.stat still work).
+    shown = ", ".join(sorted(offered)) if offered else "none"
+    reason = (
+        f"{parent.path} offers {shown}, none of memory, pids, cpu, io: no "
+        f"Cgroup limit can be set here"
+    )
     if bound:
-        reason += f" ({', '.join(bound)} bound to cgroup v1 on this hybrid host)"
+        reason += where
     return ("cgroup controllers", OFF, reason)
+
+
+#: The controllers the limit options of C{Cgroup} need.
+_LIMIT_CONTROLLERS = ("memory", "pids", "cpu", "io")
 
 
 def _leafLines(leaf: CgroupLeaf) -> list[tuple[str, str, str]]:

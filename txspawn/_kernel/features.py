@@ -121,8 +121,9 @@ FEATURE_USES: Mapping[str, str] = {
         "every signal blocked until it has"
     ),
     CLONE_INTO_CGROUP: (
-        "it would let a child start inside a cgroup of its own (per-child "
-        "cgroups are planned)"
+        "it would let a child spawned with cgroup= start inside its own "
+        "cgroup from its first instruction; without it the child moves "
+        "itself in (cgroup.procs) before anything else"
     ),
     CLOSE_RANGE: (
         "it would let a child close every fd it must not inherit with one "

@@ -211,8 +211,9 @@ def _cEngineOnly(flag: str, minimum: str, probed: bool = True) -> FeatureState:
         )
     return FeatureState(
         False,
-        f"not checked: only starting a real child tells whether this kernel "
-        f"has {flag} ({minimum}), and nothing in txspawn needs it yet",
+        f"not checked here: only starting a real child tells whether this "
+        f"kernel has {flag} ({minimum}); the cgroups section probes it in a "
+        f"real leaf",
     )
 
 
