@@ -195,3 +195,32 @@ class TreeProtocol(LineProtocol):
         except FileNotFoundError:
             self.procsAtEnd = []
         self.treeEnded.callback(stats)
+
+
+#: How C{tests/helpers/cgrouptree.py}'s leader must start for a test that
+#: may signal it at any time: with C{SIGTERM} already blocked
+#: (C{sigwait}: a C{SIGTERM} sent while it still builds its tree waits for
+#: it) or ignored (C{exit}: it builds the whole tree and exits whatever
+#: comes).  Set before Python starts, by coreutils' C{env}: the leader's
+#: own C{pthread_sigmask} comes only after the interpreter's start-up,
+#: which a loaded machine can stretch past a test's C{timeout}, and the
+#: tree would then be cut short by a C{SIGTERM} taken with its default
+#: action.  (txspawn itself starts every child with no signal blocked and
+#: none ignored, as Twisted does.)
+_LEADER_SIGNALS = {
+    "sigwait": [b"--block-signal=TERM"],
+    "exit": [b"--ignore-signal=TERM"],
+}
+
+
+def treeCommand(python: bytes, tree: bytes, count: int, leader: str) -> list[bytes]:
+    """
+    The command line of the daemon tree of C{count} daemons whose leader
+    does C{leader}, with the leader's C{SIGTERM} blocked or ignored from its
+    first instruction where its mode needs it (L{_LEADER_SIGNALS}).
+    """
+    command = [python, tree, str(count).encode(), leader.encode()]
+    signals = _LEADER_SIGNALS.get(leader)
+    if signals is None:
+        return command
+    return [b"/usr/bin/env", *signals, *command]

@@ -23,6 +23,7 @@ from tests.cgrouptransportutil import (
     deadByPidfd,
     makeTestParent,
     openPidfds,
+    treeCommand,
 )
 from tests.test_cgroup_tree import DAEMONS, NEVER, TREE
 from tests.test_run import runInReactor, succeeded
@@ -62,7 +63,7 @@ def treeArgv(leader: str) -> list[bytes]:
     """
     The command line of the daemon tree.
     """
-    return [PYTHON, TREE, str(DAEMONS).encode(), leader.encode()]
+    return treeCommand(PYTHON, TREE, DAEMONS, leader)
 
 
 class CgroupRunMixin(MixinBase):
@@ -169,9 +170,12 @@ class CgroupRunMixin(MixinBase):
     def test_runTimeoutAfterExitKillsTree(self) -> None:
         """
         A C{run()} whose child exited leaving daemons that hold its pipes
-        (C{killOnExit=False}): when the timeout expires (or, on a slow
-        machine, while the child still runs), the daemons are killed
-        through the cgroup, and the run ends.
+        (C{killOnExit=False}): when the timeout expires, the daemons are
+        killed through the cgroup, and the run ends.  (On a slow machine
+        the timeout may expire while the child still builds its tree: it
+        ignores the C{SIGTERM}, completes the tree and exits, and its exit
+        during the grace period kills the daemons through the cgroup at
+        once: the same end.)
         """
         parent = makeTestParent(self)
         reactor = self.buildReactor()

@@ -31,6 +31,7 @@ from tests.cgrouptransportutil import (
     makeTestParent,
     openPidfds,
     readProcs,
+    treeCommand,
 )
 from tests.treeutil import Descendant, killDescendants
 from txspawn.options import Cgroup
@@ -122,12 +123,14 @@ class CgroupTreeMixin(MixinBase):
         failures: list[Any] = []
         waitFor.addErrback(failures.append)
 
+        argv = treeCommand(PYTHON, TREE, DAEMONS, leader)
+
         def spawn() -> None:
             try:
                 seen.transport = reactor.spawnProcess(
                     proto,
-                    PYTHON,
-                    [PYTHON, TREE, str(DAEMONS).encode(), leader.encode()],
+                    argv[0],
+                    argv,
                     cgroup=Cgroup(parent=parent, killOnExit=killOnExit),
                     **options,
                 )
