@@ -20,7 +20,7 @@ import os
 import platform
 import sys
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
@@ -197,17 +197,39 @@ def describeFeatures(features: Features) -> list[str]:
     """
     from txspawn._kernel.features import FEATURE_USES
 
-    rows = features.describe()
-    width = max((len(name) for name, _, _ in rows), default=0)
     lines = ["on: how it was found.  off: why, and what it would give."]
+    return lines + _verdictLines(features.describe(), FEATURE_USES.get, wrapOn=False)
+
+
+def _verdictLines(
+    rows: Sequence[tuple[str, str, str]],
+    use: Callable[[str], str | None],
+    wrapOn: bool = True,
+) -> list[str]:
+    """
+    The lines of one section of C{info}, the same for every section: each
+    part that is C{"on"} on one line with what was found; each that is off
+    on its own line, then why (C{why:}) and what needs it (C{use:}, when
+    C{use(name)} says).
+
+    @param rows: C{(name, "on" | "off", reason)} for each part.
+    @param wrapOn: Whether an C{"on"} line's reason is wrapped, under
+        itself (the kernel features' are short and never are).
+    """
+    width = max((len(name) for name, _, _ in rows), default=0)
+    lines: list[str] = []
     for name, state, reason in rows:
         if state == "on":
-            lines.append(f"{name:<{width}}  {state}  {reason}")
+            if wrapOn:
+                lines += _wrapped(reason, f"{name:<{width}}  on  ", " " * (width + 6))
+            else:
+                lines.append(f"{name:<{width}}  on  {reason}")
             continue
         lines.append(f"{name:<{width}}  {state}")
         lines += _wrapped(reason, "    why: ", " " * 9)
-        if name in FEATURE_USES:
-            lines += _wrapped(FEATURE_USES[name], "    use: ", " " * 9)
+        text = use(name)
+        if text is not None:
+            lines += _wrapped(text, "    use: ", " " * 9)
     return lines
 
 
@@ -247,18 +269,10 @@ def describeNamespaces(probe: NamespaceProbe) -> list[str]:
             " with a user namespace (this process lacks CAP_SYS_ADMIN, so "
             "every other namespace needs user=True)"
         )
-    lines = _wrapped(how, "", "")
-    width = max(len(v.name) for v in probe.verdicts)
-    for v in probe.verdicts:
-        name, state, reason = v.name, "on" if v.works else "off", v.reason
-        if v.works:
-            lines += _wrapped(reason, f"{name:<{width}}  {state}  ", " " * (width + 6))
-            continue
-        lines.append(f"{name:<{width}}  {state}")
-        lines += _wrapped(reason, "    why: ", " " * 9)
-        use = _NAMESPACE_USES.get(name, f"Namespaces({name}=True)")
-        lines += _wrapped(use, "    use: ", " " * 9)
-    return lines
+    rows = [(v.name, "on" if v.works else "off", v.reason) for v in probe.verdicts]
+    return _wrapped(how, "", "") + _verdictLines(
+        rows, lambda name: _NAMESPACE_USES.get(name, f"Namespaces({name}=True)")
+    )
 
 
 def _namespaceLines() -> list[str]:
@@ -309,16 +323,7 @@ def describeCgroups(rows: Sequence[tuple[str, str, str]]) -> list[str]:
         "",
         "",
     )
-    width = max((len(name) for name, _, _ in rows), default=0)
-    for name, state, reason in rows:
-        if state == "on":
-            lines += _wrapped(reason, f"{name:<{width}}  on  ", " " * (width + 6))
-            continue
-        lines.append(f"{name:<{width}}  off")
-        lines += _wrapped(reason, "    why: ", " " * 9)
-        if name in CGROUP_USES:
-            lines += _wrapped(CGROUP_USES[name], "    use: ", " " * 9)
-    return lines
+    return lines + _verdictLines(rows, CGROUP_USES.get)
 
 
 def _cgroupLines() -> list[str]:
