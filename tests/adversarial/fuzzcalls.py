@@ -58,7 +58,8 @@ from tests.strategies import (
 )
 from txspawn import SpawnError
 from txspawn._plan.argumentchecks import CHILD_FD_MAX as _CHILD_FD_MAX
-from txspawn.options import ID_MAX, NGROUPS_MAX, SpawnOptions
+from txspawn.errors import UnsupportedFeature
+from txspawn.options import ID_MAX, NGROUPS_MAX, Cgroup, SpawnOptions
 
 #: Seconds a child that should end at once may take (it is a hang if not).
 CHILD_TIMEOUT = 30.0
@@ -91,6 +92,47 @@ INVALID_SIGNALS = sorted(
 
 #: A pgid no group has (above every pid_max) but that fits C{pid_t}.
 NO_SUCH_PGID = 2**31 - 1
+
+
+def _cgroupMount() -> str | None:
+    """
+    Where the cgroup v2 hierarchy is mounted (C{/proc/self/mountinfo}).
+    """
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            if right.split()[:1] == ["cgroup2"]:
+                return left.split()[4]
+    return None
+
+
+#: The cgroup v2 mount, or C{None}.  The v1 hierarchies are never touched.
+CGROUP_MOUNT = _cgroupMount()
+
+#: Whether scratch parent cgroups can be made at the top of the hierarchy
+#: (L{tests.adversarial.test_fuzz} makes one per test there): else every
+#: C{Cgroup} but a best-effort one is a problem of this machine.
+CGROUPS = CGROUP_MOUNT is not None and os.access(
+    os.path.join(CGROUP_MOUNT, "cgroup.procs"), os.W_OK
+)
+
+
+def _offered() -> frozenset[str]:
+    """
+    The controllers a scratch parent made at the top offers its leaves:
+    what the root cgroup enables for its children that a limit may need
+    (on a hybrid host such as this one, none: memory, pids, cpu and io are
+    bound to cgroup v1).
+    """
+    if not CGROUPS:
+        return frozenset()
+    assert CGROUP_MOUNT is not None
+    with open(os.path.join(CGROUP_MOUNT, "cgroup.subtree_control")) as f:
+        return frozenset(f.read().split()) & {"memory", "pids", "cpu", "io"}
+
+
+#: See L{_offered}.
+CGROUP_OFFERED = _offered()
 
 # -- the model of one drawn call ---------------------------------------------
 
@@ -295,6 +337,55 @@ class SeqOf(Node):
         return any(item.onMachine() for item in self.items)
 
 
+@frozen(repr=False)
+class ParentPath(Node):
+    """
+    A C{Cgroup.parent}, made from the call's scratch parent cgroup: the
+    parent itself (C{"scratch"}, perhaps spelled with a trailing C{/} or
+    C{/.}), or a path that is no cgroup v2 directory: a temporary directory
+    (C{"tmp"}), a missing cgroup under the parent (C{"missing"}), a file
+    of the parent (C{"file"}).
+    """
+
+    kind: str
+    suffix: str = ""
+
+    def resolve(self, ctx: Context, fixed: bool) -> object:
+        if self.kind == "tmp":
+            return ctx.tmp
+        if self.kind == "missing":
+            return ctx.cgroupParent + "/no-such-cgroup/x"
+        if self.kind == "file":
+            return ctx.cgroupParent + "/cgroup.procs"
+        return ctx.cgroupParent + self.suffix
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} parent{self.suffix}>"
+
+
+@frozen(repr=False)
+class CgroupNode(Node):
+    """
+    A C{Cgroup(parent=..., **fields)}, made at the call.
+
+    @ivar expect: What a real reactor gives a child spawned with it:
+        C{"leaf"} (a leaf of the scratch parent), C{"unavailable"} (no
+        cgroup: C{cgroupUnavailable} says why), or C{"raise"}
+        (L{UnsupportedFeature} at the call).
+    """
+
+    parent: Node
+    fields: tuple[tuple[str, object], ...] = ()
+    expect: str = "leaf"
+
+    def resolve(self, ctx: Context, fixed: bool) -> object:
+        return Cgroup(parent=self.parent.resolve(ctx, fixed), **dict(self.fields))  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        fields = "".join(f", {k}={v!r}" for k, v in self.fields)
+        return f"Cgroup({self.parent!r}{fields})"
+
+
 @frozen
 class Arg:
     """
@@ -398,13 +489,22 @@ class Context:
     @ivar reactor: The reactor the call is made on.
     @ivar openFD: An fd open in this process.
     @ivar tmp: A directory for log files.
+    @ivar cgroupParent: The scratch parent cgroup of C{Cgroup(parent=...)}
+        (any absolute path for the fakes, which do not look at it).
     @ivar currentPTY: The pty of the L{PTYTuple} being made.
     """
 
-    def __init__(self, reactor: object, openFD: int, tmp: str) -> None:
+    def __init__(
+        self,
+        reactor: object,
+        openFD: int,
+        tmp: str,
+        cgroupParent: str = "/sys/fs/cgroup/txspawn-fuzz-fake",
+    ) -> None:
         self.reactor = reactor
         self.openFD = openFD
         self.tmp = tmp
+        self.cgroupParent = cgroupParent
         self.currentPTY: tuple[int, int, str] | None = None
         self._made: list[tuple[int, tuple[int, int]]] = []
 
@@ -1080,12 +1180,281 @@ def secondsKinds(name: str, positive: bool) -> Kinds:
     }
 
 
+#: The controller each limit of L{Cgroup} needs.
+LIMIT_CONTROLLERS = {
+    "memoryMax": "memory",
+    "memoryHigh": "memory",
+    "pidsMax": "pids",
+    "cpuMax": "cpu",
+    "ioWeight": "io",
+}
+
+#: Limits a child here lives with (each a controller's), and values that
+#: set no limit.
+LIMITS = {
+    "memoryMax": (2**30, "1G", "768M", 512 * 2**20),
+    "memoryHigh": (2**30, "1g", "1048576K"),
+    "pidsMax": (64, 4096),
+    "cpuMax": (1, 2.5, (None, 100_000), (500_000, 1_000_000), [200_000, 100_000]),
+    "ioWeight": (1, 100, 10_000),
+}
+NO_LIMITS = {
+    "memoryMax": ("max", None),
+    "memoryHigh": ("max",),
+    "pidsMax": ("max", None),
+    "cpuMax": ("max", None),
+    "ioWeight": (None,),
+}
+
+
+def limitsVerdict(limits: dict[str, object]) -> Verdict:
+    """
+    What a C{Cgroup} with C{limits} (each setting a limit) in a scratch
+    parent calls for: good where the parent offers their controllers, else
+    L{UnsupportedFeature} naming C{cgroup}, the first missing controller
+    (in name order, as txspawn checks them) and the limits that need it.
+    """
+    absent = sorted({LIMIT_CONTROLLERS[name] for name in limits} - CGROUP_OFFERED)
+    if not absent:
+        return GOOD
+    controller = absent[0]
+    options = [name for name in limits if LIMIT_CONTROLLERS[name] == controller]
+    return failsWith(UnsupportedFeature, "cgroup", controller, *options)
+
+
+@st.composite
+def cgroupFields(draw: st.DrawFn, limits: bool) -> dict[str, object]:
+    """
+    Fields of a L{Cgroup} but its parent: C{required} and C{killOnExit}
+    perhaps, values that set no limit perhaps, and (with C{limits}) at
+    least one limit.
+    """
+    fields: dict[str, object] = {}
+    for name in ("required", "killOnExit"):
+        if draw(st.booleans()):
+            fields[name] = draw(st.booleans())
+    for name, values in NO_LIMITS.items():
+        if draw(st.integers(0, 4)) == 0:
+            fields[name] = draw(st.sampled_from(values))
+    if limits:
+        chosen = draw(
+            st.lists(
+                st.sampled_from(sorted(LIMITS)), min_size=1, max_size=3, unique=True
+            )
+        )
+        for name in chosen:
+            fields[name] = draw(st.sampled_from(LIMITS[name]))
+    return fields
+
+
+def setLimits(fields: dict[str, object]) -> dict[str, object]:
+    """
+    The fields of C{fields} that set a limit.
+    """
+    return {
+        name: value
+        for name, value in fields.items()
+        if name in LIMIT_CONTROLLERS and value not in ("max", None)
+    }
+
+
+#: Parents that are no cgroup v2 directory anywhere.
+UNUSABLE_PARENTS = ("tmp", "missing", "file")
+
+
+@st.composite
+def scratchCgroups(draw: st.DrawFn, limits: bool) -> Arg:
+    """
+    A C{Cgroup} in the scratch parent: good (a leaf of it), or, with
+    limits this hierarchy cannot honour, L{UnsupportedFeature} at the call
+    whatever C{required} says (fixed: the same without its limits).
+    """
+    fields = draw(cgroupFields(limits))
+    suffix = draw(st.sampled_from(["", "", "/", "/.", "//"]))
+    node = CgroupNode(ParentPath("scratch", suffix), tuple(fields.items()))
+    if not CGROUPS:
+        return onMachine(node, None, failsWith(UnsupportedFeature, "cgroup"))
+    verdict = limitsVerdict(setLimits(fields))
+    if verdict.kind == "good":
+        return Arg(node)
+    unlimited = {k: v for k, v in fields.items() if k not in setLimits(fields)}
+    fix = CgroupNode(ParentPath("scratch", suffix), tuple(unlimited.items()))
+    return Arg(OnMachine(attrs.evolve(node, expect="raise"), fix), verdict)
+
+
+@st.composite
+def unusableCgroups(draw: st.DrawFn, required: bool) -> Arg:
+    """
+    A C{Cgroup} whose parent is no cgroup v2 directory: required, an
+    L{UnsupportedFeature} at the call (fixed: the scratch parent); best
+    effort, the child runs without a cgroup, limits or not (the parent is
+    looked at first), and its transport says why.
+    """
+    fields = draw(cgroupFields(limits=draw(st.booleans())))
+    fields["required"] = required
+    parent = ParentPath(draw(st.sampled_from(UNUSABLE_PARENTS)))
+    if not required:
+        return Arg(CgroupNode(parent, tuple(fields.items()), "unavailable"))
+    node = CgroupNode(parent, tuple(fields.items()), "raise")
+    fix = CgroupNode(ParentPath("scratch"), (("required", True),))
+    return onMachine(node, fix, failsWith(UnsupportedFeature, "cgroup"))
+
+
+def cgroupKinds(name: str = "cgroup") -> Kinds:
+    """
+    C{cgroup=}: C{None}, a L{Cgroup} in the test's scratch parent cgroup
+    (with limits that this hierarchy may not honour), one whose parent is
+    no cgroup, or no L{Cgroup} at all.  (The fields of L{Cgroup} alone:
+    L{cgroupFieldKinds}.)
+    """
+    return {
+        "good": st.one_of(
+            good(None),
+            scratchCgroups(limits=False),
+            unusableCgroups(required=False),
+            *([scratchCgroups(limits=True)] if CGROUP_OFFERED else []),
+        ),
+        "machine": st.one_of(
+            unusableCgroups(required=True),
+            scratchCgroups(limits=True).filter(lambda arg: arg.verdict.kind != "good")
+            if len(CGROUP_OFFERED) < len(LIMITS)
+            else st.nothing(),
+        ),
+        "bad": st.one_of(
+            bad(TypeError, name, "x", b"/sys/fs/cgroup", 5, True, Cgroup, [None]),
+            bad(TypeError, name, {"parent": "/sys/fs/cgroup"}, ("/sys/fs/cgroup",)),
+            fresh(
+                badFor(TypeError, name), "SpawnOptions()", lambda ctx: SpawnOptions()
+            ),
+        ),
+    }
+
+
+def cgroupExpectation(call: Call, fixed: bool) -> str | None:
+    """
+    What a real reactor gives a child of C{call} for its C{cgroup}
+    (L{CgroupNode.expect}), or C{None} when it has no L{Cgroup}.
+    """
+    for key, arg in call.arguments:
+        if key != "cgroup":
+            continue
+        node = arg.node
+        if isinstance(node, OnMachine):
+            node = node.fix if fixed else node.raw
+        if isinstance(node, CgroupNode):
+            return node.expect
+    return None
+
+
+def cgroupFieldKinds() -> dict[str, Kinds]:
+    """
+    The fields of L{Cgroup}, each good or bad (a L{TypeError} or
+    L{ValueError} naming C{Cgroup.<field>}).
+    """
+
+    def field(name: str) -> str:
+        return f"Cgroup.{name}"
+
+    def sizes(name: str) -> Kinds:
+        return {
+            "good": st.one_of(
+                good(None, "max", 0, "0", "64M", "512k", "1G", "3t", " 2P ", 2**63 - 1),
+                goodValues(st.integers(0, 2**63 - 1)),
+            ),
+            "bad": st.one_of(
+                bad(ValueError, field(name), -1, 2**63, "64MB", "1.5G", "-1", "", "M"),
+                bad(ValueError, field(name), "64\0M", "maxx", "16E", "1e6"),
+                badValues(ValueError, field(name), st.integers(max_value=-1)),
+                bad(TypeError, field(name), 1.5, True, b"64M", [1], object),
+            ),
+        }
+
+    return {
+        "parent": {
+            "good": st.one_of(
+                good(None, "/sys/fs/cgroup", "/x/../y/", "//a//b/.", b"/sys/fs/cgroup"),
+                good(pathlib.PurePosixPath("/sys/fs/cgroup/a")),
+                goodValues(goodStrings.map(lambda s: "/" + os.fsdecode(s))),
+            ),
+            "bad": st.one_of(
+                bad(
+                    ValueError,
+                    field("parent"),
+                    "",
+                    "x",
+                    "sys/fs/cgroup",
+                    ".",
+                    "a/..",
+                    "/a\0b",
+                ),
+                bad(TypeError, field("parent"), 5, True, ["/x"], 1.5, object),
+            ),
+        },
+        "required": {
+            "good": good(True, False),
+            "bad": bad(TypeError, field("required"), 1, 0, "yes", None),
+        },
+        "killOnExit": {
+            "good": good(True, False),
+            "bad": bad(TypeError, field("killOnExit"), 1, 0, "no", None),
+        },
+        "memoryMax": sizes("memoryMax"),
+        "memoryHigh": sizes("memoryHigh"),
+        "pidsMax": {
+            "good": st.one_of(
+                good(None, "max", 1, 4 * 1024 * 1024), goodValues(st.integers(1, 2**22))
+            ),
+            "bad": st.one_of(
+                badValues(
+                    ValueError, field("pidsMax"), intsOutside(1, 4 * 1024 * 1024)
+                ),
+                bad(TypeError, field("pidsMax"), "5", 5.0, True, [5]),
+            ),
+        },
+        "cpuMax": {
+            "good": st.one_of(
+                good(None, "max", 1, 0.01, 2.5, (None, 1000), ("max", 1_000_000)),
+                good([1000, 1000], (2**44 - 1, 100_000)),
+                goodValues(st.floats(0.01, 10**6)),
+            ),
+            "bad": st.one_of(
+                bad(
+                    ValueError,
+                    field("cpuMax"),
+                    0,
+                    -1,
+                    0.001,
+                    float("nan"),
+                    float("inf"),
+                    10**9,
+                    (999, 100_000),
+                    (1000, 999),
+                    (1000, 1_000_001),
+                    (2**44, 100_000),
+                ),
+                bad(TypeError, field("cpuMax"), "1", (1000,), (1, 2, 3), (1000, 1.5e5)),
+                bad(TypeError, field("cpuMax"), ("x", 100_000), True, {1: 2}),
+            ),
+        },
+        "ioWeight": {
+            "good": st.one_of(
+                good(None, 1, 10_000), goodValues(st.integers(1, 10_000))
+            ),
+            "bad": st.one_of(
+                badValues(ValueError, field("ioWeight"), intsOutside(1, 10_000)),
+                bad(TypeError, field("ioWeight"), "100", 1.0, True, [1]),
+            ),
+        },
+    }
+
+
 def optionKinds() -> dict[str, Kinds]:
     """
     Each of txspawn's spawn options (the fields of L{SpawnOptions}) and
     lifetime options.
     """
     return {
+        "cgroup": cgroupKinds(),
         "umask": {
             "good": st.one_of(good(None), goodValues(st.integers(0, 0o777))),
             "bad": st.one_of(
@@ -1290,11 +1659,14 @@ def composeArguments(
     """
     kinds = {**required, **optional}
     mode = draw(st.sampled_from(MODES))
+    able = sorted(name for name in kinds if "machine" in kinds[name])
+    if mode == "machine" and not able:
+        # Nothing here can be a problem of this machine (Cgroup's fields).
+        mode = "clean"
     # The arguments that are not good, drawn among all (drawing them among
     # those given would favour the required ones).
     notGood: dict[str, str] = {}
     if mode == "machine":
-        able = sorted(name for name in kinds if "machine" in kinds[name])
         for name in draw(
             st.lists(st.sampled_from(able), min_size=1, max_size=2, unique=True)
         ):
@@ -1360,10 +1732,23 @@ def wantsPTY(arg: Arg | None) -> bool:
     return True
 
 
+def requiring(
+    optional: dict[str, Kinds], required: dict[str, Kinds], names: tuple[str, ...]
+) -> None:
+    """
+    Move the arguments C{names} from C{optional} to C{required} (a call
+    drawn to test them always has them).
+    """
+    for name in names:
+        required[name] = optional.pop(name)
+
+
 @st.composite
-def spawnProcessCalls(draw: st.DrawFn) -> Call:
+def spawnProcessCalls(draw: st.DrawFn, always: tuple[str, ...] = ()) -> Call:
     """
     A call of C{spawnProcess}.
+
+    @param always: Options every call has (among those drawn as any other).
     """
     required = {
         "processProtocol": protocolKinds(),
@@ -1379,6 +1764,7 @@ def spawnProcessCalls(draw: st.DrawFn) -> Call:
         "childFDs": childFDsKinds(),
         **optionKinds(),
     }
+    requiring(optional, required, always)
     arguments = draw(composeArguments(required, optional, SPAWN_KEYWORDS))
     exitCode = 0
     executable, args = arguments["executable"], arguments["args"]
@@ -1543,12 +1929,16 @@ def reactorKinds(name: str = "reactor") -> Kinds:
 
 
 @st.composite
-def runCalls(draw: st.DrawFn, entry: str) -> Call:
+def runCalls(draw: st.DrawFn, entry: str, always: tuple[str, ...] = ()) -> Call:
     """
     A call of L{run} or L{stream}.
+
+    @param always: Options every call has (among those drawn as any other).
     """
     required = {"argv": argvKinds(), "reactor": reactorKinds()}
-    arguments = draw(composeArguments(required, runKinds(entry), RUN_KEYWORDS))
+    optional = runKinds(entry)
+    requiring(optional, required, always)
+    arguments = draw(composeArguments(required, optional, RUN_KEYWORDS))
     exitCode = 0
     if arguments["argv"].verdict.kind == "good" and draw(st.integers(0, 2)) == 0:
         exitCode = draw(st.integers(0, 255))

@@ -19,12 +19,15 @@ succeeds.  For every I{k} below that:
   - the spawn fails at the call (C{spawnProcess} raises; C{run()} and
     C{stream()} fail their Deferred at once) with the error the docs
     promise for fd exhaustion (C{docs/design/compatibility.rst}): a
-    L{SpawnError} with C{errno} C{EMFILE} and stage C{SPAWN};
+    L{SpawnError} with C{errno} C{EMFILE} and stage C{SPAWN} (C{CGROUP}
+    for the fds of a child's cgroup leaf, C{cgroup=});
   - it leaves nothing behind, checked right when the call returns: no new
     fd, no child (alive or zombie), no reactor reader or writer, no child
     watched by the monitor, no timer, no shutdown trigger (a spawner
     installed onto a stock reactor may add its one trigger, once), no
-    protocol connected;
+    protocol connected, no cgroup leaf (the spare leaf the reactor makes
+    ahead in the turn after a spawn may be used up, never made by the
+    call: L{CgroupView});
   - with the limit back, the next spawn on the same reactor works and its
     child exits with the right status and output, and that leaves nothing
     behind either.
@@ -62,17 +65,21 @@ from twisted.internet.defer import Deferred, gatherResults, inlineCallbacks
 from twisted.internet.error import ProcessTerminated
 from twisted.internet.task import deferLater
 from twisted.python.failure import Failure
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.trial.unittest import SkipTest, SynchronousTestCase
 from zope.interface import implementer
 
 import txspawn
 from tests.adversarial import scaled
+from tests.adversarial.test_fuzz import knownBug
 from tests.builders import MixinBase, RecordingProtocol, makeTestCaseClasses
+from tests.cgrouptransportutil import cgroupSkipReason, makeTestParent
 from tests.hygiene import childrenOf, openFDs, peekWakeupFD
 from txspawn.errors import ChildSetupStage, SpawnError
 from txspawn.interfaces import IProcessStateObserver
+from txspawn.options import Cgroup
 
 __all__ = [
+    "CgroupFirstUseTests",
     "EMFILESweepMixin",
     "ExhaustedWhileAliveMixin",
     "FDBudgetTests",
@@ -233,9 +240,69 @@ def shutdownTriggers(reactor: Any) -> int:
 
 
 @frozen
+class CgroupView:
+    """
+    The leaves in a scratch parent cgroup, at one moment, and which of
+    them is the parent's spare: the next leaf, made ahead by the reactor in
+    the turn after a spawn and kept open (its directory and C{cpu.stat}),
+    removed after a second without a spawn or at shutdown
+    (L{txspawn._cgroup.leaf.prepareSpare}).  The spare is told by its fds:
+    the one leaf whose directory this process holds open between spawns.
+
+    @ivar leaves: The names of the leaves in the parent, the spare's too.
+    @ivar spare: The spare's name, or C{None}.
+    @ivar spareFDs: The fds held on the spare.
+    """
+
+    leaves: frozenset[str]
+    spare: str | None
+    spareFDs: frozenset[int]
+
+    @classmethod
+    def take(cls, parent: str, fds: frozenset[int]) -> CgroupView:
+        leaves = frozenset(
+            name
+            for name in os.listdir(parent)
+            if os.path.isdir(os.path.join(parent, name))
+        )
+        held: dict[str, set[int]] = {}
+        prefix = parent + "/"
+        for fd in fds:
+            try:
+                target = os.readlink(f"/proc/self/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith(prefix):
+                held.setdefault(target[len(prefix) :].split("/")[0], set()).add(fd)
+        if len(held) > 1:
+            raise AssertionError(f"fds held on several leaves between spawns: {held}")
+        spare = next(iter(held), None)
+        return cls(
+            leaves, spare, frozenset(held.get(spare, ())) if spare else frozenset()
+        )
+
+
+def spareParentOf(leafRemover: object) -> bool:
+    """
+    Whether an object is the reactor's cgroup leaf remover, whose timers
+    (the spare's making and its idle expiry) belong to the reactor, not to
+    one spawn.
+    """
+    from txspawn._cgroup.removal import LeafRemover
+
+    return isinstance(leafRemover, LeafRemover)
+
+
+@frozen
 class Snapshot:
     """
     What a spawn could leave behind, at one moment.
+
+    With a scratch parent cgroup given, also the leaves in it
+    (L{CgroupView}); the spare leaf's fds are then left out of C{fds}, and
+    the leaf remover's own timers out of C{delayedCalls}: both belong to
+    the reactor's spare, made in a turn after a spawn (never by the call
+    itself: see L{SweepMixin.assertNothingLeft}).
     """
 
     fds: frozenset[int]
@@ -245,20 +312,35 @@ class Snapshot:
     watched: frozenset[int]
     delayedCalls: int
     triggers: int
+    cgroup: CgroupView | None = None
 
     @classmethod
-    def take(cls, reactor: Any, monitor: Any) -> Snapshot:
+    def take(
+        cls, reactor: Any, monitor: Any, cgroupParent: str | None = None
+    ) -> Snapshot:
         """
         @param monitor: The monitor watching the reactor's children.
+        @param cgroupParent: A scratch parent cgroup the spawns make their
+            leaves in, if any.
         """
+        fds = frozenset(openFDs())
+        calls = reactor.getDelayedCalls()
+        view = None
+        if cgroupParent is not None:
+            view = CgroupView.take(cgroupParent, fds)
+            fds -= view.spareFDs
+            calls = [
+                c for c in calls if not spareParentOf(getattr(c.func, "__self__", None))
+            ]
         return cls(
-            frozenset(openFDs()),
+            fds,
             frozenset(childrenOf(os.getpid())),
             frozenset(reactor.getReaders()),
             frozenset(reactor.getWriters()),
             frozenset(child.pid for child in monitor.watching()),
-            len(reactor.getDelayedCalls()),
+            len(calls),
             shutdownTriggers(reactor),
+            view,
         )
 
 
@@ -302,20 +384,29 @@ class SweepMixin(MixinBase):
         if failures:
             failures[0].raiseException()
 
-    def assertEMFILE(self, error: BaseException, what: str) -> None:
+    def assertEMFILE(
+        self,
+        error: BaseException,
+        what: str,
+        stages: frozenset[ChildSetupStage] = frozenset([ChildSetupStage.SPAWN]),
+    ) -> None:
         """
         Assert that C{error} is the documented error for fd exhaustion.
+
+        @param stages: The stages it may name.
         """
         if not isinstance(error, SpawnError):
             self.fail(f"{what}: {error!r} is not a SpawnError")
-        self.assertEqual(
-            (error.errno, error.stage),
-            (errno.EMFILE, ChildSetupStage.SPAWN),
-            f"{what}: {error!r}",
-        )
+        self.assertEqual(error.errno, errno.EMFILE, f"{what}: {error!r}")
+        self.assertIn(error.stage, stages, f"{what}: {error!r}")
 
     def assertNothingLeft(
-        self, before: Snapshot, after: Snapshot, what: str, triggers: list[int]
+        self,
+        before: Snapshot,
+        after: Snapshot,
+        what: str,
+        triggers: list[int],
+        turned: bool = True,
     ) -> None:
         """
         Assert that C{after} holds nothing C{before} did not, and lost
@@ -327,7 +418,33 @@ class SweepMixin(MixinBase):
         C{triggers}): a spawner installed onto a stock reactor adds its own
         once, and the pidfd monitor keeps its own once it watched a child
         (see L{runSweeps}).
+
+        With a scratch parent cgroup (L{Snapshot.cgroup}), no leaf may
+        appear in it but a new spare, and that only if the reactor
+        C{turned} in between (a spare is made in the turn after a spawn,
+        never by the call): a failed call may only use up the spare that
+        was there.
+
+        @param turned: Whether the reactor ran between the two snapshots.
         """
+        if before.cgroup is not None and after.cgroup is not None:
+            was, now = before.cgroup, after.cgroup
+            if not turned:
+                self.assertIn(
+                    now.spare,
+                    (None, was.spare),
+                    f"{what}: a leaf left held open (the spare was {was.spare})",
+                )
+            self.assertEqual(
+                sorted(now.leaves - was.leaves - {now.spare}),
+                [],
+                f"{what}: cgroup leaves left",
+            )
+            self.assertEqual(
+                sorted(was.leaves - now.leaves - {was.spare}),
+                [],
+                f"{what}: cgroup leaves removed",
+            )
         allowed = wakeupPipe(after.fds)
         self.assertEqual(sorted(before.fds - after.fds), [], f"{what}: fds closed")
         self.assertEqual(
@@ -348,7 +465,10 @@ class SweepMixin(MixinBase):
         )
         self.assertEqual(after.delayedCalls, before.delayedCalls, f"{what}: timers")
         added = after.triggers - before.triggers
-        self.assertIn(added, (0, 1), f"{what}: shutdown triggers")
+        # With cgroups, the reactor's leaf remover adds one too, with the
+        # first child reaped (the pidfd monitor's then as well).
+        most = 1 if before.cgroup is None else 2
+        self.assertIn(added, range(most + 1), f"{what}: shutdown triggers")
         triggers.append(added)
 
     def sweep(
@@ -358,6 +478,7 @@ class SweepMixin(MixinBase):
         start: Start,
         minimumNeed: int,
         triggers: list[int],
+        cgroup: CgroupSweep | None = None,
     ) -> Deferred[int]:
         """
         Spawn with C{start} under a budget of 0, 1, 2, ... fds until it
@@ -367,9 +488,10 @@ class SweepMixin(MixinBase):
         @param minimumNeed: The fds the spawn must hold at once: the sweep
             fails if it succeeds with fewer.
         @param triggers: Gets the shutdown triggers each spawn added.
+        @param cgroup: For spawns with C{cgroup=}: their parent and how.
         @return: A Deferred firing with the smallest budget that worked.
         """
-        return self._sweep(reactor, monitor, start, minimumNeed, triggers)
+        return self._sweep(reactor, monitor, start, minimumNeed, triggers, cgroup)
 
     @inlineCallbacks
     def _sweep(
@@ -379,10 +501,15 @@ class SweepMixin(MixinBase):
         start: Start,
         minimumNeed: int,
         triggers: list[int],
+        cgroup: CgroupSweep | None,
     ) -> Generator[Deferred[Any], Any, int]:
         budget = FDBudget()
+        parent = None if cgroup is None else cgroup.parent
+        stages = frozenset([ChildSetupStage.SPAWN])
         for k in range(MAX_NEED + 1):
-            before = Snapshot.take(reactor, monitor)
+            if cgroup is not None:
+                stages = cgroup.settle(k)
+            before = Snapshot.take(reactor, monitor, parent)
             error: BaseException | None = None
             budget.allow(k)
             try:
@@ -396,7 +523,7 @@ class SweepMixin(MixinBase):
                 yield turn(reactor)
                 self.assertNothingLeft(
                     before,
-                    Snapshot.take(reactor, monitor),
+                    Snapshot.take(reactor, monitor, parent),
                     f"spawn with {k} free fds, which worked",
                     triggers,
                 )
@@ -405,15 +532,15 @@ class SweepMixin(MixinBase):
                 )
                 return k
             what = f"spawn with {k} free fds"
-            self.assertEMFILE(error, what)
-            after = Snapshot.take(reactor, monitor)
-            self.assertNothingLeft(before, after, what, triggers)
+            self.assertEMFILE(error, what, stages)
+            after = Snapshot.take(reactor, monitor, parent)
+            self.assertNothingLeft(before, after, what, triggers, turned=False)
             # Recovery: the limit is back, the same reactor spawns again.
             yield start(reactor)
             yield turn(reactor)
             self.assertNothingLeft(
                 after,
-                Snapshot.take(reactor, monitor),
+                Snapshot.take(reactor, monitor, parent),
                 f"recovery after {what}",
                 triggers,
             )
@@ -426,6 +553,7 @@ class SweepMixin(MixinBase):
         minimumNeed: int,
         monitor: Any = None,
         installed: bool = False,
+        cgroup: CgroupSweep | None = None,
     ) -> list[int]:
         """
         Run L{ROUNDS} sweeps with C{start} on C{reactor}, the later ones
@@ -440,6 +568,9 @@ class SweepMixin(MixinBase):
             C{None} for a txspawn reactor's own.
         @param installed: Whether C{reactor} is a stock reactor that
             L{txspawn.install} was called on.
+        @param cgroup: For spawns with C{cgroup=}: their parent, and
+            whether a spare leaf is there before each; the reactor's leaf
+            remover adds one shutdown trigger in all.
         @return: The need measured by each sweep.
         """
         if monitor is None:
@@ -454,7 +585,7 @@ class SweepMixin(MixinBase):
                     needs.append(
                         (
                             yield self.sweep(
-                                reactor, monitor, start, minimumNeed, triggers
+                                reactor, monitor, start, minimumNeed, triggers, cgroup
                             )
                         )
                     )
@@ -462,12 +593,74 @@ class SweepMixin(MixinBase):
         self.runInReactor(reactor, body)
         self.assertLessEqual(
             sum(triggers),
-            int(installed) + int(self.monitorName == "pidfd"),
+            int(installed) + int(self.monitorName == "pidfd") + int(cgroup is not None),
             f"shutdown triggers added, spawn by spawn: {triggers}",
         )
         # Where the spawn's fds land (holes or not) changes nothing.
         self.assertEqual(len(set(needs)), 1, f"needs measured: {needs}")
         return needs
+
+
+#: The fds a cgroup leaf holds from its making to its child's reaping: its
+#: directory (for C{CLONE_INTO_CGROUP}) and its C{cpu.stat}.
+LEAF_FDS = 2
+
+#: The parent's ends of the default C{childFDs}' pipes, and the child's.
+PIPE_ENDS = 2 * 3
+
+
+class CgroupSweep:
+    """
+    How a sweep of spawns with C{cgroup=Cgroup(parent=...)} is run: before
+    each try, the parent's spare leaf (made by the reactor in the turn
+    after a spawn) is removed, so that the spawn makes its own leaf, or
+    made, so that the spawn takes it.
+
+    @ivar parent: The scratch parent cgroup.
+    @ivar spare: Whether a spare leaf is there before each try.
+    @ivar engine: The engine's name.
+    """
+
+    def __init__(self, parent: str, spare: bool, engine: str) -> None:
+        from txspawn._cgroup.leaf import discardSpare, prepareSpare
+        from txspawn._cgroup.parent import findParent
+
+        self.parent = parent
+        self.spare = spare
+        self.engine = engine
+        # The parent found, and one leaf made and removed, before any
+        # budget: finding a parent and this process's start time for the
+        # first time under fd exhaustion give the wrong error
+        # (CgroupFirstUseTests).
+        found = findParent(parent)
+        prepareSpare(found)
+        discardSpare(found)
+
+    def settle(self, k: int) -> frozenset[ChildSetupStage]:
+        """
+        Remove or make the spare leaf for the try with C{k} free fds.
+
+        @return: The stage its C{EMFILE} must name: C{CGROUP} while the
+            leaf's own fds cannot be opened (they are opened first), and on
+            the Python engine when its fork path, after the pipes, cannot
+            open the leaf's C{cgroup.procs} for its child; else C{SPAWN}
+            (the pipes, the pidfd, ...).
+        """
+        # The private names here: no public way makes or drops a spare.
+        from txspawn._cgroup.leaf import discardSpare, prepareSpare
+        from txspawn._cgroup.parent import findParent
+
+        held = CgroupView.take(self.parent, frozenset(openFDs())).spare
+        if self.spare:
+            prepareSpare(findParent(self.parent))
+            leafFDs = 0
+        else:
+            if held is not None:
+                discardSpare(findParent(self.parent))
+            leafFDs = LEAF_FDS
+        if k < leafFDs or (self.engine == "python" and k == leafFDs + PIPE_ENDS):
+            return frozenset([ChildSetupStage.CGROUP])
+        return frozenset([ChildSetupStage.SPAWN])
 
 
 def _checkEnded(test: SynchronousTestCase, reason: Failure) -> None:
@@ -522,6 +715,13 @@ def spawnStart(
             test.assertEqual(proto.output, output)
             _checkEnded(test, reason)
             test.assertIsNot(proto.exitedReason, None)
+            if kwargs.get("cgroup") is not None:
+                # It ran in a leaf of the parent given.
+                value: Any = reason.value
+                stats = value.cgroup
+                test.assertEqual(
+                    os.path.dirname(stats.path), kwargs["cgroup"].parent, stats
+                )
 
         return proto.ended.addBoth(check)
 
@@ -573,7 +773,7 @@ def streamStart(test: SynchronousTestCase) -> Start:
 
 #: The pipe ends of the default C{childFDs} and the pidfd are all open at
 #: once during a spawn.
-DEFAULT_NEED = 2 * 3 + 1
+DEFAULT_NEED = PIPE_ENDS + 1
 
 
 class EMFILESweepMixin(SweepMixin):
@@ -713,6 +913,44 @@ class EMFILESweepMixin(SweepMixin):
             reactor,
             lambda: self.runSweeps(reactor, spawnStart(self), DEFAULT_NEED + 2),
         )
+
+    def cgroupSweep(self, spare: bool) -> None:
+        """
+        Sweep C{spawnProcess} with C{cgroup=Cgroup(parent=...)} in a
+        scratch parent cgroup: every failure leaves no leaf in it, and every
+        child that ran was in a leaf of it.
+        """
+        reason = cgroupSkipReason()
+        if reason is not None:
+            raise self.skipTest(reason)
+        parent = makeTestParent(self)
+        reactor = self.buildReactor()
+        start = spawnStart(self, cgroup=Cgroup(parent=parent))
+        need = DEFAULT_NEED + (0 if spare else LEAF_FDS)
+        self.checkEngine(
+            reactor,
+            lambda: self.runSweeps(
+                reactor, start, need, cgroup=CgroupSweep(parent, spare, self.engineName)
+            ),
+        )
+
+    def test_cgroup(self) -> None:
+        """
+        C{spawnProcess} with C{cgroup=}, each try making its own leaf (the
+        parent's spare removed first): with fewer than the leaf's two fds
+        free the spawn fails at stage C{CGROUP}, having made nothing; later
+        at stage C{SPAWN} (or C{CGROUP} where the Python engine opens the
+        leaf's C{cgroup.procs}), its leaf removed.
+        """
+        self.cgroupSweep(spare=False)
+
+    def test_cgroupSpare(self) -> None:
+        """
+        C{spawnProcess} with C{cgroup=}, each try taking the parent's spare
+        leaf (made first): a spawn failing later uses it up and removes it,
+        with its fds.
+        """
+        self.cgroupSweep(spare=True)
 
     def test_installedOnTwistedReactor(self) -> None:
         """
@@ -946,3 +1184,99 @@ class FDBudgetTests(SynchronousTestCase):
         Holes below the highest open fd are counted (and left free first).
         """
         self.check(4)
+
+
+#: Run by L{CgroupFirstUseTests} in a fresh Python: a spawn with
+#: C{cgroup=Cgroup(parent=argv[1])} with no fd free, after a spawn with a
+#: cgroup in C{argv[2]} when given (so that what a process reads once is
+#: read); prints the error's class, errno and stage.
+FIRST_USE = """
+import os, resource, sys
+from twisted.internet.protocol import ProcessProtocol
+from txspawn.options import Cgroup
+from txspawn.reactor import EPollReactor
+
+reactor = EPollReactor(engine="c")
+if len(sys.argv) > 2:
+    class Ended(ProcessProtocol):
+        def processEnded(self, reason):
+            reactor.callLater(0, reactor.stop)
+    warm = Cgroup(parent=sys.argv[2])
+    reactor.spawnProcess(Ended(), "/bin/true", ["true"], cgroup=warm)
+    reactor.run()
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+top = max(int(n) for n in os.listdir("/proc/self/fd"))
+resource.setrlimit(resource.RLIMIT_NOFILE, (top + 1, hard))
+fillers = []
+while True:
+    try:
+        fillers.append(os.open(os.devnull, os.O_RDONLY))
+    except OSError:
+        break
+try:
+    reactor.spawnProcess(
+        ProcessProtocol(), "/bin/true", ["true"], cgroup=Cgroup(parent=sys.argv[1])
+    )
+    outcome = "spawned"
+except Exception as e:
+    stage = getattr(e, "stage", None)
+    outcome = f"{type(e).__name__} {e.errno} {getattr(stage, 'name', None)}: {e}"
+finally:
+    for fd in fillers:
+        os.close(fd)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+print(outcome)
+"""
+
+
+class CgroupFirstUseTests(SynchronousTestCase):
+    """
+    What a process reads once for cgroups (C{/proc/self/mountinfo}, its
+    start time, a parent's C{cgroup.controllers}), read for the first time
+    with no fd free: the spawn must fail as any spawn does under fd
+    exhaustion, a L{SpawnError} C{EMFILE} (stage C{CGROUP}), leaving
+    nothing.  Each runs in a fresh Python, where nothing was read yet.
+    """
+
+    def firstUse(self, warm: bool) -> str:
+        reason = cgroupSkipReason()
+        if reason is not None:
+            raise SkipTest(reason)
+        import subprocess
+        import sys
+
+        parent = makeTestParent(self)
+        argv = [sys.executable, "-c", FIRST_USE, parent]
+        if warm:
+            argv.append(makeTestParent(self))
+        done = subprocess.run(argv, capture_output=True, check=False)
+        self.assertEqual(done.returncode, 0, done.stderr.decode())
+        return done.stdout.decode().strip()
+
+    @knownBug(
+        "the first spawn with cgroup= in a process reads /proc/self/mountinfo "
+        "(txspawn._cgroup.hierarchy.cgroupMountInfo) and /proc/self/stat "
+        "(txspawn._cgroup.leaf._leafPrefix) without mapping the OSError: "
+        "with no fd free it raises a bare OSError(EMFILE)"
+    )
+    def test_firstSpawnOfProcess(self) -> None:
+        """
+        The first spawn with C{cgroup=} of a process.
+        """
+        outcome = self.firstUse(warm=False)
+        self.assertTrue(outcome.startswith("SpawnError 24 CGROUP"), outcome)
+
+    @knownBug(
+        "finding a given parent reads its cgroup.controllers "
+        "(txspawn._cgroup.parent._parentAt), and any OSError there becomes "
+        "CgroupUnavailable: with no fd free the spawn raises "
+        "UnsupportedFeature('cgroup', '... cannot be read: Too many open "
+        "files (run under a systemd unit ... Delegate=yes ...)')"
+    )
+    def test_firstSpawnInParent(self) -> None:
+        """
+        The first spawn with C{cgroup=} in a parent, in a process that has
+        spawned with C{cgroup=} before.
+        """
+        outcome = self.firstUse(warm=True)
+        self.assertTrue(outcome.startswith("SpawnError 24 CGROUP"), outcome)

@@ -26,7 +26,21 @@ The property, for every call:
     input is entirely good), C{processEnded} is called once;
   - and after it: no new fd in this process, no child or zombie, the
     C{SIGCHLD} handler and the signal wakeup fd unchanged, no delayed call
-    left on the reactor.
+    left on the reactor, and no cgroup leaf left in the test's scratch
+    parent cgroup once the reactors stopped.
+
+C{cgroup=} (issue 14) is drawn as every option is, and by tests of their
+own whose every call has it: C{None}; a L{txspawn.options.Cgroup} in a
+scratch parent made under the cgroup2 mount for the test (the child must
+run in a leaf of it: its statistics on the transport, the exit reason and
+the result); a parent that is no cgroup (a temporary directory, a missing
+cgroup, a file of the parent): required, an
+L{txspawn.errors.UnsupportedFeature} naming C{cgroup}, best-effort, a child
+that runs without one and says why (C{cgroupUnavailable}); limits whose
+controllers this hierarchy lacks (all of them on a hybrid host): an
+L{UnsupportedFeature} naming C{cgroup}, the controller and the limits that
+need it, whatever C{required} says; no L{Cgroup} at all.  L{Cgroup}'s own
+fields, good and bad, are drawn by L{CgroupOptionsTests}.
 
 And the fakes are verified against the real thing: for the same input
 with its machine problems fixed (the missing program replaced by
@@ -65,6 +79,7 @@ from twisted.trial.unittest import SkipTest, SynchronousTestCase
 import txspawn
 from tests.adversarial import scaled
 from tests.adversarial.fuzzcalls import (
+    CGROUPS,
     CHILD_FD_MAX,
     CHILD_TIMEOUT,
     SPAWN_KEYWORDS,
@@ -77,6 +92,8 @@ from tests.adversarial.fuzzcalls import (
     Outcome,
     Verdict,
     attempt,
+    cgroupExpectation,
+    cgroupFieldKinds,
     composeArguments,
     describe,
     isInt,
@@ -92,11 +109,12 @@ from tests.builders import (
     _engineUnavailable,
     makeTestCaseClasses,
 )
+from tests.cgrouptransportutil import makeTestParent
 from tests.hygiene import childrenOf, openFDs, peekWakeupFD
 from txspawn import ProcessFailed, ProcessResult, SpawnError, run, stream
 from txspawn._reactor.spawner import uninstallSpawner
-from txspawn.errors import ChildSetupStage
-from txspawn.options import SpawnOptions
+from txspawn.errors import ChildSetupStage, UnsupportedFeature
+from txspawn.options import Cgroup, CgroupStats, SpawnOptions
 from txspawn.testing import MemoryProcessReactor
 
 FUZZ_SETTINGS = settings(
@@ -143,6 +161,9 @@ def judgeAtCall(
             f"{call.entry} returned; it should have raised: {verdicts}",
         )
         return
+    if machineAtCall and isinstance(error, UnsupportedFeature):
+        judgeUnsupported(test, call, verdicts, error)
+        return
     if machineAtCall and isinstance(error, SpawnError):
         test.assertTrue(
             any(
@@ -178,6 +199,94 @@ def judgeAtCall(
         )
         return
     test.fail(f"{call.entry} raised {error!r}: not a clear error of the call")
+
+
+def judgeUnsupported(
+    test: SynchronousTestCase,
+    call: Call,
+    verdicts: list[Verdict],
+    error: UnsupportedFeature,
+) -> None:
+    """
+    Check an L{UnsupportedFeature} (of the call, or of L{run}'s Deferred):
+    an argument calls for it (C{cgroup=} here: a parent that is no cgroup,
+    limits whose controllers this hierarchy lacks), and its message names
+    all it must (the option; the controller and the limits that need it).
+    """
+    message = str(error)
+    test.assertTrue(
+        any(
+            v.kind in ("fails", "may")
+            and v.error is UnsupportedFeature
+            and all(named(name, message) for name in v.names)
+            for v in verdicts
+        ),
+        f"{call.entry} raised UnsupportedFeature({message!r}), which no argument "
+        f"calls for, or without naming what it must: {verdicts}",
+    )
+
+
+def judgeCgroup(
+    test: SynchronousTestCase,
+    expect: str | None,
+    parent: str,
+    stats: object,
+    unavailable: object,
+) -> None:
+    """
+    Check what a child that ran got for its C{cgroup=}.
+
+    @param expect: See L{tests.adversarial.fuzzcalls.CgroupNode.expect};
+        C{None}: no cgroup was asked for.
+    @param parent: The scratch parent cgroup.
+    @param stats: The statistics it had (the transport's C{cgroupStats},
+        the result's C{cgroup}).
+    @param unavailable: Why it had no cgroup (C{cgroupUnavailable}).
+    """
+    if expect == "leaf":
+        test.assertIsInstance(stats, CgroupStats)
+        assert isinstance(stats, CgroupStats)
+        test.assertEqual(os.path.dirname(stats.path), parent, stats)
+        test.assertIn(stats.placement, ("clone", "procs"), stats)
+        test.assertIsNone(unavailable)
+    elif expect == "unavailable":
+        test.assertIsNone(stats)
+        test.assertIsInstance(unavailable, str)
+        test.assertTrue(unavailable, "an empty reason")
+    else:
+        test.assertEqual((stats, unavailable), (None, None))
+
+
+def leavesIn(parent: str | None) -> list[str]:
+    """
+    The cgroups in C{parent} (none when there is no scratch parent).
+    """
+    if parent is None or not os.path.isdir(parent):
+        return []
+    return sorted(
+        name for name in os.listdir(parent) if os.path.isdir(os.path.join(parent, name))
+    )
+
+
+def removeLeaves(parent: str, names: list[str]) -> None:
+    """
+    Kill what is in the leaves C{names} of C{parent} and remove them (so
+    that one failure does not spill into the next example).
+    """
+    for name in names:
+        path = os.path.join(parent, name)
+        with open(os.path.join(path, "cgroup.kill"), "w") as f:
+            f.write("1")
+        while True:
+            try:
+                os.rmdir(path)
+                break
+            except FileNotFoundError:
+                break
+            except OSError as e:
+                if e.errno != errno.EBUSY:
+                    raise
+                os.sched_yield()
 
 
 def resultDeferred(value: object) -> Deferred[Any]:
@@ -239,13 +348,21 @@ class FuzzMixin(MixinBase):
         self.addCleanup(os.close, self.openFD)
         self.tmp = tempfile.mkdtemp(prefix="txspawn-fuzz-")
         self.addCleanup(shutil.rmtree, self.tmp, True)
+        # The parent of every Cgroup drawn (a new one per test: txspawn
+        # keeps what it found of a parent for the process's life).
+        self.cgroupParent = (
+            makeTestParent(self) if CGROUPS else "/sys/fs/cgroup/txspawn-fuzz-none"
+        )
 
     @contextmanager
     def noLeaks(self) -> Iterator[None]:
         """
-        Check that the block leaves no fd, child or zombie, and changes
-        neither the C{SIGCHLD} handler nor the signal wakeup fd.  Children
-        left are killed and reaped, so that a failure does not cascade.
+        Check that the block leaves no fd, child or zombie, no cgroup leaf
+        in the scratch parent (the block ends with the reactors stopped:
+        the spare leaf a reactor keeps ready is removed at its shutdown),
+        and changes neither the C{SIGCHLD} handler nor the signal wakeup
+        fd.  Children and leaves left are killed and reaped, so that a
+        failure does not cascade.
         """
         fds = openFDs()
         children = set(childrenOf(os.getpid()))
@@ -268,7 +385,10 @@ class FuzzMixin(MixinBase):
                 except OSError:
                     pass
             self.flushLoggedErrors(Boom)
+            leaves = leavesIn(self.cgroupParent if CGROUPS else None)
+            removeLeaves(self.cgroupParent, leaves)
         if succeeded:
+            self.assertEqual(leaves, [], "cgroup leaves left in the scratch parent")
             now = openFDs()
             self.assertEqual(
                 (sorted(now - fds), sorted(fds - now)), ([], []), "fds opened, closed"
@@ -342,7 +462,7 @@ class FuzzMixin(MixinBase):
         to its end.
         """
         reactor = self.fuzzReactor(kind)
-        ctx = Context(reactor, self.openFD, self.tmp)
+        ctx = Context(reactor, self.openFD, self.tmp, self.cgroupParent)
         try:
             kwargs: dict[str, Any] = {}
 
@@ -361,6 +481,21 @@ class FuzzMixin(MixinBase):
                 self.judgeEnded(
                     call, verdicts, kwargs["processProtocol"], outcome.value
                 )
+                transport = outcome.value
+                judgeCgroup(
+                    self,
+                    cgroupExpectation(call, fixed),
+                    self.cgroupParent,
+                    transport.cgroupStats,
+                    transport.cgroupUnavailable,
+                )
+                protocol = kwargs["processProtocol"]
+                if isinstance(protocol, FuzzProtocol) and protocol.ended:
+                    # The exit reason carries the statistics of the reaping.
+                    reason: Any = protocol.ended[0].value
+                    self.assertEqual(
+                        reason.cgroup is None, transport.cgroupStats is None
+                    )
             self.assertEqual(reactor.getDelayedCalls(), [])
             return outcome
         finally:
@@ -390,7 +525,7 @@ class FuzzMixin(MixinBase):
         Make C{call} on the fake reactor, and play its child's exit.
         """
         reactor = MemoryProcessReactor()
-        ctx = Context(reactor, self.openFD, self.tmp)
+        ctx = Context(reactor, self.openFD, self.tmp, self.cgroupParent)
         try:
             kwargs = call.kwargs(ctx, fixed)
             outcome = attempt(lambda: reactor.spawnProcess(**kwargs))
@@ -418,6 +553,29 @@ class FuzzMixin(MixinBase):
         reactor's answer for the call with this machine's problems fixed,
         and the same kind of answer for the call as drawn.
         """
+        self.checkSpawnProcess(call, kind, whileRunning)
+
+    @scaledSettings(25, 300)
+    @given(
+        call=spawnProcessCalls(always=("cgroup",)),
+        kind=st.sampled_from(["txspawn", "installed"]),
+        whileRunning=st.booleans(),
+    )
+    def test_spawnProcessCgroup(
+        self, call: Call, kind: str, whileRunning: bool
+    ) -> None:
+        """
+        L{test_spawnProcess} for calls that all have C{cgroup=}
+        (L{tests.adversarial.fuzzcalls.cgroupKinds}): also, a child with a
+        cgroup ran in a leaf of the scratch parent (its statistics on the
+        transport and the exit reason), one whose best-effort cgroup could
+        not be had says why, a parent that is no cgroup or limits this
+        hierarchy lacks are an L{UnsupportedFeature} at the call naming
+        C{cgroup} (and the controller and limits), and no leaf is left.
+        """
+        self.checkSpawnProcess(call, kind, whileRunning)
+
+    def checkSpawnProcess(self, call: Call, kind: str, whileRunning: bool) -> None:
         with self.noLeaks():
             real = self.spawnReal(call, False, kind, whileRunning)
             fake = self.spawnFake(call, False)
@@ -427,6 +585,7 @@ class FuzzMixin(MixinBase):
             else:
                 realFixed, fakeFixed = real, fake
         event(f"spawnProcess: {describe(real)}, fixed: {describe(realFixed)}")
+        event(f"spawnProcess: cgroup {cgroupExpectation(call, False)}")
         self.assertEqual(fakeFixed.kind(), realFixed.kind())
         self.assertEqual(fake.kind()[0], fakeFixed.kind()[0])
 
@@ -438,7 +597,7 @@ class FuzzMixin(MixinBase):
         it did, and run it to its end.
         """
         reactor = self.fuzzReactor(kind)
-        ctx = Context(reactor, self.openFD, self.tmp)
+        ctx = Context(reactor, self.openFD, self.tmp, self.cgroupParent)
         results: list[object] = []
 
         def ended(value: object) -> Deferred[Any]:
@@ -479,7 +638,21 @@ class FuzzMixin(MixinBase):
             self.assertIsInstance(result, Failure)
             assert isinstance(result, Failure)
             self.assertNotIsInstance(result.value, ProcessFailed)
-        elif not kinds:
+            if isinstance(result.value, UnsupportedFeature):
+                judgeUnsupported(self, call, verdicts, result.value)
+            return
+        ran = result
+        if isinstance(ran, Failure) and isinstance(ran.value, ProcessFailed):
+            ran = ran.value.result
+        if isinstance(ran, ProcessResult):
+            judgeCgroup(
+                self,
+                cgroupExpectation(call, False),
+                self.cgroupParent,
+                ran.cgroup,
+                ran.cgroupUnavailable,
+            )
+        if not kinds:
             if call.given("check") is True and call.exitCode:
                 self.assertIsInstance(result, Failure)
                 assert isinstance(result, Failure)
@@ -495,7 +668,7 @@ class FuzzMixin(MixinBase):
         child's exit.
         """
         reactor = MemoryProcessReactor()
-        ctx = Context(reactor, self.openFD, self.tmp)
+        ctx = Context(reactor, self.openFD, self.tmp, self.cgroupParent)
         try:
             kwargs = call.kwargs(ctx, fixed)
             argv = kwargs.pop("argv")
@@ -524,11 +697,34 @@ class FuzzMixin(MixinBase):
         the spawn's error when this machine makes it fail), with nothing
         left behind; on the fake reactor the call gives the same answer.
         """
+        self.checkRunAndStream(call, kind, whileRunning)
+
+    @scaledSettings(20, 300)
+    @given(
+        call=st.sampled_from(["run()", "stream()"]).flatmap(
+            lambda entry: runCalls(entry, always=("cgroup",))
+        ),
+        kind=st.sampled_from(["txspawn", "installed"]),
+        whileRunning=st.booleans(),
+    )
+    def test_runAndStreamCgroup(
+        self, call: Call, kind: str, whileRunning: bool
+    ) -> None:
+        """
+        L{test_runAndStream} for calls that all have C{cgroup=}: also, the
+        result's C{cgroup} and C{cgroupUnavailable} are those of the
+        child's cgroup, an L{UnsupportedFeature} fails the Deferred naming
+        what it must, and no leaf is left.
+        """
+        self.checkRunAndStream(call, kind, whileRunning)
+
+    def checkRunAndStream(self, call: Call, kind: str, whileRunning: bool) -> None:
         with self.noLeaks():
             real = self.runReal(call, kind, whileRunning)
             fake = self.runFake(call, False)
             fakeFixed = self.runFake(call, True) if call.onMachine() else fake
         event(f"{call.entry}: {describe(real)}")
+        event(f"{call.entry}: cgroup {cgroupExpectation(call, False)}")
         self.assertEqual(fake.kind(), real.kind())
         self.assertEqual(fake.kind()[0], fakeFixed.kind()[0])
 
@@ -547,6 +743,8 @@ class FakeAndOptionsTests(SynchronousTestCase):
         self.addCleanup(os.close, self.openFD)
         self.tmp = tempfile.mkdtemp(prefix="txspawn-fuzz-")
         self.addCleanup(shutil.rmtree, self.tmp, True)
+        # The fakes do not look at it.
+        self.cgroupParent = "/sys/fs/cgroup/txspawn-fuzz-fake"
 
     @scaledSettings(150, 2000)
     @given(
@@ -563,7 +761,7 @@ class FakeAndOptionsTests(SynchronousTestCase):
         """
         fds = openFDs()
         reactor = MemoryProcessReactor()
-        ctx = Context(reactor, self.openFD, self.tmp)
+        ctx = Context(reactor, self.openFD, self.tmp, self.cgroupParent)
         try:
             kwargs = call.kwargs(ctx, False)
             if call.entry == "spawnProcess()":
@@ -600,7 +798,7 @@ class FakeAndOptionsTests(SynchronousTestCase):
             tuple(options.items()),
             tuple(optionCombinations(options, pty=False)),
         )
-        ctx = Context(None, self.openFD, self.tmp)
+        ctx = Context(None, self.openFD, self.tmp, self.cgroupParent)
         kwargs = call.kwargs(ctx, False)
         outcome = attempt(lambda: SpawnOptions(**kwargs))
         verdicts = [v for v in call.verdicts(False) if v.kind == "bad"]
@@ -641,6 +839,64 @@ class FakeAndOptionsTests(SynchronousTestCase):
         judgeAtCall(self, keywords, verdicts, fake, machineAtCall=False)
         if len(verdicts) <= 1:
             self.assertEqual(fake.kind()[0], outcome.kind()[0])
+
+
+class CgroupOptionsTests(SynchronousTestCase):
+    """
+    The fuzz of L{Cgroup} alone: its fields good and bad.
+    """
+
+    @scaledSettings(200, 3000)
+    @given(fields=composeArguments({}, cgroupFieldKinds(), frozenset()))
+    def test_cgroup(self, fields: dict[str, Arg]) -> None:
+        """
+        L{Cgroup} raises a L{TypeError} or L{ValueError} naming
+        C{Cgroup.<field>} for a field that calls for it, or holds values that
+        pass its own checks again (C{evolve}), whose limits need the
+        controllers they name; given as C{cgroup=} to the fake reactor's
+        C{spawnProcess} (which checks it as a real one), it is taken.
+        """
+        call = Call("Cgroup()", tuple(fields.items()))
+        ctx = Context(None, -1, "/tmp", "/sys/fs/cgroup/txspawn-fuzz-fake")
+        kwargs = call.kwargs(ctx, False)
+        verdicts = call.verdicts(False)
+        outcome = attempt(lambda: Cgroup(**kwargs))
+        event(f"Cgroup(): {describe(outcome)}")
+        if outcome.error is not None:
+            error = outcome.error
+            self.assertIn(type(error), (TypeError, ValueError), repr(error))
+            message = str(error)
+            self.assertTrue(
+                any(
+                    v.error is type(error) and any(named(n, message) for n in v.names)
+                    for v in verdicts
+                ),
+                f"{type(error).__name__}({message!r}) names no field that calls for "
+                f"it: {verdicts}",
+            )
+            return
+        self.assertEqual(verdicts, [])
+        built: Cgroup = outcome.value
+        self.assertEqual(evolve(built), built)
+        self.assertEqual(hash(evolve(built)), hash(built))
+        if built.parent is not None:
+            self.assertEqual(os.path.normpath(built.parent), built.parent)
+            self.assertTrue(built.parent.startswith("/"), built.parent)
+        limits = {
+            "memory": built.memoryMax is not None or built.memoryHigh is not None,
+            "pids": built.pidsMax is not None,
+            "cpu": built.cpuMax is not None,
+            "io": built.ioWeight is not None,
+        }
+        self.assertEqual(
+            built.controllersNeeded(), {name for name, on in limits.items() if on}
+        )
+        reactor = MemoryProcessReactor()
+        transport = reactor.spawnProcess(
+            FuzzProtocol(), "/bin/true", ["true"], cgroup=built
+        )
+        self.assertEqual(len(reactor.spawned), 1)
+        transport.exit(0)
 
 
 def knownBug(reason: str) -> Callable[[Callable[[Any], None]], Callable[[Any], None]]:
