@@ -728,19 +728,29 @@ def spawnStart(
     return start
 
 
-def runStart(test: SynchronousTestCase) -> Start:
+def runStart(test: SynchronousTestCase, **options: Any) -> Start:
     """
     Start L{SCRIPT} with L{txspawn.run}.
+
+    @param options: txspawn's spawn options; with C{cgroup=}, the child
+        must have run in a leaf of its parent.
     """
 
     def start(reactor: Any) -> Deferred[object]:
-        result = failedAtOnce(txspawn.run([SH, b"-c", SCRIPT], reactor=reactor))
+        result = failedAtOnce(
+            txspawn.run([SH, b"-c", SCRIPT], reactor=reactor, **options)
+        )
 
         def check(result: txspawn.ProcessResult) -> None:
             test.assertEqual(
                 (result.exitCode, result.stdout, result.stderr),
                 (3, OUTPUT[1], OUTPUT[2]),
             )
+            if options.get("cgroup") is not None:
+                assert result.cgroup is not None
+                test.assertEqual(
+                    os.path.dirname(result.cgroup.path), options["cgroup"].parent
+                )
 
         return result.addCallback(check)
 
@@ -914,18 +924,20 @@ class EMFILESweepMixin(SweepMixin):
             lambda: self.runSweeps(reactor, spawnStart(self), DEFAULT_NEED + 2),
         )
 
-    def cgroupSweep(self, spare: bool) -> None:
+    def cgroupSweep(self, spare: bool, entry: str = "spawnProcess") -> None:
         """
-        Sweep C{spawnProcess} with C{cgroup=Cgroup(parent=...)} in a
-        scratch parent cgroup: every failure leaves no leaf in it, and every
-        child that ran was in a leaf of it.
+        Sweep C{spawnProcess} (or L{txspawn.run}) with
+        C{cgroup=Cgroup(parent=...)} in a scratch parent cgroup: every
+        failure leaves no leaf in it, and every child that ran was in a
+        leaf of it.
         """
         reason = cgroupSkipReason()
         if reason is not None:
             raise self.skipTest(reason)
         parent = makeTestParent(self)
         reactor = self.buildReactor()
-        start = spawnStart(self, cgroup=Cgroup(parent=parent))
+        starter = spawnStart if entry == "spawnProcess" else runStart
+        start = starter(self, cgroup=Cgroup(parent=parent))
         need = DEFAULT_NEED + (0 if spare else LEAF_FDS)
         self.checkEngine(
             reactor,
@@ -951,6 +963,13 @@ class EMFILESweepMixin(SweepMixin):
         with its fds.
         """
         self.cgroupSweep(spare=True)
+
+    def test_cgroupRun(self) -> None:
+        """
+        L{txspawn.run} with C{cgroup=}, each try making its own leaf: its
+        Deferred fails at once as C{spawnProcess} raises.
+        """
+        self.cgroupSweep(spare=False, entry="run")
 
     def test_installedOnTwistedReactor(self) -> None:
         """
