@@ -257,6 +257,14 @@ def judgeCgroup(
         test.assertEqual((stats, unavailable), (None, None))
 
 
+def ownCgroupLines() -> str:
+    """
+    This process's cgroups (C{/proc/self/cgroup}).
+    """
+    with open("/proc/self/cgroup") as f:
+        return f.read()
+
+
 def leavesIn(parent: str | None) -> list[str]:
     """
     The cgroups in C{parent} (none when there is no scratch parent).
@@ -360,14 +368,15 @@ class FuzzMixin(MixinBase):
         Check that the block leaves no fd, child or zombie, no cgroup leaf
         in the scratch parent (the block ends with the reactors stopped:
         the spare leaf a reactor keeps ready is removed at its shutdown),
-        and changes neither the C{SIGCHLD} handler nor the signal wakeup
-        fd.  Children and leaves left are killed and reaped, so that a
-        failure does not cascade.
+        and changes neither this process's cgroup, the C{SIGCHLD} handler
+        nor the signal wakeup fd.  Children and leaves left are killed and
+        reaped, so that a failure does not cascade.
         """
         fds = openFDs()
         children = set(childrenOf(os.getpid()))
         sigchld = signal.getsignal(signal.SIGCHLD)
         wakeup = peekWakeupFD()
+        ownCgroups = ownCgroupLines()
         succeeded = False
         try:
             yield
@@ -389,6 +398,9 @@ class FuzzMixin(MixinBase):
             removeLeaves(self.cgroupParent, leaves)
         if succeeded:
             self.assertEqual(leaves, [], "cgroup leaves left in the scratch parent")
+            # No spawn may move this process (the "no internal processes"
+            # move is for a parent that must enable a controller).
+            self.assertEqual(ownCgroupLines(), ownCgroups, "this process moved")
             now = openFDs()
             self.assertEqual(
                 (sorted(now - fds), sorted(fds - now)), ([], []), "fds opened, closed"
