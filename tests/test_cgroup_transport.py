@@ -176,7 +176,8 @@ class CgroupTransportMixin(MixinBase):
 
         class AtExit(TreeProtocol):
             def processExited(self, reason: Failure) -> None:
-                seen["existsAtExit"] = os.path.exists(reason.value.cgroup.path)
+                value: Any = reason.value
+                seen["existsAtExit"] = os.path.exists(value.cgroup.path)
                 super().processExited(reason)
 
         proto = AtExit()

@@ -71,7 +71,6 @@ from zope.interface import implementer
 import txspawn
 from tests.adversarial import scaled
 from tests.adversarial.fuzzcalls import CGROUP_OFFERED
-from tests.adversarial.test_fuzz import knownBug
 from tests.builders import MixinBase, RecordingProtocol, makeTestCaseClasses
 from tests.cgrouptransportutil import cgroupSkipReason, makeTestParent
 from tests.hygiene import childrenOf, openFDs, peekWakeupFD
@@ -623,19 +622,9 @@ class CgroupSweep:
     """
 
     def __init__(self, parent: str, spare: bool, engine: str) -> None:
-        from txspawn._cgroup.leaf import discardSpare, prepareSpare
-        from txspawn._cgroup.parent import findParent
-
         self.parent = parent
         self.spare = spare
         self.engine = engine
-        # The parent found, and one leaf made and removed, before any
-        # budget: finding a parent and this process's start time for the
-        # first time under fd exhaustion give the wrong error
-        # (CgroupFirstUseTests).
-        found = findParent(parent)
-        prepareSpare(found)
-        discardSpare(found)
 
     def settle(self, k: int) -> frozenset[ChildSetupStage]:
         """
@@ -1279,16 +1268,9 @@ class CgroupFirstUseTests(SynchronousTestCase):
         argv = [sys.executable, "-c", FIRST_USE, parent, first, *limit]
         done = subprocess.run(argv, capture_output=True, check=False)
         if done.returncode != 0:
-            # An error, not a failure: knownBug must not take it for the bug.
             raise RuntimeError(f"the child failed: {done.stderr.decode()}")
         return done.stdout.decode().strip()
 
-    @knownBug(
-        "the first spawn with cgroup= in a process reads /proc/self/mountinfo "
-        "(txspawn._cgroup.hierarchy.cgroupMountInfo) and /proc/self/stat "
-        "(txspawn._cgroup.leaf._leafPrefix) without mapping the OSError: "
-        "with no fd free it raises a bare OSError(EMFILE)"
-    )
     def test_firstSpawnOfProcess(self) -> None:
         """
         The first spawn with C{cgroup=} of a process.
@@ -1296,13 +1278,6 @@ class CgroupFirstUseTests(SynchronousTestCase):
         outcome = self.firstUse(None)
         self.assertTrue(outcome.startswith("SpawnError 24 CGROUP"), outcome)
 
-    @knownBug(
-        "finding a given parent reads its cgroup.controllers "
-        "(txspawn._cgroup.parent._parentAt), and any OSError there becomes "
-        "CgroupUnavailable: with no fd free the spawn raises "
-        "UnsupportedFeature('cgroup', '... cannot be read: Too many open "
-        "files (run under a systemd unit ... Delegate=yes ...)')"
-    )
     def test_firstSpawnInParent(self) -> None:
         """
         The first spawn with C{cgroup=} in a parent, in a process that has
@@ -1311,12 +1286,6 @@ class CgroupFirstUseTests(SynchronousTestCase):
         outcome = self.firstUse("other")
         self.assertTrue(outcome.startswith("SpawnError 24 CGROUP"), outcome)
 
-    @knownBug(
-        "a limit whose controller the parent lacks has enableControllers "
-        "(txspawn._cgroup.parent) read cgroup.controllers again, unguarded: "
-        "with no fd free, every such spawn raises a bare OSError(EMFILE) "
-        "(with fds: UnsupportedFeature naming the controller)"
-    )
     def test_limitWithoutController(self) -> None:
         """
         A spawn with a limit whose controller the parent lacks (C{memory}

@@ -247,17 +247,28 @@ def createLeaf(options: Cgroup) -> CgroupLeaf:
     @raise SpawnError: A syscall failed (stage L{ChildSetupStage.CGROUP});
         nothing is left behind.
     """
-    parent = findParent(options.parent)
-    needed = options.controllersNeeded()
-    if needed:
-        enableControllers(
-            parent,
-            needed,
-            [name for name, value in _limitOptions(options) if value is not None],
-        )
-    if not parent.swept:
-        parent.swept = True
-        sweepStale(parent)
+    try:
+        parent = findParent(options.parent)
+        needed = options.controllersNeeded()
+        if needed:
+            enableControllers(
+                parent,
+                needed,
+                [name for name, value in _limitOptions(options) if value is not None],
+            )
+        if not parent.swept:
+            # Marked only once it was done: a sweep that could not list the
+            # parent (no fd free) is tried again by the next spawn.
+            parent.swept = sweepStale(parent) is not None
+        # Read once per process (its start time names its leaves).
+        _leafPrefix()
+    except SpawnError:
+        raise
+    except OSError as e:
+        # What is read once per process or parent (the mount, our start
+        # time, the parent's files), read now with no fd free: the spawn
+        # fails as any spawn does under exhaustion.
+        raise _cgroupError(e, e.filename or options.parent or "") from None
     with _SPARE_LOCK:
         spare, parent.spare = parent.spare, None
     path, dirFd, cpuStatFd = _makeLeaf(parent) if spare is None else spare

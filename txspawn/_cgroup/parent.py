@@ -241,11 +241,20 @@ def _delegation(path: str) -> str | None:
     return None
 
 
+#: The errnos that say this process ran out of something (fds, memory),
+#: not that a cgroup is unusable: a spawn then fails as any spawn does
+#: under exhaustion (L{SpawnError}, stage C{CGROUP}), never with the
+#: hint to run under a delegated unit.
+EXHAUSTION_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOMEM})
+
+
 def _parentAt(path: str, how: str, isRoot: bool) -> CgroupParent:
     try:
         controllers = readControllers(path)
         enabled = readSubtreeControl(path)
     except OSError as e:
+        if e.errno in EXHAUSTION_ERRNOS:
+            raise SpawnError.fromErrno(e.errno, ChildSetupStage.CGROUP, path) from None
         raise CgroupUnavailable(
             f"the cgroup parent {path} cannot be read: {e.strerror}", DELEGATE_HINT
         ) from None

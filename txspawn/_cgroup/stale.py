@@ -37,17 +37,19 @@ def ownerAlive(pid: int, startTime: int) -> bool:
     return processStartTime(pid) == startTime
 
 
-def sweepStaleAt(path: str) -> list[str]:
+def sweepStaleAt(path: str) -> list[str] | None:
     """
     Kill and remove the leaves under C{path} whose owner is gone.
 
-    @return: The names of the leaves removed.
+    @return: The names of the leaves removed, or L{None} when C{path} could
+        not be listed (no fd free, say): then nothing was swept, and a
+        later spawn tries again.
     """
     removed: list[str] = []
     try:
         names = os.listdir(path)
     except OSError:
-        return removed
+        return None
     for name in names:
         match = LEAF_NAME.match(name)
         if match is None or ownerAlive(int(match.group(1)), int(match.group(2))):
@@ -64,7 +66,7 @@ def sweepStaleAt(path: str) -> list[str]:
     return removed
 
 
-def sweepStale(parent: CgroupParent) -> list[str]:
+def sweepStale(parent: CgroupParent) -> list[str] | None:
     """
     L{sweepStaleAt} the parent's path.
     """
