@@ -39,7 +39,7 @@ __all__ = [
 _SEQUENCE = itertools.count()
 
 
-def _mount() -> str | None:
+def cgroupMountPath() -> str | None:
     """
     Where the cgroup v2 hierarchy is mounted (C{/proc/self/mountinfo}).
     """
@@ -56,7 +56,7 @@ def cgroupSkipReason() -> str | None:
     Why these tests cannot run here (no cgroup v2, or we may not make
     cgroups in it), else C{None}.
     """
-    mount = _mount()
+    mount = cgroupMountPath()
     if mount is None:
         return "no cgroup v2 hierarchy is mounted"
     if not os.access(os.path.join(mount, "cgroup.procs"), os.W_OK):
@@ -88,7 +88,7 @@ def makeTestParent(test: Any) -> str:
     removed first, so one failure does not spill into the next test) and
     remove it.
     """
-    mount = _mount()
+    mount = cgroupMountPath()
     assert mount is not None
     path = os.path.join(mount, f"txspawn-h4test-{os.getpid()}-{next(_SEQUENCE)}")
     os.mkdir(path)

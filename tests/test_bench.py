@@ -18,6 +18,7 @@ import tempfile
 import attrs
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.cgrouptransportutil import cgroupMountPath
 from tests.test_engines import C_UNAVAILABLE
 from txspawn._bench._cgroups import (
     CGROUP_SCENARIOS,
@@ -344,20 +345,11 @@ class NamespaceSuiteTests(SynchronousTestCase):
             self.assertIn("link set lo up; true", anchor.args[-1])
 
 
-def _cgroupMount() -> str | None:
-    """
-    @return: Where this process sees the cgroup v2 hierarchy, or C{None}.
-    """
-    from txspawn._cgroup.hierarchy import cgroupMount
-
-    return cgroupMount()
-
-
 def _benchParentUnavailable() -> str | None:
     """
     Why the bench cannot make its own parent cgroup here, or C{None}.
     """
-    mount = _cgroupMount()
+    mount = cgroupMountPath()
     if mount is None:
         return "no cgroup v2 hierarchy is mounted"
     if not os.access(mount, os.W_OK):
@@ -451,7 +443,7 @@ class CgroupSuiteTests(SynchronousTestCase):
         reason = _benchParentUnavailable()
         if reason is not None:
             raise self.skipTest(reason)
-        mount = _cgroupMount()
+        mount = cgroupMountPath()
         assert mount is not None
         lines: list[str] = []
         with benchParent(lines.append) as parent:
@@ -479,7 +471,7 @@ class CgroupSuiteTests(SynchronousTestCase):
         reason = _benchParentUnavailable()
         if reason is not None:
             raise self.skipTest(reason)
-        mount = _cgroupMount()
+        mount = cgroupMountPath()
         assert mount is not None
         dead = subprocess.Popen([sys.executable, "-c", ""])
         dead.wait()
@@ -501,7 +493,7 @@ class CgroupSuiteTests(SynchronousTestCase):
         Where the parent cannot be made, L{benchParent} gives C{None} and
         says why (the leaves then go where txspawn finds a parent itself).
         """
-        mount = _cgroupMount()
+        mount = cgroupMountPath()
         if mount is None:
             raise self.skipTest("no cgroup v2 hierarchy is mounted")
         # An existing path: mkdir fails with EEXIST, as for any refusal.
@@ -1047,7 +1039,7 @@ class EndToEndTests(SynchronousTestCase):
         before = _children()
         bench = runBench(BenchOptions(params, CGROUP_SCENARIOS), lines.append)
         self.assertEqual(_children() - before, set(), "a worker was left behind")
-        mount = _cgroupMount()
+        mount = cgroupMountPath()
         assert mount is not None
         self.assertFalse(
             os.path.exists(os.path.join(mount, f"txspawn-bench-{os.getpid()}"))

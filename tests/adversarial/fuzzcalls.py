@@ -45,6 +45,7 @@ from hypothesis import strategies as st
 from twisted.internet.protocol import ProcessProtocol
 from twisted.python.failure import Failure
 
+from tests.cgrouptransportutil import cgroupMountPath
 from tests.strategies import (
     argumentStrings,
     envKeys,
@@ -94,20 +95,8 @@ INVALID_SIGNALS = sorted(
 NO_SUCH_PGID = 2**31 - 1
 
 
-def _cgroupMount() -> str | None:
-    """
-    Where the cgroup v2 hierarchy is mounted (C{/proc/self/mountinfo}).
-    """
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            left, _, right = line.partition(" - ")
-            if right.split()[:1] == ["cgroup2"]:
-                return left.split()[4]
-    return None
-
-
 #: The cgroup v2 mount, or C{None}.  The v1 hierarchies are never touched.
-CGROUP_MOUNT = _cgroupMount()
+CGROUP_MOUNT = cgroupMountPath()
 
 #: Whether scratch parent cgroups can be made at the top of the hierarchy
 #: (L{tests.adversarial.test_fuzz} makes one per test there): else every
