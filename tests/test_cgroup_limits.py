@@ -213,11 +213,30 @@ class _LimitsMixin:
         stats = self.scenario("cpuControl")["stats"]
         self.assertEqual(stats["cpuThrottledCount"], 0, stats)
 
+    def test_everyLimitWritten(self) -> None:
+        """
+        Every limit option is in the child's own cgroup, as the kernel has
+        it, read by the child itself: memoryMax, memoryHigh (bytes from
+        "256M"/"128M"), pidsMax, cpuMax and ioWeight.
+        """
+        found = self.scenario("limitFiles")
+        self.assertEqual(found["exitCode"], 0, found)
+        self.assertEqual(
+            found["files"],
+            {
+                "memory.max": str(256 << 20),
+                "memory.high": str(128 << 20),
+                "pids.max": "50",
+                "cpu.max": "50000 100000",
+                "io.weight": "default 200",
+            },
+        )
+
     def test_controllersOnlyAsNeeded(self) -> None:
         """
         The parent's cgroup.subtree_control gains a controller only when a
         limit first needs it: none for a spawn with no limit, memory for
-        memoryMax, pids for pidsMax, cpu for cpuMax.
+        memoryMax, pids for pidsMax, cpu for cpuMax, io for ioWeight.
         """
         steps = [(s["step"], s.get("enabled")) for s in self.phase()["subtreeControl"]]
         memory = ["memory"]
@@ -235,6 +254,7 @@ class _LimitsMixin:
                 ("pids", pids),
                 ("cpuLimited", every),
                 ("cpuControl", every),
+                ("limitFiles", ["cpu", "io", "memory", "pids"]),
             ],
         )
 
@@ -255,7 +275,7 @@ class CEngineLimits(_LimitsMixin, SynchronousTestCase):
         result = vmResult()
         self.assertEqual(
             (result["rootEnabledBefore"], result["rootEnabledAfterC"]),
-            ([], ["cpu", "memory", "pids"]),
+            ([], ["cpu", "io", "memory", "pids"]),
         )
         self.assertTrue(
             {"cpu", "io", "memory", "pids"} <= set(result["rootControllers"]),

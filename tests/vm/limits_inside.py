@@ -84,6 +84,26 @@ for pid in kids:
 print(json.dumps(results))
 """
 
+# Reads the limit files of its own cgroup, as the kernel has them, and
+# prints them as JSON.
+LIMIT_FILES = """
+import json, os
+with open("/proc/self/mountinfo") as f:
+    mount = next(
+        line.split(" - ")[0].split()[4]
+        for line in f
+        if line.split(" - ")[1].split()[0] == "cgroup2"
+    )
+with open("/proc/self/cgroup") as f:
+    own = next(line[3:].strip() for line in f if line.startswith("0::"))
+here = mount + own
+found = {}
+for name in ("memory.max", "memory.high", "pids.max", "cpu.max", "io.weight"):
+    with open(os.path.join(here, name)) as f:
+        found[name] = f.read().strip()
+print(json.dumps(found))
+"""
+
 # Busy for 1 s of wall-clock time: with a 20% quota the cgroup is throttled
 # in every period (100 ms).  Not less than 20%: the child's Python starts
 # under the quota too, and that takes about a second of CPU under emulation
@@ -257,6 +277,21 @@ class Phase:
         result = yield self.run(BUSY, self.cgroup(cpuMax=(None, 100000)))
         return {"exitCode": result.exitCode, "stats": statsDict(result.cgroup)}
 
+    def limitFiles(self) -> Generator[Any, Any, dict[str, Any]]:
+        limits = self.cgroup(
+            memoryMax="256M",
+            memoryHigh="128M",
+            pidsMax=50,
+            cpuMax=(50000, 100000),
+            ioWeight=200,
+        )
+        result = yield self.run(LIMIT_FILES, limits)
+        return {
+            "exitCode": result.exitCode,
+            "files": json.loads(result.stdout) if result.exitCode == 0 else None,
+            "stderr": result.stderr.decode(errors="replace")[-2000:],
+        }
+
     @defer.inlineCallbacks
     def all(self) -> Generator[Any, Any, None]:
         self.out["ownCgroupBefore"] = ownCgroup()
@@ -268,6 +303,7 @@ class Phase:
         yield self.scenario("pids", self.pids)
         yield self.scenario("cpuLimited", self.cpuLimited)
         yield self.scenario("cpuControl", self.cpuControl)
+        yield self.scenario("limitFiles", self.limitFiles)
         self.out["ownCgroupAfter"] = ownCgroup()
 
     def go(self) -> dict[str, Any]:
