@@ -55,6 +55,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("testing", ("txspawn._testing",)),
     # The public face: re-exports, nothing of its own.
     ("public", ("txspawn", "txspawn.reactor", "txspawn.testing")),
+    # Services built on the public face alone: the supervisor.
+    ("services", ("txspawn.supervise",)),
     # Programs built on the public face.
     ("tools", ("txspawn.__main__", "txspawn._cli", "txspawn._bench")),
 )
