@@ -171,7 +171,7 @@ class LoadTests(SynchronousTestCase):
         config = parseConfig('[programs.a]\ncommand = "a"\n', baseDir="/b")
         self.assertEqual(
             (config.control, config.logDir),
-            ("unix:path=txspawn.sock:mode=600", "/b/logs"),
+            ("unix:path=/b/txspawn.sock:mode=600", "/b/logs"),
         )
         a = config.programs["a"]
         self.assertEqual(
@@ -189,6 +189,27 @@ class LoadTests(SynchronousTestCase):
             a.logs, LogConfig("/b/logs/a.out", "/b/logs/a.err", 10 * 1024**2, 3)
         )
         self.assertEqual(a.spawnOptions, SpawnOptions())
+
+    def test_control(self) -> None:
+        """
+        A relative unix socket path in C{control} is made relative to the
+        config file's directory (given as C{path=} or first, an escaped
+        colon kept); other endpoints are kept as written.
+        """
+
+        def control(endpoint: str) -> str:
+            text = f"supervisor.control = '{endpoint}'\n"
+            return parseConfig(text, baseDir="/etc/sv").control
+
+        self.assertEqual(
+            control("unix:s.sock:mode=600"), "unix:/etc/sv/s.sock:mode=600"
+        )
+        self.assertEqual(
+            control("unix:mode=660:path=run/a\\:b"),
+            "unix:mode=660:path=/etc/sv/run/a\\:b",
+        )
+        self.assertEqual(control("unix:path=/run/s.sock"), "unix:path=/run/s.sock")
+        self.assertEqual(control("tcp:9001:interface=::1"), "tcp:9001:interface=::1")
 
     def test_empty(self) -> None:
         """

@@ -22,7 +22,6 @@ from types import MappingProxyType
 
 from attrs import field, frozen
 
-from txspawn.options import SpawnOptions
 from txspawn.supervise._locate import KeyPath, keyLines
 from txspawn.supervise._problems import ConfigError, ConfigErrors, Problems
 from txspawn.supervise._programconfig import (
@@ -44,7 +43,6 @@ __all__ = [
     "ProgramConfig",
     "ReadyConfig",
     "SchemaEntry",
-    "SpawnOptions",
     "StopConfig",
     "SupervisorConfig",
     "loadConfig",
@@ -57,6 +55,7 @@ DEFAULT_CONTROL = "unix:path=txspawn.sock:mode=600"
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
 _VARIABLE = re.compile(r"\$(?:(\$)|\{([^}]*)\}|(\{)|)")
 _VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_UNESCAPED_COLON = re.compile(r"(?<!\\):")
 
 
 def _frozenMapping(value: Mapping[str, ProgramConfig]) -> Mapping[str, ProgramConfig]:
@@ -71,7 +70,8 @@ class SupervisorConfig:
     """
     A loaded, valid supervisor config.
 
-    @ivar control: The control API's endpoint string.
+    @ivar control: The control API's endpoint string (a relative unix
+        socket path made absolute from the config file's directory).
     @ivar logDir: The absolute directory log files go in.
     @ivar programs: The programs by name, in the order of the file.
 
@@ -108,6 +108,26 @@ class SupervisorConfig:
         reversed, so each stops before what it depends on.
         """
         return tuple(reversed(self.startOrder()))
+
+
+def _controlEndpoint(control: str, baseDir: str) -> str:
+    """
+    The control endpoint string with a relative unix socket path made
+    relative to C{baseDir} (the config file's directory), so that the
+    supervisor's socket does not depend on the directory it is started in.
+    """
+    parts = _UNESCAPED_COLON.split(control)
+    if parts[0] != "unix":
+        return control
+    for index, part in enumerate(parts[1:], 1):
+        positional = "=" not in part and index == 1
+        if positional or part.startswith("path="):
+            prefix = "" if positional else "path="
+            path = part[len(prefix) :].replace("\\:", ":")
+            if path and not os.path.isabs(path):
+                path = os.path.join(baseDir, path)
+            parts[index] = prefix + path.replace(":", "\\:")
+    return ":".join(parts)
 
 
 def _expand(
@@ -252,7 +272,9 @@ def parseConfig(
     if problems.errors:
         raise ConfigErrors(name, problems.errors)
     assert isinstance(control, str)
-    return SupervisorConfig(control=control, logDir=logDir, programs=programs)
+    return SupervisorConfig(
+        control=_controlEndpoint(control, baseDir), logDir=logDir, programs=programs
+    )
 
 
 def loadConfig(
