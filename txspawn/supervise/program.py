@@ -1,0 +1,496 @@
+# -*- test-case-name: tests.test_supervise_program -*-
+"""
+One supervised program instance: a state machine (automat's
+L{TypeMachineBuilder}) driven by a reactor's clock and its
+C{spawnProcess}.
+
+The rules, in one place (each transition is reported to the observers with
+why it happened):
+
+  - C{start()} from C{STOPPED}, C{EXITED} or C{FATAL}: the count of
+    failures goes back to 0 and a child is spawned (C{STARTING}).
+  - The readiness check passes: C{RUNNING}.
+  - The spawn fails (L{txspawn.errors.SpawnError}, raised by
+    C{spawnProcess}): for a passing shortage (C{EAGAIN}, C{EMFILE},
+    C{ENFILE}, C{ENOMEM}) it is a failed start (below); for anything else
+    (a missing executable, C{EACCES}, a bad option) it is C{FATAL} at once,
+    with the error kept in L{ProgramProcess.lastSpawnError}: a retry would
+    fail the same way, so the program never loops on it.
+  - The child exits in C{STARTING} (or after failing its readiness check):
+    if the restart policy restarts that exit, it is a failed start: the
+    count of failures grows and the program goes to C{BACKOFF} for
+    L{Backoff.delay}C{(failures)} seconds, then spawns again
+    (C{STARTING}); or to C{FATAL} once the count reaches
+    L{Backoff.giveUpAfter}.  An exit the policy does not restart is
+    C{EXITED} for a success (exit code 0) and C{FATAL} for a failure (the
+    program never got going).
+  - The child exits in C{RUNNING}: C{EXITED}.  If the policy restarts that
+    exit: a run that stayed up L{Backoff.resetAfter} seconds (from its
+    spawn) was stable, so the count of failures goes back to 0 and the
+    program spawns again at once (C{STARTING}); a shorter run is a failure
+    (C{BACKOFF}, or C{FATAL} at the give-up limit) like a failed start.
+  - C{stop()} in C{STARTING} or C{RUNNING}: C{STOPPING}: the stop signal,
+    then C{SIGKILL} after the stop timeout (to the whole cgroup when the
+    child has one, else to the process group it leads, else to the child);
+    when the child has exited, C{STOPPED}.  In C{BACKOFF}: C{STOPPED} at
+    once (the pending start is cancelled).
+  - C{start()} while a child is alive or a start is pending, and C{stop()}
+    when there is nothing to stop, do nothing.
+
+@since: txspawn 0.1
+"""
+
+from __future__ import annotations
+
+import enum
+import errno
+import signal as _signal
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from attrs import field, fields, frozen
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.error import ProcessDone, ProcessExitedAlready, ProcessTerminated
+from twisted.internet.interfaces import (
+    IDelayedCall,
+    IProcessTransport,
+    IReactorProcess,
+    IReactorTime,
+)
+from twisted.internet.protocol import ProcessProtocol
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from txspawn.errors import SpawnError
+from txspawn.interfaces import IManagedProcessTransport, IReactorSpawn
+from txspawn.options import SpawnOptions
+from txspawn.supervise._machine import ProgramInputs, buildMachine
+from txspawn.supervise.backoff import Backoff
+from txspawn.supervise.states import (
+    IProgramObserver,
+    IReadinessCheck,
+    ProgramState,
+    ReadyAfter,
+    describeExit,
+)
+
+__all__ = ["ProgramProcess", "ProgramSpawn", "Restart"]
+
+_log = Logger()
+
+#: Spawn failures that a later attempt may not meet: resources that were
+#: short for a moment.  Every other spawn failure is FATAL at once.
+_PASSING_ERRNOS = frozenset({errno.EAGAIN, errno.EMFILE, errno.ENFILE, errno.ENOMEM})
+
+
+class Restart(enum.Enum):
+    """
+    Which exits of a program are followed by a new start.
+
+    @cvar ALWAYS: Every exit.
+    @cvar ON_FAILURE: Exits other than with code 0 (a signal is a failure).
+    @cvar NEVER: None.
+
+    @since: txspawn 0.1
+    """
+
+    ALWAYS = "always"
+    ON_FAILURE = "on-failure"
+    NEVER = "never"
+
+    def restarts(self, reason: ProcessDone | ProcessTerminated) -> bool:
+        """
+        Whether an exit with C{reason} is followed by a new start.
+        """
+        if self is Restart.ALWAYS:
+            return True
+        if self is Restart.NEVER:
+            return False
+        return not isinstance(reason, ProcessDone)
+
+
+def _argv(value: Iterable[str | bytes]) -> tuple[str | bytes, ...]:
+    return tuple(value)
+
+
+@frozen
+class ProgramSpawn:
+    """
+    What C{spawnProcess} is given for each run of a program.
+
+    @ivar argv: The command: C{argv[0]} is also the executable (looked up
+        on C{PATH} by the reactor).
+    @ivar env: The child's environment (C{None}: this process's).
+    @ivar path: The working directory (C{None}: this process's).
+    @ivar uid: The uid to run as, or C{None}.
+    @ivar gid: The gid to run as, or C{None}.
+    @ivar options: txspawn's spawn options (given to a reactor providing
+        L{IReactorSpawn}; with another reactor, only C{None} or the
+        defaults are accepted), or C{None}.
+    @ivar childFDs: The child's fds, as for C{spawnProcess} (C{None}: stdin
+        a pipe closed at once, stdout and stderr pipes).
+
+    @since: txspawn 0.1
+    """
+
+    argv: tuple[str | bytes, ...] = field(converter=_argv)
+    env: Mapping[str | bytes, str | bytes] | None = None
+    path: str | bytes | None = None
+    uid: int | None = None
+    gid: int | None = None
+    options: SpawnOptions | None = None
+    childFDs: Mapping[int, int | str] | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if not self.argv:
+            raise ValueError("ProgramSpawn.argv must not be empty")
+
+    def keywordOptions(self) -> dict[str, object]:
+        """
+        L{options} as C{spawnProcess} keyword arguments: those that differ
+        from their defaults.
+        """
+        if self.options is None:
+            return {}
+        default = SpawnOptions()
+        return {
+            option.name: getattr(self.options, option.name)
+            for option in fields(SpawnOptions)
+            if getattr(self.options, option.name) != getattr(default, option.name)
+        }
+
+
+class _ChildProtocol(ProcessProtocol):
+    """
+    The protocol of one run: passes output on, and the end to the program.
+    """
+
+    def __init__(
+        self,
+        program: ProgramProcess,
+        output: Callable[[int, bytes], object] | None,
+    ) -> None:
+        self._program = program
+        self._output = output
+
+    def childDataReceived(self, childFD: int, data: bytes) -> None:
+        if self._output is not None:
+            self._output(childFD, data)
+
+    def processEnded(self, reason: Failure) -> None:
+        self._program._childEnded(reason.value)
+
+
+class ProgramProcess:
+    """
+    One instance of a supervised program, with supervisor's states
+    (L{ProgramState}): the rules are in the docstring of
+    L{txspawn.supervise.program}.
+
+    @ivar name: The instance's name (C{"web"}, C{"worker:0"}).
+    @ivar state: The current L{ProgramState}.
+    @ivar failures: The count of consecutive failures the backoff counts.
+    @ivar restarts: How many times the program was started again on its
+        own (after a backoff or a stable run), since it was created.
+    @ivar lastExit: The exit reason of the last child
+        (L{ProcessDone}/L{ProcessTerminated}, with its C{rusage}), or
+        C{None}.
+    @ivar lastSpawnError: The exception of the last spawn that failed (a
+        L{SpawnError} keeps its C{errno}, C{filename} and C{stage}), or
+        C{None}; cleared by the next successful spawn.
+    @ivar startedAt: When the current (or last) child was spawned, on the
+        reactor's clock, or C{None}.
+
+    @since: txspawn 0.1
+    """
+
+    def __init__(
+        self,
+        name: str,
+        reactor: IReactorProcess,
+        spawn: ProgramSpawn,
+        *,
+        restart: Restart = Restart.ON_FAILURE,
+        backoff: Backoff | None = None,
+        readiness: IReadinessCheck | None = None,
+        stopSignal: int = _signal.SIGTERM,
+        stopTimeout: float = 10.0,
+        closePipesAfterExit: float | None = 1.0,
+        output: Callable[[int, bytes], object] | None = None,
+    ) -> None:
+        """
+        @param name: The instance's name.
+        @param reactor: Provides L{IReactorProcess} and L{IReactorTime}
+            (a txspawn reactor, or L{txspawn.testing.MemoryProcessReactor}).
+        @param spawn: What to spawn.
+        @param restart: Which exits are followed by a new start.
+        @param backoff: The backoff policy (default: L{Backoff}C{()}).
+        @param readiness: Decides when a child is ready (default: ready
+            after 1 second up, L{ReadyAfter}).
+        @param stopSignal: The signal that asks the child to stop.
+        @param stopTimeout: Seconds between the stop signal and C{SIGKILL}.
+        @param closePipesAfterExit: Given to a reactor providing
+            L{IReactorSpawn}: seconds after a child's exit at which its
+            pipes are closed even if descendants hold them, so that its end
+            is seen.
+        @param output: Called with C{(childFD, data)} for the child's
+            output, or C{None} to drop it.
+        """
+        self.name = name
+        self._reactor = reactor
+        self._clock: IReactorTime = reactor  # type: ignore[assignment]
+        self._spawn = spawn
+        self._restart = restart
+        self._backoff = Backoff() if backoff is None else backoff
+        self._readiness = ReadyAfter(self._clock) if readiness is None else readiness
+        self._stopSignal = stopSignal
+        self._stopTimeout = stopTimeout
+        self._closePipesAfterExit = closePipesAfterExit
+        self._output = output
+        self.state = ProgramState.STOPPED
+        self.failures = 0
+        self.restarts = 0
+        self.lastExit: ProcessDone | ProcessTerminated | None = None
+        self.lastSpawnError: Exception | None = None
+        self.startedAt: float | None = None
+        self._transport: IProcessTransport | None = None
+        self._retryCall: IDelayedCall | None = None
+        self._killCall: IDelayedCall | None = None
+        self._notReadyWhy: str | None = None
+        self._observers: list[IProgramObserver] = []
+        self._stopWaiters: list[Deferred[None]] = []
+        self._inputs: ProgramInputs = buildMachine(self)
+
+    def __repr__(self) -> str:
+        return f"<ProgramProcess {self.name!r} {self.state.name} pid={self.pid}>"
+
+    # -- what a supervisor looks at ---------------------------------------------
+
+    @property
+    def pid(self) -> int | None:
+        """
+        The pid of the child while it runs (until it is reaped), else
+        C{None}.
+        """
+        if self._transport is None:
+            return None
+        pid: int | None = self._transport.pid
+        return pid
+
+    def uptime(self) -> float:
+        """
+        Seconds since the current child was spawned; C{0.0} when no child
+        is alive.
+        """
+        if self._transport is None or self.startedAt is None:
+            return 0.0
+        return self._clock.seconds() - self.startedAt
+
+    def addObserver(self, observer: IProgramObserver) -> None:
+        """
+        Have C{observer} hear every transition from now on.
+        """
+        self._observers.append(observer)
+
+    def removeObserver(self, observer: IProgramObserver) -> None:
+        """
+        Undo L{addObserver}.
+
+        @raise ValueError: C{observer} was not added.
+        """
+        self._observers.remove(observer)
+
+    # -- what a supervisor does -------------------------------------------------
+
+    def start(self) -> None:
+        """
+        Start the program, if it is C{STOPPED}, C{EXITED} or C{FATAL}; else
+        do nothing (it is running, starting, backing off or stopping:
+        start it again once L{stop}'s L{Deferred} fired).
+        """
+        self._inputs.start()
+
+    def stop(self) -> Deferred[None]:
+        """
+        Stop the program: see the rules in L{txspawn.supervise.program}.
+
+        @return: A L{Deferred} firing with C{None} once the program has no
+            child alive (at once if it has none).
+        """
+        self._inputs.stop()
+        if self._transport is None:
+            return succeed(None)
+        waiter: Deferred[None] = Deferred()
+        self._stopWaiters.append(waiter)
+        return waiter
+
+    # -- the machine's actions --------------------------------------------------
+
+    def _moved(self, new: ProgramState, why: str) -> None:
+        old, self.state = self.state, new
+        for observer in list(self._observers):
+            try:
+                observer.transition(self, old, new, why)
+            except BaseException:
+                _log.failure(
+                    "observer {observer!r} of {program!r} failed",
+                    observer=observer,
+                    program=self,
+                )
+        if self._transport is None and self._stopWaiters:
+            waiters, self._stopWaiters = self._stopWaiters, []
+            for waiter in waiters:
+                waiter.callback(None)
+
+    def _spawnChild(self) -> None:
+        """
+        Spawn a child; a failure becomes the machine's next input.
+        """
+        spec = self._spawn
+        options: dict[str, Any] = spec.keywordOptions()
+        if IReactorSpawn.providedBy(self._reactor):
+            options["closePipesAfterExit"] = self._closePipesAfterExit
+        self._notReadyWhy = None
+        protocol = _ChildProtocol(self, self._output)
+        # Twisted's stub wants all str or all bytes; txspawn takes a mix.
+        spawnProcess: Callable[..., IProcessTransport] = self._reactor.spawnProcess
+        try:
+            transport = spawnProcess(
+                protocol,
+                spec.argv[0],
+                spec.argv,
+                env=spec.env,
+                path=spec.path,
+                uid=spec.uid,
+                gid=spec.gid,
+                childFDs=spec.childFDs,
+                **options,
+            )
+        except Exception as error:
+            self.lastSpawnError = error
+            why = f"spawn failed: {error}"
+            if isinstance(error, SpawnError) and error.errno in _PASSING_ERRNOS:
+                self._failed(why)
+            else:
+                self._inputs.fail(why)
+            return
+        self.lastSpawnError = None
+        self._transport = transport
+        self.startedAt = self._clock.seconds()
+        if spec.childFDs is None:
+            # No one writes to the child: let it read end-of-file.
+            transport.closeStdin()
+        pid = transport.pid
+        assert pid is not None
+        self._readiness.start(pid).addCallbacks(
+            lambda _: self._inputs.ready(),
+            lambda failure: self._inputs.notReady(
+                f"not ready: {failure.getErrorMessage()}"
+            ),
+        )
+
+    def _failed(self, why: str) -> None:
+        """
+        One more failure: back off, or give up at the limit.
+        """
+        self.failures += 1
+        if self._backoff.givesUp(self.failures):
+            self._inputs.fail(f"{why}; gave up after {self.failures} failures")
+        else:
+            self._inputs.backOff(why)
+
+    def _childEnded(self, reason: BaseException | None) -> None:
+        """
+        The child ended (reaped, pipes closed): decide what it means.
+        """
+        assert isinstance(reason, ProcessDone | ProcessTerminated)
+        state = self.state
+        uptime = self.uptime()
+        self._readiness.cancel()
+        self._cancelKill()
+        self._transport = None
+        self.lastExit = reason
+        why = f"{describeExit(reason)} after {uptime:.1f} s"
+        if state is ProgramState.STARTING:
+            if self._notReadyWhy is not None:
+                why = f"{self._notReadyWhy}; {why}"
+                wanted = self._restart is not Restart.NEVER
+            else:
+                wanted = self._restart.restarts(reason)
+            if wanted:
+                self._failed(why)
+            elif isinstance(reason, ProcessDone) and self._notReadyWhy is None:
+                self._inputs.exit(why)
+            else:
+                self._inputs.fail(why)
+        elif state is ProgramState.RUNNING:
+            stable = self._backoff.isStable(uptime)
+            if stable:
+                self.failures = 0
+            self._inputs.exit(why)
+            if not self._restart.restarts(reason):
+                return
+            if stable:
+                self._inputs.restart("restarting after a stable run")
+            else:
+                self._failed(f"{why}, before {self._backoff.resetAfter:g} s up")
+        else:
+            self._inputs.exit(why)
+
+    def _terminate(self) -> None:
+        """
+        Ask the child to stop; kill it after the stop timeout.
+        """
+        self._readiness.cancel()
+        transport = self._transport
+        assert transport is not None
+        try:
+            if self._stopSignal == _signal.SIGTERM and (
+                IManagedProcessTransport.providedBy(transport)
+            ):
+                # The transport's own escalation also kills what is left of
+                # the child's group (or cgroup) when the leader exits first.
+                transport.terminate(self._stopTimeout)
+                return
+            self._signalChild(self._stopSignal)
+        except ProcessExitedAlready:
+            # Reaped; its end is on its way.
+            return
+        self._killCall = self._clock.callLater(self._stopTimeout, self._kill)
+
+    def _signalChild(self, number: int) -> None:
+        transport = self._transport
+        assert transport is not None
+        if IManagedProcessTransport.providedBy(transport):
+            if number == _signal.SIGKILL and transport.cgroupPath is not None:
+                transport.killTree()
+                return
+            if transport.processGroup is not None:
+                transport.signalProcessGroup(number)
+                return
+        transport.signalProcess(number)
+
+    def _kill(self) -> None:
+        self._killCall = None
+        try:
+            self._signalChild(_signal.SIGKILL)
+        except ProcessExitedAlready:
+            pass
+
+    def _cancelKill(self) -> None:
+        if self._killCall is not None:
+            self._killCall.cancel()
+            self._killCall = None
+
+    def _scheduleRetry(self) -> None:
+        delay = self._backoff.delay(self.failures)
+        self._retryCall = self._clock.callLater(delay, self._retryNow)
+
+    def _retryNow(self) -> None:
+        self._retryCall = None
+        self._inputs.retry()
+
+    def _cancelRetry(self) -> None:
+        if self._retryCall is not None:
+            self._retryCall.cancel()
+            self._retryCall = None
