@@ -16,11 +16,11 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.cgrouptransportutil import readProcs
-from tests.cgrouputil import allLeaves, makeScratchCgroup
+from tests.cgrouputil import allLeaves, childInCgroup, makeScratchCgroup
 from txspawn._cgroup.leaf import createLeaf, discardSpare, prepareSpare
 from txspawn._cgroup.parent import findParent
 from txspawn._cgroup.removal import SPARE_IDLE, LeafRemover
-from txspawn.options import Cgroup
+from txspawn.options import Cgroup, CgroupStats
 
 __all__ = ["RemoverSpareTests", "SpareLeafTests"]
 
@@ -48,16 +48,18 @@ class SpareLeafTests(SynchronousTestCase):
         prepareSpare(self.parent)
         spare = self.parent.spare
         assert spare is not None
-        path, dirFd, cpuStatFd = spare
+        path, dirFd, cpuStatFd, eventsFd = spare
         self.assertEqual(allLeaves(self.scratch), [os.path.basename(path)])
         self.assertEqual(readProcs(path), [])
         self.assertEqual(os.fstat(dirFd).st_ino, os.stat(path).st_ino)
         self.assertIn(b"usage_usec", os.pread(cpuStatFd, 4096, 0))
+        self.assertIn(b"populated 0", os.pread(eventsFd, 4096, 0))
 
         first = createLeaf(Cgroup(parent=self.scratch))
         self.addCleanup(first.discard)
         self.assertEqual(
-            (first.path, first.dirFd, first.cpuStatFd), (path, dirFd, cpuStatFd)
+            (first.path, first.dirFd, first.cpuStatFd, first.eventsFd),
+            (path, dirFd, cpuStatFd, eventsFd),
         )
         self.assertIsNone(self.parent.spare)
         second = createLeaf(Cgroup(parent=self.scratch))
@@ -153,6 +155,39 @@ class RemoverSpareTests(SynchronousTestCase):
         self.assertIsNone(self.parent.spare)
         self.assertEqual(allLeaves(self.scratch), [])
         self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_afterStop(self) -> None:
+        """
+        A leaf handed over once the reactor is shutting down (a service
+        stopping its children in the same phase) is killed and removed at
+        once, its owner told; no spare is made any more.
+        """
+        self.remover.stop()
+        leaf = createLeaf(Cgroup(parent=self.scratch))
+        leaf.placed("procs", None)
+        child = childInCgroup(self, leaf.path, ["/bin/sleep", "1000"])
+        told: list[CgroupStats] = []
+        self.remover.removeWhenEmpty(leaf, told.append)
+        self.assertEqual(child.wait(), -9)
+        self.assertEqual([stats.path for stats in told], [leaf.path])
+        self.assertEqual(allLeaves(self.scratch), [])
+        self.remover.spareLater(self.parent)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_lastKnownWhenFinalUnreadable(self) -> None:
+        """
+        When the final statistics cannot be read (someone else removed the
+        leaf), the owner is told the last ones known: the end of the tree
+        is told whatever happens.
+        """
+        leaf = createLeaf(Cgroup(parent=self.scratch))
+        leaf.placed("procs", None)
+        known = leaf.readStats()
+        leaf.closeFd()
+        os.rmdir(leaf.path)
+        told: list[CgroupStats] = []
+        self.remover.removeWhenEmpty(leaf, told.append, known)
+        self.assertEqual(told, [known])
 
     def test_stopRemovesSpare(self) -> None:
         """

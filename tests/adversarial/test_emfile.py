@@ -602,8 +602,9 @@ class SweepMixin(MixinBase):
 
 
 #: The fds a cgroup leaf holds from its making to its child's reaping: its
-#: directory (for C{CLONE_INTO_CGROUP}) and its C{cpu.stat}.
-LEAF_FDS = 2
+#: directory (for C{CLONE_INTO_CGROUP}), its C{cpu.stat} and its
+#: C{cgroup.events}.
+LEAF_FDS = 3
 
 #: The parent's ends of the default C{childFDs}' pipes, and the child's.
 PIPE_ENDS = 2 * 3

@@ -34,6 +34,7 @@ import errno
 import itertools
 import os
 import threading
+from functools import partial
 
 from txspawn._cgroup.hierarchy import (
     killCgroup,
@@ -42,10 +43,17 @@ from txspawn._cgroup.hierarchy import (
     removeCgroup,
     writeText,
 )
-from txspawn._cgroup.parent import CgroupParent, enableControllers, findParent
+from txspawn._cgroup.parent import (
+    EXHAUSTION_ERRNOS,
+    CgroupParent,
+    CgroupUnavailable,
+    enableControllers,
+    findParent,
+)
 from txspawn._cgroup.stale import sweepStale
 from txspawn._cgroup.stats import parsePopulated, readLeafStats
 from txspawn._cgroupoptions import Cgroup, CgroupStats
+from txspawn._kernel.childhandle import recordCall
 from txspawn.errors import ChildSetupStage, SpawnError
 
 __all__ = [
@@ -75,7 +83,12 @@ def _leafPrefix() -> str:
     start = _START.get(pid)
     if start is None:
         start = processStartTime()
-        assert start is not None
+        if start is None:
+            raise CgroupUnavailable(
+                "this process's start time cannot be read from /proc/self/stat "
+                "(it names the process's cgroups)",
+                "mount /proc",
+            )
         _START.clear()
         _START[pid] = start
     return f"txspawn-{pid}-{start}-"
@@ -111,6 +124,7 @@ class CgroupLeaf:
         O_CLOEXEC} (for C{clone3}'s C{cgroup} field); C{-1} once closed.
     @ivar cpuStatFd: Its C{cpu.stat}, opened C{O_RDONLY | O_CLOEXEC} when
         it was made, or C{-1}: read with C{pread} at the child's exit.
+    @ivar eventsFd: Its C{cgroup.events}, the same way, or C{-1}.
     @ivar controllers: The controllers enabled for it.
     @ivar placement: How the child was placed in it (C{"clone"} or
         C{"procs"}), set by the engine through L{placed}; L{None} before.
@@ -124,12 +138,14 @@ class CgroupLeaf:
         dirFd: int,
         controllers: frozenset[str],
         cpuStatFd: int = -1,
+        eventsFd: int = -1,
     ) -> None:
         self.parent = parent
         self.path = path
         self.name = os.path.basename(path)
         self.dirFd = dirFd
         self.cpuStatFd = cpuStatFd
+        self.eventsFd = eventsFd
         self.controllers = controllers
         self.placement: str | None = None
         self.placementNote: str | None = None
@@ -166,6 +182,10 @@ class CgroupLeaf:
         removed leaf is not.
         """
         try:
+            if self.eventsFd >= 0:
+                # A cgroup file is generated anew by each read from its
+                # start: no open or close on the child's exit path.
+                return parsePopulated(os.pread(self.eventsFd, 4096, 0).decode())
             return parsePopulated(readText(os.path.join(self.path, "cgroup.events")))
         except FileNotFoundError:
             return False
@@ -196,14 +216,15 @@ class CgroupLeaf:
 
     def closeFd(self) -> None:
         """
-        Close L{dirFd} and L{cpuStatFd} (once; again does nothing).
+        Close L{dirFd}, L{cpuStatFd} and L{eventsFd} (once; again does
+        nothing).
         """
         fd, self.dirFd = self.dirFd, -1
         statFd, self.cpuStatFd = self.cpuStatFd, -1
-        if statFd >= 0:
-            os.close(statFd)
-        if fd >= 0:
-            os.close(fd)
+        eventsFd, self.eventsFd = self.eventsFd, -1
+        for each in (eventsFd, statFd, fd):
+            if each >= 0:
+                os.close(each)
 
     def tryRemove(self) -> bool:
         """
@@ -266,61 +287,91 @@ def createLeaf(options: Cgroup) -> CgroupLeaf:
         raise
     except OSError as e:
         # What is read once per process or parent (the mount, our start
-        # time, the parent's files), read now with no fd free: the spawn
-        # fails as any spawn does under exhaustion.
-        raise _cgroupError(e, e.filename or options.parent or "") from None
-    with _SPARE_LOCK:
-        spare, parent.spare = parent.spare, None
-    path, dirFd, cpuStatFd = _makeLeaf(parent) if spare is None else spare
+        # time, the parent's files).  With no fd (or memory) free, the
+        # spawn fails as any spawn does under exhaustion; any other error
+        # means no cgroup can be had here (a best-effort cgroup then runs
+        # the child without one).
+        if e.errno in EXHAUSTION_ERRNOS:
+            raise _cgroupError(e, e.filename or options.parent or "") from None
+        raise CgroupUnavailable(
+            f"{e.filename or 'a cgroup file'} cannot be read: {e.strerror}",
+            "check that /proc and the cgroup v2 hierarchy are mounted",
+        ) from None
+    made: list[LeafFiles] = []
     try:
+        # Taken inside the try: an interrupt right after still finds it.
+        with _SPARE_LOCK:
+            if parent.spare is not None:
+                made.append(parent.spare)
+                parent.spare = None
+        if not made:
+            made.append(_makeLeaf(parent))
+        files = made[0]
         for name, value in leafLimits(options):
-            filename = os.path.join(path, name)
+            filename = os.path.join(files[0], name)
             try:
                 writeText(filename, value)
             except OSError as e:
                 raise _cgroupError(e, filename) from None
+        return CgroupLeaf(parent, files[0], files[1], parent.enabled, *files[2:])
     except BaseException:
-        _unmake(path, dirFd, cpuStatFd)
+        for files in made:
+            _unmake(*files)
         raise
-    return CgroupLeaf(parent, path, dirFd, parent.enabled, cpuStatFd)
 
 
-def _makeLeaf(parent: CgroupParent) -> tuple[str, int, int]:
+#: A leaf as made: its path, and fds on its directory, C{cpu.stat} and
+#: C{cgroup.events}.
+LeafFiles = tuple[str, int, int, int]
+
+
+def _makeLeaf(parent: CgroupParent) -> LeafFiles:
     """
     Make a fresh leaf in C{parent} and open it.
 
-    @return: Its path, directory fd and C{cpu.stat} fd.
-    @raise SpawnError: (stage L{ChildSetupStage.CGROUP}) nothing is left.
+    Nothing is left if this raises, an interrupt included: each fd is
+    recorded by C as it is opened (L{recordCall}), and the directory is
+    removed.
+
+    @raise SpawnError: (stage L{ChildSetupStage.CGROUP}).
     """
     prefix = os.path.join(parent.path, _leafPrefix())
-    while True:
-        path = prefix + str(next(_SEQUENCE))
-        try:
-            os.mkdir(path)
-            break
-        except FileExistsError:
-            # Left by an earlier process that had our pid and start time
-            # (another pid namespace); never reuse it.
-            continue
-        except OSError as e:
-            raise _cgroupError(e, path) from None
-    dirFd = cpuStatFd = -1
+    fds: list[int] = []
+    path = ""
     try:
-        dirFd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        cpuStatFd = os.open("cpu.stat", os.O_RDONLY | os.O_CLOEXEC, dir_fd=dirFd)
-    except OSError as e:
-        _unmake(path, dirFd, cpuStatFd)
-        raise _cgroupError(e, path) from None
-    return path, dirFd, cpuStatFd
+        while True:
+            path = prefix + str(next(_SEQUENCE))
+            try:
+                os.mkdir(path)
+            except FileExistsError:
+                # Left by an earlier process that had our pid and start
+                # time (another pid namespace); never reuse it.
+                continue
+            break
+        dirFd = recordCall(
+            fds, os.open, path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+        )
+        inLeaf = partial(os.open, dir_fd=dirFd)
+        recordCall(fds, inLeaf, "cpu.stat", os.O_RDONLY | os.O_CLOEXEC)
+        recordCall(fds, inLeaf, "cgroup.events", os.O_RDONLY | os.O_CLOEXEC)
+    except BaseException as e:
+        _unmake(path, *reversed(fds))
+        if isinstance(e, OSError):
+            raise _cgroupError(e, path) from None
+        raise
+    return path, fds[0], fds[1], fds[2]
 
 
-def _unmake(path: str, dirFd: int, cpuStatFd: int) -> None:
+def _unmake(path: str, *fds: int) -> None:
     """
-    Undo L{_makeLeaf} for a leaf no process was ever in.
+    Undo L{_makeLeaf} for a leaf no process was ever in: close its fds
+    (those given), remove it (if it was made).
     """
-    for fd in (cpuStatFd, dirFd):
+    for fd in fds:
         if fd >= 0:
             os.close(fd)
+    if not path:
+        return
     try:
         removeCgroup(path)
     except OSError:
@@ -338,14 +389,15 @@ def prepareSpare(parent: CgroupParent) -> None:
     """
     if parent.spare is not None:
         return
-    made = _makeLeaf(parent)
-    with _SPARE_LOCK:
-        kept = parent.spare is None
-        if kept:
-            parent.spare = made
-    if not kept:
-        # Another thread made one meanwhile.
-        _unmake(*made)
+    made = [_makeLeaf(parent)]
+    try:
+        with _SPARE_LOCK:
+            if parent.spare is None:
+                parent.spare = made.pop()
+    finally:
+        # Another thread made one meanwhile (or an interrupt came).
+        for files in made:
+            _unmake(*files)
 
 
 def discardSpare(parent: CgroupParent) -> None:

@@ -119,7 +119,8 @@ class CgroupParent:
         internal processes" rule, if it was.
     @ivar swept: Whether this process has swept its stale leaves.
     @ivar spare: A fresh, empty leaf made ahead of the next spawn (its path,
-        directory fd and C{cpu.stat} fd), or L{None}: see
+        and fds on its directory, C{cpu.stat} and C{cgroup.events}), or
+        L{None}: see
         L{txspawn._cgroup.leaf.prepareSpare}.
     """
 
@@ -131,7 +132,7 @@ class CgroupParent:
     isRoot: bool = False
     selfLeaf: str | None = None
     swept: bool = False
-    spare: tuple[str, int, int] | None = None
+    spare: tuple[str, int, int, int] | None = None
 
 
 #: The parents found, by (pid, effective uid, given path): a forked child

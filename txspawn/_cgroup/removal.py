@@ -20,7 +20,8 @@ reactor leaves no cgroup behind.
 
 The remover also keeps each parent's spare leaf (L{LeafRemover.spareLater}:
 the next leaf, made in the reactor turn after a spawn, while the reactor
-would wait anyway; see L{txspawn._cgroup.leaf.prepareSpare}), and removes
+would wait for the child anyway: the work is moved off the spawn's path,
+not saved; see L{txspawn._cgroup.leaf.prepareSpare}), and removes
 the spares once no spawn has used them for L{SPARE_IDLE} seconds, and at
 shutdown.
 """
@@ -61,13 +62,17 @@ class _Held:
     A leaf the remover holds, and what to do once it is empty.
     """
 
-    __slots__ = ("delayed", "eventsPath", "leaf", "onEmpty", "watched")
+    __slots__ = ("delayed", "eventsPath", "lastKnown", "leaf", "onEmpty", "watched")
 
     def __init__(
-        self, leaf: CgroupLeaf, onEmpty: Callable[[CgroupStats], None] | None
+        self,
+        leaf: CgroupLeaf,
+        onEmpty: Callable[[CgroupStats], None] | None,
+        lastKnown: CgroupStats | None,
     ) -> None:
         self.leaf = leaf
         self.onEmpty = onEmpty
+        self.lastKnown = lastKnown
         self.eventsPath = os.path.join(leaf.path, "cgroup.events")
         self.watched = False
         self.delayed: Any = None
@@ -93,6 +98,9 @@ class LeafRemover:
         self._trigger: Any = reactor.addSystemEventTrigger(
             "before", "shutdown", self.stop
         )
+        #: Whether L{stop} ran: the reactor is shutting down, and what comes
+        #: now is removed at once.
+        self._stopped = False
         #: The parents whose spare leaf is due (made next turn) or made.
         self._spareParents: set[CgroupParent] = set()
         self._spareCall: Any = None
@@ -103,8 +111,10 @@ class LeafRemover:
         Have C{parent}'s next leaf made in the reactor's next turn (off
         the path of the spawn that just took the last one), and arrange
         for the spares to be removed after L{SPARE_IDLE} seconds without
-        a spawn.
+        a spawn.  Nothing once the reactor is shutting down.
         """
+        if self._stopped:
+            return
         self._spareParents.add(parent)
         if self._spareCall is None:
             self._spareCall = self._clock.callLater(0, self._makeSpares)
@@ -154,13 +164,23 @@ class LeafRemover:
         self,
         leaf: CgroupLeaf,
         onEmpty: Callable[[CgroupStats], None] | None = None,
+        lastKnown: CgroupStats | None = None,
     ) -> None:
         """
         Remove C{leaf} once no process is left in it, first calling
         C{onEmpty} with its final statistics.  C{onEmpty} is called before
-        this returns when the leaf is empty already.
+        this returns when the leaf is empty already, and when the reactor
+        is shutting down (L{stop} ran: what is left is killed now, as
+        L{stop} kills what it holds).
+
+        @param lastKnown: The statistics C{onEmpty} gets if the final ones
+            cannot be read (the leaf was removed by someone else, no fd
+            free): the end of the tree is told whatever happens.
         """
-        held = _Held(leaf, onEmpty)
+        held = _Held(leaf, onEmpty, lastKnown)
+        if self._stopped:
+            _removeNow(held)
+            return
         self._held[leaf.path] = held
         if leaf.populated():
             self._watch(held)
@@ -209,6 +229,8 @@ class LeafRemover:
             )
         else:
             _tell(held, stats)
+        # Told whatever happened above (once: _tell forgets onEmpty).
+        _tellLastKnown(held)
         self._tryRemove(held, FIRST_RETRY)
 
     def _tryRemove(self, held: _Held, delay: float) -> None:
@@ -235,6 +257,7 @@ class LeafRemover:
         if expiry is not None and expiry.active():
             expiry.cancel()
         self.dropSpares()
+        self._stopped = True
         held = list(self._held.values())
         self._held.clear()
         for entry in held:
@@ -261,6 +284,15 @@ def _tell(held: _Held, stats: CgroupStats) -> None:
         )
 
 
+def _tellLastKnown(held: _Held) -> None:
+    """
+    Call a held leaf's C{onEmpty} with the last statistics known, if it was
+    not told the final ones.
+    """
+    if held.lastKnown is not None:
+        _tell(held, held.lastKnown)
+
+
 def _removeNow(held: _Held) -> None:
     """
     Kill a held leaf, tell its owner once it is empty, and remove it; give
@@ -283,6 +315,7 @@ def _removeNow(held: _Held) -> None:
             pass
         else:
             _tell(held, stats)
+    _tellLastKnown(held)
     leaf.closeFd()
     for _ in range(DISCARD_ATTEMPTS):
         try:

@@ -142,10 +142,11 @@ class ProcessSpawner:
 
     def leafRemover(self) -> LeafRemover:
         """
-        The remover of this reactor's cgroup leaves (made on first use,
-        when the first child spawned with C{cgroup=} is reaped: one
-        C{inotify} instance per reactor, none for a reactor that never
-        uses cgroups).
+        The remover of this reactor's cgroup leaves, which also keeps their
+        parents' spare leaves (made on first use, by the first spawn with
+        C{cgroup=}; its C{inotify} instance is opened only while a leaf
+        waits for its tree to end; nothing for a reactor that never uses
+        cgroups).
         """
         if self._leafRemover is None:
             self._leafRemover = LeafRemover(self.reactor)
@@ -393,7 +394,9 @@ class ProcessSpawner:
         childCgroup = transport._cgroup
         if childCgroup is not None:
             # This spawn took its parent's spare leaf, or made its own: have
-            # the next one made while the reactor would wait anyway.
+            # the next one made in the reactor's next turn, off this spawn's
+            # path (it runs while the child does, on another CPU if there is
+            # one: the work is moved, not saved).
             self.leafRemover().spareLater(childCgroup.leaf.parent)
         return transport
 

@@ -274,6 +274,7 @@ class ChildCgroup:
         self.reapStats: CgroupStats | None = None
         self.killDue = False
         self._handedOver = False
+        self._emptyAtReap = False
         self.treeEnd = TreeEnd(None)
 
     @property
@@ -314,13 +315,18 @@ class ChildCgroup:
         if asked to (C{killOnExit}, L{killDue}), then hand the leaf to the
         remover, which removes it once it is empty and tells L{treeEnd}.
         """
+        leaf = self.leaf
         if self.reapStats is None:
-            self.reapStats = readStats(self.leaf)
+            # Looked at first: an empty cgroup stays empty (nothing of ours
+            # can enter it any more), so the statistics read next are then
+            # the final ones.
+            self._emptyAtReap = not leaf.populated()
+            self.reapStats = readStats(leaf)
         if self._handedOver:
             return
-        leaf = self.leaf
-        if self.reapStats is not None and self._removedAtOnce(leaf):
-            return
+        if self._emptyAtReap and self.reapStats is not None:
+            if self._removedAtOnce(leaf):
+                return
         if self.killDue or self.options.killOnExit:
             try:
                 leaf.kill()
@@ -339,21 +345,17 @@ class ChildCgroup:
             if self.reapStats is not None:
                 self.treeEnd.emptied(self.reapStats)
             return
-        getRemover().removeWhenEmpty(leaf, self.treeEnd.emptied)
+        getRemover().removeWhenEmpty(leaf, self.treeEnd.emptied, self.reapStats)
 
     def _removedAtOnce(self, leaf: CgroupLeaf) -> bool:
         """
-        The common end, made cheap: the child left nothing behind, so its
-        leaf is removed here, with no kill, no watch and no second read of
-        the statistics.
+        The common end, made cheap: the child left nothing behind (its
+        leaf was empty when it was reaped, before the statistics were
+        read), so its leaf is removed here, with no kill, no watch and no
+        second read of the statistics: those read are the final ones.
 
-        No C{cgroup.events} read is needed to know that: the kernel refuses
-        to remove a cgroup while any process is in it (C{EBUSY}), and a
-        removed cgroup cannot gain one, so a successful C{rmdir} proves the
-        tree had ended, and the statistics just read are its final ones.
-
-        @return: Whether the leaf is gone (C{False}: something is still in
-            it, or it could not be removed; the usual way takes over).
+        @return: Whether the leaf is gone (C{False}: it could not be
+            removed; the usual way takes over).
         """
         try:
             gone = leaf.tryRemove()
