@@ -128,8 +128,9 @@ def ownCgroup(pid: int | str = "self") -> str:
     """
     with open(f"/proc/{pid}/cgroup") as f:
         for line in f:
-            if line.startswith("0::"):
-                return line[3:].rstrip("\n")
+            if not line.startswith("0::"):
+                continue
+            return line[3:].rstrip("\n")
     raise LookupError(f"/proc/{pid}/cgroup has no cgroup v2 (0::) line")
 
 
@@ -217,10 +218,14 @@ def hasCapSysAdmin() -> bool:
     """
     if os.geteuid() == 0:
         return True
+    # The loops below end with "continue", not with "if ...: return": see
+    # tests/test_exceptiontable.py (CPython 3.13 puts the last backward jump
+    # of such a loop outside the with's clean-up).
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("CapEff:"):
-                return bool(int(line.split()[1], 16) >> _CAP_SYS_ADMIN & 1)
+            if not line.startswith("CapEff:"):
+                continue
+            return bool(int(line.split()[1], 16) >> _CAP_SYS_ADMIN & 1)
     return False
 
 

@@ -272,11 +272,7 @@ def createLeaf(options: Cgroup) -> CgroupLeaf:
         parent = findParent(options.parent)
         needed = options.controllersNeeded()
         if needed:
-            enableControllers(
-                parent,
-                needed,
-                [name for name, value in _limitOptions(options) if value is not None],
-            )
+            enableControllers(parent, needed, _limitNames(options))
         if not parent.swept:
             # Marked only once it was done: a sweep that could not list the
             # parent (no fd free) is tried again by the next spawn.
@@ -408,6 +404,17 @@ def discardSpare(parent: CgroupParent) -> None:
         spare, parent.spare = parent.spare, None
     if spare is not None:
         _unmake(*spare)
+
+
+def _limitNames(options: Cgroup) -> list[str]:
+    """
+    The names of the limits C{options} sets.
+
+    A function of its own, not a comprehension in L{createLeaf}: CPython
+    3.13 inlines a comprehension, and the last backward jump of its loop
+    would fall outside the C{try} around it (tests/test_exceptiontable.py).
+    """
+    return [name for name, value in _limitOptions(options) if value is not None]
 
 
 def _limitOptions(options: Cgroup) -> list[tuple[str, object]]:

@@ -262,6 +262,18 @@ def _parentAt(path: str, how: str, isRoot: bool) -> CgroupParent:
     return CgroupParent(path, how, controllers, enabled, isRoot=isRoot)
 
 
+def _wanted(controller: str, options: Iterable[str]) -> list[str]:
+    """
+    The limit options among C{options} that need C{controller}.
+
+    A function of its own, not a comprehension in L{enableControllers}:
+    CPython 3.13 inlines a comprehension, and the last backward jump of its
+    loop would fall outside the lock's clean-up (tests/test_exceptiontable.py).
+    """
+    given = set(options)
+    return [name for name in _OPTIONS_OF.get(controller, ()) if name in given]
+
+
 def selfLeafName(pid: int, startTime: int) -> str:
     """
     The name of the leaf a process moves itself into.
@@ -293,8 +305,9 @@ def boundToV1(controller: str) -> bool:
         with open("/proc/self/cgroup") as f:
             for line in f:
                 number, names, _ = line.split(":", 2)
-                if number != "0" and controller in names.split(","):
-                    return True
+                if number == "0" or controller not in names.split(","):
+                    continue
+                return True
     except OSError:
         pass
     return False
@@ -326,10 +339,11 @@ def enableControllers(
         if absent and parent.how == SUBTREE:
             _enableAtRoot(parent, absent)
             absent = missing - parent.controllers
-        for controller in sorted(absent):
-            wanted = [o for o in _OPTIONS_OF.get(controller, ()) if o in options]
+        if absent:
+            controller = min(absent)
             raise UnsupportedFeature(
-                "cgroup", _missingReason(parent, controller, wanted)
+                "cgroup",
+                _missingReason(parent, controller, _wanted(controller, options)),
             )
         if not parent.isRoot:
             _leaveParent(parent, missing)
