@@ -344,25 +344,12 @@ class ProcessSpawner:
         # The transport, once complete, appends itself to made as its
         # constructor's last step (even an exception raised right after the
         # constructor returned then finds it there).
-        transport: Process | PTYProcess
-        if plan.pty is not None:
-            transport = PTYProcess(
-                self.reactor,
-                plan,
-                processProtocol,
-                self.spawner,
-                made,
-                self.leafRemover,
-            )
-        else:
-            transport = Process(
-                self.reactor,
-                plan,
-                processProtocol,
-                self.spawner,
-                made,
-                self.leafRemover,
-            )
+        kind: type[Process] | type[PTYProcess] = (
+            Process if plan.pty is None else PTYProcess
+        )
+        transport = kind(
+            self.reactor, plan, processProtocol, self.spawner, made, self.leafRemover
+        )
         transport._connect()
         child = transport._child
         assert child is not None
