@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_supervise_program -*-
 """
 The state machine of a supervised program (automat's
-L{TypeMachineBuilder}): which input is legal in which state, where it
+C{automat.TypeMachineBuilder}): which input is legal in which state, where it
 leads, and which of the program's actions it runs.
 
 The program (L{txspawn.supervise.program.ProgramProcess}) decides what an

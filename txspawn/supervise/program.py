@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_supervise_program -*-
 """
 One supervised program instance: a state machine (automat's
-L{TypeMachineBuilder}) driven by a reactor's clock and its
+C{automat.TypeMachineBuilder}) driven by a reactor's clock and its
 C{spawnProcess}.
 
 The rules, in one place (each transition is reported to the observers with
