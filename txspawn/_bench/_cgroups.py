@@ -30,7 +30,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 
-from txspawn._bench._model import Pair, Params, Scenario, Setup, Task
+from txspawn._bench._model import Pair, Params, Scenario, Setup, Task, pairedRow
 
 __all__ = ["CGROUP_SCENARIOS", "GOAL_US", "SUITE", "benchParent", "removeTree"]
 
@@ -72,18 +72,8 @@ def _row(
     plan: Callable[[Params], tuple[Setup, Task]],
     *pairs: Pair,
 ) -> Scenario:
-    return Scenario(
-        name,
-        title,
-        f"{_MEASURES}, {what}",
-        "us",
-        None,
-        "no goal against the C loop: see the paired difference",
-        False,
-        plan,
-        columns=("txspawn",),
-        suite=SUITE,
-        pairs=pairs,
+    return pairedRow(
+        name, title, f"{_MEASURES}, {what}", plan, SUITE, "difference", pairs
     )
 
 

@@ -17,7 +17,7 @@ from typing import Literal
 
 from attrs import field, frozen
 
-__all__ = ["Pair", "Params", "Scenario", "Setup", "Task", "TaskKind"]
+__all__ = ["Pair", "Params", "Scenario", "Setup", "Task", "TaskKind", "pairedRow"]
 
 TaskKind = Literal["spawn", "exit", "pipe"]
 
@@ -249,3 +249,36 @@ class Pair:
     goal: float | None
     why: str
     differenceGoal: float | None = None
+
+
+def pairedRow(
+    name: str,
+    title: str,
+    measures: str,
+    plan: Callable[[Params], tuple[Setup, Task]],
+    suite: str,
+    seePaired: str,
+    pairs: Iterable[Pair],
+) -> Scenario:
+    """
+    A row of a suite measured only against its own other rows (the
+    namespace and cgroup suites): the txspawn column alone, in
+    microseconds, with no goal against the C loop.
+
+    @param measures: What a sample measures, in words.
+    @param seePaired: What to read instead of a goal against the C loop
+        (C{"ratios"} or C{"difference"}).
+    """
+    return Scenario(
+        name,
+        title,
+        measures,
+        "us",
+        None,
+        f"no goal against the C loop: see the paired {seePaired}",
+        False,
+        plan,
+        columns=("txspawn",),
+        suite=suite,
+        pairs=pairs,
+    )

@@ -24,7 +24,7 @@ import os
 import shutil
 from collections.abc import Callable, Mapping
 
-from txspawn._bench._model import Pair, Params, Scenario, Setup, Task
+from txspawn._bench._model import Pair, Params, Scenario, Setup, Task, pairedRow
 
 __all__ = ["NAMESPACE_SCENARIOS", "SUITE"]
 
@@ -106,19 +106,7 @@ def _row(
     plan: Callable[[Params], tuple[Setup, Task]],
     *pairs: Pair,
 ) -> Scenario:
-    return Scenario(
-        name,
-        title,
-        f"{_MEASURES}, {what}",
-        "us",
-        None,
-        "no goal against the C loop: see the paired ratios",
-        False,
-        plan,
-        columns=("txspawn",),
-        suite=SUITE,
-        pairs=pairs,
-    )
+    return pairedRow(name, title, f"{_MEASURES}, {what}", plan, SUITE, "ratios", pairs)
 
 
 if _IP is None:
