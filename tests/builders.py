@@ -34,7 +34,7 @@ from twisted.internet.protocol import ProcessProtocol
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.hygiene import childrenOf, openFDs, peekWakeupFD
+from tests.hygiene import childrenOf, describeDescendants, openFDs, peekWakeupFD
 
 __all__ = [
     "ENGINES",
@@ -140,17 +140,22 @@ class ReactorTestMixin:
         """
         if timeout is None:
             timeout = self.defaultTimeout
-        timedOut: list[None] = []
+        timedOut: list[list[str]] = []
 
         def stop() -> None:
-            timedOut.append(None)
+            # What the children are doing now, before stopping the reactor
+            # changes anything: a hang seen once in many runs is explained
+            # by this or not at all.
+            timedOut.append(describeDescendants(os.getpid()))
             reactor.stop()
 
         call = reactor.callLater(timeout, stop)
         reactor.run(**runArgs)
         if timedOut:
+            tree = "\n".join(timedOut[0]) or "  (no children)"
             self.fail(  # type: ignore[attr-defined]
-                f"reactor still running after {timeout} seconds"
+                f"reactor still running after {timeout} seconds; its"
+                f" descendants then:\n{tree}"
             )
         call.cancel()
 

@@ -9,6 +9,8 @@ of them check the same thing the same way:
   - L{openFDs}: the fds open in this process;
   - L{childrenOf}: the children of a process, live or zombie, with their
     state;
+  - L{describeDescendants}: every descendant of a process with what it
+    is doing, for a failure message when a test hangs;
   - L{peekWakeupFD}: the signal wakeup fd, read without changing it;
   - L{HygieneMixin}: for tests that spawn with an engine directly (no
     reactor): after every test the fd set is unchanged and no child is
@@ -23,7 +25,13 @@ import signal
 import tempfile
 from typing import Any, ClassVar
 
-__all__ = ["HygieneMixin", "childrenOf", "openFDs", "peekWakeupFD"]
+__all__ = [
+    "HygieneMixin",
+    "childrenOf",
+    "describeDescendants",
+    "openFDs",
+    "peekWakeupFD",
+]
 
 
 def openFDs() -> set[int]:
@@ -75,6 +83,52 @@ def childrenOf(pid: int) -> dict[int, str]:
         if int(fields[1]) == pid:
             found[int(name)] = fields[0].decode("ascii")
     return found
+
+
+#: The lines of C{/proc/PID/status} that say why a process has not ended:
+#: its state and what it blocks, has pending, ignores and catches.
+_STATUS_FIELDS = (b"State", b"NSpid", b"SigBlk", b"SigPnd", b"ShdPnd", b"SigIgn", b"SigCgt")
+
+
+def describeDescendants(pid: int) -> list[str]:
+    """
+    Every descendant of C{pid} (depth first), one line each: pid, command
+    line, and the status fields that say why it is still there, plus the
+    kernel function it sleeps in.
+
+    For the message of a test whose reactor did not stop: a hang that
+    happens once in many runs can only be explained by what it leaves
+    behind at the moment it is seen.
+    """
+    lines: list[str] = []
+    pending = [(child, 1) for child in sorted(childrenOf(pid))]
+    while pending:
+        child, depth = pending.pop(0)
+        lines.append("  " * depth + _describeProcess(child))
+        pending[:0] = [(grand, depth + 1) for grand in sorted(childrenOf(child))]
+    return lines
+
+
+def _describeProcess(pid: int) -> str:
+    """
+    One line on C{pid}: see L{describeDescendants}.
+    """
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+        with open(f"/proc/{pid}/status", "rb") as f:
+            status = f.read().splitlines()
+        with open(f"/proc/{pid}/wchan", "rb") as f:
+            wchan = f.read()
+    except OSError as e:
+        return f"{pid}: gone ({e.strerror})"
+    fields = [
+        line.replace(b"\t", b" ").decode("ascii", "replace")
+        for line in status
+        if line.split(b":", 1)[0] in _STATUS_FIELDS
+    ]
+    command = b" ".join(argv).strip()[:80].decode("utf-8", "replace")
+    return f"{pid} [{command}] {'; '.join(fields)}; wchan {wchan.decode()}"
 
 
 def peekWakeupFD() -> int:

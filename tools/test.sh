@@ -85,6 +85,20 @@ counts() {
         }' "$1"
 }
 
+# failures LOG: the tests a stage's output reports failed (pytest's short
+# summary, the id that ends each of trial's [FAIL]/[ERROR] blocks), at most
+# 40 lines, with the process tree a hung reactor test describes
+# (tests.builders): the report's tail is all a CI page may show.
+failures() {
+    awk '
+        /^(FAILED|ERROR) [^ ]+::/ { print "  " $0; next }
+        /descendants then:$/ || /^ +[0-9]+ \[.*\] State: / { print "  " $0 }
+        /^\[(FAIL|ERROR)\]$/ { block = 1; last = ""; next }
+        block && /^(=+|-+)$/ && length($0) > 70 { print "  " last; block = 0; next }
+        block && NF { last = $0 }
+    ' "$1" | cut -c1-300 | head -40
+}
+
 # stage NAME COMMAND...: run COMMAND, keep its output, record the result.
 stage() {
     local name="$1"
@@ -125,6 +139,12 @@ report() {
         total=$((total + seconds[i]))
     done
     printf '%-22s %-8s %8s\n' total "$([ $status = 0 ] && echo passed || echo FAILED)" "$total"
+    for i in "${!names[@]}"; do
+        if [ "${results[$i]}" = FAILED ] && [ -f "$logs/${names[$i]}.log" ]; then
+            echo "failed in ${names[$i]}:"
+            failures "$logs/${names[$i]}.log"
+        fi
+    done
     echo "(full output of each stage: $logs/<stage>.log)"
 }
 trap report EXIT
