@@ -9,7 +9,9 @@ converted to one by L{txspawn.supervise.convert.convertSupervisord}.  One
 running copy of a program is a L{ProgramProcess}: supervisor's states
 (L{ProgramState}), restarts with L{Backoff}, readiness
 (L{IReadinessCheck}), stop as a whole tree, every transition told to its
-L{IProgramObserver}s.
+L{IProgramObserver}s.  L{SupervisorService} runs every program of a
+config as a Twisted service: dependency order, whole-tree stops, control
+by name, L{ProgramStatus} rows, an L{EventLog}, and reload.
 
 @since: txspawn 0.1
 """
@@ -31,14 +33,23 @@ from txspawn.supervise.config import (
     loadConfig,
     parseConfig,
 )
+from txspawn.supervise.events import EventLog, SupervisorEvent
 from txspawn.supervise.program import ProgramProcess, ProgramSpawn, Restart
+from txspawn.supervise.reload import ReloadResult
+from txspawn.supervise.service import (
+    ProgramFailed,
+    SupervisorService,
+    UnknownProgram,
+)
 from txspawn.supervise.states import (
+    IChildObserver,
     IProgramObserver,
     IReadinessCheck,
     ProgramState,
     ReadyAfter,
     describeExit,
 )
+from txspawn.supervise.status import ProgramStatus, formatTable
 
 __all__ = [
     "CONFIG_SCHEMA",
@@ -46,20 +57,29 @@ __all__ = [
     "BackoffConfig",
     "ConfigError",
     "ConfigErrors",
+    "EventLog",
+    "IChildObserver",
     "IProgramObserver",
     "IReadinessCheck",
     "LogConfig",
     "ProgramConfig",
+    "ProgramFailed",
     "ProgramProcess",
     "ProgramSpawn",
     "ProgramState",
+    "ProgramStatus",
     "ReadyAfter",
     "ReadyConfig",
+    "ReloadResult",
     "Restart",
     "SchemaEntry",
     "StopConfig",
     "SupervisorConfig",
+    "SupervisorEvent",
+    "SupervisorService",
+    "UnknownProgram",
     "describeExit",
+    "formatTable",
     "loadConfig",
     "parseConfig",
 ]

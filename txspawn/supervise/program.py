@@ -60,13 +60,19 @@ from twisted.internet.interfaces import (
 from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from txspawn.errors import SpawnError
-from txspawn.interfaces import IManagedProcessTransport, IReactorSpawn
-from txspawn.options import SpawnOptions
+from txspawn.interfaces import (
+    IManagedProcessTransport,
+    IProcessTreeObserver,
+    IReactorSpawn,
+)
+from txspawn.options import CgroupStats, SpawnOptions
 from txspawn.supervise._machine import ProgramInputs, buildMachine
 from txspawn.supervise.backoff import Backoff
 from txspawn.supervise.states import (
+    IChildObserver,
     IProgramObserver,
     IReadinessCheck,
     ProgramState,
@@ -160,10 +166,18 @@ class ProgramSpawn:
         }
 
 
+@implementer(IProcessTreeObserver)
 class _ChildProtocol(ProcessProtocol):
     """
-    The protocol of one run: passes output on, and the end to the program.
+    The protocol of one run: passes output on, and the end of the child and
+    of its tree to the program.
+
+    @ivar treeAlive: Whether the run's cgroup may still have processes: set
+        when the child ended while it had a cgroup, cleared when the tree
+        ended.
     """
+
+    treeAlive = False
 
     def __init__(
         self,
@@ -178,7 +192,22 @@ class _ChildProtocol(ProcessProtocol):
             self._output(childFD, data)
 
     def processEnded(self, reason: Failure) -> None:
+        transport = self.transport
+        if (
+            IManagedProcessTransport.providedBy(transport)
+            and transport.cgroupPath is not None
+        ):
+            # processTreeEnded follows, at once or once the descendants
+            # are gone: until then the run is not over for a stop.
+            self.treeAlive = True
+            self._program._lingering.append(self)
         self._program._childEnded(reason.value)
+
+    def processTreeEnded(self, stats: CgroupStats) -> None:
+        self._program.lastTreeStats = stats
+        if self.treeAlive:
+            self.treeAlive = False
+            self._program._treeEnded(self)
 
 
 class ProgramProcess:
@@ -200,6 +229,9 @@ class ProgramProcess:
         C{None}; cleared by the next successful spawn.
     @ivar startedAt: When the current (or last) child was spawned, on the
         reactor's clock, or C{None}.
+    @ivar lastTreeStats: The final statistics of the last run's cgroup
+        (L{CgroupStats}), once its tree ended; C{None} before, and for runs
+        without a cgroup.
 
     @since: txspawn 0.1
     """
@@ -253,7 +285,10 @@ class ProgramProcess:
         self.lastExit: ProcessDone | ProcessTerminated | None = None
         self.lastSpawnError: Exception | None = None
         self.startedAt: float | None = None
+        self.lastTreeStats: CgroupStats | None = None
         self._transport: IProcessTransport | None = None
+        self._lastTransport: IProcessTransport | None = None
+        self._lingering: list[_ChildProtocol] = []
         self._retryCall: IDelayedCall | None = None
         self._killCall: IDelayedCall | None = None
         self._notReadyWhy: str | None = None
@@ -276,6 +311,34 @@ class ProgramProcess:
             return None
         pid: int | None = self._transport.pid
         return pid
+
+    @property
+    def transport(self) -> IProcessTransport | None:
+        """
+        The transport of the child while it runs (until it is reaped), else
+        C{None}: an L{IManagedProcessTransport} on a txspawn reactor.
+        Read-only: signal the child through the program (L{stop}) or
+        through this transport, never replace it.
+        """
+        return self._transport
+
+    @property
+    def lastTransport(self) -> IProcessTransport | None:
+        """
+        The transport of the current child, else of the last one (kept
+        after it was reaped, for its C{rusage} and C{cgroupStats}), else
+        C{None}.
+        """
+        return self._lastTransport
+
+    @property
+    def treeAlive(self) -> bool:
+        """
+        Whether a child of this program, or a process of a run's cgroup,
+        may still be alive: L{stop}'s L{Deferred} waits until this is
+        C{False}.
+        """
+        return self._transport is not None or bool(self._lingering)
 
     def uptime(self) -> float:
         """
@@ -315,11 +378,18 @@ class ProgramProcess:
         Stop the program: see the rules in L{txspawn.supervise.program}.
 
         @return: A L{Deferred} firing with C{None} once the program has no
-            child alive (at once if it has none).
+            child alive and every process of its runs' cgroups has exited
+            (a child with a cgroup: when its tree ended, descendants that
+            left its session included; without one, when the child
+            ended); at once if nothing is alive.
         """
         self._inputs.stop()
-        if self._transport is None:
+        if not self.treeAlive:
             return succeed(None)
+        if self._transport is None:
+            # Only descendants of ended runs are left: the stop signal
+            # has no child to reach, so they are killed now.
+            self._killLingering()
         waiter: Deferred[None] = Deferred()
         self._stopWaiters.append(waiter)
         return waiter
@@ -337,10 +407,37 @@ class ProgramProcess:
                     observer=observer,
                     program=self,
                 )
-        if self._transport is None and self._stopWaiters:
+        self._fireStopWaiters()
+
+    def _fireStopWaiters(self) -> None:
+        if not self.treeAlive and self._stopWaiters:
             waiters, self._stopWaiters = self._stopWaiters, []
             for waiter in waiters:
                 waiter.callback(None)
+
+    def _treeEnded(self, run: _ChildProtocol) -> None:
+        """
+        Every process of C{run}'s cgroup exited.
+        """
+        if run in self._lingering:
+            self._lingering.remove(run)
+        self._fireStopWaiters()
+
+    def _killLingering(self) -> None:
+        """
+        Kill what is left in the cgroups of ended runs.
+        """
+        for run in list(self._lingering):
+            transport = run.transport
+            if IManagedProcessTransport.providedBy(transport):
+                try:
+                    transport.killTree()
+                except (ValueError, OSError) as error:
+                    _log.warn(
+                        "cannot kill what is left of {program!r}: {error}",
+                        program=self,
+                        error=error,
+                    )
 
     def _spawnChild(self) -> None:
         """
@@ -375,8 +472,18 @@ class ProgramProcess:
                 self._inputs.fail(why)
             return
         self.lastSpawnError = None
-        self._transport = transport
+        self._transport = self._lastTransport = transport
         self.startedAt = self._clock.seconds()
+        for observer in list(self._observers):
+            if IChildObserver.providedBy(observer):
+                try:
+                    observer.childSpawned(self, transport.pid)
+                except BaseException:
+                    _log.failure(
+                        "observer {observer!r} of {program!r} failed",
+                        observer=observer,
+                        program=self,
+                    )
         if spec.childFDs is None:
             # No one writes to the child: let it read end-of-file.
             transport.closeStdin()

@@ -19,6 +19,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from zope.interface import Interface, implementer
 
 __all__ = [
+    "IChildObserver",
     "IProgramObserver",
     "IReadinessCheck",
     "ProgramState",
@@ -93,6 +94,26 @@ class IProgramObserver(Interface):
         @param new: The state it entered.
         @param why: Why, for a person: C{"start requested"}, C{"exited with
             code 1 after 0.2 s"}, C{"spawn failed: ..."}, ...
+        """
+
+
+class IChildObserver(IProgramObserver):
+    """
+    An L{IProgramObserver} that also hears each child spawned, with its pid
+    (the C{STARTING} transition is told before the spawn, when there is no
+    pid yet): what writes the "spawned pid N" marker in a program's logs.
+
+    @since: txspawn 0.1
+    """
+
+    def childSpawned(program: object, pid: int | None) -> None:
+        """
+        A child was spawned for C{program} (right after C{spawnProcess}
+        returned, before its readiness check starts).  An exception it
+        raises is logged.
+
+        @param program: The L{txspawn.supervise.program.ProgramProcess}.
+        @param pid: The child's pid.
         """
 
 

@@ -1,0 +1,127 @@
+# -*- test-case-name: tests.test_supervise_status -*-
+"""
+A program's CPU time and peak memory, for its status row: read live from
+the child's cgroup or C{/proc} while it runs, else taken from its last
+run's cgroup statistics or resource usage.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from txspawn.interfaces import IManagedProcessTransport
+from txspawn.supervise.program import ProgramProcess
+
+__all__ = ["cpuSeconds", "peakMemory"]
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path, encoding="ascii", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _cgroupPath(program: ProgramProcess) -> str | None:
+    transport = program.transport
+    if IManagedProcessTransport.providedBy(transport):
+        path: str | None = transport.cgroupPath
+        return path
+    return None
+
+
+def _procCpu(pid: int) -> float | None:
+    """
+    The user+system CPU seconds of C{pid} from C{/proc/<pid>/stat}.
+    """
+    text = _read(f"/proc/{pid}/stat")
+    if text is None:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: the
+    # fields after it start after its last ")".
+    fields = text[text.rfind(")") + 2 :].split()
+    try:
+        return (int(fields[11]) + int(fields[12])) / _TICKS
+    except (IndexError, ValueError):
+        return None
+
+
+def _cgroupCpu(path: str) -> float | None:
+    text = _read(os.path.join(path, "cpu.stat"))
+    if text is None:
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if key == "usage_usec":
+            return int(value) / 1e6
+    return None
+
+
+def _rusage(program: ProgramProcess) -> Any:
+    if program.lastExit is None:
+        return None
+    return getattr(program.lastExit, "rusage", None)
+
+
+def cpuSeconds(program: ProgramProcess) -> float | None:
+    """
+    The CPU time (user + system, seconds) of the program's current run:
+    its whole cgroup's when it has one, else its child's from C{/proc};
+    with no child alive, that of the last run (its cgroup's final
+    statistics, else its C{rusage}); C{None} when nothing is known.
+    """
+    pid = program.pid
+    if pid is not None:
+        cgroup = _cgroupPath(program)
+        if cgroup is not None:
+            seconds = _cgroupCpu(cgroup)
+            if seconds is not None:
+                return seconds
+        return _procCpu(pid)
+    stats = program.lastTreeStats
+    if stats is not None:
+        return stats.cpuUsageUsec / 1e6
+    usage = _rusage(program)
+    if usage is None:
+        return None
+    return float(usage.ru_utime + usage.ru_stime)
+
+
+def _vmHWM(pid: int) -> int | None:
+    text = _read(f"/proc/{pid}/status")
+    if text is None:
+        return None
+    for line in text.splitlines():
+        if line.startswith("VmHWM:"):
+            parts = line.split()
+            return int(parts[1]) * 1024
+    return None
+
+
+def peakMemory(program: ProgramProcess) -> int | None:
+    """
+    The peak memory (bytes) of the program's current run: its cgroup's
+    C{memory.peak} when it has one with the memory controller, else the
+    child's C{VmHWM}; with no child alive, the last run's (cgroup
+    C{memoryPeak}, else C{ru_maxrss}, which is an upper bound: see
+    L{IManagedProcessTransport.rusage}); C{None} when nothing is known.
+    """
+    pid = program.pid
+    if pid is not None:
+        cgroup = _cgroupPath(program)
+        if cgroup is not None:
+            text = _read(os.path.join(cgroup, "memory.peak"))
+            if text is not None and text.strip().isdigit():
+                return int(text)
+        return _vmHWM(pid)
+    stats = program.lastTreeStats
+    if stats is not None and stats.memoryPeak is not None:
+        return stats.memoryPeak
+    usage = _rusage(program)
+    if usage is None:
+        return None
+    return int(usage.ru_maxrss) * 1024

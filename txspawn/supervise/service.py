@@ -1,0 +1,709 @@
+# -*- test-case-name: tests.test_supervise_service -*-
+"""
+The supervisor as a Twisted service: every program of a config, started in
+dependency order, stopped in reverse order as whole trees, driven by name
+(C{start}, C{stop}, C{restart}, C{signal}), reported (C{status}, the
+L{EventLog}) and reloaded.
+
+Dependency gating: an instance of a program P starts once every instance of
+every program P depends on is C{RUNNING} (ready).  Starting P starts its
+dependencies first (those not already running or starting).  While it
+waits, P is C{STOPPED} and its status says what it waits for; if a
+dependency ends C{FATAL} (or stops, or exits for good) before being ready,
+P is not started and its status says why.  Stopping runs the other way:
+the dependencies of P stop only after P's trees are gone.
+
+@since: txspawn 0.1
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from twisted.application.service import MultiService
+from twisted.internet.defer import (
+    Deferred,
+    DeferredLock,
+    FirstError,
+    gatherResults,
+    maybeDeferred,
+    succeed,
+)
+from twisted.internet.error import ProcessExitedAlready
+from twisted.internet.interfaces import IDelayedCall, IReactorProcess, IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from txspawn.supervise._build import BuiltInstance, buildInstances
+from txspawn.supervise._metrics import cpuSeconds, peakMemory
+from txspawn.supervise._spawnconfig import signalNumber
+from txspawn.supervise.config import SupervisorConfig, loadConfig
+from txspawn.supervise.events import EventLog
+from txspawn.supervise.program import ProgramProcess
+from txspawn.supervise.reload import ReloadResult, diffConfigs
+from txspawn.supervise.states import IChildObserver, ProgramState, describeExit
+from txspawn.supervise.status import ProgramStatus
+
+__all__ = ["ProgramFailed", "SupervisorService", "UnknownProgram"]
+
+_log = Logger()
+
+S = ProgramState
+_ENDED = frozenset({S.STOPPED, S.EXITED, S.FATAL})
+
+
+class UnknownProgram(KeyError):
+    """
+    No program or instance has that name.
+
+    @ivar name: The name asked for.
+    @ivar known: The program names there are.
+
+    @since: txspawn 0.1
+    """
+
+    def __init__(self, name: str, known: Iterable[str] = ()) -> None:
+        self.name = name
+        self.known = tuple(known)
+        super().__init__(name)
+
+    def __str__(self) -> str:
+        known = ", ".join(self.known) or "none"
+        return f"unknown program {self.name!r} (programs: {known}; or 'all')"
+
+
+class ProgramFailed(Exception):
+    """
+    A program that was to be started did not get to C{RUNNING}: it went
+    C{FATAL}, exited, was stopped, or a dependency of it did not become
+    ready.
+
+    @ivar name: The instance's name.
+    @ivar state: Its state then.
+    @ivar why: Why.
+
+    @since: txspawn 0.1
+    """
+
+    def __init__(self, name: str, state: ProgramState, why: str) -> None:
+        self.name = name
+        self.state = state
+        self.why = why
+        super().__init__(name, state, why)
+
+    def __str__(self) -> str:
+        return f"{self.name} is {self.state.name}: {self.why}"
+
+
+@implementer(IChildObserver)
+class _Watch:
+    """
+    Hears one instance: records why, publishes its events, writes its log
+    markers, and has the service look at its dependents and waiters.
+    """
+
+    def __init__(self, service: SupervisorService, built: BuiltInstance) -> None:
+        self._service = service
+        self._built = built
+
+    def transition(
+        self, program: object, old: ProgramState, new: ProgramState, why: str
+    ) -> None:
+        assert isinstance(program, ProgramProcess)
+        service = self._service
+        built = self._built
+        service._why[built.name] = why
+        events = service.events
+        events.publish(
+            "transition",
+            program=built.name,
+            old=old.name,
+            new=new.name,
+            why=why,
+            pid=program.pid,
+        )
+        error = program.lastSpawnError
+        if error is not None and why.startswith("spawn failed"):
+            events.publish(
+                "spawn-failed",
+                program=built.name,
+                why=why,
+                errno=getattr(error, "errno", None),
+            )
+        if new is S.STARTING and old in (S.BACKOFF, S.EXITED):
+            events.publish("restart", program=built.name, why=why)
+        if old.hasChild and not new.hasChild:
+            logs: Any = built.logs
+            logs.flush()
+            logs.marker(why)
+        service._changed()
+
+    def childSpawned(self, program: object, pid: int | None) -> None:
+        logs: Any = self._built.logs
+        logs.marker(f"spawned pid {pid}")
+
+
+class _StartWaiter:
+    """
+    A L{SupervisorService.start} waiting for its instances to be running.
+    """
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = names
+        self.deferred: Deferred[None] = Deferred()
+
+
+class SupervisorService(MultiService):
+    """
+    Supervises the programs of a L{SupervisorConfig}.
+
+    @ivar config: The config in force (replaced by L{reload}).
+    @ivar configPath: The file the config was loaded from (what L{reload}
+        loads again), or C{None}.
+    @ivar events: Every transition, spawn failure, restart and reload.
+
+    @since: txspawn 0.1
+    """
+
+    def __init__(
+        self,
+        config: SupervisorConfig,
+        reactor: Any = None,
+        *,
+        configPath: str | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        """
+        Build every program instance (nothing starts before
+        L{startService}).
+
+        @param config: The programs.
+        @param reactor: Provides L{IReactorProcess} and L{IReactorTime}
+            (a txspawn reactor); the global reactor if C{None}.
+        @param configPath: Where L{reload} loads the config from.
+        @param environ: The environment programs inherit and C{${VAR}} is
+            expanded from on reload; L{os.environ} if C{None}.
+        @raise txspawn.supervise._build.BuildError: a user or group the
+            config names does not exist.
+        """
+        super().__init__()  # type: ignore[no-untyped-call]
+        if reactor is None:
+            from twisted.internet import reactor as globalReactor
+
+            reactor = globalReactor
+        self._reactor: IReactorProcess = reactor
+        self._clock: IReactorTime = reactor
+        self.config = config
+        self.configPath = configPath
+        self._environ: Mapping[str, str] = os.environ if environ is None else environ
+        self.events = EventLog(self._clock)
+        self._instances: dict[str, BuiltInstance] = {}
+        self._why: dict[str, str] = {}
+        self._pending: set[str] = set()
+        self._blocked: dict[str, str] = {}
+        self._waiters: list[_StartWaiter] = []
+        self._settleCall: IDelayedCall | None = None
+        self._reloadLock = DeferredLock()
+        self._closed = False
+        self._instances = self._build(config, config.startOrder())
+
+    # -- building ---------------------------------------------------------------
+
+    def _build(
+        self, config: SupervisorConfig, names: Iterable[str]
+    ) -> dict[str, BuiltInstance]:
+        """
+        Build the instances of the programs C{names} of C{config}; on an
+        error, release what was built and raise it.
+        """
+        built: dict[str, BuiltInstance] = {}
+        try:
+            for name in names:
+                for instance in buildInstances(
+                    config.programs[name],
+                    self._reactor,
+                    environ=self._environ,
+                    runDir=config.logDir,
+                    configName=self.configPath or "<config>",
+                ):
+                    built[instance.name] = instance
+        except BaseException:
+            for instance in built.values():
+                _release(instance)
+            raise
+        for instance in built.values():
+            self._why[instance.name] = "not started"
+            instance.process.addObserver(_Watch(self, instance))
+        return built
+
+    def _drop(self, names: Iterable[str]) -> Deferred[None]:
+        """
+        Forget instances (stopped already) and release their logs and
+        readiness resources.
+        """
+        releases = []
+        for name in names:
+            instance = self._instances.pop(name)
+            self._why.pop(name, None)
+            self._pending.discard(name)
+            self._blocked.pop(name, None)
+            releases.append(_release(instance))
+        return _gather(releases)
+
+    # -- names ------------------------------------------------------------------
+
+    def programNames(self) -> tuple[str, ...]:
+        """
+        The program names, in start order.
+        """
+        return self.config.startOrder()
+
+    def _programInstances(self, program: str) -> tuple[str, ...]:
+        return tuple(
+            name
+            for name, instance in self._instances.items()
+            if instance.program == program
+        )
+
+    def _orderedNames(self) -> list[str]:
+        """
+        Every instance name, in start order.
+        """
+        return [
+            name
+            for program in self.programNames()
+            for name in self._programInstances(program)
+        ]
+
+    def _names(self, name: str) -> tuple[str, ...]:
+        if name == "all":
+            return tuple(self._orderedNames())
+        if name in self.config.programs:
+            return self._programInstances(name)
+        if name in self._instances:
+            return (name,)
+        raise UnknownProgram(name, self.programNames())
+
+    def instances(self, name: str) -> tuple[ProgramProcess, ...]:
+        """
+        The instances a name means: a program's (all its copies), one
+        instance (C{"worker:1"}), or every instance for C{"all"}; in start
+        order.
+
+        @raise UnknownProgram: no program or instance has that name.
+        """
+        return tuple(self._instances[each].process for each in self._names(name))
+
+    def logsOf(self, instance: str) -> Any:
+        """
+        The C{txspawn.supervise.logs.ProgramLogs} of an instance (or of the
+        single instance of a program).
+
+        @raise UnknownProgram: no instance has that name.
+        """
+        names = self._names(instance) if instance != "all" else ()
+        if len(names) != 1:
+            raise UnknownProgram(instance, self._orderedNames())
+        return self._instances[names[0]].logs
+
+    # -- the service ------------------------------------------------------------
+
+    def startService(self) -> None:
+        """
+        Start the programs marked C{autostart} (and what they depend on),
+        each once its dependencies are ready.
+        """
+        if self._closed:
+            self._instances = self._build(self.config, self.config.startOrder())
+            self._closed = False
+        super().startService()  # type: ignore[no-untyped-call]
+        autostart = [
+            name for name, program in self.config.programs.items() if program.autostart
+        ]
+        names = [each for program in autostart for each in self._names(program)]
+        if names:
+            self._start(names).addErrback(_logStartFailure)
+
+    def stopService(self) -> Deferred[None]:
+        """
+        Stop every instance, in stop order, as whole trees.
+
+        @return: A L{Deferred} firing once every child and every process of
+            their trees is gone (and the logs are closed).
+        """
+        stopped = maybeDeferred(super().stopService)
+        everything = self._stop(self._orderedNames())
+
+        def close(_: object) -> Deferred[None]:
+            self._closed = True
+            return self._drop(list(self._instances))
+
+        return _gather([stopped, everything.addCallback(close)])
+
+    # -- control ----------------------------------------------------------------
+
+    def start(self, name: str) -> Deferred[None]:
+        """
+        Start the named instances, after starting their dependencies.
+
+        @return: A L{Deferred} firing once every named instance is
+            C{RUNNING}, or failing with L{ProgramFailed} when one of them
+            cannot get there (it went C{FATAL}, a dependency failed, it was
+            stopped meanwhile).
+        @raise UnknownProgram: no program or instance has that name.
+        """
+        return self._start(self._names(name))
+
+    def stop(self, name: str) -> Deferred[None]:
+        """
+        Stop the named instances (those depending on one of them first).
+
+        @return: A L{Deferred} firing once their trees are gone.
+        @raise UnknownProgram: no program or instance has that name.
+        """
+        return self._stop(self._names(name))
+
+    def restart(self, name: str) -> Deferred[None]:
+        """
+        Stop, then start, the named instances.
+
+        @return: As L{start}.
+        @raise UnknownProgram: no program or instance has that name.
+        """
+        names = self._names(name)
+        return self._stop(names).addCallback(lambda _: self._start(names))
+
+    def signal(self, name: str, signal: int | str) -> None:
+        """
+        Send a signal to the child of each named instance that has one
+        (the child only, not its tree).
+
+        @param signal: A number, or a name (C{"HUP"}, C{"SIGHUP"}).
+        @raise ValueError: not a signal.
+        @raise UnknownProgram: no program or instance has that name.
+        """
+        number = signalNumber(signal)
+        for process in self.instances(name):
+            transport = process.transport
+            if transport is None:
+                continue
+            try:
+                transport.signalProcess(number)
+            except ProcessExitedAlready:
+                pass
+
+    def status(self) -> list[ProgramStatus]:
+        """
+        One row per instance, in start order.
+        """
+        return [self._status(name) for name in self._orderedNames()]
+
+    def _status(self, name: str) -> ProgramStatus:
+        built = self._instances[name]
+        process = built.process
+        why = self._why.get(name, "")
+        if process.state in _ENDED and name in self._blocked:
+            why = self._blocked[name]
+        if process.lastSpawnError is not None:
+            lastExit: str | None = f"spawn failed: {process.lastSpawnError}"
+        elif process.lastExit is not None:
+            lastExit = describeExit(process.lastExit)
+        else:
+            lastExit = None
+        return ProgramStatus(
+            name=name,
+            program=built.program,
+            state=process.state,
+            pid=process.pid,
+            uptime=process.uptime(),
+            restarts=process.restarts,
+            failures=process.failures,
+            lastExit=lastExit,
+            why=why,
+            cpu=cpuSeconds(process),
+            memory=peakMemory(process),
+        )
+
+    # -- starting, with dependencies ----------------------------------------------
+
+    def _dependencyClosure(self, names: Iterable[str]) -> list[str]:
+        """
+        C{names} and every instance of every program they depend on,
+        directly or not, in start order.
+        """
+        programs: set[str] = set()
+
+        def visit(program: str) -> None:
+            if program in programs:
+                return
+            programs.add(program)
+            for dependency in self.config.programs[program].dependsOn:
+                visit(dependency)
+
+        wanted = set(names)
+        for name in wanted:
+            visit(self._instances[name].program)
+        return [
+            name
+            for name in self._orderedNames()
+            if name in wanted or self._instances[name].program in programs
+        ]
+
+    def _start(self, names: Iterable[str]) -> Deferred[None]:
+        names = tuple(names)
+        for name in self._dependencyClosure(names):
+            process = self._instances[name].process
+            if process.state in _ENDED or process.state is S.STOPPING:
+                self._pending.add(name)
+                self._blocked.pop(name, None)
+        waiter = _StartWaiter(names)
+        self._waiters.append(waiter)
+        self._settle()
+        return waiter.deferred
+
+    def _changed(self) -> None:
+        """
+        An instance moved: look at what waits, once the move is over (a
+        run that exits and is restarted at once passes through C{EXITED}).
+        """
+        if self._settleCall is None:
+            self._settleCall = self._clock.callLater(0, self._settle)
+
+    def _settle(self) -> None:
+        if self._settleCall is not None:
+            if self._settleCall.active():
+                self._settleCall.cancel()
+            self._settleCall = None
+        self._gate()
+        self._answerWaiters()
+
+    def _gate(self) -> None:
+        """
+        Start each pending instance whose dependencies are all running;
+        give up on those whose dependencies will not be.
+        """
+        for name in self._orderedNames():
+            if name not in self._pending:
+                continue
+            built = self._instances[name]
+            process = built.process
+            if process.state not in _ENDED or process.treeAlive:
+                # Stopping: started again once it is gone.
+                self._blocked[name] = "waiting for its stop to finish"
+                continue
+            waiting, failed = self._dependencies(built.program)
+            if failed is not None:
+                self._pending.discard(name)
+                self._blocked[name] = failed
+                self._why[name] = failed
+            elif waiting is not None:
+                self._blocked[name] = waiting
+            else:
+                self._pending.discard(name)
+                self._blocked.pop(name, None)
+                process.start()
+
+    def _dependencies(self, program: str) -> tuple[str | None, str | None]:
+        """
+        What the instances of C{program} wait for: C{(waiting, failed)},
+        each a reason or C{None}.
+        """
+        waiting: list[str] = []
+        for dependency in self.config.programs[program].dependsOn:
+            for name in self._programInstances(dependency):
+                state = self._instances[name].process.state
+                if state is S.RUNNING:
+                    continue
+                if name in self._pending or state in (S.STARTING, S.BACKOFF):
+                    waiting.append(f"{name} ({state.name})")
+                else:
+                    return None, f"dependency {name} is {state.name}: {self._why[name]}"
+        if waiting:
+            return f"waiting for {', '.join(waiting)} to be ready", None
+        return None, None
+
+    def _answerWaiters(self) -> None:
+        """
+        Fire the start waiters whose instances are all running, fail those
+        with one that will not be.
+        """
+        for waiter in list(self._waiters):
+            failed: ProgramFailed | None = None
+            done = True
+            for name in waiter.names:
+                built = self._instances.get(name)
+                if built is None:
+                    failed = ProgramFailed(name, S.STOPPED, "removed by a reload")
+                    break
+                state = built.process.state
+                if state is S.RUNNING:
+                    continue
+                done = False
+                if name in self._pending or state in (S.STARTING, S.BACKOFF):
+                    continue
+                why = self._blocked.get(name) or self._why.get(name, "")
+                failed = ProgramFailed(name, state, why)
+                break
+            if failed is not None:
+                self._waiters.remove(waiter)
+                waiter.deferred.errback(failed)
+            elif done:
+                self._waiters.remove(waiter)
+                waiter.deferred.callback(None)
+
+    # -- stopping, in reverse dependency order ---------------------------------------
+
+    def _dependsOn(self, program: str, other: str) -> bool:
+        """
+        Whether C{program} depends on C{other}, directly or not.
+        """
+        seen: set[str] = set()
+        stack = list(self.config.programs[program].dependsOn)
+        while stack:
+            current = stack.pop()
+            if current == other:
+                return True
+            if current not in seen:
+                seen.add(current)
+                stack.extend(self.config.programs[current].dependsOn)
+        return False
+
+    def _stop(self, names: Iterable[str]) -> Deferred[None]:
+        """
+        Stop C{names}: each once those of them that depend on it are gone.
+        """
+        wanted = set(names)
+        order = [name for name in reversed(self._orderedNames()) if name in wanted]
+        for name in order:
+            self._pending.discard(name)
+            self._blocked.pop(name, None)
+        done: dict[str, Deferred[None]] = {}
+        for name in order:
+            program = self._instances[name].program
+            before = [
+                done[other]
+                for other in done
+                if self._dependsOn(self._instances[other].program, program)
+            ]
+            done[name] = _gather(before).addCallback(
+                _stopProcess, self._instances[name].process
+            )
+        self._settle()
+        return _gather(list(done.values()))
+
+    # -- reload -------------------------------------------------------------------
+
+    def reload(self, config: SupervisorConfig | None = None) -> Deferred[ReloadResult]:
+        """
+        Move to a new config: programs removed are stopped and dropped,
+        added ones added (and started if C{autostart} and the service
+        runs), changed ones stopped, replaced and started again; unchanged
+        ones keep running untouched.
+
+        @param config: The new config; C{None} loads L{configPath} again.
+        @return: A L{Deferred} firing with what changed, once the stops
+            are done and the starts begun; failing (with nothing changed)
+            with L{txspawn.supervise.config.ConfigErrors} for a config that
+            is not valid or names a user or group that does not exist.
+        """
+        return self._reloadLock.run(self._reload, config)
+
+    def _reload(self, config: SupervisorConfig | None) -> Deferred[ReloadResult]:
+        if config is None:
+            if self.configPath is None:
+                raise ValueError("no config path to reload from")
+            config = loadConfig(self.configPath, environ=self._environ)
+        new = config
+        diff = diffConfigs(self.config, new)
+        replacing = diff.added + diff.changed
+        built = self._build(new, replacing)
+        goingAway = diff.removed + diff.changed
+        wasStarted = {
+            program
+            for program in goingAway
+            if any(
+                self._instances[name].process.state is not S.STOPPED
+                or name in self._pending
+                for name in self._programInstances(program)
+            )
+        }
+        oldNames = [
+            name for program in goingAway for name in self._programInstances(program)
+        ]
+
+        def swap(_: object) -> Deferred[None]:
+            released = self._drop(oldNames)
+            self.config = new
+            self._instances = {
+                name: (built[name] if name in built else self._instances[name])
+                for program in new.startOrder()
+                for name in (
+                    new.programs[program].instanceNames
+                    if program in replacing
+                    else self._programInstances(program)
+                )
+            }
+            if self.running:
+                toStart = [
+                    name
+                    for program in replacing
+                    if new.programs[program].autostart or program in wasStarted
+                    for name in self._programInstances(program)
+                ]
+                if toStart:
+                    self._start(toStart).addErrback(_logStartFailure)
+            self.events.publish(
+                "reload",
+                why=(
+                    f"added {list(diff.added)}, removed {list(diff.removed)},"
+                    f" changed {list(diff.changed)}"
+                ),
+            )
+            self._settle()
+            return released
+
+        return self._stop(oldNames).addCallback(swap).addCallback(lambda _: diff)
+
+
+def _release(instance: BuiltInstance) -> Deferred[None]:
+    """
+    Close an instance's logs and release its readiness check's resources.
+    """
+    logs: Any = instance.logs
+    logs.close()
+    return maybeDeferred(instance.readiness.close).addCallback(lambda _: None)
+
+
+def _gather(deferreds: list[Deferred[Any]]) -> Deferred[None]:
+    """
+    Fire once every one of C{deferreds} has; fail with the first failure.
+    """
+    if not deferreds:
+        return succeed(None)
+    gathered: Deferred[Any] = gatherResults(deferreds, consumeErrors=True)
+    gathered.addErrback(_firstFailure)
+    return gathered.addCallback(lambda _: None)
+
+
+def _firstFailure(failure: Failure) -> Failure:
+    """
+    The failure of the L{Deferred} that failed first in a gathering.
+    """
+    if isinstance(failure.value, FirstError):
+        sub: Failure = failure.value.subFailure
+        return sub
+    return failure
+
+
+def _stopProcess(_: object, process: ProgramProcess) -> Deferred[None]:
+    return process.stop()
+
+
+def _logStartFailure(failure: Failure) -> None:
+    if not isinstance(failure.value, ProgramFailed):
+        _log.failure("starting programs failed", failure)
+        return
+    _log.warn("{error}", error=failure.value)
