@@ -42,13 +42,11 @@ why it happened):
 
 from __future__ import annotations
 
-import enum
 import errno
 import signal as _signal
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from typing import Any
 
-from attrs import field, fields, frozen
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.error import ProcessDone, ProcessExitedAlready, ProcessTerminated
 from twisted.internet.interfaces import (
@@ -68,8 +66,9 @@ from txspawn.interfaces import (
     IProcessTreeObserver,
     IReactorSpawn,
 )
-from txspawn.options import CgroupStats, SpawnOptions
+from txspawn.options import CgroupStats
 from txspawn.supervise._machine import ProgramInputs, buildMachine
+from txspawn.supervise._runspec import ProgramSpawn, Restart
 from txspawn.supervise.backoff import Backoff
 from txspawn.supervise.states import (
     IChildObserver,
@@ -87,83 +86,6 @@ _log = Logger()
 #: Spawn failures that a later attempt may not meet: resources that were
 #: short for a moment.  Every other spawn failure is FATAL at once.
 _PASSING_ERRNOS = frozenset({errno.EAGAIN, errno.EMFILE, errno.ENFILE, errno.ENOMEM})
-
-
-class Restart(enum.Enum):
-    """
-    Which exits of a program are followed by a new start.
-
-    @cvar ALWAYS: Every exit.
-    @cvar ON_FAILURE: Exits other than with code 0 (a signal is a failure).
-    @cvar NEVER: None.
-
-    @since: txspawn 0.1
-    """
-
-    ALWAYS = "always"
-    ON_FAILURE = "on-failure"
-    NEVER = "never"
-
-    def restarts(self, reason: ProcessDone | ProcessTerminated) -> bool:
-        """
-        Whether an exit with C{reason} is followed by a new start.
-        """
-        if self is Restart.ALWAYS:
-            return True
-        if self is Restart.NEVER:
-            return False
-        return not isinstance(reason, ProcessDone)
-
-
-def _argv(value: Iterable[str | bytes]) -> tuple[str | bytes, ...]:
-    return tuple(value)
-
-
-@frozen
-class ProgramSpawn:
-    """
-    What C{spawnProcess} is given for each run of a program.
-
-    @ivar argv: The command: C{argv[0]} is also the executable (looked up
-        on C{PATH} by the reactor).
-    @ivar env: The child's environment (C{None}: this process's).
-    @ivar path: The working directory (C{None}: this process's).
-    @ivar uid: The uid to run as, or C{None}.
-    @ivar gid: The gid to run as, or C{None}.
-    @ivar options: txspawn's spawn options (given to a reactor providing
-        L{IReactorSpawn}; with another reactor, only C{None} or the
-        defaults are accepted), or C{None}.
-    @ivar childFDs: The child's fds, as for C{spawnProcess} (C{None}: stdin
-        a pipe closed at once, stdout and stderr pipes).
-
-    @since: txspawn 0.1
-    """
-
-    argv: tuple[str | bytes, ...] = field(converter=_argv)
-    env: Mapping[str | bytes, str | bytes] | None = None
-    path: str | bytes | None = None
-    uid: int | None = None
-    gid: int | None = None
-    options: SpawnOptions | None = None
-    childFDs: Mapping[int, int | str] | None = None
-
-    def __attrs_post_init__(self) -> None:
-        if not self.argv:
-            raise ValueError("ProgramSpawn.argv must not be empty")
-
-    def keywordOptions(self) -> dict[str, object]:
-        """
-        L{options} as C{spawnProcess} keyword arguments: those that differ
-        from their defaults.
-        """
-        if self.options is None:
-            return {}
-        default = SpawnOptions()
-        return {
-            option.name: getattr(self.options, option.name)
-            for option in fields(SpawnOptions)
-            if getattr(self.options, option.name) != getattr(default, option.name)
-        }
 
 
 @implementer(IProcessTreeObserver)

@@ -26,18 +26,16 @@ from twisted.application.service import MultiService
 from twisted.internet.defer import (
     Deferred,
     DeferredLock,
-    FirstError,
-    gatherResults,
     maybeDeferred,
-    succeed,
 )
 from twisted.internet.error import ProcessExitedAlready
-from twisted.internet.interfaces import IDelayedCall, IReactorProcess, IReactorTime
+from twisted.internet.interfaces import IReactorProcess, IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from txspawn.supervise._build import BuiltInstance, buildInstances
+from txspawn.supervise._gate import ProgramFailed, StartGate, gather, stopInOrder
 from txspawn.supervise._metrics import cpuSeconds, peakMemory
 from txspawn.supervise._spawnconfig import signalNumber
 from txspawn.supervise.config import SupervisorConfig, loadConfig
@@ -73,29 +71,6 @@ class UnknownProgram(KeyError):
     def __str__(self) -> str:
         known = ", ".join(self.known) or "none"
         return f"unknown program {self.name!r} (programs: {known}; or 'all')"
-
-
-class ProgramFailed(Exception):
-    """
-    A program that was to be started did not get to C{RUNNING}: it went
-    C{FATAL}, exited, was stopped, or a dependency of it did not become
-    ready.
-
-    @ivar name: The instance's name.
-    @ivar state: Its state then.
-    @ivar why: Why.
-
-    @since: txspawn 0.1
-    """
-
-    def __init__(self, name: str, state: ProgramState, why: str) -> None:
-        self.name = name
-        self.state = state
-        self.why = why
-        super().__init__(name, state, why)
-
-    def __str__(self) -> str:
-        return f"{self.name} is {self.state.name}: {self.why}"
 
 
 @implementer(IChildObserver)
@@ -139,21 +114,11 @@ class _Watch:
             logs: Any = built.logs
             logs.flush()
             logs.marker(why)
-        service._changed()
+        service._gate.changed()
 
     def childSpawned(self, program: object, pid: int | None) -> None:
         logs: Any = self._built.logs
         logs.marker(f"spawned pid {pid}")
-
-
-class _StartWaiter:
-    """
-    A L{SupervisorService.start} waiting for its instances to be running.
-    """
-
-    def __init__(self, names: tuple[str, ...]) -> None:
-        self.names = names
-        self.deferred: Deferred[None] = Deferred()
 
 
 class SupervisorService(MultiService):
@@ -202,10 +167,7 @@ class SupervisorService(MultiService):
         self.events = EventLog(self._clock)
         self._instances: dict[str, BuiltInstance] = {}
         self._why: dict[str, str] = {}
-        self._pending: set[str] = set()
-        self._blocked: dict[str, str] = {}
-        self._waiters: list[_StartWaiter] = []
-        self._settleCall: IDelayedCall | None = None
+        self._gate = StartGate(self, self._clock)
         self._reloadLock = DeferredLock()
         self._closed = False
         self._instances = self._build(config, config.startOrder())
@@ -248,10 +210,9 @@ class SupervisorService(MultiService):
         for name in names:
             instance = self._instances.pop(name)
             self._why.pop(name, None)
-            self._pending.discard(name)
-            self._blocked.pop(name, None)
+            self._gate.forget([name])
             releases.append(_release(instance))
-        return _gather(releases)
+        return gather(releases)
 
     # -- names ------------------------------------------------------------------
 
@@ -277,6 +238,29 @@ class SupervisorService(MultiService):
             for program in self.programNames()
             for name in self._programInstances(program)
         ]
+
+    # The gate's view of the instances (its Roster).
+    orderedNames = _orderedNames
+    namesOf = _programInstances
+
+    def programOf(self, name: str) -> str:
+        """
+        The program of the instance C{name}.
+        """
+        return self._instances[name].program
+
+    def processOf(self, name: str) -> ProgramProcess | None:
+        """
+        The process of the instance C{name}, or C{None} if it is gone.
+        """
+        built = self._instances.get(name)
+        return None if built is None else built.process
+
+    def whyOf(self, name: str) -> str:
+        """
+        Why the instance C{name} is in its state.
+        """
+        return self._gate.blockedWhy(name) or self._why.get(name, "")
 
     def _names(self, name: str) -> tuple[str, ...]:
         if name == "all":
@@ -341,7 +325,7 @@ class SupervisorService(MultiService):
             self._closed = True
             return self._drop(list(self._instances))
 
-        return _gather([stopped, everything.addCallback(close)])
+        return gather([stopped, everything.addCallback(close)])
 
     # -- control ----------------------------------------------------------------
 
@@ -405,8 +389,9 @@ class SupervisorService(MultiService):
         built = self._instances[name]
         process = built.process
         why = self._why.get(name, "")
-        if process.state in _ENDED and name in self._blocked:
-            why = self._blocked[name]
+        blocked = self._gate.blockedWhy(name)
+        if process.state in _ENDED and blocked is not None:
+            why = blocked
         if process.lastSpawnError is not None:
             lastExit: str | None = f"spawn failed: {process.lastSpawnError}"
         elif process.lastExit is not None:
@@ -427,172 +412,15 @@ class SupervisorService(MultiService):
             memory=peakMemory(process),
         )
 
-    # -- starting, with dependencies ----------------------------------------------
-
-    def _dependencyClosure(self, names: Iterable[str]) -> list[str]:
-        """
-        C{names} and every instance of every program they depend on,
-        directly or not, in start order.
-        """
-        programs: set[str] = set()
-
-        def visit(program: str) -> None:
-            if program in programs:
-                return
-            programs.add(program)
-            for dependency in self.config.programs[program].dependsOn:
-                visit(dependency)
-
-        wanted = set(names)
-        for name in wanted:
-            visit(self._instances[name].program)
-        return [
-            name
-            for name in self._orderedNames()
-            if name in wanted or self._instances[name].program in programs
-        ]
-
     def _start(self, names: Iterable[str]) -> Deferred[None]:
-        names = tuple(names)
-        for name in self._dependencyClosure(names):
-            process = self._instances[name].process
-            if process.state in _ENDED or process.state is S.STOPPING:
-                self._pending.add(name)
-                self._blocked.pop(name, None)
-        waiter = _StartWaiter(names)
-        self._waiters.append(waiter)
-        self._settle()
-        return waiter.deferred
-
-    def _changed(self) -> None:
-        """
-        An instance moved: look at what waits, once the move is over (a
-        run that exits and is restarted at once passes through C{EXITED}).
-        """
-        if self._settleCall is None:
-            self._settleCall = self._clock.callLater(0, self._settle)
-
-    def _settle(self) -> None:
-        if self._settleCall is not None:
-            if self._settleCall.active():
-                self._settleCall.cancel()
-            self._settleCall = None
-        self._gate()
-        self._answerWaiters()
-
-    def _gate(self) -> None:
-        """
-        Start each pending instance whose dependencies are all running;
-        give up on those whose dependencies will not be.
-        """
-        for name in self._orderedNames():
-            if name not in self._pending:
-                continue
-            built = self._instances[name]
-            process = built.process
-            if process.state not in _ENDED or process.treeAlive:
-                # Stopping: started again once it is gone.
-                self._blocked[name] = "waiting for its stop to finish"
-                continue
-            waiting, failed = self._dependencies(built.program)
-            if failed is not None:
-                self._pending.discard(name)
-                self._blocked[name] = failed
-                self._why[name] = failed
-            elif waiting is not None:
-                self._blocked[name] = waiting
-            else:
-                self._pending.discard(name)
-                self._blocked.pop(name, None)
-                process.start()
-
-    def _dependencies(self, program: str) -> tuple[str | None, str | None]:
-        """
-        What the instances of C{program} wait for: C{(waiting, failed)},
-        each a reason or C{None}.
-        """
-        waiting: list[str] = []
-        for dependency in self.config.programs[program].dependsOn:
-            for name in self._programInstances(dependency):
-                state = self._instances[name].process.state
-                if state is S.RUNNING:
-                    continue
-                if name in self._pending or state in (S.STARTING, S.BACKOFF):
-                    waiting.append(f"{name} ({state.name})")
-                else:
-                    return None, f"dependency {name} is {state.name}: {self._why[name]}"
-        if waiting:
-            return f"waiting for {', '.join(waiting)} to be ready", None
-        return None, None
-
-    def _answerWaiters(self) -> None:
-        """
-        Fire the start waiters whose instances are all running, fail those
-        with one that will not be.
-        """
-        for waiter in list(self._waiters):
-            failed: ProgramFailed | None = None
-            done = True
-            for name in waiter.names:
-                built = self._instances.get(name)
-                if built is None:
-                    failed = ProgramFailed(name, S.STOPPED, "removed by a reload")
-                    break
-                state = built.process.state
-                if state is S.RUNNING:
-                    continue
-                done = False
-                if name in self._pending or state in (S.STARTING, S.BACKOFF):
-                    continue
-                why = self._blocked.get(name) or self._why.get(name, "")
-                failed = ProgramFailed(name, state, why)
-                break
-            if failed is not None:
-                self._waiters.remove(waiter)
-                waiter.deferred.errback(failed)
-            elif done:
-                self._waiters.remove(waiter)
-                waiter.deferred.callback(None)
-
-    # -- stopping, in reverse dependency order ---------------------------------------
-
-    def _dependsOn(self, program: str, other: str) -> bool:
-        """
-        Whether C{program} depends on C{other}, directly or not.
-        """
-        seen: set[str] = set()
-        stack = list(self.config.programs[program].dependsOn)
-        while stack:
-            current = stack.pop()
-            if current == other:
-                return True
-            if current not in seen:
-                seen.add(current)
-                stack.extend(self.config.programs[current].dependsOn)
-        return False
+        return self._gate.start(names)
 
     def _stop(self, names: Iterable[str]) -> Deferred[None]:
-        """
-        Stop C{names}: each once those of them that depend on it are gone.
-        """
-        wanted = set(names)
-        order = [name for name in reversed(self._orderedNames()) if name in wanted]
-        for name in order:
-            self._pending.discard(name)
-            self._blocked.pop(name, None)
-        done: dict[str, Deferred[None]] = {}
-        for name in order:
-            program = self._instances[name].program
-            before = [
-                done[other]
-                for other in done
-                if self._dependsOn(self._instances[other].program, program)
-            ]
-            done[name] = _gather(before).addCallback(
-                _stopProcess, self._instances[name].process
-            )
-        self._settle()
-        return _gather(list(done.values()))
+        names = tuple(names)
+        self._gate.forget(names)
+        stopped = stopInOrder(self, names)
+        self._gate.settle()
+        return stopped
 
     # -- reload -------------------------------------------------------------------
 
@@ -626,7 +454,7 @@ class SupervisorService(MultiService):
             for program in goingAway
             if any(
                 self._instances[name].process.state is not S.STOPPED
-                or name in self._pending
+                or self._gate.isPending(name)
                 for name in self._programInstances(program)
             )
         }
@@ -662,7 +490,7 @@ class SupervisorService(MultiService):
                     f" changed {list(diff.changed)}"
                 ),
             )
-            self._settle()
+            self._gate.settle()
             return released
 
         return self._stop(oldNames).addCallback(swap).addCallback(lambda _: diff)
@@ -675,31 +503,6 @@ def _release(instance: BuiltInstance) -> Deferred[None]:
     logs: Any = instance.logs
     logs.close()
     return maybeDeferred(instance.readiness.close).addCallback(lambda _: None)
-
-
-def _gather(deferreds: list[Deferred[Any]]) -> Deferred[None]:
-    """
-    Fire once every one of C{deferreds} has; fail with the first failure.
-    """
-    if not deferreds:
-        return succeed(None)
-    gathered: Deferred[Any] = gatherResults(deferreds, consumeErrors=True)
-    gathered.addErrback(_firstFailure)
-    return gathered.addCallback(lambda _: None)
-
-
-def _firstFailure(failure: Failure) -> Failure:
-    """
-    The failure of the L{Deferred} that failed first in a gathering.
-    """
-    if isinstance(failure.value, FirstError):
-        sub: Failure = failure.value.subFailure
-        return sub
-    return failure
-
-
-def _stopProcess(_: object, process: ProgramProcess) -> Deferred[None]:
-    return process.stop()
 
 
 def _logStartFailure(failure: Failure) -> None:
