@@ -111,13 +111,31 @@ class _File:
             ),
         )
         self.followers: list[Callable[[bytes], object]] = []
+        self._failing = False
 
     def write(self, lines: bytes) -> None:
         """
         Write whole lines (C{lines} ends with a newline), rotating the
         file each time it reaches the size limit, at the end of the line
-        that reaches it.
+        that reaches it.  A file that cannot be written (disk full) is
+        logged, once until it can be again; the lines still go to the
+        followers: an error here must never reach the child's pipe.
         """
+        try:
+            self._write(lines)
+        except (OSError, ValueError):
+            if not self._failing:
+                _log.failure("cannot write the log file {path}", path=self.path)
+            self._failing = True
+        else:
+            self._failing = False
+        for follower in list(self.followers):
+            try:
+                follower(lines)
+            except Exception:
+                _log.failure("log follower {follower!r} failed", follower=follower)
+
+    def _write(self, lines: bytes) -> None:
         rest: bytes | memoryview = lines
         if self._maxBytes:
             view = memoryview(lines)
@@ -139,11 +157,6 @@ class _File:
             rest = view[start:]
         if rest:
             self._file.write(rest)
-        for follower in list(self.followers):
-            try:
-                follower(lines)
-            except Exception:
-                _log.failure("log follower {follower!r} failed", follower=follower)
 
     def _rotate(self) -> None:
         self._file.rotate()

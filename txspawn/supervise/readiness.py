@@ -20,6 +20,7 @@ failed.
 from __future__ import annotations
 
 import errno
+import hashlib
 import math
 import os
 import socket
@@ -305,12 +306,18 @@ class ReadyNotify(_Attempt):
     send to it: what makes a message count is its sender, which the kernel
     tells (C{SO_PASSCRED}): only the current child and its descendants are
     heard.  So a C{READY=1} left in the socket by an earlier run, or sent
-    by anyone else, is ignored.  A sender that exited before its message
-    was read cannot be checked and is ignored too: a shell script should
-    run C{systemd-notify --ready} as C{exec}'s last step, or keep running
-    until it is ready.
+    by anyone else, is ignored.  A sender that exited and was reaped
+    before its message was read cannot be checked and is ignored too:
+    notify from the child itself (a shell script that C{exec}s its program
+    keeps the pid) or from a descendant still running.
 
-    @ivar path: The socket's path.
+    A path too long for a unix socket address (107 bytes) is replaced by
+    an abstract socket named after it (C{@txspawn-notify/<hash>}, as
+    C{$NOTIFY_SOCKET} writes it: C{sd_notify} understands the C{@}); a
+    child in a network namespace of its own cannot reach that one.
+
+    @ivar path: The socket's path, or its abstract name starting with
+        C{@}: what C{$NOTIFY_SOCKET} is set to.
     @ivar status: The last C{STATUS=...} the child sent, or C{None}.
     @ivar timeout: Seconds after which the check fails with L{NotReady}.
 
@@ -323,18 +330,18 @@ class ReadyNotify(_Attempt):
         and start reading it.
 
         @param reactor: Provides L{IReactorFDSet} and L{IReactorTime}.
-        @param path: Where the socket goes (at most 107 bytes).
+        @param path: Where the socket goes.
         @param timeout: Seconds (finite, C{>= 0}).
-        @raise ValueError: C{path} is too long or the timeout is bad.
+        @raise ValueError: The timeout is bad.
         @raise OSError: The socket could not be made.
         """
         super().__init__(reactor, timeout)
-        if len(os.fsencode(path)) > _SUN_PATH_MAX:
-            raise ValueError(
-                f"notify socket path {path!r} is longer than {_SUN_PATH_MAX}"
-                " bytes: use a shorter run directory"
-            )
         self._reactor: IReactorFDSet = reactor
+        self._file: str | None = path
+        if len(os.fsencode(path)) > _SUN_PATH_MAX:
+            digest = hashlib.sha256(os.fsencode(path)).hexdigest()[:32]
+            path = f"@txspawn-notify/{digest}"
+            self._file = None
         self.path = path
         self.status: str | None = None
         self._pid: int | None = None
@@ -344,12 +351,15 @@ class ReadyNotify(_Attempt):
         )
         try:
             self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
-            try:
-                os.unlink(path)
-            except FileNotFoundError:
-                pass
-            self._socket.bind(path)
-            os.chmod(path, 0o666)
+            if self._file is None:
+                self._socket.bind("\0" + path[1:])
+            else:
+                try:
+                    os.unlink(path)
+                except FileNotFoundError:
+                    pass
+                self._socket.bind(path)
+                os.chmod(path, 0o666)
         except BaseException:
             self._socket.close()
             raise
@@ -442,10 +452,11 @@ class ReadyNotify(_Attempt):
             return
         self._reactor.removeReader(self)
         self._socket.close()
-        try:
-            os.unlink(self.path)
-        except FileNotFoundError:
-            pass
+        if self._file is not None:
+            try:
+                os.unlink(self._file)
+            except FileNotFoundError:
+                pass
 
 
 def _inTree(pid: int, root: int) -> bool:
