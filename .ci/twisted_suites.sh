@@ -11,8 +11,14 @@
 #     module's install(), under `--reactor=txspawn`;
 #
 # each once per monitor (pidfd, sigchld) and per engine that is available
-# (python always; c when built).  The only excluded tests are listed, each
-# with its reason, in tests/twisted_exclusions.py.
+# (python always; c when built); and
+#
+#   - twisted.runner.test.test_procmon against txspawn.supervise.procmon's
+#     ProcessMonitor (tests.twisted_procmon_suite), once: Twisted's fake
+#     process reactor drives it, so no engine or monitor takes part.
+#
+# The only excluded tests are listed, each with its reason, in
+# tests/twisted_exclusions.py.
 #
 # Run as root, the interpreter must be one that every user can execute:
 # test_changeUID runs it as uid 1 (tools/test.sh passes a venv made from the
@@ -46,6 +52,11 @@ if "$python" -c 'import sys; from txspawn._engine.selection import availableSpaw
 fi
 
 status=0
+echo "=== procmon"
+tmp="$(mktemp -d)"
+"${trial[@]}" --reactor=txspawn --temp-directory="$tmp/procmon" \
+    tests.twisted_procmon_suite || status=1
+rm -rf "$tmp"
 for engine in "${engines[@]}"; do
     for monitor in pidfd sigchld; do
         echo "=== engine=$engine monitor=$monitor"
