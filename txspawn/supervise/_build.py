@@ -13,12 +13,14 @@ import grp
 import os
 import pwd
 from collections.abc import Mapping
+from functools import partial
 from typing import Any
 
 import attrs
 from twisted.internet.interfaces import IReactorProcess, IReactorTime
 
 from txspawn.options import Cgroup, SpawnOptions
+from txspawn.supervise._groupwait import endGroup
 from txspawn.supervise._problems import ConfigError, ConfigErrors
 from txspawn.supervise._programconfig import ProgramConfig
 from txspawn.supervise.backoff import Backoff
@@ -240,6 +242,7 @@ def buildInstances(
                 stopSignal=config.stop.signal,
                 stopTimeout=config.stop.timeout,
                 output=logs.write,
+                groupEnd=partial(endGroup, clock),
             )
             built.append(
                 BuiltInstance(instance, config.name, config, process, logs, readiness)

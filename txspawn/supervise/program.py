@@ -115,18 +115,29 @@ class _ChildProtocol(ProcessProtocol):
 
     def processEnded(self, reason: Failure) -> None:
         transport = self.transport
-        if (
-            IManagedProcessTransport.providedBy(transport)
-            and transport.cgroupPath is not None
-        ):
-            # processTreeEnded follows, at once or once the descendants
-            # are gone: until then the run is not over for a stop.
-            self.treeAlive = True
-            self._program._lingering.append(self)
-        self._program._childEnded(reason.value)
+        program = self._program
+        if IManagedProcessTransport.providedBy(transport):
+            if transport.cgroupPath is not None:
+                # processTreeEnded follows, at once or once the descendants
+                # are gone: until then the run is not over for a stop.
+                self.treeAlive = True
+                program._lingering.append(self)
+            elif (
+                program._groupEnd is not None
+                and transport.processGroup is not None
+                and program.state is ProgramState.STOPPING
+            ):
+                # No cgroup: a stop waits for the group's last member.
+                self.treeAlive = True
+                program._lingering.append(self)
+                program._groupEnd(transport.processGroup).addCallback(
+                    lambda _: self.processTreeEnded(None)
+                )
+        program._childEnded(reason.value)
 
-    def processTreeEnded(self, stats: CgroupStats) -> None:
-        self._program.lastTreeStats = stats
+    def processTreeEnded(self, stats: CgroupStats | None) -> None:
+        if stats is not None:
+            self._program.lastTreeStats = stats
         if self.treeAlive:
             self.treeAlive = False
             self._program._treeEnded(self)
@@ -171,6 +182,7 @@ class ProgramProcess:
         stopTimeout: float = 10.0,
         closePipesAfterExit: float | None = 1.0,
         output: Callable[[int, bytes], object] | None = None,
+        groupEnd: Callable[[int], Deferred[None]] | None = None,
     ) -> None:
         """
         @param name: The instance's name.
@@ -189,6 +201,10 @@ class ProgramProcess:
             is seen.
         @param output: Called with C{(childFD, data)} for the child's
             output, or C{None} to drop it.
+        @param groupEnd: For a child without a cgroup that leads a process
+            group and ends during a stop: called with the group's id, its
+            L{Deferred} firing once the group is empty (the stop waits for
+            it); C{None}: the stop waits for the child alone.
         """
         self.name = name
         self._reactor = reactor
@@ -201,6 +217,7 @@ class ProgramProcess:
         self._stopTimeout = stopTimeout
         self._closePipesAfterExit = closePipesAfterExit
         self._output = output
+        self._groupEnd = groupEnd
         self.state = ProgramState.STOPPED
         self.failures = 0
         self.restarts = 0

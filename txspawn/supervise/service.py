@@ -322,8 +322,9 @@ class SupervisorService(MultiService):
         everything = self._stop(self._orderedNames())
 
         def close(_: object) -> Deferred[None]:
+            # Started again, the service builds its instances anew.
             self._closed = True
-            return self._drop(list(self._instances))
+            return gather([_release(each) for each in self._instances.values()])
 
         return gather([stopped, everything.addCallback(close)])
 
