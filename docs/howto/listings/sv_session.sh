@@ -31,10 +31,12 @@ cat >>procs.toml <<'TOML'
 command = "sh -c 'while date; do sleep 1; done'"
 TOML
 python -m txspawn ctl reload    # starts clock; the others keep their pids
+python -m txspawn ctl status
 # [end reload]
 
 # [shutdown]
-kill "$(cat supervisor.pid)"
-# twistd removes its pid file once every program's tree is gone.
-while [ -e supervisor.pid ]; do sleep 0.1; done
+pid=$(cat supervisor.pid)
+kill "$pid"
+# twistd exits once every program's process tree is gone.
+while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
 # [end shutdown]
