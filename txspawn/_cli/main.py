@@ -1,6 +1,7 @@
 # -*- test-case-name: tests.test_cli -*-
 """
-The command line: C{python -m txspawn info} and C{python -m txspawn bench}.
+The command line: C{python -m txspawn info}, C{python -m txspawn bench},
+C{python -m txspawn supervise} and C{python -m txspawn ctl}.
 
 C{info} says which engine and monitor txspawn would use here, and why,
 lists every kernel and libc feature probed, with the reason for each one
@@ -9,13 +10,14 @@ L{txspawn._kernel.nsprobe}), with the reason for each one it cannot, and
 what a cgroup of its own per child can have here (from real probes too,
 L{txspawn._cgroup.support}), with the reason for each part that is off.
 C{bench} runs the side-by-side benchmark (txspawn, stock Twisted, a C
-C{posix_spawn} loop) and prints medians and ratios.
+C{posix_spawn} loop) and prints medians and ratios.  C{supervise} runs the
+process supervisor (L{txspawn._cli.supervise}) and C{ctl} drives a running
+one (L{txspawn._cli.ctl}): each parses its own arguments.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -446,71 +448,42 @@ def buildParser() -> argparse.ArgumentParser:
         choices=("txspawn", "twisted", "c"),
         help="run only these columns (repeatable)",
     )
+    # Listed for the help only: main() hands their arguments to their own
+    # parsers (DELEGATED) before this parser sees them.
+    commands.add_parser(
+        "supervise",
+        help="run the process supervisor on a TOML config, in the foreground; "
+        "or convert a supervisord config (--convert)",
+        add_help=False,
+    )
+    commands.add_parser(
+        "ctl",
+        help="control a running supervisor: status, start, stop, restart, "
+        "signal, tail, events, reload",
+        add_help=False,
+    )
     return parser
 
 
-def _bench(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    import attrs
+def _superviseMain(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
+    from txspawn._cli.supervise import main as superviseMain
 
-    from txspawn._bench._driver import IMPLEMENTATIONS, BenchOptions, runBench
-    from txspawn._bench._report import formatReport, toJSON
-    from txspawn._bench._scenarios import (
-        FULL,
-        QUICK,
-        defaultScenarios,
-        selectScenarios,
-    )
+    return superviseMain(argv, out, err)
 
-    params = QUICK if args.quick else FULL
-    if args.reps is not None and args.reps < 1:
-        err.write("--reps must be at least 1\n")
-        return 2
-    if args.spawns is not None and args.spawns < 1:
-        err.write("--spawns must be at least 1\n")
-        return 2
-    if args.idle is not None and args.idle < 0:
-        err.write("--idle must be at least 0\n")
-        return 2
-    if args.reps is not None or args.idle is not None or args.spawns is not None:
-        params = attrs.evolve(
-            params,
-            mode=f"{params.mode}, custom",
-            reps=params.reps if args.reps is None else args.reps,
-            idle=params.idle if args.idle is None else args.idle,
-            spawnCount=params.spawnCount if args.spawns is None else args.spawns,
-            idleSpawnCount=(
-                params.idleSpawnCount if args.spawns is None else args.spawns
-            ),
-        )
-    try:
-        if not args.scenario:
-            scenarios = defaultScenarios()
-        else:
-            scenarios = selectScenarios(args.scenario)
-    except ValueError as e:
-        err.write(f"--scenario: {e}\n")
-        return 2
-    only: Sequence[str] = args.only or IMPLEMENTATIONS
-    options = BenchOptions(
-        params,
-        scenarios,
-        engine=args.engine,
-        monitor=args.monitor,
-        compiler=args.cc,
-        implementations=[i for i in IMPLEMENTATIONS if i in only],
-    )
 
-    def log(line: str) -> None:
-        err.write(line + "\n")
-        err.flush()
+def _ctlMain(argv: Sequence[str], out: TextIO, err: TextIO) -> int:
+    from txspawn._cli.ctl import main as ctlMain
 
-    result = runBench(options, log)
-    out.write(formatReport(result))
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(toJSON(result), f, indent=1)
-            f.write("\n")
-    return 0
+    # ctl prints to sys.stdout/sys.stderr itself.
+    return ctlMain(argv)
+
+
+#: The commands whose arguments their own C{main} parses: everything after
+#: the command's name is theirs.
+DELEGATED: dict[str, Callable[[Sequence[str], TextIO, TextIO], int]] = {
+    "supervise": _superviseMain,
+    "ctl": _ctlMain,
+}
 
 
 def main(
@@ -529,15 +502,23 @@ def main(
     """
     out = sys.stdout if out is None else out
     err = sys.stderr if err is None else err
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in DELEGATED:
+        return DELEGATED[argv[0]](argv[1:], out, err)
     parser = buildParser()
     args = parser.parse_args(argv)
     if args.command is None:
         # No command: the whole help, not just argparse's one-line usage, and
         # the usage-error status argparse gives any other bad command line.
         err.write(parser.format_help())
-        err.write(f"\n{parser.prog}: error: a command is required: info or bench\n")
+        err.write(
+            f"\n{parser.prog}: error: a command is required: "
+            "info, bench, supervise or ctl\n"
+        )
         return 2
     if args.command == "info":
         out.write(infoReport())
         return 0
-    return _bench(args, out, err)
+    from txspawn._cli.bench import benchCommand
+
+    return benchCommand(args, out, err)
