@@ -437,6 +437,79 @@ class StopTests(SynchronousTestCase):
         self.assertIsNot(transportOf(service, "a"), first)
 
 
+class StartAgainTests(SynchronousTestCase):
+    """
+    Starting what is stopping, or what left a tree behind.
+    """
+
+    def test_startWhileStopping(self) -> None:
+        """
+        A start asked while the instance stops waits until its tree is
+        gone, then spawns it again.
+        """
+        service, reactor = running(
+            self, "[programs.a]\ncommand = 'a'\nready = { after = 0 }\n"
+        )
+        first = transportOf(service, "a")
+        service.stop("a")
+        started = result(service.start("a"))
+        [row] = service.status()
+        self.assertEqual((row.state, row.why), (S.STOPPING, "stop requested"))
+        first.kill(signal.SIGTERM)
+        reactor.advance(0)
+        self.assertEqual(len(reactor.spawned), 1)
+        [row] = service.status()
+        self.assertEqual(row.why, "waiting for its stop to finish")
+        first.treeEnded(treeStats())
+        reactor.advance(0)
+        self.assertEqual(len(reactor.spawned), 2)
+        self.assertEqual(started, [None])
+
+    def test_startWithTreeLeft(self) -> None:
+        """
+        A program that went FATAL while its cgroup still has processes is
+        started again only once they are killed (the tree is killed at
+        once) and gone.
+        """
+        service, reactor = running(
+            self, "[programs.a]\ncommand = 'a'\nrestart = 'never'\n"
+        )
+        first = transportOf(service, "a")
+        first.exit(1)
+        reactor.advance(0)
+        self.assertEqual(service.instances("a")[0].state, S.FATAL)
+        started = result(service.start("a"))
+        # "exit": killOnExit's kill when the child was reaped; then the
+        # start's.
+        self.assertEqual(first.state.treeKills, ["exit", "killTree"])
+        self.assertEqual(len(reactor.spawned), 1)
+        first.treeEnded(treeStats())
+        reactor.advance(0)
+        self.assertEqual(len(reactor.spawned), 2)
+        reactor.advance(1)
+        reactor.advance(0)
+        self.assertEqual(started, [None])
+
+    def test_serviceStartedAgain(self) -> None:
+        """
+        A service stopped (its logs closed) and started again builds its
+        instances anew and starts them.
+        """
+        service, reactor = running(self, "[programs.a]\ncommand = 'a'\n")
+        [before] = service.instances("a")
+        logs = service.logsOf("a")
+        stopped = result(service.stopService())
+        first = transportOf(service, "a")
+        first.kill(signal.SIGTERM)
+        first.treeEnded(treeStats())
+        self.assertEqual(stopped, [None])
+        service.startService()
+        [after] = service.instances("a")
+        self.assertIsNot(after, before)
+        self.assertIsNot(service.logsOf("a"), logs)
+        self.assertEqual((after.state, len(reactor.spawned)), (S.STARTING, 2))
+
+
 class SignalTests(SynchronousTestCase):
     """
     C{signal}.

@@ -113,6 +113,7 @@ class StartGate:
         self._blocked: dict[str, str] = {}
         self._waiters: list[_Waiter] = []
         self._settleCall: IDelayedCall | None = None
+        self._awaitingStop: set[str] = set()
 
     def isPending(self, name: str) -> bool:
         """
@@ -176,6 +177,10 @@ class StartGate:
         self._gate()
         self._answer()
 
+    def _stopped(self, _: object, name: str) -> None:
+        self._awaitingStop.discard(name)
+        self.changed()
+
     def _closure(self, names: tuple[str, ...]) -> list[str]:
         """
         C{names} and every instance of every program they depend on,
@@ -205,8 +210,18 @@ class StartGate:
                 continue
             process = roster.processOf(name)
             assert process is not None
-            if process.state not in _ENDED or process.treeAlive:
+            if process.state in _ON_THE_WAY or process.state is S.RUNNING:
+                # Started meanwhile (by its own restart, or directly).
+                self._pending.discard(name)
+                self._blocked.pop(name, None)
+                continue
+            if process.state is S.STOPPING or process.treeAlive:
                 self._blocked[name] = "waiting for its stop to finish"
+                if name not in self._awaitingStop:
+                    # Its tree may end after its last transition: look
+                    # again then.
+                    self._awaitingStop.add(name)
+                    process.stop().addCallback(self._stopped, name)
                 continue
             waiting, failed = self._dependencies(roster.programOf(name))
             if failed is not None:

@@ -344,7 +344,9 @@ class SupervisorService(MultiService):
 
     def stop(self, name: str) -> Deferred[None]:
         """
-        Stop the named instances (those depending on one of them first).
+        Stop the named instances (only them: a program depending on one
+        of them keeps running); among them, those that depend on others
+        stop first.
 
         @return: A L{Deferred} firing once their trees are gone.
         @raise UnknownProgram: no program or instance has that name.
