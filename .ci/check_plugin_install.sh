@@ -3,11 +3,15 @@
 # after `pip install -e .`: each in its own fresh venv, it must be listed by
 # `twistd --help-reactors`, run a .tac file under `twistd --reactor=txspawn`,
 # and run a trial test under `trial --reactor=txspawn` that asserts the
-# global reactor is txspawn's.  Each install must also have txspawn's init
-# program (pid 1 of a pid namespace), built by setup.py: found where the
-# install puts it (in the venv; in the source tree for -e), executable,
-# and working.  Everything runs from a directory outside the
-# checkout, so the checkout is never found through the current directory.
+# global reactor is txspawn's.  The supervisor's plugin too: listed by
+# `twistd --help` as `txspawn-supervise`, it must run a program from a
+# config under `twistd -n txspawn-supervise`, answer `python -m txspawn ctl
+# status`, and leave no child alive after SIGTERM.  Each install must also
+# have txspawn's init program (pid 1 of a pid namespace), built by
+# setup.py: found where the install puts it (in the venv; in the source
+# tree for -e), executable, and working.  Everything runs from a directory
+# outside the checkout, so the checkout is never found through the current
+# directory.
 # Each venv first upgrades to the current pip; the build gets the current
 # setuptools (build isolation).  Both installs must be quiet: any warning
 # from pip, setuptools or the C compiler, in everything `pip install -v`
@@ -53,6 +57,13 @@ class Spawner(Service):
 application = Application("txspawn-plugin-check")
 Spawner().setServiceParent(application)
 TAC
+cat > "$work/run/procs.toml" <<'TOML'
+# One program for twistd -n txspawn-supervise: it says its pid, then sleeps
+# ($$ is a literal $ in the config: $$$$ is the shell's $$).
+[programs.sleeper]
+command = ["sh", "-c", "echo $$$$ > sleeper.pid; exec sleep 600"]
+ready = { after = 0.2 }
+TOML
 cat > "$work/run/test_pluginreactor.py" <<'PY'
 from twisted.trial.unittest import TestCase
 
@@ -128,12 +139,59 @@ check() {
     done
     timeout 120 "$venv/bin/python" -m twisted.trial --reactor=txspawn \
         test_pluginreactor
+    check_supervise "$venv"
     # A stale, corrupt plugin cache must not hide the plugin.
     local plugdir
     plugdir="$("$venv/bin/python" -c 'import os, twisted.plugins.txspawn_reactors as m; print(os.path.dirname(m.__file__))')"
     echo garbage > "$plugdir/dropin.cache"
     "$venv/bin/twistd" --help-reactors | grep -E '^ +txspawn'
+    echo garbage > "$plugdir/dropin.cache"
+    "$venv/bin/twistd" --help | grep -E '^ +txspawn-supervise '
     cd "$root"
+}
+
+# check_supervise VENV: the supervisor's plugin is listed, runs the program
+# of procs.toml under twistd (no --reactor: it installs txspawn's), is
+# driven by `python -m txspawn ctl`, and stops on SIGTERM with no child
+# left.  Run from $work/run.
+check_supervise() {
+    local venv="$1" pid child rc=0 i
+    echo "--- $venv: twistd -n txspawn-supervise"
+    "$venv/bin/twistd" --help | grep -E '^ +txspawn-supervise '
+    rm -f sleeper.pid supervise.log
+    "$venv/bin/twistd" -n --pidfile= --logfile=supervise.log \
+        txspawn-supervise -c procs.toml &
+    pid=$!
+    # Wait (bounded) for the program to start: it writes its pid.
+    for i in $(seq 600); do
+        [ -s sleeper.pid ] && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if ! [ -s sleeper.pid ]; then
+        kill -TERM "$pid" 2>/dev/null || true
+        cat supervise.log >&2
+        echo "FAIL: the supervised program did not start" >&2
+        return 1
+    fi
+    child="$(cat sleeper.pid)"
+    # Readiness takes 0.2 s: ask until it says RUNNING (bounded).
+    for i in $(seq 100); do
+        "$venv/bin/python" -m txspawn ctl -c procs.toml status \
+            >status.txt 2>&1 || true
+        grep -qE "^sleeper +RUNNING +$child " status.txt && break
+        sleep 0.1
+    done
+    cat status.txt
+    grep -qE "^sleeper +RUNNING +$child " status.txt
+    kill -TERM "$pid"
+    wait "$pid" || rc=$?
+    # twistd ends by the signal it got: 128 + SIGTERM.
+    if [ "$rc" -ne 143 ] || kill -0 "$child" 2>/dev/null; then
+        cat supervise.log >&2
+        echo "FAIL: twistd exited $rc; program pid $child alive: $(kill -0 "$child" 2>/dev/null && echo yes || echo no)" >&2
+        return 1
+    fi
 }
 
 # check_init VENV DIR: txspawn's init program is found under DIR, is an
