@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import signal
 import sys
 from collections.abc import Callable
@@ -264,6 +265,39 @@ class ServiceRealMixin(MixinBase):
         self.assertIsNone(transport.cgroupPath)
         self.assertIsNotNone(transport.cgroupUnavailable)
         self.assertIn(aliveOrNone(pid), (None, "Z"))
+
+    def test_user(self) -> None:
+        """
+        A program with C{user = "nobody"} runs as nobody (its uid and its
+        primary group's gid).
+        """
+        if os.geteuid() != 0:
+            raise SkipTest("running as another user needs root")
+        programs = {
+            "sleeper": {
+                "command": ["/bin/sleep", "60"],
+                "user": "nobody",
+                "ready": {"after": 0},
+            }
+        }
+        ids: list[str] = []
+
+        def scenario(service: SupervisorService) -> Deferred[None]:
+            def look(_: object) -> None:
+                [process] = service.instances("sleeper")
+                with open(f"/proc/{process.pid}/status") as f:
+                    ids.extend(
+                        line.split()[1]
+                        for line in f
+                        if line.startswith(("Uid:", "Gid:"))
+                    )
+
+            return service.start("sleeper").addCallback(look)
+
+        _, outcome = self.runService(programs, scenario)
+        self.assertEqual(outcome, [None])
+        nobody = pwd.getpwnam("nobody")
+        self.assertEqual(ids, [str(nobody.pw_uid), str(nobody.pw_gid)])
 
     def test_statusMetricsAndMarkers(self) -> None:
         """
