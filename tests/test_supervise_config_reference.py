@@ -293,3 +293,44 @@ class ErrorsShownTests(SynchronousTestCase):
             shown = [line.strip() for line in page]
         start = shown.index(lines[0])
         self.assertEqual(shown[start : start + 4], lines)
+
+
+def _tomlBlocks(path: str) -> list[str]:
+    """
+    The C{.. code-block:: toml} examples of a page, each as TOML text.
+    """
+    with open(path, encoding="utf-8") as page:
+        lines = page.read().splitlines()
+    blocks: list[str] = []
+    for index, line in enumerate(lines):
+        if line.strip() != ".. code-block:: toml":
+            continue
+        block: list[str] = []
+        for following in lines[index + 2 :]:
+            if following and not following.startswith("    "):
+                break
+            block.append(following[4:])
+        blocks.append("\n".join(block).strip() + "\n")
+    return blocks
+
+
+class ExamplesLoadTests(SynchronousTestCase):
+    """
+    The TOML examples of the supervisor's pages are valid configs.
+    """
+
+    def test_examples(self) -> None:
+        """
+        Every C{code-block:: toml} of the reference, the tutorial and the
+        migration page loads, its C{${VAR}}s set.
+        """
+        pages = [
+            PAGE,
+            os.path.join(ROOT, "docs", "howto", "supervise.rst"),
+            os.path.join(ROOT, "docs", "howto", "migrating.rst"),
+        ]
+        blocks = [block for page in pages for block in _tomlBlocks(page)]
+        self.assertGreaterEqual(len(blocks), 3)
+        for block in blocks:
+            environ = {name: "8000" for name in re.findall(r"\$\{(\w+)\}", block)}
+            parseConfig(block, baseDir=ROOT, environ=environ)

@@ -42,13 +42,16 @@ async def example(
 
     unsubscribe = supervisor.events.subscribe(transition)
     supervisor.startService()
-    # Fires once web, then poller (which depends on it), is RUNNING.
-    await supervisor.start("poller")
-    await supervisor.restart("worker")
-    print(formatTable(supervisor.status()))
-    # Fires once every program's process tree is gone.
-    await supervisor.stopService()
-    unsubscribe()
+    try:
+        # Fires once web, then poller (which depends on it), is RUNNING.
+        await supervisor.start("poller")
+        # Fires once worker is RUNNING again.
+        await supervisor.restart("worker")
+        print(formatTable(supervisor.status()))
+    finally:
+        # Fires once every program's process tree is gone.
+        await supervisor.stopService()
+        unsubscribe()
     return events
 
 
