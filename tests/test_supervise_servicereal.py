@@ -77,13 +77,15 @@ def aliveOrNone(pid: int) -> str | None:
 
 def grandchildScript(pidFile: str, setsid: bool) -> list[str]:
     """
-    A child that starts a grandchild ignoring C{SIGTERM} (in a session of
-    its own when C{setsid}), which writes its pid to C{pidFile} once it
-    ignores it; the child then waits (and dies of C{SIGTERM}).
+    A child that starts a grandchild ignoring C{SIGTERM} and C{SIGINT} (in
+    a session of its own when C{setsid}), which writes its pid to
+    C{pidFile} once it ignores them; the child then waits (and dies of
+    either).
     """
     grandchild = (
         "import os, signal, time\n"
         "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
         f"open({pidFile!r} + '.tmp', 'w').write(str(os.getpid()))\n"
         f"os.rename({pidFile!r} + '.tmp', {pidFile!r})\n"
         "time.sleep(120)\n"
@@ -196,7 +198,9 @@ class ServiceRealMixin(MixinBase):
         [row] = service.status()
         self.assertEqual((row.restarts, row.lastExit), (2, "exited with code 1"))
 
-    def stopTree(self, setsid: bool, spawn: dict[str, Any]) -> tuple[int, Any]:
+    def stopTree(
+        self, setsid: bool, spawn: dict[str, Any], stopSignal: str = "TERM"
+    ) -> tuple[int, Any]:
         """
         Run a program whose child starts a C{SIGTERM}-ignoring grandchild,
         stop the service once the grandchild is set up.
@@ -208,7 +212,7 @@ class ServiceRealMixin(MixinBase):
             "tree": {
                 "command": grandchildScript(pidFile, setsid),
                 "ready": {"command": exists(pidFile)},
-                "stop": {"timeout": 1},
+                "stop": {"timeout": 30, "signal": stopSignal},
                 "spawn": spawn,
             }
         }
@@ -264,6 +268,20 @@ class ServiceRealMixin(MixinBase):
         )
         self.assertIsNone(transport.cgroupPath)
         self.assertIsNotNone(transport.cgroupUnavailable)
+        self.assertIn(aliveOrNone(pid), (None, "Z"))
+
+    def test_stopGroupFallbackOtherSignal(self) -> None:
+        """
+        Without a cgroup, with a stop signal the child dies of but its
+        group's other member ignores (C{SIGINT}): once the child is gone,
+        what is left of its group is killed and waited for.
+        """
+        pid, transport = self.stopTree(
+            setsid=False,
+            spawn={"cgroup": {"parent": "/tmp", "required": False}},
+            stopSignal="INT",
+        )
+        self.assertIsNone(transport.cgroupPath)
         self.assertIn(aliveOrNone(pid), (None, "Z"))
 
     def test_user(self) -> None:

@@ -13,14 +13,13 @@ import grp
 import os
 import pwd
 from collections.abc import Mapping
-from functools import partial
 from typing import Any
 
 import attrs
 from twisted.internet.interfaces import IReactorProcess, IReactorTime
 
 from txspawn.options import Cgroup, SpawnOptions
-from txspawn.supervise._groupwait import endGroup
+from txspawn.supervise._groupwait import GroupEnd
 from txspawn.supervise._problems import ConfigError, ConfigErrors
 from txspawn.supervise._programconfig import ProgramConfig
 from txspawn.supervise.backoff import Backoff
@@ -232,6 +231,7 @@ def buildInstances(
             except BaseException:
                 readiness.close()
                 raise
+            groupEnd = GroupEnd(reactor)  # type: ignore[arg-type]
             process = ProgramProcess(
                 instance,
                 reactor,
@@ -242,8 +242,9 @@ def buildInstances(
                 stopSignal=config.stop.signal,
                 stopTimeout=config.stop.timeout,
                 output=logs.write,
-                groupEnd=partial(endGroup, clock),
+                groupEnd=groupEnd,
             )
+            process.addObserver(groupEnd)
             built.append(
                 BuiltInstance(instance, config.name, config, process, logs, readiness)
             )

@@ -1,77 +1,81 @@
 # -*- test-case-name: tests.test_supervise_servicereal -*-
 """
-The end of a process group whose leader was reaped during a stop, for a
-child without a cgroup: the members left were sent C{SIGKILL} by the
-transport before it reaped the leader (L{IManagedProcessTransport.terminate
-<txspawn.interfaces.IManagedProcessTransport.terminate>}), and a killed
-process takes a moment to exit; this waits for that.
+The end of a process group whose leader (a program's child without a
+cgroup) ended during a stop: what is left of the group is killed and
+waited for, by L{txspawn.supervise._groupwatch.killGroup} (pidfds, no
+polling).
 
-Without a cgroup nothing tells when the last member of a group exits, so
-this looks (C{kill(-pgid, 0)}), on the clock, from a millisecond apart up
-to 50 ms apart: it runs only while a stop waits for a group that outlived
-its leader, never while programs run.  It only looks: a group id cannot be
-given to a new process while the group has a member, but once it is empty
-it can, so signalling here could reach a stranger.
+That needs the leader's start time, read when it is spawned, so that a
+process that later took the group's number is never taken for a member;
+it is read only for a child whose parent is this process (a real child
+just spawned), so a fake child of a test's fake reactor, whose pid may be
+a stranger's, is never acted on.
 """
 
 from __future__ import annotations
 
 import os
 
-from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IReactorTime
-from twisted.logger import Logger
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IReactorFDSet
+from zope.interface import implementer
 
-__all__ = ["endGroup"]
+from txspawn.supervise._groupwatch import killGroup
+from txspawn.supervise.states import IChildObserver, ProgramState
 
-_log = Logger()
-
-_FIRST = 0.001
-_LONGEST = 0.05
+__all__ = ["GroupEnd"]
 
 
-def _alive(pgid: int) -> bool:
+def _parentAndStart(pid: int) -> tuple[int, int] | None:
+    """
+    The parent pid and start time (clock ticks since boot) of C{pid}, or
+    C{None} if it cannot be read.
+    """
     try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        # Members under another uid: the group is not empty.
-        return True
-    return True
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(b")") + 2 :].split()
+    return int(fields[1]), int(fields[19])
 
 
-def endGroup(clock: IReactorTime, pgid: int, limit: float = 5.0) -> Deferred[None]:
+@implementer(IChildObserver)
+class GroupEnd:
     """
-    Fire once the process group C{pgid} is empty, or after C{limit}
-    seconds (a member that is a zombie its parent does not reap still
-    counts for C{kill(2)}, though it runs no more; a member that ignored
-    a stop signal other than C{SIGTERM} was not killed by the transport).
-
-    @param clock: Times the looks.
-    @param pgid: The group, whose leader (the child) was reaped.
-    @param limit: The longest wait, in seconds.
-    @return: Fires with C{None}.
+    Observes one program (for its children's start times) and ends the
+    process group its child leaves behind: the program's C{groupEnd}.
     """
-    done: Deferred[None] = Deferred()
-    if not _alive(pgid):
-        done.callback(None)
-        return done
-    deadline = clock.seconds() + limit
 
-    def look(interval: float) -> None:
-        if not _alive(pgid):
-            done.callback(None)
-        elif clock.seconds() >= deadline:
-            _log.warn(
-                "process group {pgid} still has members {limit} s after its"
-                " leader ended; no longer waiting for them",
-                pgid=pgid,
-                limit=limit,
-            )
-            done.callback(None)
-        else:
-            clock.callLater(interval, look, min(interval * 2, _LONGEST))
+    def __init__(self, reactor: IReactorFDSet) -> None:
+        self._reactor = reactor
+        self._leaders: dict[int, int] = {}
 
-    clock.callLater(_FIRST, look, _FIRST * 2)
-    return done
+    def childSpawned(self, program: object, pid: int | None) -> None:
+        """
+        Note the start time of a child of this process (the leader of its
+        group, when it leads one).
+        """
+        self._leaders.clear()
+        if pid is None:
+            return
+        found = _parentAndStart(pid)
+        if found is not None and found[0] == os.getpid():
+            self._leaders[pid] = found[1]
+
+    def transition(
+        self, program: object, old: ProgramState, new: ProgramState, why: str
+    ) -> None:
+        """
+        Nothing: only spawns matter here.
+        """
+
+    def __call__(self, pgid: int) -> Deferred[None]:
+        """
+        Kill what is left of the group C{pgid} (led by the last child) and
+        fire once it is empty; at once when the leader is not known.
+        """
+        start = self._leaders.pop(pgid, None)
+        if start is None:
+            return succeed(None)
+        return killGroup(self._reactor, pgid, start)
