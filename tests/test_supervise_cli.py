@@ -111,6 +111,27 @@ ready = {{ after = 0.1 }}
         """
         self._stops(signal.SIGINT)
 
+    def test_cannotListen(self) -> None:
+        """
+        When the control API cannot listen, the supervisor says why, stops
+        (with every program) and exits 1.
+        """
+        with open(os.path.join(self.directory, "procs.toml"), "r+") as f:
+            text = f.read().replace("unix:path=ctl.sock", "unix:path=nowhere/ctl.sock")
+            f.seek(0)
+            f.write(text)
+        run = SupervisorRun(
+            self,
+            [sys.executable, "-m", "txspawn", "supervise", "procs.toml"],
+            self.directory,
+        )
+        output = run.wait()
+        self.assertEqual(run.returncode, 1, output)
+        self.assertEqual(run.left, [], output)
+        self.assertRegex(
+            output, r"control API: cannot listen on unix:path=\S+/nowhere/"
+        )
+
     def test_badConfig(self) -> None:
         """
         A config that is not valid: exit status 1, every problem's file,

@@ -166,12 +166,14 @@ class ControlService(Service):
                 # stopService cancelled it.
                 return
             self.listenFailure = failure
-            _log.failure(
-                "control API: cannot listen on {endpoint}; stopping",
-                failure,
+            _log.error(
+                "control API: cannot listen on {endpoint}: {why}; stopping",
                 endpoint=self._endpoint,
+                why=failure.getErrorMessage(),
             )
-            self._reactor.stop()
+            # Not reactor.stop(): under twistd, startService runs before the
+            # reactor does.
+            self._reactor.callWhenRunning(self._reactor.stop)
 
         listening.addCallbacks(listened, failed)
 
