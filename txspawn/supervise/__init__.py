@@ -11,7 +11,15 @@ running copy of a program is a L{ProgramProcess}: supervisor's states
 (L{IReadinessCheck}), stop as a whole tree, every transition told to its
 L{IProgramObserver}s.  L{SupervisorService} runs every program of a
 config as a Twisted service: dependency order, whole-tree stops, control
-by name, L{ProgramStatus} rows, an L{EventLog}, and reload.
+by name, L{ProgramStatus} rows, an L{EventLog}, and reload; each program's
+output goes to its L{ProgramLogs}, and its readiness is checked as its
+config says (L{readinessFor}).  L{ProcessMonitor} is Twisted's procmon on
+txspawn, for code that switches with one import.
+
+The control API (L{txspawn.supervise.control}) and its client
+(L{txspawn.supervise.client}) are imported from their modules: not
+re-exported here, so that importing this package does not load
+C{twisted.web}.
 
 @since: txspawn 0.1
 """
@@ -33,8 +41,19 @@ from txspawn.supervise.config import (
     loadConfig,
     parseConfig,
 )
+from txspawn.supervise.convert import convertSupervisord
 from txspawn.supervise.events import EventLog, SupervisorEvent
+from txspawn.supervise.logs import ProgramLogs
+from txspawn.supervise.procmon import ProcessMonitor
 from txspawn.supervise.program import ProgramProcess, ProgramSpawn, Restart
+from txspawn.supervise.readiness import (
+    NotReady,
+    Readiness,
+    ReadyCommand,
+    ReadyNotify,
+    ReadyTCP,
+    readinessFor,
+)
 from txspawn.supervise.reload import ReloadResult
 from txspawn.supervise.service import (
     ProgramFailed,
@@ -62,14 +81,21 @@ __all__ = [
     "IProgramObserver",
     "IReadinessCheck",
     "LogConfig",
+    "NotReady",
+    "ProcessMonitor",
     "ProgramConfig",
     "ProgramFailed",
+    "ProgramLogs",
     "ProgramProcess",
     "ProgramSpawn",
     "ProgramState",
     "ProgramStatus",
+    "Readiness",
     "ReadyAfter",
+    "ReadyCommand",
     "ReadyConfig",
+    "ReadyNotify",
+    "ReadyTCP",
     "ReloadResult",
     "Restart",
     "SchemaEntry",
@@ -78,8 +104,10 @@ __all__ = [
     "SupervisorEvent",
     "SupervisorService",
     "UnknownProgram",
+    "convertSupervisord",
     "describeExit",
     "formatTable",
     "loadConfig",
     "parseConfig",
+    "readinessFor",
 ]
