@@ -182,6 +182,29 @@ class FakeReloadTests(SynchronousTestCase):
         [event] = [e for e in service.events.recent() if e.kind == "reload"]
         self.assertIn("removed ['drop']", event.why)
 
+    def test_reloadGatesDependencies(self) -> None:
+        """
+        An added program that depends on a changed one starts only once
+        the changed one's new child is ready.
+        """
+        service, reactor = self.service, self.reactor
+        new = parseConfig(
+            NEW.replace('env = { V = "2" }\nready = { after = 0 }', 'env = { V = "2" }')
+            + '[programs.after]\ncommand = "after"\ndepends_on = ["change"]\n',
+            baseDir=self.base,
+        )
+        service.reload(new)
+        self.endStop("change")
+        self.endStop("drop")
+        reactor.advance(0)
+        spawned = [s.args[0] for s in reactor.spawned]
+        self.assertEqual(spawned[4:], ["change", "add"])
+        [after] = [row for row in service.status() if row.name == "after"]
+        self.assertEqual(after.why, "waiting for change (STARTING) to be ready")
+        reactor.advance(1)
+        reactor.advance(0)
+        self.assertEqual(reactor.spawned[-1].args, ("after",))
+
     def test_badConfigChangesNothing(self) -> None:
         """
         A reload from a file that is not valid fails with L{ConfigErrors}
