@@ -169,6 +169,7 @@ async def main(reactor: Any) -> None:
         print("stopping every program (whole trees)...", flush=True)
         await supervisor.stopService()
         progress.unsubscribe()
+        await ctl("status")
         stopped = port.stopListening()
         if stopped is not None:
             await stopped
