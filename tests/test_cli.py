@@ -379,11 +379,12 @@ class BenchArgumentTests(SynchronousTestCase):
         self.assertEqual(result.returncode, 2)
         self.assertEqual(result.stdout, "")
         self.assertIn(buildParser().format_help(), result.stderr)
-        for command in ("info", "bench"):
-            self.assertRegex(result.stderr, rf"\n    {command} +\S")
+        for command in ("info", "bench", "supervise", "ctl"):
+            self.assertRegex(result.stderr, rf"\n    {command}\s+\S")
         self.assertTrue(
             result.stderr.endswith(
-                "python -m txspawn: error: a command is required: info or bench\n"
+                "python -m txspawn: error: a command is required:"
+                " info, bench, supervise or ctl\n"
             ),
             result.stderr,
         )
