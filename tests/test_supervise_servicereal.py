@@ -17,13 +17,17 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 from twisted.trial.unittest import SkipTest
 
 from tests.builders import MixinBase, makeTestCaseClasses
 from tests.test_supervise_service import programFailed
+from txspawn.options import Cgroup, SpawnOptions
 from txspawn.supervise import (
+    ProgramProcess,
+    ProgramSpawn,
     ProgramState,
+    ReadyAfter,
     SupervisorService,
     parseConfig,
 )
@@ -367,3 +371,66 @@ class ServiceRealMixin(MixinBase):
 
 
 globals().update(makeTestCaseClasses(ServiceRealMixin))
+
+
+class GroupEndMixin(MixinBase):
+    """
+    When a program's stop waits for a process group.
+    """
+
+    def stopOnce(self, cgroup: Cgroup) -> tuple[list[int], Any]:
+        """
+        Start and stop a program whose child sleeps, in a new session,
+        with C{cgroup}.
+
+        @return: The process groups the stop asked to end, and the
+            child's transport.
+        """
+        reactor = self.buildReactor()
+        asked: list[int] = []
+
+        def groupEnd(pgid: int) -> Deferred[None]:
+            asked.append(pgid)
+            return succeed(None)
+
+        program = ProgramProcess(
+            "sleeper",
+            reactor,
+            ProgramSpawn(
+                ["/bin/sleep", "60"],
+                options=SpawnOptions(newSession=True, cgroup=cgroup),
+            ),
+            readiness=ReadyAfter(reactor, 0),
+            groupEnd=groupEnd,
+        )
+        transports: list[Any] = []
+
+        def run() -> None:
+            program.start()
+            transports.append(program.transport)
+            program.stop().addBoth(lambda _: reactor.stop())
+
+        reactor.callWhenRunning(run)
+        self.runReactor(reactor)
+        return asked, transports[0]
+
+    def test_cgroupNoGroupEnd(self) -> None:
+        """
+        A child with a cgroup is waited for through its cgroup: its
+        process group is not looked at (even when the leaf was removed
+        before the child's end was told).
+        """
+        asked, transport = self.stopOnce(Cgroup(required=False))
+        if transport.cgroupUnavailable is not None:
+            raise SkipTest(f"no cgroup here: {transport.cgroupUnavailable}")
+        self.assertEqual(asked, [])
+
+    def test_noCgroupGroupEnd(self) -> None:
+        """
+        Without a cgroup, the stop waits for the child's process group.
+        """
+        asked, transport = self.stopOnce(Cgroup(parent="/tmp", required=False))
+        self.assertEqual(asked, [transport.processGroup])
+
+
+globals().update(makeTestCaseClasses(GroupEndMixin))

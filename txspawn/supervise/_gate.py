@@ -204,6 +204,8 @@ class StartGate:
         ]
 
     def _gate(self) -> None:
+        if not self._pending:
+            return
         roster = self._roster
         for name in roster.orderedNames():
             if name not in self._pending:

@@ -78,4 +78,11 @@ class GroupEnd:
         start = self._leaders.pop(pgid, None)
         if start is None:
             return succeed(None)
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            # Empty: no need to look through /proc.
+            return succeed(None)
+        except OSError:
+            pass
         return killGroup(self._reactor, pgid, start)

@@ -55,18 +55,15 @@ from twisted.internet.interfaces import (
     IReactorProcess,
     IReactorTime,
 )
-from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
-from twisted.python.failure import Failure
-from zope.interface import implementer
 
 from txspawn.errors import SpawnError
 from txspawn.interfaces import (
     IManagedProcessTransport,
-    IProcessTreeObserver,
     IReactorSpawn,
 )
 from txspawn.options import CgroupStats
+from txspawn.supervise._childprotocol import ChildProtocol
 from txspawn.supervise._machine import ProgramInputs, buildMachine
 from txspawn.supervise._runspec import ProgramSpawn, Restart
 from txspawn.supervise.backoff import Backoff
@@ -86,61 +83,6 @@ _log = Logger()
 #: Spawn failures that a later attempt may not meet: resources that were
 #: short for a moment.  Every other spawn failure is FATAL at once.
 _PASSING_ERRNOS = frozenset({errno.EAGAIN, errno.EMFILE, errno.ENFILE, errno.ENOMEM})
-
-
-@implementer(IProcessTreeObserver)
-class _ChildProtocol(ProcessProtocol):
-    """
-    The protocol of one run: passes output on, and the end of the child and
-    of its tree to the program.
-
-    @ivar treeAlive: Whether the run's cgroup may still have processes: set
-        when the child ended while it had a cgroup, cleared when the tree
-        ended.
-    """
-
-    treeAlive = False
-
-    def __init__(
-        self,
-        program: ProgramProcess,
-        output: Callable[[int, bytes], object] | None,
-    ) -> None:
-        self._program = program
-        self._output = output
-
-    def childDataReceived(self, childFD: int, data: bytes) -> None:
-        if self._output is not None:
-            self._output(childFD, data)
-
-    def processEnded(self, reason: Failure) -> None:
-        transport = self.transport
-        program = self._program
-        if IManagedProcessTransport.providedBy(transport):
-            if transport.cgroupPath is not None:
-                # processTreeEnded follows, at once or once the descendants
-                # are gone: until then the run is not over for a stop.
-                self.treeAlive = True
-                program._lingering.append(self)
-            elif (
-                program._groupEnd is not None
-                and transport.processGroup is not None
-                and program.state is ProgramState.STOPPING
-            ):
-                # No cgroup: a stop waits for the group's last member.
-                self.treeAlive = True
-                program._lingering.append(self)
-                program._groupEnd(transport.processGroup).addCallback(
-                    lambda _: self.processTreeEnded(None)
-                )
-        program._childEnded(reason.value)
-
-    def processTreeEnded(self, stats: CgroupStats | None) -> None:
-        if stats is not None:
-            self._program.lastTreeStats = stats
-        if self.treeAlive:
-            self.treeAlive = False
-            self._program._treeEnded(self)
 
 
 class ProgramProcess:
@@ -227,7 +169,7 @@ class ProgramProcess:
         self.lastTreeStats: CgroupStats | None = None
         self._transport: IProcessTransport | None = None
         self._lastTransport: IProcessTransport | None = None
-        self._lingering: list[_ChildProtocol] = []
+        self._lingering: list[ChildProtocol] = []
         self._retryCall: IDelayedCall | None = None
         self._killCall: IDelayedCall | None = None
         self._notReadyWhy: str | None = None
@@ -354,7 +296,7 @@ class ProgramProcess:
             for waiter in waiters:
                 waiter.callback(None)
 
-    def _treeEnded(self, run: _ChildProtocol) -> None:
+    def _treeEnded(self, run: ChildProtocol) -> None:
         """
         Every process of C{run}'s cgroup exited.
         """
@@ -387,7 +329,7 @@ class ProgramProcess:
         if IReactorSpawn.providedBy(self._reactor):
             options["closePipesAfterExit"] = self._closePipesAfterExit
         self._notReadyWhy = None
-        protocol = _ChildProtocol(self, self._output)
+        protocol = ChildProtocol(self, self._output)
         # Twisted's stub wants all str or all bytes; txspawn takes a mix.
         spawnProcess: Callable[..., IProcessTransport] = self._reactor.spawnProcess
         try:
@@ -411,6 +353,10 @@ class ProgramProcess:
                 self._inputs.fail(why)
             return
         self.lastSpawnError = None
+        protocol.hasCgroup = (
+            IManagedProcessTransport.providedBy(transport)
+            and transport.cgroupPath is not None
+        )
         self._transport = self._lastTransport = transport
         self.startedAt = self._clock.seconds()
         for observer in list(self._observers):

@@ -171,6 +171,7 @@ class SupervisorService(MultiService):
         self._reloadLock = DeferredLock()
         self._closed = False
         self._instances = self._build(config, config.startOrder())
+        self._index()
 
     # -- building ---------------------------------------------------------------
 
@@ -212,32 +213,38 @@ class SupervisorService(MultiService):
             self._why.pop(name, None)
             self._gate.forget([name])
             releases.append(_release(instance))
+        self._index()
         return gather(releases)
 
     # -- names ------------------------------------------------------------------
+
+    def _index(self) -> None:
+        """
+        Index the instances (kept in start order) by program, and the
+        config's start order: looked up on every transition.
+        """
+        self._programOrder = self.config.startOrder()
+        byProgram: dict[str, list[str]] = {}
+        for name, instance in self._instances.items():
+            byProgram.setdefault(instance.program, []).append(name)
+        self._byProgram = {
+            program: tuple(names) for program, names in byProgram.items()
+        }
 
     def programNames(self) -> tuple[str, ...]:
         """
         The program names, in start order.
         """
-        return self.config.startOrder()
+        return self._programOrder
 
     def _programInstances(self, program: str) -> tuple[str, ...]:
-        return tuple(
-            name
-            for name, instance in self._instances.items()
-            if instance.program == program
-        )
+        return self._byProgram.get(program, ())
 
     def _orderedNames(self) -> list[str]:
         """
         Every instance name, in start order.
         """
-        return [
-            name
-            for program in self.programNames()
-            for name in self._programInstances(program)
-        ]
+        return list(self._instances)
 
     # The gate's view of the instances (its Roster).
     orderedNames = _orderedNames
@@ -302,6 +309,7 @@ class SupervisorService(MultiService):
         """
         if self._closed:
             self._instances = self._build(self.config, self.config.startOrder())
+            self._index()
             self._closed = False
         super().startService()  # type: ignore[no-untyped-call]
         autostart = [
@@ -477,6 +485,7 @@ class SupervisorService(MultiService):
                     else self._programInstances(program)
                 )
             }
+            self._index()
             if self.running:
                 toStart = [
                     name
