@@ -17,9 +17,10 @@ import os
 import shutil
 import socket
 import stat
+import threading
 from typing import Any
 
-from twisted.internet.defer import maybeDeferred
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.error import CannotListenError
 from twisted.logger import ILogObserver, LogEvent, globalLogPublisher
 from twisted.trial.unittest import SkipTest, SynchronousTestCase
@@ -46,7 +47,7 @@ from txspawn.supervise._endpoint import (
 from txspawn.supervise.client import ControlClient, ControlError
 from txspawn.supervise.config import parseConfig
 from txspawn.supervise.control import listenControl
-from txspawn.supervise.service import SupervisorService
+from txspawn.supervise.service import ProgramFailed, SupervisorService
 from txspawn.testing import MemoryProcessReactor
 
 #: The stdlib-only client run as another user (the system python cannot
@@ -378,6 +379,76 @@ class ControlMixin(SupervisorMixin):
                 'restart = "never"',
                 "[programs.flood.ready]",
                 "after = 0",
+            ),
+            scenario,
+        )
+
+    def test_slowEventFollowerCatchesUp(self) -> None:
+        """
+        An event follower that stops reading while events pour in (a crash
+        loop) is paused rather than buffered for; once it reads again it
+        gets what it missed from the events the log keeps, in order, up to
+        the last one.
+        """
+        count = 3000
+
+        def follow(
+            s: Supervised, since: int, opened: Deferred[None], go: threading.Event
+        ) -> list[int]:
+            seqs: list[int] = []
+            with s.client.followEvents(since) as events:
+                s.reactor.callFromThread(opened.callback, None)
+                go.wait()
+                for event in events:
+                    seqs.append(event["seq"])
+                    if event["kind"] == "transition" and event["new"] == "STOPPED":
+                        break
+            return seqs
+
+        async def scenario(s: Supervised) -> None:
+            events = s.service.events
+            since = events.lastSeq
+            opened: Deferred[None] = Deferred()
+            go = threading.Event()
+            reading = s.call(follow, s, since, opened, go)
+            await opened
+            enough: Deferred[None] = Deferred()
+
+            def watch(event: object) -> None:
+                if events.lastSeq >= since + count and not enough.called:
+                    enough.callback(None)
+
+            unsubscribe = events.subscribe(watch)
+            # It never gets RUNNING (each run fails before it is ready): the
+            # start's Deferred fails when it is stopped.
+            starting = s.service.start("crash")
+            starting.addErrback(lambda failure: failure.trap(ProgramFailed))
+            await enough
+            unsubscribe()
+            await s.service.stop("crash")
+            go.set()
+            seqs = await reading
+            [stopped] = [e.seq for e in events.recent(since) if e.new == "STOPPED"]
+            self.assertEqual(seqs[-1], stopped)
+            self.assertEqual(seqs, sorted(set(seqs)))
+            # Paused: some events were never sent (more than the log keeps
+            # went by)...
+            self.assertLess(len(seqs), stopped - since)
+            # ...and caught up: every event the log keeps came, in order.
+            kept = [e.seq for e in events.recent(since) if e.seq <= stopped]
+            self.assertEqual(seqs[-len(kept) :], kept)
+
+        self.supervise(
+            "\n".join(
+                [
+                    "[programs.crash]",
+                    'command = ["false"]',
+                    "autostart = false",
+                    'restart = "always"',
+                    "ready = { after = 0.05 }",
+                    'backoff = { initial = 0, give_up_after = "never" }',
+                    "",
+                ]
             ),
             scenario,
         )
