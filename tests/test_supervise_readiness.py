@@ -21,7 +21,7 @@ from twisted.internet import tcp
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionRefusedError
 from twisted.internet.interfaces import IReadDescriptor
-from twisted.internet.protocol import Factory, ProcessProtocol, Protocol
+from twisted.internet.protocol import Factory, ProcessProtocol, Protocol, connectionDone
 from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
@@ -464,17 +464,31 @@ sys.stdin.read()
 """
 
 
+class _Closed(Protocol):
+    """
+    Fires C{closed} when the peer closes the connection.
+    """
+
+    def __init__(self, closed: Deferred[None]) -> None:
+        self.closed = closed
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.closed.callback(None)
+
+
 class _Counting(Factory):
     """
-    Counts the connections it accepts.
+    Counts the connections it accepts; C{closed} fires when the first is
+    closed by the peer.
     """
 
     def __init__(self) -> None:
         self.built = 0
+        self.closed: Deferred[None] = Deferred()
 
     def buildProtocol(self, addr: object) -> Protocol:
         self.built += 1
-        return Protocol()
+        return _Closed(self.closed)
 
 
 class _Ended(ProcessProtocol):
@@ -549,8 +563,10 @@ class RealChecksMixin(MixinBase):
             )
 
             def stopListening(result: object) -> object:
-                waiting: Deferred[None] = ports[0].stopListening()
-                return waiting.addCallback(lambda _: result)
+                # The probe connection is closed by the check, not left to
+                # the reactor's shutdown.
+                closed = factory.closed.addCallback(lambda _: ports[0].stopListening())
+                return closed.addCallback(lambda _: result)
 
             return ready.addBoth(stopListening)
 

@@ -75,9 +75,39 @@ class _RotatingFile(Protocol):
 
     size: int
 
-    def write(self, data: bytes | memoryview) -> None: ...
+    def writeBuffers(self, head: bytes, body: memoryview) -> None: ...
     def rotate(self) -> None: ...
     def close(self) -> None: ...
+
+
+class _LineLogFile(LogFile):
+    """
+    A L{LogFile} that never rotates on its own (it would do so before a
+    write, wherever the lines fall: L{_File} rotates it between lines), and
+    writes two buffers with one C{writev(2)}, taking no lock (C{LogFile}'s
+    C{write} is synchronized for threads; a program's output is written
+    from the reactor's thread only).
+    """
+
+    def shouldRotate(self) -> bool:
+        return False
+
+    def writeBuffers(self, head: bytes, body: memoryview) -> None:
+        """
+        Write C{head} then C{body}, at the end of the file (the file object
+        is unbuffered: its fd's offset is the file's).
+        """
+        fd = self._file.fileno()
+        written = os.writev(fd, (head, body)) if head else os.write(fd, body)
+        self.size += written
+        left = len(head) + len(body) - written
+        while left:
+            # A regular file takes it all unless the disk is full (which
+            # raises next time): go on with what is left.
+            rest = memoryview(b"".join((head, body)))[-left:]
+            written = os.write(fd, rest)
+            self.size += written
+            left -= written
 
 
 def _timestamp(seconds: float) -> bytes:
@@ -102,44 +132,47 @@ class _File:
         self.path = path
         self._maxBytes = maxBytes
         self._backups = backups
-        # rotateLength=None: LogFile never rotates on its own (it would do
-        # so before a write, wherever the lines fall); this class does.
         self._file = cast(
             _RotatingFile,
-            LogFile(  # type: ignore[no-untyped-call]
+            _LineLogFile(  # type: ignore[no-untyped-call]
                 name, directory, rotateLength=None, maxRotatedFiles=backups
             ),
         )
         self.followers: list[Callable[[bytes], object]] = []
         self._failing = False
 
-    def write(self, lines: bytes) -> None:
+    def write(self, head: bytes, data: bytes, end: int | None = None) -> None:
         """
-        Write whole lines (C{lines} ends with a newline), rotating the
-        file each time it reaches the size limit, at the end of the line
-        that reaches it.  A file that cannot be written (disk full) is
-        logged, once until it can be again; the lines still go to the
-        followers: an error here must never reach the child's pipe.
+        Write whole lines: C{head} (the start of a line, with no newline)
+        then C{data} up to C{end} (its last byte a newline), without
+        copying them, rotating the file each time it reaches the size
+        limit, at the end of the line that reaches it.  A file that cannot
+        be written (disk full) is logged, once until it can be again; the
+        lines still go to the followers: an error here must never reach
+        the child's pipe.
         """
+        if end is None:
+            end = len(data)
         try:
-            self._write(lines)
+            self._write(head, data, end)
         except (OSError, ValueError):
             if not self._failing:
                 _log.failure("cannot write the log file {path}", path=self.path)
             self._failing = True
         else:
             self._failing = False
-        for follower in list(self.followers):
-            try:
-                follower(lines)
-            except Exception:
-                _log.failure("log follower {follower!r} failed", follower=follower)
+        if self.followers:
+            lines = b"".join((head, memoryview(data)[:end]))
+            for follower in list(self.followers):
+                try:
+                    follower(lines)
+                except Exception:
+                    _log.failure("log follower {follower!r} failed", follower=follower)
 
-    def _write(self, lines: bytes) -> None:
-        rest: bytes | memoryview = lines
+    def _write(self, head: bytes, data: bytes, end: int) -> None:
+        view = memoryview(data)
+        start = 0
         if self._maxBytes:
-            view = memoryview(lines)
-            start = 0
             while True:
                 if self._file.size >= self._maxBytes:
                     self._rotate()
@@ -148,15 +181,17 @@ class _File:
                         # writable) and keeps the file: keep writing it.
                         break
                 room = self._maxBytes - self._file.size
-                if len(lines) - start <= room:
+                if len(head) + end - start <= room:
                     break
-                # The line holding the last byte that fits ends the file.
-                cut = lines.index(b"\n", start + room - 1) + 1
-                self._file.write(view[start:cut])
+                # The line holding the last byte that fits ends the file
+                # (head has no newline: that line ends in data).
+                last = start + max(0, room - 1 - len(head))
+                cut = data.index(b"\n", last, end) + 1
+                self._file.writeBuffers(head, view[start:cut])
+                head = b""
                 start = cut
-            rest = view[start:]
-        if rest:
-            self._file.write(rest)
+        if head or start < end:
+            self._file.writeBuffers(head, view[start:end])
 
     def _rotate(self) -> None:
         self._file.rotate()
@@ -279,9 +314,6 @@ class ProgramLogs:
             for name in _STREAMS
         }
 
-    def _streamOf(self, childFD: int) -> str:
-        return "stderr" if childFD == 2 else "stdout"
-
     def _stamp(self) -> bytes:
         if not self.config.timestamps:
             return b""
@@ -289,17 +321,24 @@ class ProgramLogs:
         self._lastStamp = now
         return _timestamp(now)
 
-    def _emit(self, stream: str, lines: bytes) -> None:
+    def _emit(self, stream: str, pending: bytes, data: bytes, end: int) -> None:
         """
-        Write C{lines} (whole lines) of C{stream} to its file, each line
-        stamped as the config says.
+        Write the lines C{pending + data[:end]} of C{stream} to its file,
+        each line stamped as the config says.
         """
         head = self._stamp() + self._prefix[stream]
         if head:
-            # One replace for every line of the read; the last newline ends
-            # the last line and gets nothing after it.
-            lines = head + lines[:-1].replace(b"\n", b"\n" + head) + b"\n"
-        self._files[stream].write(lines)
+            if pending:
+                lines = b"".join((pending, memoryview(data)[:end]))
+            else:
+                lines = data if end == len(data) else data[:end]
+            # One replace for every line of the read; the head goes first,
+            # and the one the last newline got is left out.
+            stamped = lines.replace(b"\n", b"\n" + head)
+            self._files[stream].write(head, stamped, len(stamped) - len(head))
+        else:
+            # No copy of the read: its write is the only pass over it.
+            self._files[stream].write(pending, data, end)
 
     def write(self, childFD: int, data: bytes) -> None:
         """
@@ -311,24 +350,19 @@ class ProgramLogs:
         """
         if self._closed or not data:
             return
-        stream = self._streamOf(childFD)
+        stream = "stderr" if childFD == 2 else "stdout"
         pending = self._partial[stream]
         end = data.rfind(b"\n") + 1
         if end == 0:
             pending += data
             if len(pending) > MAX_PARTIAL:
                 self._partial[stream] = b""
-                self._emit(stream, pending + b"\n")
+                self._emit(stream, pending, b"\n", 1)
             else:
                 self._partial[stream] = pending
             return
         self._partial[stream] = data[end:]
-        if pending:
-            self._emit(stream, pending + data[:end])
-        elif end == len(data):
-            self._emit(stream, data)
-        else:
-            self._emit(stream, data[:end])
+        self._emit(stream, pending, data, end)
 
     def marker(self, text: str) -> None:
         """
@@ -342,7 +376,7 @@ class ProgramLogs:
             return
         line = self._stamp() + f"--- txspawn: {text} ---\n".encode()
         for file in self._distinctFiles():
-            file.write(line)
+            file.write(b"", line)
 
     def flush(self) -> None:
         """
@@ -355,7 +389,7 @@ class ProgramLogs:
             pending = self._partial[stream]
             if pending:
                 self._partial[stream] = b""
-                self._emit(stream, pending + b"\n")
+                self._emit(stream, pending, b"\n", 1)
 
     def tail(self, lines: int = 100, stream: str = "stdout") -> bytes:
         """
