@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_supervise_ctl -*-
 """
 C{python -m txspawn ctl}: drive a running supervisor through its control
-API (L{txspawn.supervise.client.ControlClient}).
+API (L{txspawn.supervise.client.ControlClient})::
 
     python -m txspawn ctl [-c procs.toml | -s ENDPOINT] COMMAND
 
