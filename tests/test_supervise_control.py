@@ -178,6 +178,18 @@ class ControlMixin(SupervisorMixin):
                 ("GET", "/v1/programs/broken/log?stream=stdin", None, 400),
                 ("GET", "/v1/events?since=x", None, 400),
             ]
+            status, _, answer = await s.call(
+                rawRequest, path, "GET", "/v1/programs/pair/log"
+            )
+            self.assertEqual(status, 400)
+            self.assertEqual(
+                json.loads(answer)["error"],
+                "pair has 2 instances: name one (pair:0, pair:1)",
+            )
+            status, _, answer = await s.call(
+                rawRequest, path, "GET", "/v1/programs/pair:1/log"
+            )
+            self.assertEqual((status, answer), (200, b""))
             for method, target, body, code in cases:
                 status, kind, answer = await s.call(
                     rawRequest, path, method, target, body
@@ -186,7 +198,9 @@ class ControlMixin(SupervisorMixin):
                 self.assertIsInstance(json.loads(answer)["error"], str)
 
         self.supervise(
-            '[programs.broken]\ncommand = ["/nonexistent/x"]\nautostart = false\n',
+            '[programs.broken]\ncommand = ["/nonexistent/x"]\nautostart = false\n'
+            '[programs.pair]\ncommand = ["/nonexistent/x"]\nautostart = false\n'
+            "instances = 2\n",
             scenario,
         )
 

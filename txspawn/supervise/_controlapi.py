@@ -335,10 +335,13 @@ class ControlAPI(Resource):
             raise _HTTPError(400, f"stream must be stdout or stderr, not {stream!r}")
         lines = _count(request, "lines", 100)
         follow = _flag(request, "follow")
-        try:
-            logs = self._service.logsOf(instance)
-        except UnknownProgram as error:
-            raise _HTTPError(404, str(error)) from None
+        names = sorted(self._instanceNames(instance))
+        if len(names) != 1:
+            raise _HTTPError(
+                400,
+                f"{instance} has {len(names)} instances: name one ({', '.join(names)})",
+            )
+        logs = self._service.logsOf(names[0])
         tail = logs.tail(lines, stream) if lines else b""
         request.setHeader(b"content-type", _TEXT)
         if not follow:
