@@ -690,6 +690,47 @@ class ListenRefusalTests(SynchronousTestCase):
             )
             self.assertIn("loopback", failure.getErrorMessage())
 
+    def test_listenedOffLoopback(self) -> None:
+        """
+        Whatever endpoint type listened (say C{systemd:} with an inherited
+        socket), a port on an address that is not loopback is closed again
+        and the listen fails; unix and loopback ports are kept.
+        """
+        from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress
+
+        from txspawn.supervise.control import _checkHost
+
+        class Port:
+            def __init__(self, host: object) -> None:
+                self.host = host
+                self.stopped = False
+
+            def getHost(self) -> object:
+                return self.host
+
+            def stopListening(self) -> None:
+                self.stopped = True
+
+        offLoopback = [
+            IPv4Address("TCP", "0.0.0.0", 1),
+            IPv6Address("TCP", "fe80::1", 1),
+        ]
+        for host in offLoopback:
+            port: Any = Port(host)
+            self.failureResultOf(maybeDeferred(_checkHost, port, "x"), ValueError)
+            self.assertTrue(port.stopped, host)
+        kept: list[object] = [
+            IPv4Address("TCP", "127.0.0.1", 1),
+            IPv6Address("TCP", "::1", 1),
+            UNIXAddress(b"/x.sock"),
+        ]
+        for address in kept:
+            port = Port(address)
+            self.assertIs(
+                self.successResultOf(maybeDeferred(_checkHost, port, "x")), port
+            )
+            self.assertFalse(port.stopped, address)
+
     def test_unixWithoutPath(self) -> None:
         self.failureResultOf(
             listenControl(self.service(), "unix:mode=600", MemoryProcessReactor()),
