@@ -57,7 +57,9 @@ class GroupEnd:
         group, when it leads one).
         """
         self._leaders.clear()
-        if pid is None:
+        transport = getattr(program, "transport", None)
+        if pid is None or getattr(transport, "cgroupPath", None) is not None:
+            # A child in a cgroup is waited for through it.
             return
         found = _parentAndStart(pid)
         if found is not None and found[0] == os.getpid():
