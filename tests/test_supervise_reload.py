@@ -19,6 +19,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from tests.builders import MixinBase, makeTestCaseClasses
 from tests.test_supervise_service import treeStats
+from tests.test_supervise_servicereal import aliveOrNone
 from txspawn.supervise import (
     ConfigErrors,
     ProgramState,
@@ -328,6 +329,11 @@ class RealReloadMixin(MixinBase):
         self.assertIsNotNone(after["change"])
         self.assertNotIn("drop", after)
         self.assertIsNotNone(after["add"])
+        # The old children of the changed and removed programs are gone.
+        for name in ("change", "drop"):
+            pid = before[name]
+            assert pid is not None
+            self.assertIn(aliveOrNone(pid), (None, "Z"), name)
         self.assertEqual({row.state for row in service.status()}, {S.STOPPED})
 
 
