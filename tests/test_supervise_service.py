@@ -465,6 +465,29 @@ class StartAgainTests(SynchronousTestCase):
         self.assertEqual(len(reactor.spawned), 2)
         self.assertEqual(started, [None])
 
+    def test_restartWithoutCgroup(self) -> None:
+        """
+        Without a cgroup, the stop's L{Deferred} fires as the program
+        moves to STOPPED; the start that follows (a C{restart}) is run by
+        the program's machine after that move, and C{restart} fires once
+        the new child is ready.
+        """
+        reactor = MemoryProcessReactor()
+        reactor.cgroupUnavailable = "no cgroup in this test"
+        service = SupervisorService(
+            configIn(self, "[programs.a]\ncommand = 'a'\nready = { after = 0 }\n"),
+            reactor,
+            environ={},
+        )
+        service.startService()
+        first = transportOf(service, "a")
+        restarted = result(service.restart("a"))
+        first.kill(signal.SIGTERM)
+        reactor.advance(0)
+        self.assertEqual(restarted, [None])
+        self.assertEqual(len(reactor.spawned), 2)
+        self.assertEqual(service.instances("a")[0].state, S.RUNNING)
+
     def test_startWithTreeLeft(self) -> None:
         """
         A program that went FATAL while its cgroup still has processes is

@@ -114,6 +114,10 @@ class StartGate:
         self._waiters: list[_Waiter] = []
         self._settleCall: IDelayedCall | None = None
         self._awaitingStop: set[str] = set()
+        # Started, with the move to STARTING not seen yet: a start asked
+        # while the program is in a transition (from a stop's Deferred,
+        # fired as it moves to STOPPED) is run by the machine after it.
+        self._starting: set[str] = set()
 
     def isPending(self, name: str) -> bool:
         """
@@ -158,6 +162,13 @@ class StartGate:
             self._pending.discard(name)
             self._blocked.pop(name, None)
 
+    def moved(self, name: str) -> None:
+        """
+        The instance C{name} moved: look at what waits (L{changed}).
+        """
+        self._starting.discard(name)
+        self.changed()
+
     def changed(self) -> None:
         """
         An instance moved: look at what waits once the move is over (a run
@@ -180,6 +191,12 @@ class StartGate:
     def _stopped(self, _: object, name: str) -> None:
         self._awaitingStop.discard(name)
         self.changed()
+
+    def _onTheWay(self, name: str, state: ProgramState) -> bool:
+        """
+        Whether the instance will be C{RUNNING} unless something fails.
+        """
+        return name in self._pending or name in self._starting or state in _ON_THE_WAY
 
     def _closure(self, names: tuple[str, ...]) -> list[str]:
         """
@@ -234,6 +251,7 @@ class StartGate:
             else:
                 self._pending.discard(name)
                 self._blocked.pop(name, None)
+                self._starting.add(name)
                 process.start()
 
     def _dependencies(self, program: str) -> tuple[str | None, str | None]:
@@ -250,7 +268,7 @@ class StartGate:
                 state = process.state
                 if state is S.RUNNING:
                     continue
-                if name in self._pending or state in _ON_THE_WAY:
+                if self._onTheWay(name, state):
                     waiting.append(f"{name} ({state.name})")
                 else:
                     why = self._blocked.get(name) or roster.whyOf(name)
@@ -271,7 +289,7 @@ class StartGate:
                 if process.state is S.RUNNING:
                     continue
                 done = False
-                if name in self._pending or process.state in _ON_THE_WAY:
+                if self._onTheWay(name, process.state):
                     continue
                 why = self._blocked.get(name) or self._roster.whyOf(name)
                 failed = ProgramFailed(name, process.state, why)

@@ -114,7 +114,7 @@ class _Watch:
             logs: Any = built.logs
             logs.flush()
             logs.marker(why)
-        service._gate.changed()
+        service._gate.moved(built.name)
 
     def childSpawned(self, program: object, pid: int | None) -> None:
         logs: Any = self._built.logs
