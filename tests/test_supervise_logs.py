@@ -155,6 +155,28 @@ class LinesTests(LogsTestMixin, SynchronousTestCase):
             logs.paths, {"stdout": self.path("web.out"), "stderr": self.path("web.out")}
         )
 
+    def test_sameFileForBoth(self) -> None:
+        """
+        The same file named for stdout and stderr is written as one merged
+        file (one rotation), each stream's lines whole.
+        """
+        config = LogConfig(
+            stdout=self.path("both.log"),
+            stderr=self.path("./both.log"),
+            maxBytes=10,
+            backups=2,
+        )
+        logs = ProgramLogs(config, "web", self.clock)
+        self.addCleanup(logs.close)
+        logs.write(1, b"out 1 ")
+        logs.write(2, b"err 1\nerr 2\n")
+        logs.write(1, b"more\n")
+        # Each write fills the file past 10 bytes: it is rotated after it.
+        self.assertEqual(self.read("both.log.2"), b"err 1\nerr 2\n")
+        self.assertEqual(self.read("both.log.1"), b"out 1 more\n")
+        self.assertEqual(self.read("both.log"), b"")
+        self.assertEqual(self.files(), ["both.log", "both.log.1", "both.log.2"])
+
     def test_timestampAndPrefix(self) -> None:
         """
         With C{timestamps} and C{prefix}, every line starts with the UTC

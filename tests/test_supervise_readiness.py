@@ -47,6 +47,11 @@ from txspawn.supervise.states import IReadinessCheck, ProgramState, ReadyAfter
 # check does not count it as this test's leak.
 tcp._reservedFD.reserve()
 
+# HostnameEndpoint's LoopingCall imports the global reactor (installing the
+# default one if none is) before it is given its own clock: import it now,
+# as any Twisted program has, so that its fds are not this test's leak.
+from twisted.internet import reactor as _globalReactor  # noqa: E402, F401
+
 
 def shortTemporaryDirectory(test: SynchronousTestCase) -> str:
     """
@@ -339,6 +344,23 @@ class ReadyNotifyFakeTests(SynchronousTestCase):
         self.assertEqual(self.check.status, "serving")
         self.assertEqual(self.reactor.getDelayedCalls(), [])
 
+    def test_statusAfterReady(self) -> None:
+        """
+        C{STATUS=} from the child is heard after it is ready too, until
+        the check is cancelled (the child exited or is being stopped).
+        """
+        outcome = Outcome(self.check.start(os.getpid()))
+        self.send(b"READY=1")
+        self.check.doRead()
+        self.assertEqual(outcome.result, "ready")
+        self.send(b"STATUS=busy")
+        self.check.doRead()
+        self.assertEqual(self.check.status, "busy")
+        self.check.cancel()
+        self.send(b"STATUS=gone")
+        self.check.doRead()
+        self.assertEqual(self.check.status, "busy")
+
     def test_waitingMessageReadAtStart(self) -> None:
         """
         A C{READY=1} already in the socket when the check starts counts
@@ -572,6 +594,24 @@ class RealChecksMixin(MixinBase):
 
         results = self.runUntil(reactor, work)
         self.assertEqual(results, [None])
+        self.assertEqual(factory.built, 1)
+
+    def test_tcpHostName(self) -> None:
+        """
+        A host name is resolved (C{localhost}, every address it has tried)
+        and the check is ready once one of them accepts.
+        """
+        reactor = self.buildReactor()
+        factory = _Counting()
+
+        def work() -> Deferred[object]:
+            port = reactor.listenTCP(0, factory, interface="127.0.0.1")
+            check = ReadyTCP(reactor, "localhost", port.getHost().port, timeout=30)
+            ready: Deferred[Any] = check.start(1)
+            ready.addCallback(lambda _: factory.closed)
+            return ready.addBoth(lambda result: port.stopListening())
+
+        self.assertEqual(self.runUntil(reactor, work), [None])
         self.assertEqual(factory.built, 1)
 
     def test_tcpRefusedTimesOut(self) -> None:

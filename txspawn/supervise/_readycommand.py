@@ -18,6 +18,7 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from txspawn.errors import SpawnError
+from txspawn.interfaces import IReactorSpawn
 from txspawn.supervise._timedcheck import NotReady, TimedCheck
 from txspawn.supervise.states import IReadinessCheck, describeExit
 
@@ -47,6 +48,11 @@ class _CheckProtocol(ProcessProtocol):
 _PASSING_ERRNOS = frozenset({errno.EAGAIN, errno.EMFILE, errno.ENFILE, errno.ENOMEM})
 
 
+#: Seconds after a check command exits at which its pipes are closed even
+#: if a process it left holds them.
+CLOSE_PIPES_AFTER_EXIT = 0.5
+
+
 @implementer(IReadinessCheck)
 class ReadyCommand(TimedCheck):
     """
@@ -73,7 +79,8 @@ class ReadyCommand(TimedCheck):
         path: str | None = None,
     ) -> None:
         """
-        @param reactor: Provides C{IReactorProcess} and L{twisted.internet.interfaces.IReactorTime}.
+        @param reactor: Provides C{IReactorProcess} and
+            L{twisted.internet.interfaces.IReactorTime}.
         @param command: The argv (C{command[0]} looked up on C{PATH}).
         @param timeout: Seconds (finite, C{>= 0}).
         @param env: The command's environment (default: the supervisor's).
@@ -110,9 +117,19 @@ class ReadyCommand(TimedCheck):
         env["TXSPAWN_PID"] = str(self._pid)
         protocol = _CheckProtocol(self._checkEnded)
         spawnProcess: Callable[..., IProcessTransport] = self._reactor.spawnProcess
+        options: dict[str, Any] = {}
+        if IReactorSpawn.providedBy(self._reactor):
+            # A check that leaves a process holding its output (C{cmd &})
+            # still ends: its pipes are closed soon after it exits.
+            options["closePipesAfterExit"] = CLOSE_PIPES_AFTER_EXIT
         try:
             transport = spawnProcess(
-                protocol, self.command[0], self.command, env=env, path=self._path
+                protocol,
+                self.command[0],
+                self.command,
+                env=env,
+                path=self._path,
+                **options,
             )
         except SpawnError as error:
             if error.errno in _PASSING_ERRNOS:

@@ -60,8 +60,10 @@ class ReadyNotify(TimedCheck):
 
     @ivar path: The socket's path, or its abstract name starting with
         C{@}: what C{$NOTIFY_SOCKET} is set to.
-    @ivar status: The last C{STATUS=...} the child sent, or C{None}.
-    @ivar timeout: Seconds after which the check fails with L{txspawn.supervise._timedcheck.NotReady}.
+    @ivar status: The last C{STATUS=...} the current child's tree sent
+        (heard while it runs, after it is ready too), or C{None}.
+    @ivar timeout: Seconds after which the check fails with
+        L{txspawn.supervise.readiness.NotReady}.
 
     @since: txspawn 0.1
     """
@@ -71,7 +73,8 @@ class ReadyNotify(TimedCheck):
         Bind the socket at C{path} (replacing a socket file left there)
         and start reading it.
 
-        @param reactor: Provides L{IReactorFDSet} and L{twisted.internet.interfaces.IReactorTime}.
+        @param reactor: Provides L{IReactorFDSet} and
+            L{twisted.internet.interfaces.IReactorTime}.
         @param path: Where the socket goes.
         @param timeout: Seconds (finite, C{>= 0}).
         @raise ValueError: The timeout is bad.
@@ -120,7 +123,12 @@ class ReadyNotify(TimedCheck):
         self.doRead()
         return ready
 
-    def _stopAttempt(self) -> None:
+    def cancel(self) -> None:
+        """
+        Abandon the current check (its L{Deferred} never fires) and stop
+        hearing the child: it exited, or is being stopped.
+        """
+        super().cancel()
         self._pid = None
 
     # -- IReadDescriptor ------------------------------------------------------
@@ -175,7 +183,7 @@ class ReadyNotify(TimedCheck):
                 ready = True
             elif key == "STATUS":
                 self.status = value
-        if ready:
+        if ready and self.checking:
             self._succeed()
 
     def connectionLost(self, reason: Failure) -> None:

@@ -110,6 +110,10 @@ class _LineLogFile(LogFile):
             left -= written
 
 
+def _samePath(one: str, other: str) -> bool:
+    return os.path.realpath(one) == os.path.realpath(other)
+
+
 def _timestamp(seconds: float) -> bytes:
     """
     C{seconds} since the epoch as C{2026-12-05T11:00:00.123456Z }, in UTC.
@@ -296,7 +300,9 @@ class ProgramLogs:
             instanceLogPath(config.stdout, index), config.maxBytes, config.backups
         )
         stderr = stdout
-        if config.stderr is not None:
+        # The same file named for both streams is one file, as if merged:
+        # two rotations of one file would lose lines.
+        if config.stderr is not None and not _samePath(config.stderr, config.stdout):
             try:
                 stderr = _File(
                     instanceLogPath(config.stderr, index),

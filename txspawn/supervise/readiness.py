@@ -105,7 +105,8 @@ class ReadyTCP(TimedCheck):
         self, reactor: Any, host: str, port: int, *, timeout: float = 60.0
     ) -> None:
         """
-        @param reactor: Provides C{IReactorTCP} and L{twisted.internet.interfaces.IReactorTime}.
+        @param reactor: Provides C{IReactorTCP} and
+            L{twisted.internet.interfaces.IReactorTime}.
         @param host: Where to connect.
         @param port: The port (1 to 65535).
         @param timeout: Seconds (finite, C{>= 0}).
