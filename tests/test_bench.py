@@ -118,11 +118,11 @@ class ScenarioTests(SynchronousTestCase):
     def test_defaultSet(self) -> None:
         """
         The default set: spawn, exit and pipe, with and without idle
-        children.
+        children, and the supervisor against its anchors.
         """
         self.assertEqual(
             [s.name for s in defaultScenarios()],
-            ["spawn", "spawn-idle", "exit", "exit-idle", "pipe"],
+            ["spawn", "spawn-idle", "exit", "exit-idle", "pipe", "supervise"],
         )
 
     def test_unknownName(self) -> None:

@@ -38,6 +38,7 @@ from typing import IO, Any
 
 from attrs import define, field, frozen
 
+from txspawn._bench import _supervise
 from txspawn._bench._cgroups import benchParent
 from txspawn._bench._creference import CReference, buildReference
 from txspawn._bench._scenarios import Params, Scenario, Setup, Task
@@ -154,6 +155,7 @@ class BenchRun:
     scenarios: list[ScenarioRun]
     environment: dict[str, Any]
     seconds: float = 0.0
+    supervise: _supervise.SuperviseRun | None = None
 
 
 class _Worker:
@@ -350,10 +352,6 @@ def _startWorker(
         raise
 
 
-def _median(values: Sequence[float]) -> float:
-    return statistics.median(values)
-
-
 #: One row of a block: the scenario, its setup and its task.
 _Item = tuple[Scenario, Setup, Task]
 
@@ -490,7 +488,7 @@ def _runBlock(
                     samples = _runBatch(run, impl, worker, run.task, log)
                     if samples is not None:
                         run.impls[impl].samples.extend(samples)
-                        run.impls[impl].values.append(_median(samples))
+                        run.impls[impl].values.append(statistics.median(samples))
     finally:
         for (setup, _), worker in workers.items():
             log(f"[{setup.describe()}] stopping {worker.name} worker")
@@ -527,6 +525,8 @@ def runBench(options: BenchOptions, log: Callable[[str], None]) -> BenchRun:
     # A block: the rows of one suite, or else the rows sharing a setup.
     blocks: dict[object, list[_Item]] = {}
     for scenario in options.scenarios:
+        if scenario.name == _supervise.SUPERVISE:
+            continue  # its own harness and table (txspawn._bench._supervise)
         setup, task = scenario.plan(options.params)
         key = ("suite", scenario.suite) if scenario.suite else ("setup", setup)
         blocks.setdefault(key, []).append((scenario, setup, task))
@@ -543,8 +543,8 @@ def runBench(options: BenchOptions, log: Callable[[str], None]) -> BenchRun:
         runs: list[ScenarioRun] = []
         for items in blocks.values():
             runs.extend(_runBlock(items, options, reference, scratch, log, cg))
+        supervise = _supervise.runFor(options, scratch, log)
     order = {s.name: n for n, s in enumerate(options.scenarios)}
     runs.sort(key=lambda r: order[r.scenario.name])
-    return BenchRun(
-        options, reference, runs, _environment(), time.monotonic() - started
-    )
+    seconds = time.monotonic() - started
+    return BenchRun(options, reference, runs, _environment(), seconds, supervise)

@@ -29,6 +29,7 @@ from typing import Any
 
 from txspawn._bench._driver import BenchRun, ImplRun, ScenarioRun
 from txspawn._bench._pairs import medianInterval, missedPairs, pairResults, pairsTable
+from txspawn._bench._supervise_report import superviseJSON, superviseTable
 from txspawn._bench._text import prose as _prose
 from txspawn._bench._text import ratioText as _ratio
 from txspawn._bench._text import table as _table
@@ -288,6 +289,9 @@ def formatReport(bench: BenchRun) -> str:
         f"  C column: posix_spawn + waitpid, built with {bench.reference.reason}",
         "",
     ]
+    if not bench.scenarios and bench.supervise is not None:
+        # The supervise row alone: only its own table means anything.
+        return "\n".join([out[0], out[2], *superviseTable(bench.supervise)]) + "\n"
     header = ["scenario", "unit", *(_LABELS[i] for i in impls)]
     shown = [(a, b) for a, b in RATIOS if a in impls and b in impls]
     header += [f"{_LABELS[a]}/{_LABELS[b]}" for a, b in shown]
@@ -364,6 +368,8 @@ def formatReport(bench: BenchRun) -> str:
                 notes.append(f"  {run.scenario.name} / {_LABELS[impl]}: {counted}")
     if notes:
         out += ["", "notes:", *notes]
+    if bench.supervise is not None:
+        out += superviseTable(bench.supervise)
     return "\n".join(out) + "\n"
 
 
@@ -443,4 +449,7 @@ def toJSON(bench: BenchRun) -> dict[str, Any]:
             }
             for run in bench.scenarios
         ],
+        "supervise": (
+            None if bench.supervise is None else superviseJSON(bench.supervise)
+        ),
     }

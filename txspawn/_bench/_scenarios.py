@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable
 from txspawn._bench._cgroups import CGROUP_SCENARIOS
 from txspawn._bench._model import Pair, Params, Scenario, Setup, Task, TaskKind
 from txspawn._bench._namespaces import NAMESPACE_SCENARIOS
+from txspawn._bench._supervise import SUPERVISE_SCENARIO
 
 __all__ = [
     "FULL",
@@ -243,6 +244,9 @@ SCENARIOS: tuple[Scenario, ...] = (
     # A cgroup per child: its own suite, each leaf row against a plain row
     # on the same engine.
     *CGROUP_SCENARIOS,
+    # txspawn's supervisor against procmon and supervisord: run by its own
+    # harness (txspawn._bench._supervise), reported in its own table.
+    SUPERVISE_SCENARIO,
 )
 
 #: The suites: a C{--scenario} name that selects every row of one.
