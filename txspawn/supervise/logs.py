@@ -6,11 +6,16 @@ stamped with the time and the stream, written to files rotated by size
 files; the last lines read back, new lines followed.
 
 Throughput is the point of the design.  A read from the child (one
-L{ProgramLogs.write} call) becomes one C{write(2)} per file, whatever the
-number of lines in it; the lines are found with C{bytes.rfind} and the
-per-line stamps put in with one C{bytes.replace}, never a loop in Python
-over lines.  Only when a rotation falls inside a read is it cut, at the end
-of the line that reaches the size limit.
+L{ProgramLogs.write} call) becomes one system call, whatever the number of
+lines in it: a C{writev(2)} of the line left pending by the last read and
+the read's whole lines, neither copied; the lines are found with
+C{bytes.rfind} and the per-line stamps put in with one C{bytes.replace},
+never a loop in Python over lines.
+
+A file is rotated once it reaches C{maxBytes}, at the end of the line that
+reaches it (cutting a read in two there if needed): a rotated file holds at
+least C{maxBytes} and less than C{maxBytes} plus its last line, and no line
+is ever split between two files.
 
 File names: the config's C{stdout}/C{stderr} paths for a program with one
 instance; with several, each instance's files get C{-<index>} before the
