@@ -12,7 +12,8 @@ the environment the child needs and what to release when the program goes.
 
 Every check fails with L{NotReady} once the config's C{timeout} has passed
 without the program being ready; the program then counts the start as
-failed.
+failed.  (C{ReadyAfter} cannot fail: an C{after} longer than the timeout
+is refused when the check is built.)
 
 @since: txspawn 0.1
 """
@@ -199,7 +200,8 @@ def readinessFor(
         supervisor's); the program's own is the natural choice.
     @param cwd: The working directory of a check command.
     @return: The check, the child's extra environment, and its release.
-    @raise ValueError: The config is incomplete for its kind.
+    @raise ValueError: The config is incomplete for its kind, or its
+        C{after} is longer than its C{timeout}.
     @raise OSError: The notify socket could not be made.
 
     @since: txspawn 0.1
