@@ -12,8 +12,10 @@ import errno
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -449,16 +451,25 @@ class RotationTests(LogsTestMixin, SynchronousTestCase):
         When the file cannot be rotated (LogFile gives up when its
         directory is not writable, here immutable), lines keep going to it.
         """
-        logs = self.makeLogs(maxBytes=10, backups=1)
+        # Outside the test's own directory: a run killed while it is
+        # immutable must not leave the runner unable to clean its tree.
+        directory = tempfile.mkdtemp(prefix="txsv-immutable-")
+        self.addCleanup(shutil.rmtree, directory)
+        config = LogConfig(
+            stdout=os.path.join(directory, "web.out"), stderr=None, maxBytes=10
+        )
+        logs = ProgramLogs(config, "web", self.clock)
+        self.addCleanup(logs.close)
         try:
-            subprocess.run(["chattr", "+i", self.directory], check=True)
+            subprocess.run(["chattr", "+i", directory], check=True)
         except (OSError, subprocess.CalledProcessError) as error:
             self.skipTest(f"cannot make a directory immutable: {error}")
-        self.addCleanup(subprocess.run, ["chattr", "-i", self.directory], check=True)
+        self.addCleanup(subprocess.run, ["chattr", "-i", directory], check=True)
         logs.write(1, b"0123456789\n" * 3)
         logs.write(1, b"more\n")
-        self.assertEqual(self.read("web.out"), b"0123456789\n" * 3 + b"more\n")
-        self.assertEqual(self.files(), ["web.err", "web.out"])
+        with open(os.path.join(directory, "web.out"), "rb") as file:
+            self.assertEqual(file.read(), b"0123456789\n" * 3 + b"more\n")
+        self.assertEqual(os.listdir(directory), ["web.out"])
 
     def test_writeErrorLoggedOnce(self) -> None:
         """
