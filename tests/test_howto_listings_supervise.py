@@ -61,6 +61,50 @@ class SuperviseListingsMixin(MixinBase):
         """
         return ListingsMixin.runListing(cast(Any, self), name)
 
+    def test_embed(self) -> None:
+        """
+        C{sv_embed.py}: web becomes RUNNING before poller starts (its
+        dependency), worker is stopped then started again, the table lists
+        the three programs RUNNING, and poller stops before web.
+        """
+        events, printed = self.runListing("sv_embed")
+        moves = [
+            (event.program, event.old, event.new)
+            for event in events
+            if event.kind == "transition"
+        ]
+        webRunning = moves.index(("web", "STARTING", "RUNNING"))
+        pollerStarting = moves.index(("poller", "STOPPED", "STARTING"))
+        self.assertLess(webRunning, pollerStarting)
+        pollerStopped = max(
+            i
+            for i, move in enumerate(moves)
+            if move[0] == "poller" and move[2] == "STOPPED"
+        )
+        webStopped = max(
+            i
+            for i, move in enumerate(moves)
+            if move[0] == "web" and move[2] == "STOPPED"
+        )
+        self.assertLess(pollerStopped, webStopped)
+        table = printed[printed.index("NAME") :].splitlines()
+        self.assertEqual(
+            table[0].split()[:5], ["NAME", "STATE", "PID", "UPTIME", "RESTARTS"]
+        )
+        rows = {line.split()[0]: line.split()[1] for line in table[1:4]}
+        self.assertEqual(
+            rows, {"web": "RUNNING", "worker": "RUNNING", "poller": "RUNNING"}
+        )
+        self.assertIn("web: STARTING -> RUNNING", printed)
+        # The restart: worker stopped (from RUNNING, or from BACKOFF if it
+        # had just crashed), then started again and ready.
+        worker = [move[1:] for move in moves if move[0] == "worker"]
+        stopped = next(i for i, (_, new) in enumerate(worker) if new == "STOPPED")
+        self.assertEqual(
+            worker[stopped + 1 : stopped + 3],
+            [("STOPPED", "STARTING"), ("STARTING", "RUNNING")],
+        )
+
     def test_procmon(self) -> None:
         """
         C{sv_procmon.py}: the job's daemon, which left the job's session
@@ -340,6 +384,48 @@ class ShellListingsTests(SynchronousTestCase):
             f"{done.stdout}\n{done.stderr}\n{logs}",
         )
         return done.stdout
+
+    def test_session(self) -> None:
+        """
+        C{sv_session.sh}: the supervisor starts under twistd; C{ctl start
+        poller} answers with web and poller RUNNING; C{tail} shows the
+        poller's fetches; C{restart} and C{stop} do what they say; the
+        events show web ready before poller started; C{reload} adds
+        C{clock} and keeps every other pid; C{SIGTERM} stops it all and
+        nothing is left.
+        """
+        output = self.session(["sh", os.path.join(LISTINGS, "sv_session.sh")])
+        tables = _tables(output)
+        started, status, restarted, stopped, paused, resumed, reloaded = tables
+        header = ["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "LAST", "EXIT"]
+        self.assertEqual(status[0][:7], header)
+        self.assertEqual(_rows(started)["poller"][1], "RUNNING")
+        before = _rows(status)
+        self.assertEqual([before[n][1] for n in ("web", "poller")], ["RUNNING"] * 2)
+        # poller was ready once it had fetched a page: ctl tail shows that
+        # fetch (or two), perhaps after the spawn marker.
+        afterStatus = output.split("\n\n")[2]
+        tail = afterStatus[: afterStatus.index("NAME ")].splitlines()
+        self.assertTrue(tail[-1].startswith("200 "), tail)
+        for line in tail:
+            self.assertRegex(
+                line, r"^(200 \d+ bytes|--- txspawn: spawned pid \d+ ---)$"
+            )
+        self.assertEqual(_rows(restarted)["worker"][1], "RUNNING")
+        self.assertEqual(_rows(stopped)["worker"][1], "STOPPED")
+        self.assertEqual(_rows(paused)["poller"][1], "RUNNING")
+        self.assertEqual(_rows(resumed)["poller"][1], "RUNNING")
+        events = re.findall(r"^\S+ #\d+ (\w+) (\w+) -> (\w+):", output, re.MULTILINE)
+        self.assertLess(
+            events.index(("web", "STARTING", "RUNNING")),
+            events.index(("poller", "STOPPED", "STARTING")),
+        )
+        self.assertIn("added: clock\n", output)
+        self.assertIn("unchanged: web, worker, poller\n", output)
+        after = _rows(reloaded)
+        self.assertEqual(after["web"][2], before["web"][2])
+        self.assertEqual(after["poller"][2], before["poller"][2])
+        self.assertIn(after["clock"][1], ("STARTING", "RUNNING"))
 
     def test_tac(self) -> None:
         """
