@@ -227,3 +227,84 @@ class PublicNamesTests(SynchronousTestCase):
         C{txspawn.__version__} is a string.
         """
         self.assertIsInstance(txspawn.__version__, str)
+
+
+#: What a program importing only the names below must not load: Twisted and
+#: the service behind the supervisor's control client.
+_IMPORT_PROBE = """
+import sys
+import {module}
+heavy = sorted(
+    name for name in sys.modules
+    if name.split(".")[0] in ("twisted", "zope", "automat")
+    or name.startswith(("txspawn._", "txspawn.supervise.service"))
+    and not name.startswith(("txspawn._cli", "txspawn.supervise._endpoint"))
+)
+print(" ".join(heavy))
+"""
+
+
+class LazyReexportTests(SynchronousTestCase):
+    """
+    C{txspawn} and C{txspawn.supervise} resolve their re-exports on first
+    use, so that C{python -m txspawn ctl} loads only the control client
+    (it answers in tens of milliseconds instead of the 0.4 s Twisted's
+    reactor machinery takes to import), while every public name still
+    resolves to its defining object (L{PublicNamesTests}).
+    """
+
+    def assertLight(self, module: str) -> None:
+        """
+        Importing C{module} in a fresh interpreter loads nothing heavy.
+        """
+        import subprocess
+        import sys
+
+        result = subprocess.run(
+            [sys.executable, "-c", _IMPORT_PROBE.format(module=module)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        self.assertEqual(result.stdout.strip(), "", module)
+
+    def test_txspawn(self) -> None:
+        """
+        C{import txspawn} loads none of its implementation.
+        """
+        self.assertLight("txspawn")
+
+    def test_ctl(self) -> None:
+        """
+        The control command's module loads the client alone.
+        """
+        self.assertLight("txspawn._cli.ctl")
+
+    def test_superviseNames(self) -> None:
+        """
+        Every name in C{txspawn.supervise.__all__} resolves, and is the
+        object its defining module has.
+        """
+        import importlib
+
+        import txspawn.supervise as supervise
+
+        self.assertEqual(sorted(supervise._HOMES), sorted(supervise.__all__))
+        for name, home in supervise._HOMES.items():
+            self.assertIs(
+                getattr(supervise, name),
+                getattr(importlib.import_module(home), name),
+                name,
+            )
+
+    def test_unknownName(self) -> None:
+        """
+        A name neither package has raises L{AttributeError}, as for any
+        module.
+        """
+        import txspawn.supervise
+
+        with self.assertRaises(AttributeError):
+            txspawn.noSuchName  # noqa: B018
+        with self.assertRaises(AttributeError):
+            txspawn.supervise.noSuchName  # noqa: B018
