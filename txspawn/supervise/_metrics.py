@@ -117,9 +117,13 @@ def peakMemory(program: ProgramProcess) -> int | None:
     """
     The peak memory (bytes) of the program's current run: its cgroup's
     C{memory.peak} when it has one with the memory controller, else the
-    child's C{VmHWM}; with no child alive, the last run's (cgroup
-    C{memoryPeak}, else C{ru_maxrss}, which is an upper bound: see
-    L{IManagedProcessTransport.rusage}); C{None} when nothing is known.
+    child's C{VmHWM}; with no child alive, the last run's cgroup
+    C{memoryPeak}; C{None} when nothing is known.
+
+    The last run's C{ru_maxrss} is not used: for a child spawned with
+    C{vfork} (txspawn's C engine, C{posix_spawn}) the kernel counts the
+    parent's resident set in it (see L{IManagedProcessTransport.rusage}),
+    so every stopped program would show the supervisor's own size.
     """
     pid = program.pid
     if pid is not None:
@@ -133,9 +137,6 @@ def peakMemory(program: ProgramProcess) -> int | None:
                 _NO_PEAK.add(parent)
         return _vmHWM(pid)
     stats = program.lastTreeStats
-    if stats is not None and stats.memoryPeak is not None:
+    if stats is not None:
         return stats.memoryPeak
-    usage = _rusage(program)
-    if usage is None:
-        return None
-    return int(usage.ru_maxrss) * 1024
+    return None

@@ -44,7 +44,8 @@ class ProgramStatus:
         known.
     @ivar memory: Peak memory in bytes of the current run (its cgroup's
         C{memory.peak} when available, else the child's C{VmHWM}), else of
-        the last run; C{None} when not known.
+        the last run when its cgroup had the memory controller; C{None}
+        when not known.
 
     @since: txspawn 0.1
     """
