@@ -255,7 +255,8 @@ class Supervisor:
             path = os.path.join(directory, "procs.toml")
             with open(path, "w", encoding="utf-8") as f:
                 f.write(txspawnConfig(programs, self.endpoint, self.logDir))
-            worker = {"impl": "txspawn", "config": path}
+            log = os.path.join(directory, "txspawn.log")
+            worker = {"impl": "txspawn", "config": path, "log": log}
             worker.update(engine=engine, monitor=monitor)  # type: ignore[arg-type]
             argv = [
                 python,
@@ -319,7 +320,8 @@ class Supervisor:
             if line != b"ready":
                 self.stop()
                 raise AnchorError(f"{self.impl} did not start: {self.stderrTail()}")
-            return
+            if self.impl == "procmon":
+                return
         while True:
             try:
                 self.statusRequest()
@@ -328,7 +330,7 @@ class Supervisor:
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     self.stop()
                     raise AnchorError(
-                        f"supervisord did not start: {self.stderrTail()}"
+                        f"{self.impl} did not start: {self.stderrTail()}"
                     ) from None
                 time.sleep(0.02)
 
@@ -341,10 +343,12 @@ class Supervisor:
         @raise AnchorError: procmon has no control interface.
         """
         if self.impl == "txspawn":
-            from txspawn.supervise.client import ControlClient
+            from txspawn.supervise.client import ControlClient, ControlError
 
-            rows = ControlClient(self.endpoint).status()
-            return [r if isinstance(r, dict) else r.toJSON() for r in rows]
+            try:
+                return ControlClient(self.endpoint).status()
+            except ControlError as e:
+                raise AnchorError(f"txspawn: {e}") from None
         if self.impl == "supervisord":
             from supervisor.xmlrpc import (  # type: ignore[import-untyped]
                 SupervisorTransport,

@@ -11,6 +11,7 @@ Nothing here is public API.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -363,6 +364,14 @@ def superviseTable(run: SuperviseRun) -> list[str]:
                 + ", ".join(valueText(b) for b in batches)
                 + " ms"
             )
+    mine, procmon = run.restartBatches.get("txspawn"), run.restartBatches.get("procmon")
+    if mine and procmon:
+        paired = [a / b for a, b in zip(mine, procmon, strict=False) if b]
+        spread.append(
+            "  paired restart batches, txspawn/procmon: "
+            + ", ".join(ratioText(r) for r in paired)
+            + f" (median {ratioText(statistics.median(paired))})"
+        )
     for impl, samples in run.status.items():
         if samples:
             spread.append(

@@ -7,16 +7,18 @@ third, supervisord, is its own program.)
 
 Run as C{python -m txspawn._bench._supervise_worker CONFIG_JSON}:
 
-  - C{{"impl": "txspawn", "config": PATH, "engine": ..., "monitor": ...}}:
-    a txspawn reactor, the service on the TOML config at C{PATH} and the
-    control server on the config's C{control} endpoint, as the twistd
-    plugin builds them.
+  - C{{"impl": "txspawn", "config": PATH, "log": PATH, "engine": ...,
+    "monitor": ...}}: a txspawn reactor and the service the twistd plugin
+    builds (L{txspawn.supervise.tap.makeService}: the programs, the control
+    server on the config's C{control} endpoint, C{SIGHUP} to reload); its
+    log goes to C{log}.
   - C{{"impl": "procmon", "programs": [[NAME, ARGV], ...], "log": PATH,
     "minRestartDelay": ..., "maxRestartDelay": ..., "threshold": ...}}: a
     stock C{EPollReactor} and a C{ProcessMonitor} with those programs; its
     log (the programs' output, as procmon logs it) goes to C{PATH}.
 
-Either prints C{ready} on stdout once its service has started and runs
+Either prints C{ready} on stdout once its service has started (txspawn's
+control server may still be on its way to listening) and runs
 until C{SIGTERM}, which stops the service (the reactor waits for the
 Deferred C{stopService} returns, when it returns one) and exits.
 
@@ -40,23 +42,30 @@ def _txspawn(config: dict[str, Any]) -> None:
     reactor = EPollReactor(engine=config.get("engine"), monitor=config.get("monitor"))
     installReactor(reactor)  # type: ignore[no-untyped-call]
 
-    from txspawn.supervise import loadConfig
-    from txspawn.supervise.control import listenControl
-    from txspawn.supervise.service import SupervisorService
+    from txspawn.supervise.tap import Options, makeService
 
-    path = config["config"]
-    loaded = loadConfig(path)
-    service = SupervisorService(loaded, reactor, configPath=path)
+    # What twistd -n txspawn-supervise and python -m txspawn supervise run.
+    options = Options()  # type: ignore[no-untyped-call]
+    options.parseOptions(["--config", config["config"]])  # type: ignore[no-untyped-call]
+    service = makeService(options, reactor)
+    _logTo(config["log"])
 
     def started() -> None:
         service.startService()
-        d = listenControl(service, loaded.control, reactor)
-        d.addCallback(lambda _: _ready())
-        d.addErrback(_fail, reactor)
+        _ready()
 
     reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
     reactor.callWhenRunning(started)
     reactor.run()
+
+
+def _logTo(path: str) -> None:
+    from twisted.logger import globalLogBeginner, textFileLogObserver
+
+    log = open(path, "a", encoding="utf-8")
+    globalLogBeginner.beginLoggingTo(
+        [textFileLogObserver(log)], redirectStandardIO=False
+    )
 
 
 def _procmon(config: dict[str, Any]) -> None:
@@ -64,13 +73,9 @@ def _procmon(config: dict[str, Any]) -> None:
 
     epollreactor.install()  # type: ignore[no-untyped-call]
     from twisted.internet import reactor
-    from twisted.logger import globalLogBeginner, textFileLogObserver
     from twisted.runner.procmon import ProcessMonitor
 
-    log = open(config["log"], "a", encoding="utf-8")
-    globalLogBeginner.beginLoggingTo(
-        [textFileLogObserver(log)], redirectStandardIO=False
-    )
+    _logTo(config["log"])
     monitor = ProcessMonitor(reactor=reactor)
     for name in ("minRestartDelay", "maxRestartDelay", "threshold"):
         if name in config:
@@ -90,13 +95,6 @@ def _procmon(config: dict[str, Any]) -> None:
 def _ready() -> None:
     sys.stdout.write("ready\n")
     sys.stdout.flush()
-
-
-def _fail(failure: Any, reactor: Any) -> None:
-    sys.stderr.write(f"could not start: {failure.getErrorMessage()}\n")
-    sys.stdout.write("failed\n")
-    sys.stdout.flush()
-    reactor.stop()
 
 
 def main(argv: list[str]) -> int:
