@@ -563,6 +563,27 @@ class ReportTests(SynchronousTestCase):
         for key in ("log-throughput", "log-files", "log-lost", "log-split"):
             self.assertIs(bad[key].met, False, key)  # type: ignore[attr-defined]
 
+    def test_everyGoalExplained(self) -> None:
+        """
+        Every row with a goal says why, when it is missed.
+        """
+        full = _run(
+            restarts={"txspawn": [9.0], "procmon": [1.0], "supervisord": [1.0]},
+            idle={"txspawn": CpuSample(1, 1, 1), "supervisord": CpuSample(1, 1, 1)},
+            status={"txspawn": [500.0]},
+            fail={"txspawn": CpuSample(1, 1, 1)},
+            failStatus={"txspawn": [500.0]},
+            logs={"txspawn": LogCheck(9, 1, 0, 0, 5, 5, 5, False)},
+            logSeconds={"txspawn": 9.0, "supervisord": 1.0},
+        )
+        full.logs["supervisord"] = LogCheck(4, 1, 0, 0, 0, 0, 0, None)
+        goals = [row for row in superviseRows(full) if row.goal is not None]
+        self.assertTrue(all(row.met is False for row in goals), goals)
+        text = "\n".join(superviseTable(full))
+        for row in goals:
+            self.assertIn(f"  {row.key}: ", text)
+        self.assertEqual(text.count("The goal: "), len(goals))
+
     def test_tableAndJSON(self) -> None:
         """
         The table has a line per measure with the ratios and the verdicts,
@@ -578,6 +599,8 @@ class ReportTests(SynchronousTestCase):
         self.assertIn("tx/proc", text)
         self.assertIn("MISS", text)
         self.assertIn("idle procmon: it fell over", text)
+        self.assertIn("restart-p50: txspawn 3.0, procmon 2.0", text)
+        self.assertIn("no more than", text)
         json.dumps(superviseJSON(run))
         bench = BenchRun(
             BenchOptions(QUICK, [SUPERVISE_SCENARIO]),

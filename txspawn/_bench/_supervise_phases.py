@@ -111,10 +111,13 @@ def restartPhase(
     Time txspawn's and procmon's restarts, interleaved; start supervisord's.
 
     @return: supervisord's restarts under way (and its supervisor), for
-        L{_finishBackground}.
+        L{finishBackground}.
     """
     restarts: dict[str, Restarts] = {}
-    for impl in phase.run.anchors:
+    background: Restarts | None = None
+    # supervisord first: its restarts run in the background from then on.
+    anchors = sorted(phase.run.anchors, key=lambda impl: impl != "supervisord")
+    for impl in anchors:
         directory = os.path.join(phase.scratch, f"restart-stamps-{impl}")
         os.makedirs(directory, exist_ok=True)
         stamps = os.path.join(directory, "stamps")
@@ -130,10 +133,11 @@ def restartPhase(
         except RestartError as e:
             phase.fail(impl, e)
             continue
-        restarts[impl] = Restarts(stamps, limit)
-    background = restarts.pop("supervisord", None)
-    if background is not None:
-        background.begin(sizes.restarts)
+        if impl == "supervisord":
+            background = Restarts(stamps, limit)
+            background.begin(sizes.restarts)
+        else:
+            restarts[impl] = Restarts(stamps, limit)
     interleaved = list(restarts)
     perBatch = max(1, sizes.restarts // sizes.reps)
     for impl in interleaved:

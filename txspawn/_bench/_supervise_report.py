@@ -398,8 +398,34 @@ def superviseTable(run: SuperviseRun) -> list[str]:
         out += [f"  {where}: {why}" for where, why in run.errors.items()]
     missed = [r for r in superviseRows(run) if r.met is False]
     if missed:
-        out += ["", "supervise goals missed: " + ", ".join(r.key for r in missed)]
+        out += ["", "supervise goals missed:"]
+    for row in missed:
+        cells = ", ".join(f"{a} {_cell(row.values.get(a), row.unit)}" for a in anchors)
+        out.append(f"  {row.key}: {cells} {row.unit}; goal {row.goal}.")
+        out += prose(f"The goal: {_WHY[row.key.partition('-p')[0]]}.")
     return out
+
+
+#: Why each goal, in a user's words (issue 15, item 7).
+_WHY = {
+    "restart": "a supervisor on txspawn sees an exit through its pidfd at "
+    "once and spawns again right away: a restart should cost no more than "
+    "with Twisted's own procmon or with supervisord",
+    "idle-cpu": "with nothing to do a supervisor should not wake up at all "
+    "(no polling: pidfd wake-ups only), where supervisord wakes every second "
+    "and walks every program; see the idle wake-ups row",
+    "status": "ctl status should answer at once however many programs run",
+    "fail-cpu": "a program that cannot be executed must not make the "
+    "supervisor loop (it is FATAL at once, or retried with backoff)",
+    "fail-status": "the supervisor must stay responsive while a program fails",
+    "log-throughput": "logging through the supervisor should be at least as "
+    "fast as supervisord's, while cutting every line whole",
+    "log-files": "rotation keeps the file and its backups, no more",
+    "log-lost": "every line the program wrote is in the files kept, in order",
+    "log-split": "rotation falls between lines: no line is cut across files",
+    "log-broken": "every line in the files is a line the program wrote",
+    "log-timestamps": "each line's timestamp never goes back",
+}
 
 
 def superviseJSON(run: SuperviseRun) -> dict[str, Any]:
