@@ -352,7 +352,12 @@ def superviseTable(run: SuperviseRun) -> list[str]:
             "half second.  Logs: numbered lines through the supervisor into "
             "a log rotated at 10 MiB with 3 backups, from the program's start "
             "to its last line in the file; txspawn stamps every line, "
-            "supervisord cannot.",
+            "supervisord cannot.  Settings for the restarted program: txspawn "
+            'restart = "always", ready after 0 s, backoff 0 (every run '
+            "stable); procmon minRestartDelay = maxRestartDelay = 0; "
+            "supervisord startsecs = 0, autorestart = true.  Otherwise each "
+            "supervisor's defaults (txspawn: each program in a cgroup of its "
+            "own where one can be made, for the whole-tree stop).",
             "  ",
         ),
     ]
