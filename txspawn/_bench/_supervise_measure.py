@@ -239,6 +239,9 @@ class _Reader:
         self.timestamps: bool | None = None
 
     def stamp(self, stamp: bytes | None) -> None:
+        """
+        A line's timestamp (C{None}: it has none).
+        """
         if stamp is None:
             if self.timestamps is not None:
                 self.timestamps = False  # a line without one, among others
@@ -250,6 +253,9 @@ class _Reader:
         self.previousStamp = stamp
 
     def found(self, n: int) -> None:
+        """
+        Line C{n}, whole: count the lines missing before it.
+        """
         if self.expected is not None and n > self.expected:
             self.lost += n - self.expected
         if self.first is None:
@@ -259,6 +265,9 @@ class _Reader:
         self.lines += 1
 
     def line(self, raw: bytes) -> None:
+        """
+        One line read from a file, without its newline.
+        """
         stamp, line = _stamp(raw)
         if line.startswith(self.marker):
             return

@@ -61,6 +61,9 @@ class Phase:
         self.supervisors: dict[str, Supervisor] = {}
 
     def fail(self, impl: str, why: object) -> None:
+        """
+        Record why C{impl} failed in this phase, and stop it.
+        """
         self.run.errors[f"{self.name} {impl}"] = str(why)
         self.log(f"  {self.name} {impl}: {why}")
         supervisor = self.supervisors.pop(impl, None)
@@ -68,6 +71,11 @@ class Phase:
             supervisor.stop()
 
     def start(self, impl: str, programs: Sequence[ProgramSpec]) -> Supervisor | None:
+        """
+        Start C{impl} on C{programs}, in a directory of its own.
+
+        @return: It, or C{None} if it could not start (recorded).
+        """
         directory = os.path.join(self.scratch, f"{self.name}-{impl}")
         os.makedirs(directory, exist_ok=True)
         self.log(f"supervise: {self.name}: starting {impl}")
@@ -82,11 +90,17 @@ class Phase:
         return supervisor
 
     def stop(self, impl: str) -> None:
+        """
+        Stop C{impl}, if it runs.
+        """
         supervisor = self.supervisors.pop(impl, None)
         if supervisor is not None:
             supervisor.stop()
 
     def stopAll(self) -> None:
+        """
+        Stop every supervisor of the phase.
+        """
         for impl in list(self.supervisors):
             self.stop(impl)
 
@@ -184,6 +198,11 @@ def _waitRunning(
 
 
 def idlePhase(phase: Phase, child: str, sizes: SuperviseSizes) -> None:
+    """
+    The supervisors with C{sizes.programs} sleeping programs each, all
+    alive together: their CPU use over one window, then status requests and
+    status command lines, alternated.
+    """
     run = phase.run
     spec = ProgramSpec("sleep", (child, "sleep"), "sleep", sizes.programs)
     for impl in run.anchors:
@@ -246,6 +265,11 @@ def _failState(supervisor: Supervisor) -> str:
 
 
 def failPhase(phase: Phase, scratch: str, sizes: SuperviseSizes) -> None:
+    """
+    The supervisors with one program that cannot be executed, together:
+    their CPU use over a window, status requested every half second, and
+    what each says of the program at the end.
+    """
     run = phase.run
     missing = os.path.join(scratch, "no-such-program")
     spec = ProgramSpec("broken", (missing,), "fail")
@@ -283,6 +307,11 @@ def failPhase(phase: Phase, scratch: str, sizes: SuperviseSizes) -> None:
 
 
 def logPhase(phase: Phase, child: str, sizes: SuperviseSizes) -> None:
+    """
+    Each supervisor in turn (procmon has no log files) with a program
+    writing C{sizes.logBytes} of numbered lines: the time to the last line
+    in the log, then what the files hold.
+    """
     run = phase.run
     final = spewLines(sizes.logBytes)
     last = lineText(final)
@@ -322,6 +351,9 @@ def finishBackground(
     supervisor: Supervisor | None,
     log: Callable[[str], None],
 ) -> None:
+    """
+    Wait for supervisord's restarts (L{restartPhase}) and stop it.
+    """
     try:
         if restarts is not None:
             log("supervise: waiting for supervisord's restarts")
