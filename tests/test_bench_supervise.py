@@ -183,6 +183,24 @@ class ChildTests(SynchronousTestCase):
         self.assertIn("no-such-compiler-here", built.reason)
 
 
+class NoCompilerTests(SynchronousTestCase):
+    """
+    Without a C compiler the row measures nothing and says why.
+    """
+
+    def test_noCompiler(self) -> None:
+        """
+        The run records the build's failure and starts no supervisor.
+        """
+        lines: list[str] = []
+        run = runSupervise(
+            QUICK_SIZES, _scratch(self), lines.append, compiler="no-such-cc"
+        )
+        self.assertIn("no-such-cc", run.errors["child"])
+        self.assertEqual((run.restarts, run.idle, run.logs), ({}, {}, {}))
+        self.assertIn("child: ", "\n".join(superviseTable(run)))
+
+
 class RestartsTests(SynchronousTestCase):
     """
     L{Restarts} drives the C{restart} program in batches.
