@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import signal
+import struct
 import subprocess
 import tempfile
 import time
@@ -181,6 +182,42 @@ class ChildTests(SynchronousTestCase):
         built = buildChild(_scratch(self), "no-such-compiler-here")
         self.assertIsNone(built.binary)
         self.assertIn("no-such-compiler-here", built.reason)
+
+    def test_compilerFails(self) -> None:
+        """
+        A compiler that fails (static and dynamic) gives no binary, and its
+        exit status as the reason.
+        """
+        built = buildChild(_scratch(self), "false")
+        self.assertIsNone(built.binary)
+        self.assertIn("exited 1", built.reason)
+
+    def test_static(self) -> None:
+        """
+        Where the C library links statically, the child is static (no
+        program interpreter: no dynamic loader before its start stamp) and
+        the reason says so; else it is dynamic.
+        """
+        directory = _scratch(self)
+        built = buildChild(directory)
+        if built.binary is None:
+            raise self.skipTest(built.reason)
+        static = built.reason.endswith("-static")
+        self.assertEqual(_hasInterpreter(built.binary), not static, built.reason)
+
+
+def _hasInterpreter(path: str) -> bool:
+    """
+    Whether an ELF64 executable names a program interpreter (a
+    C{PT_INTERP} program header): whether it is dynamically linked.
+    """
+    with open(path, "rb") as f:
+        data = f.read()
+    (offset,) = struct.unpack_from("<Q", data, 32)
+    size, count = struct.unpack_from("<HH", data, 54)
+    return any(
+        struct.unpack_from("<I", data, offset + n * size)[0] == 3 for n in range(count)
+    )
 
 
 class NoCompilerTests(SynchronousTestCase):
