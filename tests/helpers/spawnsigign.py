@@ -121,6 +121,12 @@ def main(args: list[str]) -> None:
         refuseClone3()
         args = args[1:]
     (spawner,) = args
+    # What this process ignores must be exactly SIGHUP and what Python
+    # ignores itself (SIGPIPE, SIGXFSZ): a test runner started in the
+    # background by a shell without job control passes SIGINT and SIGQUIT
+    # on ignored.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     r, w = os.pipe2(os.O_CLOEXEC)
     pid = spawnStatus(spawner, w)

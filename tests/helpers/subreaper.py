@@ -52,7 +52,12 @@ def main(argv: list[str]) -> int:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
-    child = os.posix_spawnp(argv[0], argv, os.environ)
+    # COMMAND starts with every signal at its default action, as from a
+    # terminal: a test runner started in the background by a shell without
+    # job control has SIGINT and SIGQUIT ignored, and COMMAND would inherit
+    # that (Twisted, rightly, leaves an ignored SIGINT ignored).
+    defaults = signal.valid_signals() - {signal.SIGKILL, signal.SIGSTOP}
+    child = os.posix_spawnp(argv[0], argv, os.environ, setsigdef=defaults)
 
     def forward(signum: int, frame: object) -> None:
         os.kill(child, signum)
