@@ -125,6 +125,15 @@ class FakeReloadTests(SynchronousTestCase):
         )
         self.service.startService()
         self.reactor.advance(0)
+        self.addCleanup(self.closeLogs)
+
+    def closeLogs(self) -> None:
+        """
+        Close the log files of every instance the service has now (its
+        fake children never end, so it is never stopped).
+        """
+        for instance in self.service.instances("all"):
+            self.service.logsOf(instance.name).close()
 
     def endStop(self, name: str) -> None:
         """
