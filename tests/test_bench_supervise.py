@@ -50,6 +50,7 @@ from txspawn._bench._supervise_anchors import (
 from txspawn._bench._supervise_child import (
     EXIT,
     START,
+    WAITING,
     buildChild,
     lineText,
     readRecords,
@@ -147,19 +148,28 @@ class ChildTests(SynchronousTestCase):
 
     def test_spew(self) -> None:
         """
-        C{spew} writes the numbered lines L{lineText} gives, up to the line
-        L{spewLines} names, and stamps its start and end.
+        C{spew} waits for C{SIGUSR1}, then writes the numbered lines
+        L{lineText} gives, up to the line L{spewLines} names, and stamps
+        its wait, its start and its end.
         """
         child = _child(self)
         stamps, _ = _stamps(_scratch(self), 0)
         total = 200_000
-        result = subprocess.run(
-            [child, "spew", stamps, str(total)], capture_output=True, check=True
-        )
+        output = os.path.join(os.path.dirname(stamps), "out")
+        with open(output, "wb") as out:
+            process = subprocess.Popen([child, "spew", stamps, str(total)], stdout=out)
+        self.addCleanup(process.wait)
+        self.addCleanup(process.kill)
+        _waitRecords(stamps, 1)
+        self.assertEqual(os.path.getsize(output), 0)  # it waits for SIGUSR1
+        process.send_signal(signal.SIGUSR1)
+        self.assertEqual(process.wait(60), 0)
         final = spewLines(total)
         expected = b"".join(lineText(n) for n in range(final + 1))
-        self.assertEqual(result.stdout, expected)
-        self.assertEqual([r.kind for r in readRecords(stamps)], [START, EXIT])
+        with open(output, "rb") as f:
+            self.assertEqual(f.read(), expected)
+        kinds = [r.kind for r in readRecords(stamps)]
+        self.assertEqual(kinds, [WAITING, START, EXIT])
 
     def test_spewLines(self) -> None:
         """
@@ -608,7 +618,7 @@ class ReportTests(SynchronousTestCase):
         rows = _rows(
             _run(
                 logs={"txspawn": good, "supervisord": short},
-                logSeconds={"txspawn": 1.0, "supervisord": 2.0},
+                logSeconds={"txspawn": [1.0, 9.0, 1.0], "supervisord": [2.0]},
             )
         )
         for key in (
@@ -624,7 +634,7 @@ class ReportTests(SynchronousTestCase):
         bad = _rows(
             _run(
                 logs={"txspawn": short, "supervisord": good},
-                logSeconds={"txspawn": 2.0, "supervisord": 1.0},
+                logSeconds={"txspawn": [2.0], "supervisord": [1.0]},
             )
         )
         for key in ("log-throughput", "log-files", "log-lost", "log-split"):
@@ -641,7 +651,7 @@ class ReportTests(SynchronousTestCase):
             fail={"txspawn": CpuSample(1, 1, 1)},
             failStatus={"txspawn": [500.0]},
             logs={"txspawn": LogCheck(9, 1, 0, 0, 5, 5, 5, False)},
-            logSeconds={"txspawn": 9.0, "supervisord": 1.0},
+            logSeconds={"txspawn": [9.0], "supervisord": [1.0]},
         )
         full.logs["supervisord"] = LogCheck(4, 1, 0, 0, 0, 0, 0, None)
         goals = [row for row in superviseRows(full) if row.goal is not None]
@@ -722,7 +732,7 @@ class EndToEndTests(SynchronousTestCase):
             raise self.skipTest("no C compiler (cc or $CC) on PATH")
         if not _HAVE_SUPERVISOR:
             raise self.skipTest("the supervisor package is not installed")
-        sizes = SuperviseSizes(4, 2, 3, 0.5, 2, 1, 1.0, 25 * 2**20)
+        sizes = SuperviseSizes(4, 2, 3, 0.5, 2, 1, 1.0, 25 * 2**20, 2)
         scratch = _scratch(self)
         lines: list[str] = []
         run = runSupervise(sizes, scratch, lines.append)
@@ -750,5 +760,9 @@ class EndToEndTests(SynchronousTestCase):
         self.assertTrue(2 <= check.files <= 4, check)
         self.assertEqual(check.last, spewLines(sizes.logBytes))
         self.assertIn("supervisord", run.logs)
+        self.assertEqual(
+            {impl: len(seconds) for impl, seconds in run.logSeconds.items()},
+            {"txspawn": 2, "supervisord": 2},
+        )
         binary = os.path.join(scratch, "supervise", "supervise_child")
         self.assertEqual(_processesRunning(binary), [])

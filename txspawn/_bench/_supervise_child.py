@@ -15,11 +15,13 @@ Its modes:
     (from one run's exit record to the next run's start record, both
     C{CLOCK_MONOTONIC}), and the supervisor sits still between batches.
   - C{sleep}: sleep until killed (the idle rows' programs).
-  - C{spew STAMPS BYTES}: append a start record, write numbered lines
-    (L{lineText}) totalling at least C{BYTES} bytes to stdout in 64 KiB
-    writes, append an exit record and exit 0.
+  - C{spew STAMPS BYTES}: append a waiting record, wait for C{SIGUSR1}
+    (the bench sends it once the supervisor is up), append a start record,
+    write numbered lines (L{lineText}) totalling at least C{BYTES} bytes to
+    stdout in 64 KiB writes, append an exit record and exit 0.
 
-A record is four native 64-bit integers: kind (1 start, 2 exit), the run's
+A record is four native 64-bit integers: kind (1 start, 2 exit, 3 waiting
+to start), the run's
 index, its pid and C{CLOCK_MONOTONIC} in nanoseconds (L{readRecords}).
 
 Nothing here is public API.
@@ -39,6 +41,7 @@ __all__ = [
     "CHILD_SOURCE",
     "EXIT",
     "START",
+    "WAITING",
     "ChildBuild",
     "Record",
     "buildChild",
@@ -50,6 +53,8 @@ __all__ = [
 START = 1
 #: A record's kind: a run is about to exit.
 EXIT = 2
+#: A record's kind: a C{spew} run waits for C{SIGUSR1}.
+WAITING = 3
 
 _RECORD = struct.Struct("=qqqq")
 
@@ -122,9 +127,17 @@ int main(int argc, char **argv) {
         for (;;) pause();
     }
     if (argc >= 4 && strcmp(argv[1], "spew") == 0) {
+        sigset_t usr1, old;
+        sigemptyset(&usr1);
+        sigaddset(&usr1, SIGUSR1);
+        sigprocmask(SIG_BLOCK, &usr1, &old);
+        signal(SIGUSR1, onUsr1);
         int fd = open(argv[2], O_WRONLY | O_APPEND);
         if (fd < 0) return 2;
-        record(fd, 1, 1, started);
+        record(fd, 3, 1, started);
+        sigdelset(&old, SIGUSR1);
+        while (!go) sigsuspend(&old);
+        record(fd, 1, 1, now());
         unsigned long long total = strtoull(argv[3], NULL, 10), done = 0;
         static char buf[65536 + 256];
         size_t used = 0;
@@ -172,7 +185,7 @@ class Record:
     """
     One record of a stamp file.
 
-    @ivar kind: L{START} or L{EXIT}.
+    @ivar kind: L{START}, L{EXIT} or L{WAITING}.
     @ivar index: The run's number, from 1.
     @ivar pid: The run's pid.
     @ivar ns: C{CLOCK_MONOTONIC} in nanoseconds.

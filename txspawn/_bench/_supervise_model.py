@@ -40,6 +40,7 @@ class SuperviseSizes:
     @ivar statusCommands: Status command lines per supervisor.
     @ivar failSeconds: The window of the program that cannot be executed.
     @ivar logBytes: Bytes the logged program writes.
+    @ivar logReps: Runs of the logged program per supervisor (alternated).
     """
 
     restarts: int
@@ -50,6 +51,7 @@ class SuperviseSizes:
     statusCommands: int
     failSeconds: float
     logBytes: int
+    logReps: int = 3
 
     def describe(self) -> str:
         """
@@ -60,7 +62,7 @@ class SuperviseSizes:
             f"idle programs over {self.idleSeconds:g} s, {self.statusRequests} "
             f"status requests and {self.statusCommands} status commands, a "
             f"program failing to exec for {self.failSeconds:g} s, "
-            f"{self.logBytes / 2**20:g} MiB of log"
+            f"{self.logReps} x {self.logBytes / 2**20:g} MiB of log"
         )
 
 
@@ -93,8 +95,10 @@ class SuperviseRun:
     @ivar failStatus: Status request round trips during it.
     @ivar failState: What the supervisor said about the failing program at
         the end.
-    @ivar logs: What the log files held.
-    @ivar logSeconds: From the program's start to its last line logged.
+    @ivar logs: What the log files held (of the runs, the one with the most
+        lines lost, split or garbled).
+    @ivar logSeconds: From the program's start to its last line logged,
+        for each run (alternated between the supervisors).
     @ivar errors: Why a measure is missing, by C{"phase supervisor"}.
     """
 
@@ -112,6 +116,6 @@ class SuperviseRun:
     failStatus: dict[str, list[float]] = field(factory=dict)
     failState: dict[str, str] = field(factory=dict)
     logs: dict[str, LogCheck] = field(factory=dict)
-    logSeconds: dict[str, float] = field(factory=dict)
+    logSeconds: dict[str, list[float]] = field(factory=dict)
     errors: dict[str, str] = field(factory=dict)
     seconds: float = 0.0

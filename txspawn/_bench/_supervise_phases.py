@@ -11,14 +11,16 @@ Nothing here is public API.
 from __future__ import annotations
 
 import os
+import signal
 import statistics
 import subprocess
 import time
 from collections.abc import Callable, Sequence
 
 from txspawn._bench._supervise_anchors import AnchorError, ProgramSpec, Supervisor
-from txspawn._bench._supervise_child import lineText, readRecords
+from txspawn._bench._supervise_child import START, lineText, readRecords
 from txspawn._bench._supervise_measure import (
+    LogCheck,
     RestartError,
     Restarts,
     checkLogs,
@@ -70,13 +72,17 @@ class Phase:
         if supervisor is not None:
             supervisor.stop()
 
-    def start(self, impl: str, programs: Sequence[ProgramSpec]) -> Supervisor | None:
+    def start(
+        self, impl: str, programs: Sequence[ProgramSpec], tag: str = ""
+    ) -> Supervisor | None:
         """
         Start C{impl} on C{programs}, in a directory of its own.
 
+        @param tag: Added to the directory's name (for a phase that starts
+            the same supervisor several times).
         @return: It, or C{None} if it could not start (recorded).
         """
-        directory = os.path.join(self.scratch, f"{self.name}-{impl}")
+        directory = os.path.join(self.scratch, f"{self.name}{tag}-{impl}")
         os.makedirs(directory, exist_ok=True)
         self.log(f"supervise: {self.name}: starting {impl}")
         try:
@@ -308,41 +314,77 @@ def failPhase(phase: Phase, scratch: str, sizes: SuperviseSizes) -> None:
 
 def logPhase(phase: Phase, child: str, sizes: SuperviseSizes) -> None:
     """
-    Each supervisor in turn (procmon has no log files) with a program
-    writing C{sizes.logBytes} of numbered lines: the time to the last line
-    in the log, then what the files hold.
+    Each supervisor in turn (procmon has no log files), C{sizes.logReps}
+    times, with a program writing C{sizes.logBytes} of numbered lines once
+    the supervisor is up: the time from its start to its last line in the
+    log, then what the files hold.
     """
     run = phase.run
-    final = spewLines(sizes.logBytes)
-    last = lineText(final)
-    for impl in [i for i in run.anchors if i != "procmon"]:
-        directory = os.path.join(phase.scratch, f"logs-stamps-{impl}")
-        os.makedirs(directory, exist_ok=True)
-        stamps = os.path.join(directory, "stamps")
-        open(stamps, "wb").close()
-        spec = ProgramSpec("spew", (child, "spew", stamps, str(sizes.logBytes)), "spew")
-        supervisor = phase.start(impl, [spec])
-        if supervisor is None:
-            continue
-        path = os.path.join(supervisor.logDir, "spew.out")
-        deadline = time.monotonic() + 60.0 + sizes.logBytes / 2**20
-        seen: int | None = None
-        while seen is None and time.monotonic() < deadline:
+    logged = [i for i in run.anchors if i != "procmon"]
+    for rep in range(sizes.logReps):
+        for impl in _rotated(logged, rep):
+            if f"{phase.name} {impl}" in run.errors:
+                continue
+            phase.log(f"supervise: log run {rep + 1}/{sizes.logReps} {impl}")
             try:
-                with open(path, "rb") as f:
-                    f.seek(max(0, os.fstat(f.fileno()).st_size - 4096))
-                    if last in f.read():
-                        seen = time.monotonic_ns()
-            except FileNotFoundError:
-                pass
-            time.sleep(0.005)
-        records = readRecords(stamps)
-        if seen is None or not records:
-            phase.fail(impl, "the program's last line never reached the log")
-            continue
-        run.logSeconds[impl] = (seen - records[0].ns) / 1e9
-        phase.stop(impl)
-        run.logs[impl] = checkLogs(path)
+                seconds, check = _logRun(phase, impl, child, sizes, rep)
+            except (AnchorError, OSError) as e:
+                phase.fail(impl, e)
+                continue
+            finally:
+                phase.stop(impl)
+            run.logSeconds.setdefault(impl, []).append(seconds)
+            worst = run.logs.get(impl)
+            if worst is None or _problems(check) > _problems(worst):
+                run.logs[impl] = check
+
+
+def _problems(check: LogCheck) -> tuple[int, int]:
+    return (check.lost + check.split + check.broken, check.files)
+
+
+def _logRun(
+    phase: Phase, impl: str, child: str, sizes: SuperviseSizes, rep: int
+) -> tuple[float, LogCheck]:
+    """
+    One run of the logged program under C{impl}.
+
+    @return: Its time from start to last line logged, and the log's check.
+    @raise AnchorError: the supervisor did not start, or the program's last
+        line never reached the log.
+    """
+    directory = os.path.join(phase.scratch, f"logs-stamps-{impl}-{rep}")
+    os.makedirs(directory, exist_ok=True)
+    stamps = os.path.join(directory, "stamps")
+    open(stamps, "wb").close()
+    spec = ProgramSpec("spew", (child, "spew", stamps, str(sizes.logBytes)), "spew")
+    supervisor = phase.start(impl, [spec], f"-{rep}")
+    if supervisor is None:
+        raise AnchorError(phase.run.errors[f"{phase.name} {impl}"])
+    deadline = time.monotonic() + 60.0
+    while not readRecords(stamps):
+        if time.monotonic() > deadline:
+            raise AnchorError("the logged program did not start")
+        time.sleep(0.005)
+    os.kill(readRecords(stamps)[0].pid, signal.SIGUSR1)
+    path = os.path.join(supervisor.logDir, "spew.out")
+    last = lineText(spewLines(sizes.logBytes))
+    deadline = time.monotonic() + 60.0 + sizes.logBytes / 2**20
+    while time.monotonic() < deadline:
+        try:
+            with open(path, "rb") as f:
+                f.seek(max(0, os.fstat(f.fileno()).st_size - 4096))
+                if last in f.read():
+                    seen = time.monotonic_ns()
+                    break
+        except FileNotFoundError:
+            pass
+        time.sleep(0.005)
+    else:
+        raise AnchorError("the program's last line never reached the log")
+    started = next(r.ns for r in readRecords(stamps) if r.kind == START)
+    phase.stop(impl)
+    return (seen - started) / 1e9, checkLogs(path)
 
 
 def finishBackground(

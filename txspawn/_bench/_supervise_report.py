@@ -195,7 +195,7 @@ def _logRows(run: SuperviseRun) -> list[SuperviseRow]:
 
     def throughput(impl: str) -> float | None:
         seconds = run.logSeconds.get(impl)
-        return None if not seconds else mib / seconds
+        return None if not seconds else mib / statistics.median(seconds)
 
     def field(name: str) -> Callable[[str], float | None]:
         def value(impl: str) -> float | None:
@@ -389,6 +389,13 @@ def superviseTable(run: SuperviseRun) -> list[str]:
                 f"  status command line, {impl}: {valueText(min(samples))}.."
                 f"{valueText(max(samples))} ms over {len(samples)}"
             )
+    for impl, seconds in run.logSeconds.items():
+        mib = run.sizes.logBytes / 2**20
+        spread.append(
+            f"  log throughput, {impl}: "
+            + ", ".join(valueText(mib / s) for s in seconds if s)
+            + " MiB/s"
+        )
     for impl, state in run.failState.items():
         spread.append(f"  exec failing, {impl} at the end: {state}")
     for impl, check in run.logs.items():
