@@ -18,7 +18,8 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.builders import MixinBase, makeTestCaseClasses
-from tests.test_supervise_service import treeStats
+from tests.svserviceutil import closeLogsAfter, openLogFiles
+from tests.test_supervise_service import result, treeStats
 from tests.test_supervise_servicereal import aliveOrNone
 from txspawn.supervise import (
     ConfigErrors,
@@ -125,15 +126,8 @@ class FakeReloadTests(SynchronousTestCase):
         )
         self.service.startService()
         self.reactor.advance(0)
-        self.addCleanup(self.closeLogs)
-
-    def closeLogs(self) -> None:
-        """
-        Close the log files of every instance the service has now (its
-        fake children never end, so it is never stopped).
-        """
-        for instance in self.service.instances("all"):
-            self.service.logsOf(instance.name).close()
+        # Its fake children never end: it is never stopped.
+        closeLogsAfter(self, self.service)
 
     def endStop(self, name: str) -> None:
         """
@@ -266,6 +260,76 @@ class FakeReloadTests(SynchronousTestCase):
         self.service.reload().addCallback(results.append)
         self.endStop("keep")
         self.assertEqual(results[0].changed, ("keep",))
+
+
+class StoppedReloadTests(SynchronousTestCase):
+    """
+    A reload of a service that was stopped (its logs closed), or is
+    stopping.
+    """
+
+    #: One program, C{a}, with C{V} in its environment.
+    PROGRAM = '[programs.a]\ncommand = "a"\nenv = {{ V = "{}" }}\n'
+
+    def setUp(self) -> None:
+        self.base = self.mktemp()
+        self.reactor = MemoryProcessReactor()
+        self.service = SupervisorService(
+            parseConfig(self.PROGRAM.format(1), baseDir=self.base),
+            self.reactor,
+            environ={},
+        )
+        closeLogsAfter(self, self.service)
+        self.service.startService()
+
+    def reload(self) -> list[object]:
+        """
+        Reload with C{V} changed; what the reload fires with.
+        """
+        new = parseConfig(self.PROGRAM.format(2), baseDir=self.base)
+        return result(self.service.reload(new))
+
+    def stop(self) -> None:
+        """
+        Stop the service, playing its child's end; check that every log
+        file is closed.
+        """
+        stopped = result(self.service.stopService())
+        transport = self.reactor.transports[-1]
+        transport.kill(signal.SIGTERM)
+        transport.treeEnded(treeStats())
+        self.assertEqual(stopped, [None])
+        self.assertEqual(openLogFiles(self.service), set())
+
+    def test_reloadLeavesLogsClosed(self) -> None:
+        """
+        The instances a reload of a stopped service builds (checking the
+        new config) are released at once, as the others were: no log file
+        stays open until the service starts again, which builds its
+        instances anew.
+        """
+        self.stop()
+        self.assertEqual(self.reload(), [ReloadResult(changed=("a",))])
+        self.assertEqual(openLogFiles(self.service), set())
+        self.service.startService()
+        self.assertEqual((self.reactor.spawned[-1].env or {})["V"], "2")
+        self.assertEqual(len(openLogFiles(self.service)), 2)
+        self.stop()
+
+    def test_reloadWhileStopping(self) -> None:
+        """
+        A reload asked while the service stops ends after the stop (it
+        waits for the same child): its new instances are released too.
+        """
+        stopped = result(self.service.stopService())
+        reloaded = self.reload()
+        transport = self.reactor.transports[-1]
+        transport.kill(signal.SIGTERM)
+        transport.treeEnded(treeStats())
+        self.assertEqual(stopped, [None])
+        self.assertEqual(reloaded, [ReloadResult(changed=("a",))])
+        self.assertEqual(len(self.reactor.spawned), 1)
+        self.assertEqual(openLogFiles(self.service), set())
 
 
 #: A program that sleeps until it is stopped.

@@ -486,6 +486,11 @@ class SupervisorService(MultiService):
                 )
             }
             self._index()
+            if self._closed:
+                # Stopped (its stop may have ended while this one waited):
+                # the new instances only checked the config, and are built
+                # anew at start, so their logs must not stay open till then.
+                released = gather([released, *map(_release, built.values())])
             if self.running:
                 toStart = [
                     name
