@@ -325,7 +325,8 @@ class ControlMixin(SupervisorMixin):
             self.assertEqual(error.status, 400)
             assert error.body is not None
             [problem] = error.body["errors"]
-            lines = open(s.configPath).read().splitlines()
+            with open(s.configPath) as configFile:
+                lines = configFile.read().splitlines()
             self.assertEqual(
                 (problem["path"], problem["line"]),
                 ("programs.more.bogus", len(lines)),

@@ -190,7 +190,8 @@ class CtlMixin(SupervisorMixin):
             )
             with open(s.configPath, "a") as configFile:
                 configFile.write("restart = 3\n")
-            line = len(open(s.configPath).read().splitlines())
+            with open(s.configPath) as configFile:
+                line = len(configFile.read().splitlines())
             result = await ctl(s, "reload")
             self.assertEqual(result.exitCode, 1, result.stdout)
             self.assertIn(

@@ -16,6 +16,7 @@ from typing import Any
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.svserviceutil import closeLogsAfter
 from txspawn.errors import ChildSetupStage, SpawnError
 from txspawn.options import CgroupStats
 from txspawn.supervise import (
@@ -60,10 +61,12 @@ def running(
     test: SynchronousTestCase, text: str, start: bool = True
 ) -> tuple[SupervisorService, MemoryProcessReactor]:
     """
-    A service of the config C{text} on a fake reactor, started.
+    A service of the config C{text} on a fake reactor, started; its logs
+    are closed after the test (most tests leave its fake children alive).
     """
     reactor = MemoryProcessReactor()
     service = SupervisorService(configIn(test, text), reactor, environ={"HOME": "/h"})
+    closeLogsAfter(test, service)
     if start:
         service.startService()
     return service, reactor
@@ -479,6 +482,7 @@ class StartAgainTests(SynchronousTestCase):
             reactor,
             environ={},
         )
+        closeLogsAfter(self, service)
         service.startService()
         first = transportOf(service, "a")
         restarted = result(service.restart("a"))
