@@ -737,3 +737,29 @@ class ListenRefusalTests(SynchronousTestCase):
             listenControl(self.service(), "unix:mode=600", MemoryProcessReactor()),
             ValueError,
         )
+
+
+class IdleTests(SynchronousTestCase):
+    """
+    A control server that nobody talks to wakes the reactor for nothing:
+    an idle supervisor's CPU is its children's wake-ups alone (issue 15's
+    idle goal, measured by C{python -m txspawn bench --scenario
+    supervise}).
+    """
+
+    def test_noTimerWhileListening(self) -> None:
+        """
+        Once started, the control site has no delayed call pending (Twisted's
+        C{HTTPFactory} keeps one a second for its access log's date).
+        """
+        from twisted.internet.task import Clock
+        from twisted.web.resource import Resource
+
+        from txspawn.supervise.control import _ControlSite
+
+        clock = Clock()
+        site = _ControlSite(Resource(), frozenset({os.getuid()}), clock)
+        site.doStart()
+        self.addCleanup(site.doStop)
+        clock.advance(5)
+        self.assertEqual(clock.getDelayedCalls(), [])

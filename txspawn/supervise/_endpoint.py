@@ -11,8 +11,7 @@ Only the stdlib here: the client side must stay cheap to import.
 from __future__ import annotations
 
 import ipaddress
-
-from attrs import frozen
+from typing import NamedTuple
 
 __all__ = [
     "ControlAddress",
@@ -121,10 +120,10 @@ def isLoopback(host: str) -> bool:
     return address.is_loopback
 
 
-@frozen
-class ControlAddress:
+class ControlAddress(NamedTuple):
     """
-    Where a control client connects.
+    Where a control client connects.  (A named tuple rather than an attrs
+    class: attrs alone would add a fifth to C{ctl}'s start-up.)
 
     @ivar path: The unix socket's path, or C{None} for tcp.
     @ivar host: The tcp host (C{None} for a unix socket).

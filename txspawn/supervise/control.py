@@ -125,6 +125,12 @@ class _ControlSite(Site):
     def log(self, request: object) -> None:
         pass
 
+    def _updateLogDateTime(self) -> None:
+        # HTTPFactory refreshes its access log's date every second, for
+        # ever, from startFactory: with no access log that is a wake-up a
+        # second for nothing, the whole of an idle supervisor's CPU.
+        pass
+
 
 class _Refusal(Resource):
     isLeaf = True
