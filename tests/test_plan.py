@@ -345,6 +345,76 @@ class EnvironmentTests(PlanTestCase):
         )
 
 
+#: Environment text with what the checks refuse or must keep apart: NUL,
+#: "=", lone surrogates (some encodable by surrogateescape, some not; "é"
+#: escaped byte by byte encodes like "é") and non-ASCII.
+_ENV_TEXT = st.lists(
+    st.sampled_from(["a", "=", "\0", "\udc80", "\ud800", "é", "\udcc3\udca9", "_"]),
+    max_size=4,
+).map("".join)
+
+
+#: Whole keys: valid, two that encode alike, and refused ones.
+_ENV_KEYS = st.sampled_from(["A", "é", "\udcc3\udca9", "A=", "", "B\0", "\ud800"])
+
+
+class EncodeEnvTests(SynchronousTestCase):
+    """
+    L{encodeEnv}'s fast path (a dict of str, encoded in two calls) gives
+    exactly what the entry-by-entry path gives, answer or error.
+    """
+
+    def assertSameAsEachEntry(self, env: dict[Any, Any]) -> None:
+        from txspawn._plan.argumentchecks import _encodeEachEntry, encodeEnv
+
+        def outcome(function: Callable[..., object]) -> object:
+            try:
+                return function(env, "env")
+            except (TypeError, ValueError) as error:
+                return (type(error), str(error))
+
+        self.assertEqual(outcome(encodeEnv), outcome(_encodeEachEntry))
+
+    @given(
+        st.dictionaries(
+            st.one_of(_ENV_KEYS, _ENV_TEXT), _ENV_TEXT, min_size=1, max_size=5
+        )
+    )
+    def test_strDict(self, env: dict[str, str]) -> None:
+        """
+        Any dict of str, valid or not (keys drawn often from a few that
+        clash, or are refused).
+        """
+        self.assertSameAsEachEntry(env)
+
+    @given(
+        st.dictionaries(
+            st.one_of(_ENV_TEXT, st.binary(max_size=3)),
+            st.one_of(_ENV_TEXT, st.binary(max_size=3)),
+            max_size=5,
+        )
+    )
+    def test_mixedDict(self, env: dict[Any, Any]) -> None:
+        """
+        str and bytes mixed (the entry-by-entry path answers, repeated
+        encoded keys included).
+        """
+        self.assertSameAsEachEntry(env)
+
+    def test_environ(self) -> None:
+        """
+        A copy of this process's environment takes the fast path and gives
+        every entry, in order.
+        """
+        from txspawn._plan.argumentchecks import _encodeStrEnv
+
+        env = dict(os.environ)
+        fast = _encodeStrEnv(env)
+        assert fast is not None
+        self.assertEqual(list(fast[0]), [os.fsencode(key) for key in env])
+        self.assertSameAsEachEntry(env)
+
+
 class ChildFDsTests(PlanTestCase):
     """
     C{childFDs}: Twisted's C{"r"}, C{"w"} and parent fd values.
