@@ -339,14 +339,15 @@ class ProgramLogs:
         """
         head = self._stamp() + self._prefix[stream]
         if head:
-            if pending:
-                lines = b"".join((pending, memoryview(data)[:end]))
-            else:
-                lines = data if end == len(data) else data[:end]
-            # One replace for every line of the read; the head goes first,
-            # and the one the last newline got is left out.
-            stamped = lines.replace(b"\n", b"\n" + head)
-            self._files[stream].write(head, stamped, len(stamped) - len(head))
+            # One replace over the whole read, which is never copied first:
+            # the partial line a read ends with gets a head too, and is
+            # left out (with it) by the end given to the file; the partial
+            # line an earlier read left goes after the first head.
+            stamped = data.replace(b"\n", b"\n" + head)
+            tail = len(data) - end
+            self._files[stream].write(
+                head + pending, stamped, len(stamped) - len(head) - tail
+            )
         else:
             # No copy of the read: its write is the only pass over it.
             self._files[stream].write(pending, data, end)
