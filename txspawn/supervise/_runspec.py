@@ -75,21 +75,25 @@ class ProgramSpawn:
     gid: int | None = None
     options: SpawnOptions | None = None
     childFDs: Mapping[int, int | str] | None = None
+    # keywordOptions, worked out once: it is asked for at every restart.
+    _keywords: dict[str, object] = field(init=False, eq=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if not self.argv:
             raise ValueError("ProgramSpawn.argv must not be empty")
+        keywords: dict[str, object] = {}
+        if self.options is not None:
+            default = SpawnOptions()
+            keywords = {
+                option.name: getattr(self.options, option.name)
+                for option in fields(SpawnOptions)
+                if getattr(self.options, option.name) != getattr(default, option.name)
+            }
+        object.__setattr__(self, "_keywords", keywords)
 
     def keywordOptions(self) -> dict[str, object]:
         """
         L{options} as C{spawnProcess} keyword arguments: those that differ
         from their defaults.
         """
-        if self.options is None:
-            return {}
-        default = SpawnOptions()
-        return {
-            option.name: getattr(self.options, option.name)
-            for option in fields(SpawnOptions)
-            if getattr(self.options, option.name) != getattr(default, option.name)
-        }
+        return dict(self._keywords)
