@@ -16,6 +16,14 @@ compiled with C{cc -O2} into a temporary directory when the benchmark runs.
   - L{txspawn._bench._cgroups}: the cgroup suite (a spawn with a leaf of
     its own against a plain spawn, on each engine), and the parent cgroup
     made for its run.
+  - L{txspawn._bench._supervise}: the supervisor row (txspawn supervise
+    against Twisted's procmon and supervisord: restart latency, idle CPU,
+    status latency, a program that cannot be executed, logs), with its
+    value types (C{_supervise_model}), phases (C{_supervise_phases}), the
+    anchors' configs and processes (C{_supervise_anchors}), the measured
+    C program (C{_supervise_child}), the readers of what it recorded
+    (C{_supervise_measure}), the worker running each supervisor
+    (C{_supervise_worker}) and the table (C{_supervise_report}).
   - L{txspawn._bench._pyworker}: the worker process for the two Twisted
     columns (stock Twisted and txspawn), one reactor per process.
   - L{txspawn._bench._creference}: compiling and locating the C reference.
