@@ -9,6 +9,7 @@ of them check the same thing the same way:
   - L{openFDs}: the fds open in this process;
   - L{childrenOf}: the children of a process, live or zombie, with their
     state;
+  - L{isLive}: whether a pid is a live process (not a zombie);
   - L{describeDescendants}: every descendant of a process with what it
     is doing, for a failure message when a test hangs;
   - L{peekWakeupFD}: the signal wakeup fd, read without changing it;
@@ -29,6 +30,7 @@ __all__ = [
     "HygieneMixin",
     "childrenOf",
     "describeDescendants",
+    "isLive",
     "openFDs",
     "peekWakeupFD",
 ]
@@ -85,9 +87,30 @@ def childrenOf(pid: int) -> dict[int, str]:
     return found
 
 
+def isLive(pid: int) -> bool:
+    """
+    Whether C{pid} is a live process: it exists and is not a zombie (a
+    zombie waiting for a parent to reap it has exited).
+    """
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
 #: The lines of C{/proc/PID/status} that say why a process has not ended:
 #: its state and what it blocks, has pending, ignores and catches.
-_STATUS_FIELDS = (b"State", b"NSpid", b"SigBlk", b"SigPnd", b"ShdPnd", b"SigIgn", b"SigCgt")
+_STATUS_FIELDS = (
+    b"State",
+    b"NSpid",
+    b"SigBlk",
+    b"SigPnd",
+    b"ShdPnd",
+    b"SigIgn",
+    b"SigCgt",
+)
 
 
 def describeDescendants(pid: int) -> list[str]:

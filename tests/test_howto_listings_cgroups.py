@@ -15,6 +15,7 @@ from typing import Any, cast
 from twisted.internet.error import ProcessDone, ProcessTerminated
 
 from tests.builders import MixinBase, makeTestCaseClasses
+from tests.hygiene import isLive
 from tests.test_howto_listings import ListingsMixin, loadListing
 
 
@@ -46,19 +47,6 @@ def _offered() -> frozenset[str]:
     if parent.how == SUBTREE:
         offered |= readControllers(os.path.dirname(parent.path))
     return frozenset(offered)
-
-
-def _alive(pid: int) -> bool:
-    """
-    Whether C{pid} is a live process (a zombie waiting for its new parent
-    to reap it has exited).
-    """
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state not in ("Z", "X")
 
 
 class CgroupListingsMixin(MixinBase):
@@ -116,7 +104,7 @@ class CgroupListingsMixin(MixinBase):
         result, printed = self.runListing("cg_kill_tree")
         daemons = result["daemons"]
         self.assertEqual(len(daemons), 6)
-        self.assertEqual([pid for pid in daemons if _alive(pid)], [])
+        self.assertEqual([pid for pid in daemons if isLive(pid)], [])
         exited, killed = result["reasons"]
         self.assertIsInstance(exited.value, ProcessDone)
         self.assertIsInstance(killed.value, ProcessTerminated)

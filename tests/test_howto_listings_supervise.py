@@ -22,6 +22,7 @@ from typing import Any, cast
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.builders import MixinBase, makeTestCaseClasses
+from tests.hygiene import isLive
 from tests.test_howto_listings import LISTINGS, ListingsMixin
 from tests.test_supervise_config_reference import (
     NO_DEFAULT,
@@ -35,18 +36,6 @@ MIGRATING = os.path.join(os.path.dirname(LISTINGS), "migrating.rst")
 #: The longest a command of a listing may take (a guard against a hang:
 #: each ends as soon as what it waits for has happened).
 PATIENCE = 180
-
-
-def _alive(pid: int) -> bool:
-    """
-    Whether C{pid} is a live process (a zombie has exited).
-    """
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return state not in ("Z", "X")
 
 
 class SuperviseListingsMixin(MixinBase):
@@ -113,7 +102,7 @@ class SuperviseListingsMixin(MixinBase):
         """
         daemon, printed = self.runListing("sv_procmon")
         self.assertIn(f"the job's daemon is up: {daemon}", printed)
-        self.assertFalse(_alive(daemon))
+        self.assertFalse(isLive(daemon))
         self.assertIn("stopped: the job and its daemon are gone", printed)
 
 
