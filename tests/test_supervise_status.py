@@ -180,6 +180,4 @@ class MetricsTests(SynchronousTestCase):
         program.start()
         reactor.transports[-1].exit(0, rusage=usage(1.25, 0.5, 2048))
         self.assertEqual(program.state, S.EXITED)
-        self.assertEqual(
-            (cpuSeconds(program), peakMemory(program)), (1.75, None)
-        )
+        self.assertEqual((cpuSeconds(program), peakMemory(program)), (1.75, None))
