@@ -276,9 +276,14 @@ class LazyReexportTests(SynchronousTestCase):
 
     def test_ctl(self) -> None:
         """
-        The control command's module loads the client alone.
+        The control command's module loads the client alone, and what it
+        imports on its way (the endpoint from a config file, the status
+        table) adds nothing heavy.
         """
         self.assertLight("txspawn._cli.ctl")
+        self.assertLight(
+            "txspawn._cli.ctl, txspawn.supervise._controlfile, txspawn.supervise._table"
+        )
 
     def test_superviseNames(self) -> None:
         """

@@ -344,3 +344,58 @@ class FormatEventTests(SynchronousTestCase):
         self.assertEqual(
             formatEvent(event), "1970-01-01T00:00:01.000Z #8 - reload: added ['x']"
         )
+
+
+class ControlOfFileTests(SynchronousTestCase):
+    """
+    C{ctl -c FILE} reads the control endpoint from the file's
+    C{[supervisor]} table alone, exactly as the loader gives it.
+    """
+
+    def write(self, text: str) -> str:
+        directory = self.mktemp()
+        os.makedirs(directory)
+        path = os.path.join(directory, "procs.toml")
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def test_sameAsLoader(self) -> None:
+        """
+        The default, a relative socket path, an absolute one, a variable and
+        a tcp endpoint: the same endpoint as L{loadConfig}'s.
+        """
+        from txspawn.supervise._controlfile import controlOfFile
+        from txspawn.supervise.config import loadConfig
+
+        environ = {"SOCK": "run/x.sock"}
+        for supervisor in (
+            "",
+            '[supervisor]\ncontrol = "unix:path=ctl.sock:mode=600"\n',
+            '[supervisor]\ncontrol = "unix:/tmp/abs.sock"\n',
+            '[supervisor]\ncontrol = "unix:path=${SOCK}"\n',
+            '[supervisor]\ncontrol = "tcp:8080:interface=127.0.0.1"\n',
+        ):
+            path = self.write(supervisor + '[programs.a]\ncommand = "true"\n')
+            self.assertEqual(
+                controlOfFile(path, environ),
+                loadConfig(path, environ).control,
+                supervisor,
+            )
+
+    def test_brokenPrograms(self) -> None:
+        """
+        Errors outside C{[supervisor]} do not matter; an unset variable or
+        a control that is not a string give C{None}.
+        """
+        from txspawn.supervise._controlfile import controlOfFile
+
+        path = self.write('[programs.a]\nrestart = "sometimes"\n')
+        self.assertEqual(
+            controlOfFile(path, {}),
+            f"unix:path={os.path.dirname(os.path.abspath(path))}/txspawn.sock:mode=600",
+        )
+        path = self.write('[supervisor]\ncontrol = "unix:${NOPE}"\n')
+        self.assertIsNone(controlOfFile(path, {}))
+        path = self.write("[supervisor]\ncontrol = 5\n")
+        self.assertIsNone(controlOfFile(path, {}))

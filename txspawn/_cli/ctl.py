@@ -114,56 +114,33 @@ def buildParser() -> argparse.ArgumentParser:
 def resolveEndpoint(server: str | None, config: str | None) -> str:
     """
     The control endpoint: C{server}, else the control endpoint of the config
-    C{config} (or C{./procs.toml}).
-
-    A config with errors still gives its C{[supervisor] control} when that
-    much of it can be read, so that C{ctl reload} can show the supervisor's
+    C{config} (or C{./procs.toml}), read from its C{[supervisor]} table
+    alone (L{controlOfFile}): quick, and a config whose programs have
+    errors still gives it, so that C{ctl reload} can show the supervisor's
     own report of those errors.
 
     @raise _CannotResolve: There is no config to read it from.
     """
     if server:
         return server
-    from txspawn.supervise.config import ConfigErrors, loadConfig
+    import tomllib
+
+    from txspawn.supervise._controlfile import controlOfFile
 
     path = config or DEFAULT_CONFIG
     try:
-        return loadConfig(path).control
+        endpoint = controlOfFile(path, os.environ)
     except OSError as error:
         hint = "" if config else " (give -c CONFIG or -s ENDPOINT)"
         raise _CannotResolve(f"cannot read {path}: {error.strerror}{hint}") from None
-    except ConfigErrors as errors:
-        endpoint = _controlOnly(path)
-        if endpoint is None:
-            raise _CannotResolve(f"{errors}\nno control endpoint in {path}") from None
-        return endpoint
-
-
-def _controlOnly(path: str) -> str | None:
-    """
-    The control endpoint of a config that has errors, read from its
-    C{[supervisor]} table alone, or C{None} if even that is wrong.
-    """
-    import tomllib
-
-    from txspawn.supervise.config import ConfigErrors, parseConfig
-
-    try:
-        with open(path, "rb") as configFile:
-            document = tomllib.load(configFile)
-    except (OSError, tomllib.TOMLDecodeError):
-        return None
-    supervisor = document.get("supervisor")
-    control = supervisor.get("control") if isinstance(supervisor, dict) else None
-    # A JSON string is a TOML basic string: parse the one key the way the
-    # supervisor does (${VAR}, a path relative to the config's directory).
-    text = "" if control is None else f"[supervisor]\ncontrol = {json.dumps(control)}\n"
-    try:
-        return parseConfig(
-            text, path, baseDir=os.path.dirname(os.path.abspath(path))
-        ).control
-    except ConfigErrors:
-        return None
+    except tomllib.TOMLDecodeError as error:
+        raise _CannotResolve(f"{path}: not TOML: {error}") from None
+    if endpoint is None:
+        raise _CannotResolve(
+            f"no control endpoint in {path}: [supervisor] control must be a "
+            "string whose ${VARIABLES} are all set"
+        )
+    return endpoint
 
 
 def formatEvent(event: dict[str, Any]) -> str:
@@ -194,9 +171,9 @@ def formatEvent(event: dict[str, Any]) -> str:
 
 
 def _table(rows: list[dict[str, Any]]) -> str:
-    from txspawn.supervise.status import formatTable
+    from txspawn.supervise._table import formatRows
 
-    return formatTable(rows)
+    return formatRows(rows)
 
 
 def _run(client: ControlClient, args: argparse.Namespace) -> int:

@@ -22,6 +22,11 @@ from types import MappingProxyType
 
 from attrs import field, frozen
 
+from txspawn.supervise._controlfile import (
+    DEFAULT_CONTROL,
+    absoluteControl,
+    expandVariables,
+)
 from txspawn.supervise._locate import KeyPath, keyLines
 from txspawn.supervise._problems import ConfigError, ConfigErrors, Problems
 from txspawn.supervise._programconfig import (
@@ -49,13 +54,7 @@ __all__ = [
     "parseConfig",
 ]
 
-#: The control endpoint when the config gives none.
-DEFAULT_CONTROL = "unix:path=txspawn.sock:mode=600"
-
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
-_VARIABLE = re.compile(r"\$(?:(\$)|\{([^}]*)\}|(\{)|)")
-_VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_UNESCAPED_COLON = re.compile(r"(?<!\\):")
 
 
 def _frozenMapping(value: Mapping[str, ProgramConfig]) -> Mapping[str, ProgramConfig]:
@@ -110,26 +109,6 @@ class SupervisorConfig:
         return tuple(reversed(self.startOrder()))
 
 
-def _controlEndpoint(control: str, baseDir: str) -> str:
-    """
-    The control endpoint string with a relative unix socket path made
-    relative to C{baseDir} (the config file's directory), so that the
-    supervisor's socket does not depend on the directory it is started in.
-    """
-    parts = _UNESCAPED_COLON.split(control)
-    if parts[0] != "unix":
-        return control
-    for index, part in enumerate(parts[1:], 1):
-        positional = "=" not in part and index == 1
-        if positional or part.startswith("path="):
-            prefix = "" if positional else "path="
-            path = part[len(prefix) :].replace("\\:", ":")
-            if path and not os.path.isabs(path):
-                path = os.path.join(baseDir, path)
-            parts[index] = prefix + path.replace(":", "\\:")
-    return ":".join(parts)
-
-
 def _expand(
     value: object, path: KeyPath, environ: Mapping[str, str], problems: Problems
 ) -> object:
@@ -146,28 +125,9 @@ def _expand(
             _expand(item, (*path, index), environ, problems)
             for index, item in enumerate(value)
         ]
-    if not isinstance(value, str) or "$" not in value:
+    if not isinstance(value, str):
         return value
-
-    def substitute(match: re.Match[str]) -> str:
-        if match.group(1):
-            return "$"
-        if match.group(3):
-            problems.error(path, "${ is not closed by }")
-            return ""
-        name = match.group(2)
-        if name is None:
-            # A "$" followed by neither "$" nor "{": kept as written.
-            return "$"
-        if not _VARIABLE_NAME.fullmatch(name):
-            problems.error(path, f"${{{name}}} is not a valid variable name")
-            return ""
-        if name not in environ:
-            problems.error(path, f"${{{name}}} is not set in the environment")
-            return ""
-        return environ[name]
-
-    return _VARIABLE.sub(substitute, value)
+    return expandVariables(value, environ, lambda why: problems.error(path, why))
 
 
 def _dependencies(programs: Mapping[str, tuple[str, ...]], problems: Problems) -> None:
@@ -273,7 +233,7 @@ def parseConfig(
         raise ConfigErrors(name, problems.errors)
     assert isinstance(control, str)
     return SupervisorConfig(
-        control=_controlEndpoint(control, baseDir), logDir=logDir, programs=programs
+        control=absoluteControl(control, baseDir), logDir=logDir, programs=programs
     )
 
 
