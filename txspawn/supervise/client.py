@@ -206,9 +206,10 @@ class ControlClient:
             "GET", "/v1/events?" + urlencode({"since": since})
         )
         try:
-            return [json.loads(line) for line in response.read().splitlines() if line]
+            body = response.read()
         finally:
             connection.close()
+        return _eventLines(body)
 
     def followEvents(self, since: int = 0) -> Streaming[dict[str, Any]]:
         """
@@ -362,3 +363,10 @@ def _errorFrom(response: http.client.HTTPResponse) -> ControlError:
     if response.status == 403:
         return ControlRefused(message, response.status, body)
     return ControlError(message, response.status, body)
+
+
+def _eventLines(body: bytes) -> list[dict[str, Any]]:
+    """
+    The events of an answer of C{/v1/events}: one JSON object per line.
+    """
+    return [json.loads(line) for line in body.splitlines() if line]

@@ -243,7 +243,12 @@ def _lastLines(path: str, count: int, found: list[bytes]) -> int:
         position = end
         data = b""
         # count + 1 newlines, or the start of the file, bound count lines.
-        while position > 0 and data.count(b"\n") <= count:
+        # (while True and a break, not a while condition: CPython 3.13
+        # copies that to the loop's end, outside the with's exception
+        # range; tests.test_exceptiontable.)
+        while True:
+            if position <= 0 or data.count(b"\n") > count:
+                break
             step = min(_TAIL_BLOCK, position)
             position -= step
             file.seek(position)
