@@ -20,24 +20,10 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorFDSet
 from zope.interface import implementer
 
-from txspawn.supervise._groupwatch import killGroup
+from txspawn.supervise._groupwatch import killGroup, parentAndStartTime
 from txspawn.supervise.states import IChildObserver, ProgramState
 
 __all__ = ["GroupEnd"]
-
-
-def _parentAndStart(pid: int) -> tuple[int, int] | None:
-    """
-    The parent pid and start time (clock ticks since boot) of C{pid}, or
-    C{None} if it cannot be read.
-    """
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return None
-    fields = stat[stat.rindex(b")") + 2 :].split()
-    return int(fields[1]), int(fields[19])
 
 
 @implementer(IChildObserver)
@@ -61,7 +47,7 @@ class GroupEnd:
         if pid is None or getattr(transport, "cgroupPath", None) is not None:
             # A child in a cgroup is waited for through it.
             return
-        found = _parentAndStart(pid)
+        found = parentAndStartTime(pid)
         if found is not None and found[0] == os.getpid():
             self._leaders[pid] = found[1]
 

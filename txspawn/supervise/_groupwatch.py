@@ -34,7 +34,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-__all__ = ["killGroup", "processStartTime"]
+__all__ = ["killGroup", "parentAndStartTime", "processStartTime"]
 
 _log = Logger()
 
@@ -46,6 +46,15 @@ def processStartTime(pid: int) -> int | None:
     """
     fields = _stat(pid)
     return None if fields is None else int(fields[19])
+
+
+def parentAndStartTime(pid: int) -> tuple[int, int] | None:
+    """
+    The parent pid and start time (as L{processStartTime}) of process
+    C{pid}, or C{None} if it is gone.
+    """
+    fields = _stat(pid)
+    return None if fields is None else (int(fields[1]), int(fields[19]))
 
 
 def _stat(pid: int) -> list[bytes] | None:
